@@ -1,0 +1,74 @@
+# klpack: `make demo` runs the main job on the bundled testdata, `make test`
+# runs every test. Both install what they need with apt-get when missing.
+
+GO       ?= go
+BIN      := bin/klpack
+CACHE    ?= $(or $(KLPACK_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/klpack)
+TREES    := $(CACHE)/trees
+FUZZTIME ?= 10m
+export KLPACK_CACHE := $(CACHE)
+
+# Debian packages the tests use, by the command or file that shows them.
+DEPS := make:make gcc:gcc strip:binutils modinfo:kmod xz:xz-utils zstd:zstd \
+	gzip:gzip pahole:dwarves dpkg-deb:dpkg apt-get:apt hyperfine:hyperfine \
+	/usr/src/linux-headers-6.1.0-56-amd64/Makefile:linux-headers-6.1.0-56-amd64 \
+	/usr/src/linux-headers-6.12.117+deb12-amd64/vmlinux:linux-headers-6.12.117+deb12-amd64
+
+.PHONY: all build demo test unit fuzz fuzz-short bench install-deps testdata trees clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/klpack
+
+install-deps:
+	@missing=; for d in $(DEPS); do \
+		what=$${d%%:*}; pkg=$${d#*:}; \
+		case $$what in /*) test -e $$what ;; *) command -v $$what >/dev/null 2>&1 ;; esac \
+			|| missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "install-deps: installing$$missing"; \
+		SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# The real Debian module trees the agreement tests and benchmarks read.
+trees: install-deps
+	sh scripts/fetch-trees.sh $(TREES)
+
+demo: build
+	@echo "== klpack scan testdata/ko/6.1.0-56-amd64 (livepatch modules, as built)"
+	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_*[a-z].ko
+	@echo "== the same module stripped of all local symbols, xz-compressed copies included"
+	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_param.strip-unneeded.ko testdata/ko/6.1.0-56-amd64/lp_multiobj.ko.xz
+	@echo "== JSON (klpack.scan/v1) of one module"
+	./$(BIN) scan --json testdata/ko/6.12.117+deb12-amd64/lp_replace.ko.zst
+
+# Every tier: unit, golden, CLI scripts, rebuild of the testdata, real
+# Debian trees, a short fuzz run. Missing tools fail instead of skipping.
+test: install-deps trees
+	KLPACK_REQUIRE_TOOLS=1 KLPACK_TREES=$(TREES) $(GO) test -tags e2e -count=1 ./...
+	$(MAKE) fuzz-short
+
+unit:
+	$(GO) test ./...
+
+fuzz-short:
+	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s
+	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime 10s
+
+fuzz:
+	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)
+
+bench: install-deps trees build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	KLPACK=./$(BIN) sh scripts/bench-compare.sh $(TREES)
+
+# Rebuild the sample modules with Kbuild against the Debian headers.
+testdata: install-deps
+	sh testdata/build.sh
+
+clean:
+	rm -rf bin

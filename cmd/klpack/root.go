@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, decided here only.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitInput    = 2
+)
+
+// exitError carries the exit code a command wants.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "klpack",
+		Short:         "Release engineering for Linux kernel livepatches",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newScanCmd())
+	return root
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, "klpack:", ee.err)
+		}
+		return ee.code
+	}
+	// Anything else is a usage or input error.
+	fmt.Fprintln(stderr, "klpack:", err)
+	return exitInput
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+type scanOptions struct {
+	json       bool
+	vmlinuxBTF string
+}
+
+func newScanCmd() *cobra.Command {
+	var o scanOptions
+	cmd := &cobra.Command{
+		Use:   "scan [--json] PATH...",
+		Short: "Read livepatch metadata from kernel modules without loading them",
+		Long: `Scan reads kernel modules (.ko, .ko.xz, .ko.zst, .ko.gz; directories are
+walked) and reports their modinfo, signature and livepatch metadata.
+Exit 0 when every file was read, 2 when any was bad.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScan(cmd, &o, args)
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.scan/v1 JSON document")
+	cmd.Flags().StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "BTF of the target kernel (vmlinux ELF or raw BTF), for modules without DWARF")
+	return cmd
+}
+
+func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
+	opts := &elfscan.Options{}
+	if o.vmlinuxBTF != "" {
+		spec, err := btf.LoadSpec(o.vmlinuxBTF)
+		if err != nil {
+			return &exitError{exitInput, fmt.Errorf("file %s: %w", o.vmlinuxBTF, err)}
+		}
+		opts.VmlinuxBTF = spec
+	}
+	files, err := elfscan.Expand(args)
+	if err != nil {
+		return &exitError{exitInput, err}
+	}
+	bar := newProgress(cmd.ErrOrStderr(), len(files))
+	results := elfscan.ScanFiles(cmd.Context(), files, opts, bar.Increment)
+	bar.Wait()
+	doc := klp.Scan{Schema: klp.ScanSchema, Modules: []*klp.Module{}}
+	bad := 0
+	for _, r := range results {
+		if r.Err != nil {
+			bad++
+			fmt.Fprintln(cmd.ErrOrStderr(), "klpack: scan:", r.Err)
+			continue
+		}
+		doc.Modules = append(doc.Modules, r.Module)
+	}
+	out := cmd.OutOrStdout()
+	if o.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&doc); err != nil {
+			return err
+		}
+	} else if err := klp.WriteScanText(out, doc.Modules); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return &exitError{exitInput, fmt.Errorf("scan: %d of %d files could not be read", bad, len(results))}
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package elfscan reads Linux kernel modules (.ko, plain or compressed with
+// xz, zstd or gzip) without loading them and recovers what a livepatch
+// would do: every struct klp_patch the module hands to klp_enable_patch,
+// with its objects, functions, states, callbacks and where replace comes
+// from, plus all of .modinfo and the appended module signature.
+//
+// Everything in the file is untrusted: offsets, sizes, indices and counts
+// are checked before use and nothing is allocated beyond what the file
+// holds. Bad input yields a *FormatError (errors.AsType) naming the section
+// and offset, or ErrNotELF; a missing signature is not an error of a scan.
+//
+// Struct layouts come from the module's DWARF, else its BTF over the
+// kernel's vmlinux BTF (Options.VmlinuxBTF), else a built-in table keyed
+// by the kernel version in vermagic; Module.LayoutSource says which.
+package elfscan

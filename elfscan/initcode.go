@@ -1,0 +1,320 @@
+package elfscan
+
+import (
+	"debug/elf"
+	"fmt"
+	"sort"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// The klp_patch a module enables is the argument of its call to
+// klp_enable_patch. Finding it in the code, rather than by symbol name,
+// works for modules stripped of local symbols and tells what the init code
+// writes into the patch before enabling it (replace from a parameter).
+
+// enableCall is one call to klp_enable_patch.
+type enableCall struct {
+	patch  ref
+	stores []store // stores the function made before the call
+}
+
+// store is a write to data seen in the init code.
+type store struct {
+	at    ref
+	imm   int64 // the value, when stored from an immediate
+	isImm bool
+	from  ref // the address the stored register was loaded from
+	load  bool
+}
+
+// value a register holds, as far as the scan can tell.
+type regValue struct {
+	addr   ref // the register holds this address
+	isAddr bool
+	from   ref // the register was loaded from this address
+	load   bool
+}
+
+func enableCalls(f *elfFile) ([]enableCall, error) {
+	syms, err := f.symbols()
+	if err != nil {
+		return nil, err
+	}
+	target := -1
+	for i := range syms {
+		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
+			target = i
+		}
+	}
+	if target < 0 {
+		return nil, nil
+	}
+	if f.machine != elf.EM_X86_64 {
+		return nil, formatErr("", 0, "finding the klp_patch in %s code is not supported", archName(f.machine))
+	}
+	var calls []enableCall
+	for i := range f.sections {
+		s := &f.sections[i]
+		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
+			continue
+		}
+		rs, err := f.relocations(i)
+		if err != nil {
+			return nil, err
+		}
+		if !hasRelocTo(rs, uint32(target)) {
+			continue
+		}
+		c, err := scanCode(f, i, rs, uint32(target))
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, c...)
+	}
+	return calls, nil
+}
+
+func hasRelocTo(rs []rela, sym uint32) bool {
+	for _, r := range rs {
+		if r.sym == sym {
+			return true
+		}
+	}
+	return false
+}
+
+// scanCode decodes section sec linearly, following the values of registers
+// within each function, and records every call or tail call to
+// klp_enable_patch with the address in %rdi.
+func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
+	code := f.sectionData(sec)
+	// Function starts reset what is known; without symbols the whole
+	// section is one straight run, which is what init code is.
+	var starts []uint64
+	for _, s := range f.syms {
+		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
+			starts = append(starts, s.value)
+		}
+	}
+	sort.Slice(starts, func(a, b int) bool { return starts[a] < starts[b] })
+	var calls []enableCall
+	regs := map[x86asm.Reg]regValue{}
+	var stores []store
+	next := 0
+	for pc := 0; pc < len(code); {
+		for next < len(starts) && starts[next] <= uint64(pc) {
+			regs, stores = map[x86asm.Reg]regValue{}, nil
+			next++
+		}
+		inst, err := x86asm.Decode(code[pc:], 64)
+		if err != nil || inst.Len == 0 {
+			pc++
+			continue
+		}
+		end := uint64(pc + inst.Len)
+		rel, hasRel := relocIn(rs, uint64(pc), end)
+		var val ref
+		if hasRel {
+			if val, err = f.target(rel); err != nil {
+				return nil, err
+			}
+			if isPCRel(rel.typ) {
+				// The CPU adds the address of the next instruction; the
+				// addend subtracted the distance to it.
+				val.off += end - rel.off
+			}
+		}
+		switch inst.Op {
+		case x86asm.CALL, x86asm.JMP:
+			if hasRel && rel.sym == target {
+				v := regs[x86asm.RDI]
+				if !v.isAddr {
+					return nil, formatErr(f.sections[sec].name, uint64(pc), "call to klp_enable_patch with an argument the scan cannot follow")
+				}
+				calls = append(calls, enableCall{patch: v.addr, stores: stores})
+			}
+			if inst.Op == x86asm.CALL {
+				regs = map[x86asm.Reg]regValue{}
+			}
+		case x86asm.MOV, x86asm.MOVZX, x86asm.LEA:
+			dst, src := inst.Args[0], inst.Args[1]
+			switch d := dst.(type) {
+			case x86asm.Reg:
+				r := family(d)
+				switch src.(type) {
+				case x86asm.Imm:
+					regs[r] = regValue{addr: val, isAddr: hasRel}
+				case x86asm.Mem:
+					if inst.Op == x86asm.LEA {
+						regs[r] = regValue{addr: val, isAddr: hasRel}
+					} else {
+						regs[r] = regValue{from: val, load: hasRel}
+					}
+				case x86asm.Reg:
+					regs[r] = regs[family(src.(x86asm.Reg))]
+				default:
+					delete(regs, r)
+				}
+			case x86asm.Mem:
+				if !hasRel {
+					break
+				}
+				st := store{at: val}
+				switch s := src.(type) {
+				case x86asm.Imm:
+					st.imm, st.isImm = int64(s), true
+				case x86asm.Reg:
+					v := regs[family(s)]
+					st.from, st.load = v.from, v.load
+				}
+				stores = append(stores, st)
+			}
+		default:
+			// Anything else may change its first operand.
+			if r, ok := inst.Args[0].(x86asm.Reg); ok {
+				delete(regs, family(r))
+			}
+		}
+		pc = int(end)
+	}
+	return calls, nil
+}
+
+// relocIn returns the relocation that patches bytes in [start, end).
+func relocIn(rs []rela, start, end uint64) (rela, bool) {
+	k := sort.Search(len(rs), func(i int) bool { return rs[i].off >= start })
+	if k < len(rs) && rs[k].off < end {
+		return rs[k], true
+	}
+	return rela{}, false
+}
+
+func isPCRel(typ uint32) bool {
+	switch elf.R_X86_64(typ) {
+	case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_PC64:
+		return true
+	}
+	return false
+}
+
+// family maps a register to its 64-bit name: AL, AX, EAX → RAX.
+func family(r x86asm.Reg) x86asm.Reg {
+	switch {
+	case r >= x86asm.AL && r <= x86asm.R15B:
+		return byteFamily(r)
+	case r >= x86asm.AX && r <= x86asm.R15W:
+		return x86asm.RAX + (r - x86asm.AX)
+	case r >= x86asm.EAX && r <= x86asm.R15L:
+		return x86asm.RAX + (r - x86asm.EAX)
+	}
+	return r
+}
+
+func byteFamily(r x86asm.Reg) x86asm.Reg {
+	switch r {
+	case x86asm.AH:
+		return x86asm.RAX
+	case x86asm.CH:
+		return x86asm.RCX
+	case x86asm.DH:
+		return x86asm.RDX
+	case x86asm.BH:
+		return x86asm.RBX
+	case x86asm.SPB:
+		return x86asm.RSP
+	case x86asm.BPB:
+		return x86asm.RBP
+	case x86asm.SIB:
+		return x86asm.RSI
+	case x86asm.DIB:
+		return x86asm.RDI
+	}
+	if r >= x86asm.AL && r <= x86asm.BL {
+		return x86asm.RAX + (r - x86asm.AL)
+	}
+	if r >= x86asm.R8B && r <= x86asm.R15B {
+		return x86asm.R8 + (r - x86asm.R8B)
+	}
+	return r
+}
+
+// param is one module parameter from __param.
+type param struct {
+	name string
+	arg  ref
+}
+
+// moduleParams reads the struct kernel_param table: the name pointer at 0
+// and the argument pointer at 32 of each 40-byte entry on 64-bit kernels.
+func moduleParams(f *elfFile) ([]param, error) {
+	i := f.section("__param")
+	if i < 0 {
+		return nil, nil
+	}
+	const size, nameOff, argOff = 40, 0, 32
+	n := f.sections[i].size
+	if n%size != 0 {
+		return nil, formatErr("__param", 0, "size %d not a multiple of %d", n, size)
+	}
+	var out []param
+	for off := uint64(0); off < n; off += size {
+		name, ok, err := f.pointer(i, off+nameOff)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, formatErr("__param", off, "parameter without a name")
+		}
+		s, err := f.stringAt(name)
+		if err != nil {
+			return nil, err
+		}
+		arg, ok, err := f.pointer(i, off+argOff)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, param{name: s, arg: arg})
+		}
+	}
+	return out, nil
+}
+
+// initReplace applies what the init code stores into patch.replace before
+// enabling the patch.
+func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []param) error {
+	at := ref{sec: c.patch.sec, off: c.patch.off + uint64(l.patchReplace)}
+	for _, st := range c.stores {
+		if st.at != at {
+			continue
+		}
+		switch {
+		case st.isImm:
+			p.Replace, p.ReplaceSource, p.ReplaceParam = st.imm != 0, klp.ReplaceInit, ""
+		case st.load && paramNamed(params, st.from) != "":
+			if st.from.extern != "" {
+				return formatErr("", 0, "replace loaded from undefined %s", st.from.extern)
+			}
+			b, err := f.read(st.from.sec, st.from.off, 1)
+			if err != nil {
+				return fmt.Errorf("default of parameter %s: %w", paramNamed(params, st.from), err)
+			}
+			p.Replace, p.ReplaceSource, p.ReplaceParam = b[0] != 0, klp.ReplaceParam, paramNamed(params, st.from)
+		default:
+			return formatErr("", 0, "klp_patch %s: init code sets replace from a value the scan cannot follow", p.Symbol)
+		}
+	}
+	return nil
+}
+
+func paramNamed(params []param, at ref) string {
+	for _, p := range params {
+		if p.arg == at {
+			return p.name
+		}
+	}
+	return ""
+}

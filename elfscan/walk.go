@@ -1,0 +1,95 @@
+package elfscan
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// moduleSuffixes are the file names a directory walk picks up.
+var moduleSuffixes = []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"}
+
+// IsModuleName reports whether a file name looks like a kernel module.
+func IsModuleName(name string) bool {
+	for _, s := range moduleSuffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expand turns the paths a user gave into module files: files stay as
+// given, directories are walked for module names in lexical order.
+func Expand(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && IsModuleName(d.Name()) {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Result is the outcome of scanning one file.
+type Result struct {
+	Path   string
+	Module *klp.Module
+	Err    error
+}
+
+// ScanFiles scans files on all cores and returns one result per file, in
+// the order given. progress, when set, is called after each file.
+func ScanFiles(ctx context.Context, files []string, opts *Options, progress func()) []Result {
+	out := make([]Result, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(files), 1)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i].Path = files[i]
+				out[i].Module, out[i].Err = Open(files[i], opts)
+				if progress != nil {
+					progress()
+				}
+			}
+		})
+	}
+feed:
+	for i := range files {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			for j := i; j < len(files); j++ {
+				out[j] = Result{Path: files[j], Err: ctx.Err()}
+			}
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,110 @@
+// Package safeio reads sizes that come from untrusted input without trusting
+// them: nothing is allocated because a file claims it is large, memory grows
+// only as data actually arrives, and every read is bounded by a limit the
+// caller chooses.
+//
+// Callers may test errors with errors.Is for ErrTooLarge (the data is
+// bigger than the caller's limit) and ErrOutOfBounds (an offset or size
+// lies outside the data).
+package safeio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// ErrTooLarge means the data went past the caller's limit.
+var ErrTooLarge = errors.New("data exceeds limit")
+
+// ErrOutOfBounds means a requested range does not fit in the data.
+var ErrOutOfBounds = errors.New("range out of bounds")
+
+const (
+	// firstChunk is the first allocation of ReadAll: small inputs stay
+	// small.
+	firstChunk = 64 << 10
+	// maxChunk caps each growth step, so that a read never allocates far
+	// more than the data seen so far, whatever the input claims.
+	maxChunk = 10 << 20
+)
+
+// ReadAll reads r to EOF and returns the data. It fails with an error
+// matching ErrTooLarge as soon as more than limit bytes arrive; it never
+// holds more than limit+1 bytes of data, and grows its buffer by at most
+// doubling (in steps of at most 10 MiB) as data arrives.
+func ReadAll(r io.Reader, limit int64) ([]byte, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("safeio: negative limit %d", limit)
+	}
+	// One byte past the limit tells "exactly limit" from "more".
+	want := limit
+	if want < math.MaxInt64 {
+		want++
+	}
+	buf := make([]byte, 0, int(min(want, firstChunk)))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= want {
+				return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, limit)
+			}
+			grow := min(int64(cap(buf)), maxChunk, want-int64(len(buf)))
+			next := make([]byte, len(buf), len(buf)+int(grow))
+			copy(next, buf)
+			buf = next
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		if n < 0 || n > cap(buf)-len(buf) {
+			return nil, fmt.Errorf("safeio: reader returned invalid count %d", n)
+		}
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Range checks that n bytes at off fit in size bytes, without overflow:
+// 0 <= off, 0 <= n, off+n <= size.
+func Range(off, n, size int64) error {
+	if off < 0 || n < 0 || size < 0 || off > size || n > size-off {
+		return fmt.Errorf("%w: %d bytes at offset %d of %d", ErrOutOfBounds, n, off, size)
+	}
+	return nil
+}
+
+// ReadAt reads the n bytes at off from r, whose size is size. It checks the
+// range against size before allocating anything, and allocates in steps of
+// at most 10 MiB, so a reader shorter than size claims costs no more memory
+// than the data it really holds. A short read is io.ErrUnexpectedEOF.
+func ReadAt(r io.ReaderAt, off, n, size int64) ([]byte, error) {
+	if err := Range(off, n, size); err != nil {
+		return nil, err
+	}
+	if n <= maxChunk {
+		buf := make([]byte, int(n))
+		m, err := r.ReadAt(buf, off)
+		if m == len(buf) {
+			return buf, nil
+		}
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	buf, err := ReadAll(io.NewSectionReader(r, off, n), n)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf, nil
+}

@@ -1,0 +1,104 @@
+// Package testutil holds what klpack's tests share: golden files with an
+// -update flag, and the rule that a missing tool skips a test except under
+// KLPACK_REQUIRE_TOOLS=1, where it fails it.
+package testutil
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Update rewrites golden files instead of comparing with them.
+var Update = flag.Bool("update", false, "rewrite golden files")
+
+// Golden compares got with testdata/golden/<test name>.golden of the
+// calling package, or rewrites the file under -update.
+func Golden(t testing.TB, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", filepath.FromSlash(t.Name())+".golden")
+	if *Update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, lineDiff(want, got))
+	}
+}
+
+// lineDiff shows the first lines that differ.
+func lineDiff(want, got []byte) string {
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 20; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n  want: %s\n  got:  %s\n", i+1, wl, gl)
+			shown++
+		}
+	}
+	return b.String()
+}
+
+// RequireTools reports whether missing tools must fail tests.
+func RequireTools() bool { return os.Getenv("KLPACK_REQUIRE_TOOLS") == "1" }
+
+// Missing skips the test for a missing prerequisite, or fails it under
+// KLPACK_REQUIRE_TOOLS=1: CI must not pass by skipping real checks.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if RequireTools() {
+		t.Fatalf("required for this test: %s (KLPACK_REQUIRE_TOOLS=1)", why)
+	}
+	t.Skip(why)
+}
+
+// NeedTool returns the path of a program on $PATH, or skips/fails.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" not installed")
+	}
+	return p
+}
+
+// Root is the repository root, found from this file's location.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// CacheDir is where downloads and builds live, outside the repository.
+func CacheDir() string {
+	if d := os.Getenv("KLPACK_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "klpack")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "klpack")
+}

@@ -1,0 +1,135 @@
+package klp
+
+// ScanSchema names the version of the JSON document `klpack scan --json`
+// prints. Change it only with an incompatible change to Module.
+const ScanSchema = "klpack.scan/v1"
+
+// Module formats: how a livepatch module builds its struct klp_patch.
+const (
+	FormatStatic      = "static"       // hand-written, struct klp_patch in data
+	FormatKpatchBuild = "kpatch-build" // .kpatch.* sections, patch built at init
+	FormatKlpBuild    = "klp-build"    // upstream klp-build sections, patch built at init
+)
+
+// Layout sources: where the field offsets of the klp structs came from.
+const (
+	LayoutDWARF = "dwarf"
+	LayoutBTF   = "btf"
+	LayoutTable = "table"
+)
+
+// Replace sources: where Patch.Replace was read from.
+const (
+	ReplaceStatic   = "static initializer"
+	ReplaceInit     = "init code"
+	ReplaceParam    = "module parameter"
+	ReplaceModinfo  = "modinfo tag"
+	ReplaceManifest = "manifest"
+)
+
+// Scan is the document `klpack scan --json` prints.
+type Scan struct {
+	Schema  string    `json:"schema"`
+	Modules []*Module `json:"modules"`
+}
+
+// Module is everything klpack learns about one kernel module file without
+// loading it.
+type Module struct {
+	Path     string `json:"path"`
+	SHA256   string `json:"sha256"`
+	Name     string `json:"name"`
+	Vermagic string `json:"vermagic"`
+	// Arch is the ELF machine as the kernel names it: x86_64, arm64.
+	Arch string `json:"arch"`
+	// Compression of the file itself ("" when plain): xz, zstd, gzip.
+	Compression string `json:"compression,omitempty"`
+	Livepatch   bool   `json:"livepatch"`
+	// Format is one of the Format constants, nil when no livepatch.
+	Format *string `json:"format"`
+	// LayoutSource is one of the Layout constants; empty when no struct
+	// layout was needed.
+	LayoutSource string `json:"layout_source,omitempty"`
+	// Modinfo holds every key of .modinfo with its values in file order;
+	// keys such as alias or parm repeat.
+	Modinfo   map[string][]string `json:"modinfo"`
+	Signature *Signature          `json:"signature"`
+	Patches   []*Patch            `json:"patches"`
+}
+
+// Signature is the appended module signature, in the words modinfo uses.
+type Signature struct {
+	// IDType is modinfo's sig_id: "PKCS#7", "X509" or "PGP".
+	IDType   string `json:"id_type"`
+	Signer   string `json:"signer"`
+	KeyID    string `json:"key_id"`
+	HashAlgo string `json:"hash_algo"`
+}
+
+// Patch is one struct klp_patch the module hands to klp_enable_patch.
+type Patch struct {
+	// Symbol is the name of the klp_patch variable, or its section and
+	// offset when the module carries no such symbol.
+	Symbol        string `json:"symbol"`
+	Replace       bool   `json:"replace"`
+	ReplaceSource string `json:"replace_source"`
+	// ReplaceParam names the module parameter replace is read from.
+	ReplaceParam string `json:"replace_param,omitempty"`
+	// Replaceable is nil when the module does not declare it.
+	Replaceable *bool    `json:"replaceable"`
+	ReplaceSet  *uint32  `json:"replace_set"`
+	States      []State  `json:"states"`
+	Objects     []Object `json:"objects"`
+	Hooks       []Hook   `json:"hooks"`
+}
+
+// State is one struct klp_state.
+type State struct {
+	ID      uint64 `json:"id"`
+	Version uint32 `json:"version"`
+}
+
+// Object is one struct klp_object: the functions patched in vmlinux (Name
+// nil) or in one module.
+type Object struct {
+	Name      *string   `json:"name"`
+	Funcs     []Func    `json:"funcs"`
+	Callbacks Callbacks `json:"callbacks"`
+}
+
+// ObjectName is the object's name as sysfs shows it.
+func (o *Object) ObjectName() string {
+	if o.Name == nil {
+		return "vmlinux"
+	}
+	return *o.Name
+}
+
+// Func is one struct klp_func.
+type Func struct {
+	OldName   string `json:"old_name"`
+	OldSympos uint64 `json:"old_sympos"`
+	NewFunc   string `json:"new_func"`
+	// Base and Clone split a GCC clone name (foo.isra.0 → foo, .isra.0).
+	Base  string `json:"old_base,omitempty"`
+	Clone string `json:"old_clone,omitempty"`
+	// Demangled is the readable form of a Rust or C++ old_name.
+	Demangled string `json:"old_demangled,omitempty"`
+}
+
+// Callbacks names the functions of struct klp_callbacks; absent ones are
+// empty and omitted from JSON.
+type Callbacks struct {
+	PrePatch    string `json:"pre_patch,omitempty"`
+	PostPatch   string `json:"post_patch,omitempty"`
+	PreUnpatch  string `json:"pre_unpatch,omitempty"`
+	PostUnpatch string `json:"post_unpatch,omitempty"`
+}
+
+// Hook is a livepatch function declared as a BPF hook point.
+type Hook struct {
+	Object   string `json:"object"`
+	Func     string `json:"func"`
+	Source   string `json:"source"`
+	ErrnoMax int    `json:"errno,omitempty"`
+}
