@@ -123,7 +123,7 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
 		break
 	}
 	if mod.layout != nil {
-		m.LayoutSource = mod.layout.source
+		m.LayoutSource = &mod.layout.source
 	}
 	return m, nil
 }

@@ -131,16 +131,16 @@ func checkModule(t *testing.T, m *klp.Module, kernel, name, variant string, want
 		t.Fatalf("Livepatch = %v, want %v", m.Livepatch, want.Livepatch)
 	}
 	if !want.Livepatch {
-		if m.Format != nil || len(m.Patches) != 0 || m.LayoutSource != "" {
-			t.Errorf("non-livepatch has format %v, %d patches, layout %q", m.Format, len(m.Patches), m.LayoutSource)
+		if m.Format != nil || len(m.Patches) != 0 || m.LayoutSource != nil {
+			t.Errorf("non-livepatch has format %v, %d patches, layout %v", m.Format, len(m.Patches), m.LayoutSource)
 		}
 		return
 	}
 	if m.Format == nil || *m.Format != klp.FormatStatic {
 		t.Errorf("Format = %v, want static", m.Format)
 	}
-	if m.LayoutSource != layout {
-		t.Errorf("LayoutSource = %q, want %q", m.LayoutSource, layout)
+	if m.LayoutSource == nil || *m.LayoutSource != layout {
+		t.Errorf("LayoutSource = %v, want %q", m.LayoutSource, layout)
 	}
 	// Stripped of local symbols, a module names code and data by section
 	// and offset; everything else must be the same.

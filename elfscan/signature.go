@@ -206,6 +206,200 @@ func (d *derReader) skip(what string) error {
 //	    digestAlgorithm AlgorithmIdentifier, signedAttrs [0] IMPLICIT OPTIONAL,
 //	    signatureAlgorithm AlgorithmIdentifier, signature OCTET STRING,
 //	    unsignedAttrs [1] IMPLICIT OPTIONAL }
-func parsePKCS7(der []byte) error {
+func parsePKCS7(der []byte, sig *klp.Signature) error {
+	top := derReader{rest: der, what: "ContentInfo"}
+	// Bytes after the ContentInfo are ignored, as OpenSSL's d2i_PKCS7 does.
+	ci, err := top.next(asn1.ClassUniversal, tagSequence, true, "SEQUENCE")
+	if err != nil {
+		return err
+	}
+	d := derReader{rest: ci.Bytes, what: "ContentInfo"}
+	v, err := d.next(asn1.ClassUniversal, tagOID, false, "contentType")
+	if err != nil {
+		return err
+	}
+	var ct asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(v.FullBytes, &ct); err != nil {
+		return fmt.Errorf("ContentInfo: contentType: %w", err)
+	}
+	if !ct.Equal(oidSignedData) {
+		return fmt.Errorf("ContentInfo: contentType %v is not signedData", ct)
+	}
+	if v, err = d.next(asn1.ClassContextSpecific, 0, true, "content"); err != nil {
+		return err
+	}
+	d = derReader{rest: v.Bytes, what: "SignedData"}
+	if v, err = d.next(asn1.ClassUniversal, tagSequence, true, "SEQUENCE"); err != nil {
+		return err
+	}
+	d = derReader{rest: v.Bytes, what: "SignedData"}
+	if _, err = d.next(asn1.ClassUniversal, tagInteger, false, "version"); err != nil {
+		return err
+	}
+	if _, err = d.next(asn1.ClassUniversal, tagSet, true, "digestAlgorithms"); err != nil {
+		return err
+	}
+	if _, err = d.next(asn1.ClassUniversal, tagSequence, true, "contentInfo"); err != nil {
+		return err
+	}
+	for tag, what := range []string{"certificates", "crls"} {
+		if d.peek(asn1.ClassContextSpecific, tag) {
+			if _, err = d.next(asn1.ClassContextSpecific, tag, true, what); err != nil {
+				return err
+			}
+		}
+	}
+	if v, err = d.next(asn1.ClassUniversal, tagSet, true, "signerInfos"); err != nil {
+		return err
+	}
+	d = derReader{rest: v.Bytes, what: "signerInfos"}
+	if len(d.rest) == 0 {
+		return errors.New("signerInfos: no SignerInfo")
+	}
+	if v, err = d.next(asn1.ClassUniversal, tagSequence, true, "SignerInfo"); err != nil {
+		return err
+	}
+	return parseSignerInfo(v.Bytes, sig)
+}
+
+// parseSignerInfo reads the contents of a SignerInfo SEQUENCE.
+func parseSignerInfo(b []byte, sig *klp.Signature) error {
+	d := derReader{rest: b, what: "SignerInfo"}
+	if _, err := d.next(asn1.ClassUniversal, tagInteger, false, "version"); err != nil {
+		return err
+	}
+	if d.peek(asn1.ClassContextSpecific, 0) {
+		// sid is a subjectKeyIdentifier: there is no issuer name.
+		v, err := d.next(asn1.ClassContextSpecific, 0, false, "subjectKeyIdentifier")
+		if err != nil {
+			return err
+		}
+		sig.KeyID = hexKey(v.Bytes)
+	} else {
+		v, err := d.next(asn1.ClassUniversal, tagSequence, true, "issuerAndSerialNumber")
+		if err != nil {
+			return err
+		}
+		is := derReader{rest: v.Bytes, what: "issuerAndSerialNumber"}
+		name, err := is.next(asn1.ClassUniversal, tagSequence, true, "issuer")
+		if err != nil {
+			return err
+		}
+		if sig.Signer, err = commonName(name.Bytes); err != nil {
+			return fmt.Errorf("issuerAndSerialNumber: issuer: %w", err)
+		}
+		v, err = is.next(asn1.ClassUniversal, tagInteger, false, "serialNumber")
+		if err != nil {
+			return err
+		}
+		serial := new(big.Int)
+		if _, err := asn1.Unmarshal(v.FullBytes, &serial); err != nil {
+			return fmt.Errorf("issuerAndSerialNumber: serialNumber: %w", err)
+		}
+		// OpenSSL's BN_bn2bin: the magnitude, without leading zero bytes.
+		sig.KeyID = hexKey(serial.Abs(serial).Bytes())
+	}
+	v, err := d.next(asn1.ClassUniversal, tagSequence, true, "digestAlgorithm")
+	if err != nil {
+		return err
+	}
+	alg := derReader{rest: v.Bytes, what: "digestAlgorithm"}
+	if v, err = alg.next(asn1.ClassUniversal, tagOID, false, "algorithm"); err != nil {
+		return err
+	}
+	var oid asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(v.FullBytes, &oid); err != nil {
+		return fmt.Errorf("digestAlgorithm: %w", err)
+	}
+	sig.HashAlgo = digestName(oid)
+	if d.peek(asn1.ClassContextSpecific, 0) {
+		if _, err = d.next(asn1.ClassContextSpecific, 0, true, "signedAttrs"); err != nil {
+			return err
+		}
+	}
+	if _, err = d.next(asn1.ClassUniversal, tagSequence, true, "signatureAlgorithm"); err != nil {
+		return err
+	}
+	if _, err = d.next(asn1.ClassUniversal, tagOctetString, false, "signature"); err != nil {
+		return err
+	}
 	return nil
+}
+
+// commonName returns what kmod shows as the signer for an X.509 Name (the
+// contents of its SEQUENCE): the value of the first commonName attribute.
+// kmod's lookup has a quirk we keep: with no commonName it shows the value
+// of the last attribute, and with no attribute at all, nothing. The value
+// is the string's raw bytes up to the first NUL, as C reads them.
+func commonName(name []byte) (string, error) {
+	rdns := derReader{rest: name, what: "Name"}
+	var last []byte
+	for len(rdns.rest) > 0 {
+		rdn, err := rdns.next(asn1.ClassUniversal, tagSet, true, "RelativeDistinguishedName")
+		if err != nil {
+			return "", err
+		}
+		atvs := derReader{rest: rdn.Bytes, what: "RelativeDistinguishedName"}
+		for len(atvs.rest) > 0 {
+			atv, err := atvs.next(asn1.ClassUniversal, tagSequence, true, "AttributeTypeAndValue")
+			if err != nil {
+				return "", err
+			}
+			d := derReader{rest: atv.Bytes, what: "AttributeTypeAndValue"}
+			t, err := d.next(asn1.ClassUniversal, tagOID, false, "type")
+			if err != nil {
+				return "", err
+			}
+			var oid asn1.ObjectIdentifier
+			if _, err := asn1.Unmarshal(t.FullBytes, &oid); err != nil {
+				return "", fmt.Errorf("AttributeTypeAndValue: type: %w", err)
+			}
+			if len(d.rest) == 0 {
+				return "", errors.New("AttributeTypeAndValue: missing value")
+			}
+			var val asn1.RawValue
+			if _, err := asn1.Unmarshal(d.rest, &val); err != nil {
+				return "", fmt.Errorf("AttributeTypeAndValue: value: %w", err)
+			}
+			if oid.Equal(oidCommonName) {
+				return cString(val.Bytes), nil
+			}
+			last = val.Bytes
+		}
+	}
+	return cString(last), nil
+}
+
+func digestName(oid asn1.ObjectIdentifier) string {
+	s := oid.String()
+	if name, ok := digestNames[s]; ok {
+		return name
+	}
+	return s
+}
+
+// cString returns b up to its first NUL byte, as C string functions see it.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// hexKey formats a key identifier as modinfo's sig_key does: uppercase hex
+// bytes joined by colons. (modinfo also breaks lines after every 20 bytes,
+// "\n\t\t"; key identifiers are at most 20 bytes in practice, and a JSON
+// value carries no layout, so this does not.)
+func hexKey(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(3 * len(b))
+	const digits = "0123456789ABCDEF"
+	for i, c := range b {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		sb.WriteByte(digits[c>>4])
+		sb.WriteByte(digits[c&0x0f])
+	}
+	return sb.String()
 }

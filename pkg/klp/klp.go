@@ -47,9 +47,9 @@ type Module struct {
 	Livepatch   bool   `json:"livepatch"`
 	// Format is one of the Format constants, nil when no livepatch.
 	Format *string `json:"format"`
-	// LayoutSource is one of the Layout constants; empty when no struct
+	// LayoutSource is one of the Layout constants; nil when no struct
 	// layout was needed.
-	LayoutSource string `json:"layout_source,omitempty"`
+	LayoutSource *string `json:"layout_source"`
 	// Modinfo holds every key of .modinfo with its values in file order;
 	// keys such as alias or parm repeat.
 	Modinfo   map[string][]string `json:"modinfo"`

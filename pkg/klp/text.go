@@ -32,8 +32,8 @@ func writeModule(w io.Writer, m *Module) {
 	} else {
 		fmt.Fprintf(w, "  signature:\tnone\n")
 	}
-	if m.LayoutSource != "" {
-		fmt.Fprintf(w, "  layout:\t%s\n", m.LayoutSource)
+	if m.LayoutSource != nil {
+		fmt.Fprintf(w, "  layout:\t%s\n", *m.LayoutSource)
 	}
 	for _, p := range m.Patches {
 		writePatch(w, p)
