@@ -588,4 +588,3 @@ func subjectKeyID(t *testing.T, openssl, pem string) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return strings.ToUpper(strings.TrimSpace(lines[len(lines)-1]))
 }
-

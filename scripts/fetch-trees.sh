@@ -31,6 +31,11 @@ done
 mkdir -p "$CACHEDIR"
 CACHEDIR=$(cd "$CACHEDIR" && pwd)
 
+# As root, apt downloads as the _apt user, which cannot write into a cache
+# under /root: download as root instead (and without the warning).
+SANDBOX=""
+[ "$(id -u)" -eq 0 ] && SANDBOX="-oAPT::Sandbox::User=root"
+
 count_modules() {
 	find "$1" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz' | wc -l
 }
@@ -57,7 +62,7 @@ download() {
 	shift 2
 	mkdir -p "$dir"
 	# apt-get download writes into the current directory.
-	(cd "$dir" && apt-get "$@" download "$pkg" >&2) || die "apt-get download $pkg failed"
+	(cd "$dir" && apt-get $SANDBOX "$@" download "$pkg" >&2) || die "apt-get download $pkg failed"
 	deb=$(ls -t "$dir"/*.deb 2>/dev/null | head -n 1)
 	[ -n "$deb" ] || die "apt-get download $pkg produced no .deb in $dir"
 	echo "$deb"
@@ -107,7 +112,7 @@ else
 		-o "Dir::Cache::srcpkgcache=" \
 		-o "APT::Get::List-Cleanup=false" \
 		-o "Acquire::Languages=none"
-	apt-get "$@" -qq update >&2 || die "apt-get update of the private sid config failed"
+	apt-get $SANDBOX "$@" -qq update >&2 || die "apt-get update of the private sid config failed"
 	rm -rf "$CACHEDIR/debs/7.2"
 	deb=$(download "$CACHEDIR/debs/7.2" "$PKG72" "$@")
 	extract "$CACHEDIR/7.2" "$deb"
