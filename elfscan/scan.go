@@ -29,7 +29,18 @@ type Options struct {
 const maxModule = 1 << 30
 
 // Open scans the module file at path.
-func Open(path string, opts *Options) (*klp.Module, error) {
+func Open(path string, opts *Options) (m *klp.Module, err error) {
+	defer func() {
+		if err == nil {
+			m.Path = path
+			return
+		}
+		if fe, ok := errors.AsType[*FormatError](err); ok && fe.Path == "" {
+			fe.Path = path
+			return
+		}
+		err = fmt.Errorf("file %s: %w", path, err)
+	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -40,26 +51,21 @@ func Open(path string, opts *Options) (*klp.Module, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &FormatError{Path: path, Msg: "not a regular file"}
+		return nil, &FormatError{Msg: "not a regular file"}
 	}
-	m, err := NewReader(f, st.Size(), opts)
-	if err != nil {
-		if fe, ok := errors.AsType[*FormatError](err); ok && fe.Path == "" {
-			fe.Path = path
-			return nil, err
-		}
-		return nil, fmt.Errorf("file %s: %w", path, err)
+	if st.Size() > maxModule {
+		return nil, &FormatError{Msg: fmt.Sprintf("size %d over the %d-byte limit", st.Size(), maxModule)}
 	}
-	m.Path = path
-	return m, nil
+	// Mapping the file spares a copy of every byte; most of a module is
+	// only hashed.
+	return withMapped(f, st.Size(), func(b []byte) (*klp.Module, error) {
+		return scanBytes(b, opts)
+	})
 }
 
 // NewReader scans the module held in r, size bytes long: plain ELF, or
 // compressed with xz, zstd or gzip.
 func NewReader(r io.ReaderAt, size int64, opts *Options) (*klp.Module, error) {
-	if opts == nil {
-		opts = &Options{}
-	}
 	if size < 0 || size > maxModule {
 		return nil, &FormatError{Msg: fmt.Sprintf("size %d out of range", size)}
 	}
@@ -70,10 +76,20 @@ func NewReader(r io.ReaderAt, size int64, opts *Options) (*klp.Module, error) {
 	if int64(len(raw)) != size {
 		return nil, &FormatError{Msg: fmt.Sprintf("truncated: read %d of %d bytes", len(raw), size)}
 	}
+	return scanBytes(raw, opts)
+}
+
+// scanBytes scans a whole module file. The result holds no reference to
+// raw, which may be unmapped afterwards.
+func scanBytes(raw []byte, opts *Options) (*klp.Module, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
 	sum := sha256.Sum256(raw)
 	m := &klp.Module{SHA256: hex.EncodeToString(sum[:]), Patches: []*klp.Patch{}}
 	data := raw
 	if kind := compressionOf(raw); kind != "" {
+		var err error
 		m.Compression = kind
 		data, err = decompress(kind, bytes.NewReader(raw), maxModule)
 		if err != nil {

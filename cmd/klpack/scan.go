@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/cilium/ebpf/btf"
@@ -62,9 +61,7 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 	}
 	out := cmd.OutOrStdout()
 	if o.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(&doc); err != nil {
+		if err := klp.WriteScanJSON(out, doc.Modules); err != nil {
 			return err
 		}
 	} else if err := klp.WriteScanText(out, doc.Modules); err != nil {

@@ -1,6 +1,14 @@
 package deploy
 
-import "github.com/klpack/klpack/pkg/klp"
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
 
 // StateSchema names the version of the deployed-state document.
 const StateSchema = "klpack.deployed/v1"
@@ -44,4 +52,71 @@ type Patch struct {
 	Transition *bool `json:"transition,omitempty"`
 	// Layer is one of the Layer constants, empty when not declared.
 	Layer string `json:"layer,omitempty"`
+}
+
+// WriteSummary prints the human form of a state: the kernel, then a line
+// per patch in load order.
+func WriteSummary(w io.Writer, s *State) error {
+	model := s.Kernel.Model
+	if model == "" {
+		model = "default"
+	}
+	fmt.Fprintf(w, "kernel %s (model %s), %d patches\n", s.Kernel.Release, model, len(s.Patches))
+	if len(s.Patches) == 0 {
+		return nil
+	}
+	ps := slices.Clone(s.Patches)
+	sortPatches(ps)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tMODULE\tENABLED\tTRANSITION\tREPLACE\tLAYER\tFUNCS\tFILE")
+	for _, p := range ps {
+		transition := "?"
+		if p.Transition != nil {
+			transition = yesNo(*p.Transition)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.LoadOrder, p.Name, yesNo(p.Enabled),
+			transition, replaceText(p.Patches), dash(p.Layer), countFuncs(p.Patches), dash(p.Path))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// replaceText says how a module's patches replace: yes or no, with the
+// replace set and "non-replaceable" when declared.
+func replaceText(ps []*klp.Patch) string {
+	if len(ps) == 0 {
+		return "-"
+	}
+	p := ps[0]
+	s := yesNo(p.Replace)
+	if p.ReplaceSet != nil {
+		s += " (set " + strconv.FormatUint(uint64(*p.ReplaceSet), 10) + ")"
+	}
+	if p.Replaceable != nil && !*p.Replaceable {
+		s += " non-replaceable"
+	}
+	return s
+}
+
+func countFuncs(ps []*klp.Patch) int {
+	n := 0
+	for _, p := range ps {
+		for _, o := range p.Objects {
+			n += len(o.Funcs)
+		}
+	}
+	return n
 }

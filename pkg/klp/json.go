@@ -1,0 +1,51 @@
+package klp
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// WriteScanJSON writes the klpack.scan/v1 document for mods, indented by
+// two spaces. Modules are encoded on all cores: on a distribution's module
+// tree encoding costs as much as scanning.
+func WriteScanJSON(w io.Writer, mods []*Module) error {
+	enc := make([][]byte, len(mods))
+	errs := make([]error, len(mods))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), max(len(mods), 1))
+	for k := range workers {
+		wg.Go(func() {
+			for i := k; i < len(mods); i += workers {
+				enc[i], errs[i] = json.MarshalIndent(mods[i], "    ", "  ")
+			}
+		})
+	}
+	wg.Wait()
+	var b bytes.Buffer
+	b.WriteString("{\n  \"schema\": \"" + ScanSchema + "\",\n  \"modules\": [")
+	for i, e := range enc {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n    ")
+		b.Write(e)
+		if b.Len() > 1<<20 {
+			if _, err := w.Write(b.Bytes()); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+	}
+	if len(enc) > 0 {
+		b.WriteString("\n  ")
+	}
+	b.WriteString("]\n}\n")
+	_, err := w.Write(b.Bytes())
+	return err
+}
