@@ -3,6 +3,7 @@ package klp
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -48,4 +49,23 @@ func WriteScanJSON(w io.Writer, mods []*Module) error {
 	b.WriteString("]\n}\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// ParseScan decodes a klpack.scan/v1 document.
+func ParseScan(r io.Reader) (*Scan, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var s Scan
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scan document: %w", err)
+	}
+	if s.Schema != ScanSchema {
+		return nil, fmt.Errorf("scan document: schema %q, want %q", s.Schema, ScanSchema)
+	}
+	for i, m := range s.Modules {
+		if m == nil || m.Name == "" {
+			return nil, fmt.Errorf("scan document: modules[%d]: no name", i)
+		}
+	}
+	return &s, nil
 }

@@ -1,0 +1,180 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// SimulateSchema names the version of the document `klpack simulate
+// --json` prints.
+const SimulateSchema = "klpack.simulate/v1"
+
+// Scenario is a starting state and the steps to replay on it. Paths in it
+// are relative to the scenario file.
+type Scenario struct {
+	KernelModel string         `yaml:"kernel_model" json:"kernel_model"`
+	Deployed    string         `yaml:"deployed" json:"deployed"`
+	Steps       []ScenarioStep `yaml:"steps" json:"steps"`
+}
+
+// ScenarioStep holds exactly one of its fields.
+type ScenarioStep struct {
+	Load    string `yaml:"load" json:"load,omitempty"`
+	Enable  string `yaml:"enable" json:"enable,omitempty"`
+	Disable string `yaml:"disable" json:"disable,omitempty"`
+	Unload  string `yaml:"unload" json:"unload,omitempty"`
+}
+
+func (s ScenarioStep) action() (kind, arg string, err error) {
+	n := 0
+	for _, c := range []struct{ k, v string }{{"load", s.Load}, {"enable", s.Enable}, {"disable", s.Disable}, {"unload", s.Unload}} {
+		if c.v != "" {
+			kind, arg = c.k, c.v
+			n++
+		}
+	}
+	if n != 1 {
+		return "", "", errors.New("a step is exactly one of load, enable, disable, unload")
+	}
+	return kind, arg, nil
+}
+
+// maxScenario bounds a scenario file.
+const maxScenario = 16 << 20
+
+// ReadScenario reads a YAML or JSON scenario and makes its paths absolute.
+func ReadScenario(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc, err := ParseScenario(f)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	sc.Deployed = abs(sc.Deployed)
+	for i := range sc.Steps {
+		sc.Steps[i].Load = abs(sc.Steps[i].Load)
+	}
+	return sc, nil
+}
+
+// ParseScenario decodes a scenario; unknown keys are errors.
+func ParseScenario(r io.Reader) (*Scenario, error) {
+	b, err := safeio.ReadAll(r, maxScenario)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var sc Scenario
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if sc.KernelModel != "" && !validModel(sc.KernelModel) {
+		return nil, fmt.Errorf("scenario: kernel_model: unknown model %q", sc.KernelModel)
+	}
+	if len(sc.Steps) == 0 {
+		return nil, errors.New("scenario: steps: none")
+	}
+	for i, st := range sc.Steps {
+		if _, _, err := st.action(); err != nil {
+			return nil, fmt.Errorf("scenario: steps[%d]: %w", i, err)
+		}
+	}
+	return &sc, nil
+}
+
+// Simulation is the replay of a scenario, step by step.
+type Simulation struct {
+	Schema      string `json:"schema"`
+	KernelModel string `json:"kernel_model"`
+	// Initial is the state before the first step.
+	Initial Step   `json:"initial"`
+	Steps   []Step `json:"steps"`
+}
+
+// Loader turns a load step's path (a module or a scan document) into the
+// module record; the CLI passes one backed by elfscan.
+type Loader func(path string) (*klp.Module, error)
+
+// Simulate replays sc. model, when not empty, overrides the scenario's and
+// the deployed state's.
+func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
+	var st *State
+	if sc.Deployed != "" {
+		var err error
+		if st, err = ReadState(sc.Deployed); err != nil {
+			return nil, err
+		}
+	}
+	model = chooseModel(model, sc.KernelModel, st)
+	sim, err := NewSim(model)
+	if err != nil {
+		return nil, err
+	}
+	out := &Simulation{Schema: SimulateSchema, KernelModel: model, Steps: []Step{}}
+	if st != nil {
+		if err := sim.Deploy(st); err != nil {
+			return nil, fmt.Errorf("file %s: %w", sc.Deployed, err)
+		}
+	}
+	out.Initial = sim.snapshot()
+	for i, step := range sc.Steps {
+		kind, arg, _ := step.action()
+		a := Action{Kind: kind, Name: arg}
+		if kind == "load" {
+			m, err := load(arg)
+			if err != nil {
+				return nil, fmt.Errorf("steps[%d]: %w", i, err)
+			}
+			a.Module, a.Name = m, m.Name
+		}
+		out.Steps = append(out.Steps, sim.Apply(a))
+	}
+	return out, nil
+}
+
+// chooseModel: an explicit choice, then the scenario's, then the deployed
+// state's, then what the kernel release supports.
+func chooseModel(flag, scenario string, st *State) string {
+	switch {
+	case flag != "":
+		return flag
+	case scenario != "":
+		return scenario
+	case st != nil && st.Kernel.Model != "":
+		return st.Kernel.Model
+	case st != nil:
+		return DefaultModel(st.Kernel.Release)
+	}
+	return ModelMainline
+}
+
+// snapshot is the state as a step with no action.
+func (s *Sim) snapshot() Step {
+	st := Step{Action: "initial", Accepted: true, Stack: s.stack(), Funcs: map[string]string{}, Events: []Event{}}
+	for _, k := range s.seen {
+		if len(s.stacks[k]) > 0 {
+			st.Funcs[k.String()] = s.running(k, nil)
+		}
+	}
+	return st
+}

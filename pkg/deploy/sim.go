@@ -1,0 +1,477 @@
+package deploy
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// The simulator replays kernel/livepatch/{core,transition,state}.c at the
+// level of patches and func_stacks. A transition is modelled by its two
+// end points: every task on the old code, then every task on the new code;
+// what changes between the end of a transition and the state after it
+// completes changes for all tasks at once, outside the consistency model.
+
+// FuncKey names a patched function as sysfs does. Sympos 0 and 1 are the
+// same function (klp_find_func), so 0 is stored as 1.
+type FuncKey struct {
+	Object string
+	Name   string
+	Sympos uint64
+}
+
+func (k FuncKey) String() string { return fmt.Sprintf("%s/%s,%d", k.Object, k.Name, k.Sympos) }
+
+func keyOf(o *klp.Object, f *klp.Func) FuncKey {
+	pos := f.OldSympos
+	if pos == 0 {
+		pos = 1
+	}
+	return FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: pos}
+}
+
+// Original is what runs when no patch's code does.
+const Original = "original"
+
+// Errno names as the kernel returns them.
+const (
+	EEXIST = "EEXIST"
+	EINVAL = "EINVAL"
+	EBUSY  = "EBUSY"
+	ENOENT = "ENOENT"
+)
+
+// Sim is the kernel's livepatch state: loaded modules, the list of
+// registered patches (klp_patches, oldest first) and a func_stack per
+// patched function.
+type Sim struct {
+	model      string
+	modules    map[string]*simModule
+	patches    []*simPatch
+	stacks     map[FuncKey][]*simFunc // bottom first
+	transition *simPatch              // a transition left pending by a deployed state
+	seen       []FuncKey              // every function ever patched, in first-seen order
+}
+
+type simModule struct {
+	rec   *klp.Module
+	layer string
+	patch *simPatch // nil when the module has none or it was freed
+}
+
+type simPatch struct {
+	name        string
+	replace     bool
+	replaceable bool
+	set         uint32
+	states      []klp.State
+	funcs       []*simFunc // the patch's own functions, then its nops
+	enabled     bool
+}
+
+type simFunc struct {
+	key   FuncKey
+	patch *simPatch
+	nop   bool
+}
+
+// NewSim starts from an empty kernel following model.
+func NewSim(model string) (*Sim, error) {
+	if !validModel(model) {
+		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, ModelMainline, ModelHybrid, ModelReplaceSet)
+	}
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[FuncKey][]*simFunc{}}, nil
+}
+
+func validModel(m string) bool {
+	return m == ModelMainline || m == ModelHybrid || m == ModelReplaceSet
+}
+
+// DefaultModel is the model a kernel release follows. Every released
+// kernel is mainline; the RFC models are chosen explicitly.
+func DefaultModel(release string) string { return ModelMainline }
+
+// Deploy puts a deployed state in place as the kernel holds it: modules
+// loaded in load order, enabled patches registered with their functions
+// on the stacks (nops of completed replaces are gone).
+func (s *Sim) Deploy(st *State) error {
+	ps := slices.Clone(st.Patches)
+	slices.SortStableFunc(ps, func(a, b *Patch) int { return a.LoadOrder - b.LoadOrder })
+	for _, p := range ps {
+		if _, ok := s.modules[p.Name]; ok {
+			return fmt.Errorf("deployed state: module %s listed twice", p.Name)
+		}
+		m := &simModule{rec: &p.Module, layer: p.Layer}
+		s.modules[p.Name] = m
+		if !p.Enabled || len(p.Patches) == 0 {
+			continue
+		}
+		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
+		sp.enabled = true
+		m.patch = sp
+		s.register(sp)
+		if p.Transition != nil && *p.Transition {
+			s.transition = sp
+		}
+	}
+	return nil
+}
+
+func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
+	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != LayerOffBand, states: p.States}
+	if p.Replaceable != nil {
+		sp.replaceable = *p.Replaceable
+	}
+	if p.ReplaceSet != nil {
+		sp.set = *p.ReplaceSet
+	}
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		for j := range o.Funcs {
+			sp.funcs = append(sp.funcs, &simFunc{key: keyOf(o, &o.Funcs[j]), patch: sp})
+		}
+	}
+	return sp
+}
+
+// register adds a patch to klp_patches and pushes its functions.
+func (s *Sim) register(p *simPatch) {
+	s.patches = append(s.patches, p)
+	for _, f := range p.funcs {
+		if _, ok := s.stacks[f.key]; !ok {
+			s.seen = append(s.seen, f.key)
+		}
+		s.stacks[f.key] = append(s.stacks[f.key], f)
+	}
+}
+
+// running is which patch's code runs for key. leaving, when set, is a
+// patch whose transition to disabled every task has made.
+func (s *Sim) running(key FuncKey, leaving *simPatch) string {
+	st := s.stacks[key]
+	for i := len(st) - 1; i >= 0; i-- {
+		f := st[i]
+		if f.patch == leaving {
+			continue
+		}
+		if f.nop {
+			return Original
+		}
+		return f.patch.name
+	}
+	return Original
+}
+
+func (s *Sim) view(leaving *simPatch) map[FuncKey]string {
+	v := make(map[FuncKey]string, len(s.seen))
+	for _, k := range s.seen {
+		v[k] = s.running(k, leaving)
+	}
+	return v
+}
+
+// Action is one step of a scenario.
+type Action struct {
+	Kind   string      // load, enable, disable, unload
+	Name   string      // module or patch name
+	Module *klp.Module // for load
+	Layer  string      // for load, when declared
+}
+
+// Step is what the kernel did with one action.
+type Step struct {
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Accepted bool              `json:"accepted"`
+	Errno    string            `json:"errno,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	Stack    []StackEntry      `json:"stack"`
+	Funcs    map[string]string `json:"functions"`
+	Events   []Event           `json:"events"`
+}
+
+// StackEntry is one registered patch, oldest first.
+type StackEntry struct {
+	Name        string `json:"name"`
+	Enabled     bool   `json:"enabled"`
+	Replace     bool   `json:"replace"`
+	Replaceable bool   `json:"replaceable"`
+	ReplaceSet  uint32 `json:"replace_set"`
+	Transition  bool   `json:"transition,omitempty"`
+}
+
+// Event is a change of the code a function runs that no transition of a
+// patch patching that function covers: tasks switch all at once.
+type Event struct {
+	Function string `json:"function"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// Patch is the patch whose transition completed.
+	Patch string `json:"patch"`
+	Why   string `json:"why"`
+}
+
+// Apply performs one action and reports the kernel's answer.
+func (s *Sim) Apply(a Action) Step {
+	st := Step{Action: a.Kind, Target: a.Name, Events: []Event{}}
+	var touched []FuncKey
+	var errno, reason string
+	switch a.Kind {
+	case "load":
+		touched, errno, reason = s.load(a, &st)
+	case "enable":
+		errno, reason = s.enable(a.Name)
+	case "disable":
+		touched, errno, reason = s.disable(a.Name, &st)
+	case "unload":
+		errno, reason = s.unload(a.Name)
+	default:
+		errno, reason = EINVAL, "unknown action "+a.Kind
+	}
+	st.Accepted = errno == ""
+	st.Errno, st.Reason = errno, reason
+	st.Stack = s.stack()
+	st.Funcs = map[string]string{}
+	for _, k := range s.seen {
+		if len(s.stacks[k]) > 0 || slices.Contains(touched, k) {
+			st.Funcs[k.String()] = s.running(k, nil)
+		}
+	}
+	return st
+}
+
+func (s *Sim) stack() []StackEntry {
+	out := []StackEntry{}
+	for _, p := range s.patches {
+		out = append(out, StackEntry{Name: p.name, Enabled: p.enabled, Replace: p.replace, Replaceable: p.replaceable, ReplaceSet: p.set, Transition: p == s.transition})
+	}
+	return out
+}
+
+func (s *Sim) load(a Action, st *Step) ([]FuncKey, string, string) {
+	if _, ok := s.modules[a.Name]; ok {
+		return nil, EEXIST, fmt.Sprintf("module %s is already loaded", a.Name)
+	}
+	rec := a.Module
+	if !rec.Livepatch || len(rec.Patches) == 0 {
+		// A plain module: klp only cares when it is a patch target, and
+		// the simulator treats every target object as loaded.
+		s.modules[a.Name] = &simModule{rec: rec, layer: a.Layer}
+		return nil, "", ""
+	}
+	p := newSimPatch(a.Name, rec.Patches[0], a.Layer)
+	if len(p.funcs) == 0 {
+		return nil, EINVAL, fmt.Sprintf("livepatch %s patches no function", a.Name)
+	}
+	// klp_enable_patch: compatibility of klp_state, then
+	// __klp_enable_patch refuses while another transition runs.
+	if old, state, ok := s.incompatible(p); !ok {
+		return nil, EINVAL, fmt.Sprintf("Livepatch patch (%s) is not compatible with the already installed livepatches: %s", a.Name, stateWhy(p, old, state))
+	}
+	if s.transition != nil {
+		return nil, EBUSY, fmt.Sprintf("patch %s is still in transition", s.transition.name)
+	}
+	if s.model == ModelReplaceSet {
+		for _, f := range p.funcs {
+			for _, g := range s.stacks[f.key] {
+				if g.patch.set != p.set {
+					return nil, EINVAL, fmt.Sprintf("%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
+				}
+			}
+		}
+	}
+	mod := &simModule{rec: rec, layer: a.Layer, patch: p}
+	s.modules[a.Name] = mod
+	if p.replace {
+		s.addNops(p)
+	}
+	before := s.view(nil)
+	p.enabled = true
+	s.register(p)
+	during := s.view(nil)
+	if p.replace {
+		for _, old := range s.replaced(p) {
+			s.free(old)
+		}
+		// klp_discard_nops: the nops leave the stacks.
+		p.funcs = slices.DeleteFunc(p.funcs, func(f *simFunc) bool {
+			if f.nop {
+				s.pop(f)
+			}
+			return f.nop
+		})
+	}
+	after := s.view(nil)
+	var touched []FuncKey
+	for _, k := range s.seen {
+		if before[k] != during[k] || during[k] != after[k] || slices.ContainsFunc(p.funcs, func(f *simFunc) bool { return f.key == k }) {
+			touched = append(touched, k)
+		}
+		if during[k] != after[k] {
+			st.Events = append(st.Events, Event{
+				Function: k.String(), From: during[k], To: after[k], Patch: p.name,
+				Why: fmt.Sprintf("when the transition of %s completes, %s switches from %s to %s in every task at once, outside any transition", p.name, k, during[k], after[k]),
+			})
+		}
+	}
+	return touched, "", ""
+}
+
+// replaced lists the patches a completed replace of p removes
+// (klp_unpatch_replaced_patches): every older one, except those the
+// kernel model keeps.
+func (s *Sim) replaced(p *simPatch) []*simPatch {
+	var out []*simPatch
+	for _, old := range s.patches {
+		if old == p {
+			break
+		}
+		if s.keeps(p, old) {
+			continue
+		}
+		out = append(out, old)
+	}
+	return out
+}
+
+// keeps reports whether a replace by p leaves old alone.
+func (s *Sim) keeps(p, old *simPatch) bool {
+	switch s.model {
+	case ModelHybrid:
+		return !old.replaceable
+	case ModelReplaceSet:
+		return old.set != p.set
+	}
+	return false
+}
+
+// addNops gives p a nop for every function an older, replaceable patch
+// patches that p does not (klp_add_nops).
+func (s *Sim) addNops(p *simPatch) {
+	have := map[FuncKey]bool{}
+	for _, f := range p.funcs {
+		have[f.key] = true
+	}
+	for _, old := range s.patches {
+		if s.keeps(p, old) {
+			continue
+		}
+		for _, f := range old.funcs {
+			if f.nop || have[f.key] {
+				continue
+			}
+			have[f.key] = true
+			p.funcs = append(p.funcs, &simFunc{key: f.key, patch: p, nop: true})
+		}
+	}
+}
+
+// free removes a patch whose transition to disabled (or whose
+// replacement) completed: off the stacks, out of klp_patches, its sysfs
+// directory gone and its module reference dropped.
+func (s *Sim) free(p *simPatch) {
+	p.enabled = false
+	for _, f := range p.funcs {
+		s.pop(f)
+	}
+	s.patches = slices.DeleteFunc(s.patches, func(q *simPatch) bool { return q == p })
+	if m := s.modules[p.name]; m != nil && m.patch == p {
+		m.patch = nil
+	}
+}
+
+func (s *Sim) pop(f *simFunc) {
+	s.stacks[f.key] = slices.DeleteFunc(s.stacks[f.key], func(g *simFunc) bool { return g == f })
+}
+
+func (s *Sim) patch(name string) (*simPatch, string, string) {
+	m, ok := s.modules[name]
+	if !ok {
+		return nil, ENOENT, fmt.Sprintf("/sys/kernel/livepatch/%s does not exist: module %s is not loaded", name, name)
+	}
+	if m.patch == nil {
+		return nil, ENOENT, fmt.Sprintf("/sys/kernel/livepatch/%s does not exist: the patch of module %s was disabled or replaced and freed; unload and load the module again", name, name)
+	}
+	return m.patch, "", ""
+}
+
+func (s *Sim) enable(name string) (string, string) {
+	p, errno, reason := s.patch(name)
+	if p == nil {
+		return errno, reason
+	}
+	// enabled_store: writing the current state is -EINVAL; a disabled
+	// patch is freed, never re-enabled.
+	return EINVAL, fmt.Sprintf("patch %s is already enabled", name)
+}
+
+func (s *Sim) disable(name string, st *Step) ([]FuncKey, string, string) {
+	p, errno, reason := s.patch(name)
+	if p == nil {
+		return nil, errno, reason
+	}
+	switch s.transition {
+	case nil:
+	case p:
+		// enabled_store reverses a pending transition of the patch itself.
+		s.transition = nil
+	default:
+		return nil, EBUSY, fmt.Sprintf("patch %s is still in transition", s.transition.name)
+	}
+	during := s.view(p)
+	var touched []FuncKey
+	for _, f := range p.funcs {
+		touched = append(touched, f.key)
+	}
+	s.free(p)
+	after := s.view(nil)
+	for _, k := range s.seen {
+		if during[k] != after[k] {
+			st.Events = append(st.Events, Event{Function: k.String(), From: during[k], To: after[k], Patch: p.name,
+				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, k, during[k], after[k])})
+		}
+	}
+	return touched, "", ""
+}
+
+func (s *Sim) unload(name string) (string, string) {
+	m, ok := s.modules[name]
+	if !ok {
+		return ENOENT, fmt.Sprintf("module %s is not loaded", name)
+	}
+	if m.patch != nil {
+		return EBUSY, fmt.Sprintf("module %s is in use: its patch is enabled; disable it first", name)
+	}
+	delete(s.modules, name)
+	return "", ""
+}
+
+// incompatible mirrors klp_is_patch_compatible: for every state of every
+// registered patch, the new patch must carry it at the same or a higher
+// version, or not carry it and not be a replace patch.
+func (s *Sim) incompatible(p *simPatch) (*simPatch, klp.State, bool) {
+	for _, old := range s.patches {
+		for _, os := range old.states {
+			i := slices.IndexFunc(p.states, func(st klp.State) bool { return st.ID == os.ID })
+			if i < 0 {
+				if p.replace {
+					return old, os, false
+				}
+				continue
+			}
+			if p.states[i].Version < os.Version {
+				return old, os, false
+			}
+		}
+	}
+	return nil, klp.State{}, true
+}
+
+func stateWhy(p, old *simPatch, st klp.State) string {
+	i := slices.IndexFunc(p.states, func(x klp.State) bool { return x.ID == st.ID })
+	if i < 0 {
+		return fmt.Sprintf("%s holds state %#x version %d, and the replace patch %s does not carry it", old.name, st.ID, st.Version, p.name)
+	}
+	return fmt.Sprintf("%s holds state %#x version %d, %s carries version %d", old.name, st.ID, st.Version, p.name, p.states[i].Version)
+}

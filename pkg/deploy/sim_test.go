@@ -1,0 +1,306 @@
+package deploy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// mod builds a livepatch module record patching vmlinux functions.
+type modSpec struct {
+	name        string
+	replace     bool
+	replaceable *bool
+	set         *uint32
+	states      []klp.State
+	funcs       []string
+}
+
+func (m modSpec) module() *klp.Module {
+	f := "static"
+	o := klp.Object{Funcs: []klp.Func{}}
+	for _, fn := range m.funcs {
+		o.Funcs = append(o.Funcs, klp.Func{OldName: fn, NewFunc: m.name + "_" + fn})
+	}
+	return &klp.Module{Name: m.name, Livepatch: true, Format: &f, Patches: []*klp.Patch{{
+		Replace: m.replace, Replaceable: m.replaceable, ReplaceSet: m.set, States: m.states, Objects: []klp.Object{o},
+	}}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type step struct {
+	kind, name string
+	mod        *modSpec
+	wantErrno  string
+	wantFuncs  map[string]string // checked when set
+	wantStack  []string          // checked when set
+	wantEvents []string          // "function from->to"
+}
+
+func fn(name string) string { return "vmlinux/" + name + ",1" }
+
+func runSteps(t *testing.T, model string, steps []step) {
+	t.Helper()
+	sim, err := NewSim(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range steps {
+		a := Action{Kind: s.kind, Name: s.name}
+		if s.mod != nil {
+			a.Module, a.Name = s.mod.module(), s.mod.name
+		}
+		got := sim.Apply(a)
+		where := fmt.Sprintf("step %d (%s %s)", i+1, s.kind, a.Name)
+		if got.Errno != s.wantErrno {
+			t.Errorf("%s: errno %q (%s), want %q", where, got.Errno, got.Reason, s.wantErrno)
+		}
+		if got.Accepted != (s.wantErrno == "") {
+			t.Errorf("%s: accepted = %v with errno %q", where, got.Accepted, got.Errno)
+		}
+		if !got.Accepted && got.Reason == "" {
+			t.Errorf("%s: refused without a reason", where)
+		}
+		if s.wantFuncs != nil {
+			if diff := cmp.Diff(s.wantFuncs, got.Funcs); diff != "" {
+				t.Errorf("%s: functions (-want +got):\n%s", where, diff)
+			}
+		}
+		if s.wantStack != nil {
+			var names []string
+			for _, e := range got.Stack {
+				names = append(names, e.Name)
+			}
+			if diff := cmp.Diff(s.wantStack, names, cmp.Transformer("nil", func(s []string) []string {
+				if s == nil {
+					return []string{}
+				}
+				return s
+			})); diff != "" {
+				t.Errorf("%s: stack (-want +got):\n%s", where, diff)
+			}
+		}
+		var events []string
+		for _, e := range got.Events {
+			events = append(events, e.Function+" "+e.From+"->"+e.To)
+			if e.Why == "" || e.Patch == "" {
+				t.Errorf("%s: event without patch or why: %+v", where, e)
+			}
+		}
+		if diff := cmp.Diff(s.wantEvents, events); diff != "" {
+			t.Errorf("%s: events (-want +got):\n%s", where, diff)
+		}
+	}
+}
+
+// The seed example from the mailing list: funcA patched by the off-band,
+// non-replaceable lp1 and by the cumulative lp2; the cumulative lp3 no
+// longer patches funcA.
+var (
+	lp1 = modSpec{name: "lp1", replaceable: ptr(false), set: ptr[uint32](1), funcs: []string{"funcA"}}
+	lp2 = modSpec{name: "lp2", replace: true, funcs: []string{"funcA", "funcB"}}
+	lp3 = modSpec{name: "lp3", replace: true, funcs: []string{"funcB"}}
+)
+
+func TestSeedExampleHybrid(t *testing.T) {
+	runSteps(t, ModelHybrid, []step{
+		{kind: "load", mod: &lp1, wantFuncs: map[string]string{fn("funcA"): "lp1"}},
+		// lp2 replaces, but the kernel keeps the non-replaceable lp1.
+		{kind: "load", mod: &lp2, wantStack: []string{"lp1", "lp2"},
+			wantFuncs: map[string]string{fn("funcA"): "lp2", fn("funcB"): "lp2"}},
+		// lp3's nop for funcA runs the original code during its
+		// transition; when it completes, lp1's funcA takes over at once.
+		{kind: "load", mod: &lp3, wantStack: []string{"lp1", "lp3"},
+			wantFuncs:  map[string]string{fn("funcA"): "lp1", fn("funcB"): "lp3"},
+			wantEvents: []string{fn("funcA") + " original->lp1"}},
+		{kind: "unload", name: "lp2"},
+		{kind: "unload", name: "lp1", wantErrno: EBUSY},
+	})
+}
+
+func TestSeedExampleMainline(t *testing.T) {
+	// Today's kernels know nothing of non-replaceable patches: lp2's
+	// replace removes the off-band lp1, whose fix silently goes away.
+	runSteps(t, ModelMainline, []step{
+		{kind: "load", mod: &lp1},
+		{kind: "load", mod: &lp2, wantStack: []string{"lp2"},
+			wantFuncs: map[string]string{fn("funcA"): "lp2", fn("funcB"): "lp2"}},
+		{kind: "enable", name: "lp1", wantErrno: ENOENT},
+		{kind: "load", mod: &lp3, wantStack: []string{"lp3"},
+			wantFuncs: map[string]string{fn("funcA"): "original", fn("funcB"): "lp3"}},
+		{kind: "unload", name: "lp1"},
+		{kind: "unload", name: "lp2"},
+	})
+}
+
+func TestSeedExampleReplaceSet(t *testing.T) {
+	// lp1 is in set 1; lp2 (set 0) touching funcA is refused outright.
+	runSteps(t, ModelReplaceSet, []step{
+		{kind: "load", mod: &lp1},
+		{kind: "load", mod: &lp2, wantErrno: EINVAL, wantStack: []string{"lp1"},
+			wantFuncs: map[string]string{fn("funcA"): "lp1"}},
+		{kind: "load", mod: &lp3, wantStack: []string{"lp1", "lp3"},
+			wantFuncs: map[string]string{fn("funcA"): "lp1", fn("funcB"): "lp3"}},
+	})
+}
+
+// TestSelftestLivepatch replays the stories of the kernel's
+// tools/testing/selftests/livepatch/test-livepatch.sh.
+func TestSelftestLivepatch(t *testing.T) {
+	a := modSpec{name: "test_klp_livepatch", funcs: []string{"cmdline_proc_show"}}
+	b := modSpec{name: "test_klp_atomic_replace", replace: true, funcs: []string{"meminfo_proc_show"}}
+	t.Run("basic", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &a, wantFuncs: map[string]string{fn("cmdline_proc_show"): a.name}},
+			{kind: "disable", name: a.name, wantFuncs: map[string]string{fn("cmdline_proc_show"): Original}, wantStack: []string{}},
+			{kind: "enable", name: a.name, wantErrno: ENOENT},
+			{kind: "unload", name: a.name},
+			{kind: "unload", name: a.name, wantErrno: ENOENT},
+		})
+	})
+	t.Run("multiple livepatches", func(t *testing.T) {
+		c := modSpec{name: "second", funcs: []string{"cmdline_proc_show"}}
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &a},
+			{kind: "load", mod: &c, wantFuncs: map[string]string{fn("cmdline_proc_show"): "second"}},
+			// Disabling the one below the top changes nothing.
+			{kind: "disable", name: a.name, wantFuncs: map[string]string{fn("cmdline_proc_show"): "second"}, wantStack: []string{"second"}},
+			{kind: "disable", name: "second", wantFuncs: map[string]string{fn("cmdline_proc_show"): Original}},
+		})
+	})
+	t.Run("atomic replace", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &a},
+			{kind: "load", mod: &b, wantStack: []string{b.name},
+				wantFuncs: map[string]string{fn("cmdline_proc_show"): Original, fn("meminfo_proc_show"): b.name}},
+			{kind: "disable", name: a.name, wantErrno: ENOENT},
+			{kind: "unload", name: a.name},
+			{kind: "unload", name: b.name, wantErrno: EBUSY},
+			{kind: "disable", name: b.name, wantFuncs: map[string]string{fn("meminfo_proc_show"): Original}},
+			{kind: "unload", name: b.name},
+		})
+	})
+	t.Run("same name twice", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &a},
+			{kind: "load", mod: &a, wantErrno: EEXIST},
+			{kind: "enable", name: a.name, wantErrno: EINVAL},
+		})
+	})
+}
+
+// TestSelftestState replays test-state.sh: klp_state compatibility.
+func TestSelftestState(t *testing.T) {
+	const id = 42
+	v := func(version uint32) []klp.State { return []klp.State{{ID: id, Version: version}} }
+	lp1 := modSpec{name: "test_klp_state", replace: true, states: v(1), funcs: []string{"console_loglevel_fn"}}
+	lp2 := modSpec{name: "test_klp_state2", replace: true, states: v(1), funcs: []string{"console_loglevel_fn"}}
+	lp3 := modSpec{name: "test_klp_state3", replace: true, states: v(2), funcs: []string{"console_loglevel_fn"}}
+	none := modSpec{name: "test_klp_livepatch", replace: true, funcs: []string{"cmdline_proc_show"}}
+	t.Run("take over", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &lp1},
+			{kind: "load", mod: &lp2, wantStack: []string{lp2.name}},
+		})
+	})
+	t.Run("compatible cumulative", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &lp2},
+			{kind: "load", mod: &lp3, wantStack: []string{lp3.name}},
+			{kind: "unload", name: lp2.name},
+			{kind: "load", mod: &lp2, wantErrno: EINVAL, wantStack: []string{lp3.name}},
+		})
+	})
+	t.Run("incompatible: replace without the state", func(t *testing.T) {
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &lp1},
+			{kind: "load", mod: &none, wantErrno: EINVAL, wantStack: []string{lp1.name}},
+		})
+	})
+	t.Run("non-replace patches are checked on the states they carry", func(t *testing.T) {
+		older := modSpec{name: "older", states: v(1), funcs: []string{"x"}}
+		noState := modSpec{name: "nostate", funcs: []string{"y"}}
+		runSteps(t, ModelMainline, []step{
+			{kind: "load", mod: &lp3},
+			{kind: "load", mod: &noState},
+			{kind: "load", mod: &older, wantErrno: EINVAL},
+		})
+	})
+}
+
+// TestSimProperties replays random stacks and checks invariants that hold
+// in every kernel model.
+func TestSimProperties(t *testing.T) {
+	pool := []string{"a", "b", "c", "d", "e"}
+	for _, model := range []string{ModelMainline, ModelHybrid, ModelReplaceSet} {
+		for seed := range uint64(200) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			sim, _ := NewSim(model)
+			var mods []modSpec
+			for i := range 8 {
+				m := modSpec{name: fmt.Sprintf("p%d", i), replace: r.IntN(3) == 0, replaceable: ptr(r.IntN(3) != 0), set: ptr(uint32(r.IntN(2)))}
+				for _, f := range pool {
+					if r.IntN(3) == 0 {
+						m.funcs = append(m.funcs, f)
+					}
+				}
+				if len(m.funcs) == 0 {
+					m.funcs = []string{pool[r.IntN(len(pool))]}
+				}
+				if r.IntN(4) == 0 {
+					m.states = []klp.State{{ID: 1, Version: uint32(r.IntN(3))}}
+				}
+				mods = append(mods, m)
+			}
+			for range 30 {
+				m := mods[r.IntN(len(mods))]
+				kind := []string{"load", "load", "disable", "unload", "enable"}[r.IntN(5)]
+				a := Action{Kind: kind, Name: m.name}
+				if kind == "load" {
+					a.Module = m.module()
+				}
+				before := sim.snapshot()
+				got := sim.Apply(a)
+				where := fmt.Sprintf("%s seed %d: %s %s", model, seed, kind, m.name)
+				after := sim.snapshot()
+				if !got.Accepted {
+					if diff := cmp.Diff(before, after); diff != "" {
+						t.Fatalf("%s: refused, but the state changed:\n%s", where, diff)
+					}
+					continue
+				}
+				switch kind {
+				case "unload":
+					if diff := cmp.Diff(before.Funcs, after.Funcs); diff != "" {
+						t.Fatalf("%s: unload changed which code runs:\n%s", where, diff)
+					}
+				case "load":
+					if !m.replace {
+						break
+					}
+					// After a replace only the new patch and what the model keeps remain.
+					for _, e := range after.Stack {
+						if e.Name == m.name {
+							continue
+						}
+						kept := model == ModelHybrid && !e.Replaceable || model == ModelReplaceSet && e.ReplaceSet != *m.set
+						if !kept {
+							t.Fatalf("%s: %s survived a replace in model %s", where, e.Name, model)
+						}
+					}
+					for f, who := range after.Funcs {
+						if who != m.name && who != Original && !slices.ContainsFunc(after.Stack, func(e StackEntry) bool { return e.Name == who }) {
+							t.Fatalf("%s: %s runs %s, which is not on the stack", where, f, who)
+						}
+					}
+				}
+			}
+		}
+	}
+}
