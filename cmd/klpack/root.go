@@ -33,6 +33,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newScanCmd())
+	root.AddCommand(newSimulateCmd())
+	root.AddCommand(newDeployCmd())
 	return root
 }
 

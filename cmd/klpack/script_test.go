@@ -21,9 +21,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs testdata/script/*.txtar through the klpack binary.
-// $KO is the repository's testdata/ko.
+// $KO is the repository's testdata/ko, $SCENARIOS its testdata/scenarios.
 func TestScript(t *testing.T) {
-	ko, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata", "ko"))
+	td, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,8 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		UpdateScripts:       *testutil.Update,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("KO", ko)
+			env.Setenv("KO", filepath.Join(td, "ko"))
+			env.Setenv("SCENARIOS", filepath.Join(td, "scenarios"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

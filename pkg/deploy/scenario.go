@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -48,6 +50,8 @@ func (s ScenarioStep) action() (kind, arg string, err error) {
 	return kind, arg, nil
 }
 
+var typeName = regexp.MustCompile(` in type [\w.]+`)
+
 // maxScenario bounds a scenario file.
 const maxScenario = 16 << 20
 
@@ -86,6 +90,11 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 	dec.KnownFields(true)
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			// yaml's own text spans lines and names Go types.
+			msg := strings.Join(te.Errors, "; ")
+			return nil, fmt.Errorf("scenario: %s", typeName.ReplaceAllString(msg, ""))
+		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	if sc.KernelModel != "" && !validModel(sc.KernelModel) {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/pkg/deploy"
+)
+
+func newDeployCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Capture and inspect the set of livepatches deployed on a kernel",
+	}
+	cmd.AddCommand(newDeployCaptureCmd(), newDeployShowCmd())
+	return cmd
+}
+
+type deployCaptureOptions struct {
+	sysfs   string
+	modules []string
+	release string
+	model   string
+	order   []string
+	out     string
+	json    bool
+}
+
+func newDeployCaptureCmd() *cobra.Command {
+	var o deployCaptureOptions
+	cmd := &cobra.Command{
+		Use:   "capture --sysfs DIR --modules DIR... [-o FILE]",
+		Short: "Build a deployed-state file from /sys/kernel/livepatch and the module files",
+		Long: `Capture joins a livepatch sysfs tree (/sys/kernel/livepatch, live or copied)
+with the livepatch modules found under the --modules directories (matched by
+module name) and writes the klpack.deployed/v1 state: to -o FILE, else to
+stdout. What could not be matched, and where the kernel release, model and
+load order came from, is reported on stderr (as JSON with --json).
+The load order is stack_order (Linux 6.13+), else --order, else a guess.
+Exit 0 when the state was written, 2 on bad input.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeployCapture(cmd, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.sysfs, "sysfs", "", "livepatch sysfs tree (/sys/kernel/livepatch or a copy)")
+	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable")
+	f.StringVar(&o.release, "kernel-release", "", "kernel release (default: from the modules' vermagic)")
+	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
+	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
+	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
+	f.BoolVar(&o.json, "json", false, "print the report as JSON")
+	cmd.MarkFlagRequired("sysfs")
+	cmd.MarkFlagRequired("modules")
+	return cmd
+}
+
+func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
+	if st, err := os.Stat(o.sysfs); err != nil {
+		return &exitError{exitInput, err}
+	} else if !st.IsDir() {
+		return &exitError{exitInput, fmt.Errorf("--sysfs %s: not a directory", o.sysfs)}
+	}
+	state, rep, err := deploy.Capture(cmd.Context(), os.DirFS(o.sysfs), o.modules, &deploy.CaptureOptions{
+		KernelRelease: o.release,
+		KernelModel:   o.model,
+		Order:         o.order,
+	})
+	if se, ok := errors.AsType[*deploy.SysfsError](err); ok {
+		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))
+	}
+	if err != nil {
+		return &exitError{exitInput, err}
+	}
+	if o.out != "" {
+		err = deploy.WriteState(o.out, state)
+	} else {
+		err = deploy.EncodeState(cmd.OutOrStdout(), state)
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(cmd.ErrOrStderr())
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(cmd.ErrOrStderr())
+}
+
+type deployShowOptions struct {
+	json bool
+}
+
+func newDeployShowCmd() *cobra.Command {
+	var o deployShowOptions
+	cmd := &cobra.Command{
+		Use:   "show [--json] STATE",
+		Short: "Validate a deployed-state file and summarize it",
+		Long: `Show reads a klpack.deployed/v1 file, validates it and prints the kernel and
+a line per patch in load order (--json: the normalized document).
+Exit 0 when the file is valid, 2 naming the file and field when not.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := deploy.ReadState(args[0])
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			if o.json {
+				return deploy.EncodeState(cmd.OutOrStdout(), st)
+			}
+			return deploy.WriteSummary(cmd.OutOrStdout(), st)
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the validated state as JSON")
+	return cmd
+}

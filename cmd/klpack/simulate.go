@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+type simulateOptions struct {
+	json  bool
+	model string
+}
+
+func newSimulateCmd() *cobra.Command {
+	var o simulateOptions
+	cmd := &cobra.Command{
+		Use:   "simulate [--json] [--kernel-model M] SCENARIO",
+		Short: "Replay a scenario of loads, enables, disables and unloads as the kernel would",
+		Long: `Simulate replays a scenario (YAML or JSON: kernel_model, deployed, steps of
+load/enable/disable/unload) with the kernel's livepatch rules and prints, per
+step, whether the kernel accepts it, the patch stack, which patch's code runs
+for every function, and every change of code outside a transition.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := deploy.ReadScenario(args[0])
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			sim, err := deploy.Simulate(sc, o.model, loadModule)
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			if o.json {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(sim)
+			}
+			return deploy.WriteSimulationText(cmd.OutOrStdout(), sim)
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.simulate/v1 JSON document")
+	cmd.Flags().StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: the scenario's, the deployed state's, else the kernel release's)")
+	return cmd
+}
+
+// loadModule reads a module record: a scan document holding one module,
+// or a module file.
+func loadModule(path string) (*klp.Module, error) {
+	if !strings.HasSuffix(path, ".json") {
+		return elfscan.Open(path, nil)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	doc, err := klp.ParseScan(f)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
+	if len(doc.Modules) != 1 {
+		return nil, fmt.Errorf("file %s: %d modules, want one per load step", path, len(doc.Modules))
+	}
+	return doc.Modules[0], nil
+}

@@ -1,0 +1,448 @@
+package xz
+
+// LZMA decoding, as LZMA2 chunks use it. The whole output of a block is
+// one slice, which is also the dictionary: a match copies bytes from
+// earlier in the same slice, and nothing wraps around.
+//
+// The range decoder's state lives in local variables of decodeChunk, the
+// hot loop; the helpers below take and return it by value and are small
+// enough for the compiler to inline, so it stays in registers.
+
+const (
+	probBits  = 11
+	probInit  = 1 << (probBits - 1)
+	moveBits  = 5
+	topValue  = 1 << 24
+	minMatch  = 2
+	endPosIdx = 14  // first distance slot coded with direct bits and the aligner
+	fullDists = 128 // distances below this have all their bits modelled
+	alignBits = 4
+	litStride = 0x400 // one literal coder: 0x300 probabilities, padded to a power of two
+)
+
+// lenProbs are the probabilities of a length coder.
+type lenProbs struct {
+	choice  uint16
+	choice2 uint16
+	low     [16 << 3]uint16 // [posState][3-bit tree]
+	mid     [16 << 3]uint16
+	high    [256]uint16
+}
+
+// probs are all the probabilities of an LZMA decoder. Arrays indexed by
+// state have 16 entries (12 used) so that masking the index proves it in
+// range.
+type probs struct {
+	isMatch    [16 << 4]uint16 // [state][posState]
+	isRep      [16]uint16
+	isRepG0    [16]uint16
+	isRepG1    [16]uint16
+	isRepG2    [16]uint16
+	isRep0Long [16 << 4]uint16
+	distSlot   [4 << 6]uint16 // [lenState][6-bit tree]
+	distSpec   [128]uint16    // fullDists-endPosIdx (114) used
+	align      [16]uint16
+	matchLen   lenProbs
+	repLen     lenProbs
+	lit        [16][litStride]uint16 // [litState][0x300 used]
+}
+
+func fill(s []uint16) {
+	for i := range s {
+		s[i] = probInit
+	}
+}
+
+func (l *lenProbs) reset() {
+	l.choice = probInit
+	l.choice2 = probInit
+	fill(l.low[:])
+	fill(l.mid[:])
+	fill(l.high[:])
+}
+
+// reset sets every probability in use with nLit literal coders to ½.
+func (p *probs) reset(nLit int) {
+	fill(p.isMatch[:])
+	fill(p.isRep[:])
+	fill(p.isRepG0[:])
+	fill(p.isRepG1[:])
+	fill(p.isRepG2[:])
+	fill(p.isRep0Long[:])
+	fill(p.distSlot[:])
+	fill(p.distSpec[:])
+	fill(p.align[:])
+	p.matchLen.reset()
+	p.repLen.reset()
+	for i := range nLit {
+		fill(p.lit[i][:0x300])
+	}
+}
+
+// lzma is the state of an LZMA decoder that carries from one LZMA2 chunk
+// to the next.
+type lzma struct {
+	p                      probs
+	state                  uint32
+	rep0, rep1, rep2, rep3 uint32
+	lc, lp, pb             uint32
+	dictSize               uint32
+	dictStart              int // output index where the dictionary begins
+}
+
+// setProps sets lc, lp and pb from an LZMA2 properties byte.
+func (z *lzma) setProps(b byte) bool {
+	if b > (4*5+4)*9+8 {
+		return false
+	}
+	lc := uint32(b) % 9
+	b /= 9
+	lp := uint32(b) % 5
+	pb := uint32(b) / 5
+	if lc+lp > 4 || pb > 4 {
+		return false
+	}
+	z.lc, z.lp, z.pb = lc, lp, pb
+	return true
+}
+
+// resetState starts a new LZMA state (not a new dictionary).
+func (z *lzma) resetState() {
+	z.p.reset(1 << (z.lc + z.lp))
+	z.state = 0
+	z.rep0, z.rep1, z.rep2, z.rep3 = 0, 0, 0, 0
+}
+
+// norm normalizes the range decoder: it reads a byte when the range gets
+// small. Reading past the end of in reads zeros but still counts, so the
+// caller detects the overrun from ip after the chunk.
+func norm(rng, code uint32, in []byte, ip int) (uint32, uint32, int) {
+	if rng < topValue {
+		rng <<= 8
+		code <<= 8
+		if uint(ip) < uint(len(in)) {
+			code |= uint32(in[ip])
+		}
+		ip++
+	}
+	return rng, code, ip
+}
+
+// bit decodes a bit with probability *p without branching on its value:
+// the right choice for bits that steer no control flow (trees).
+func bit(rng, code uint32, p *uint16) (uint32, uint32, uint32) {
+	pv := uint32(*p)
+	bound := (rng >> probBits) * pv
+	m := uint32((int64(code) - int64(bound)) >> 63) // all ones for a 0 bit
+	rng = bound&m | (rng-bound)&^m
+	code -= bound &^ m
+	*p = uint16(pv - uint32(int32(pv-m&(1<<probBits-(1<<moveBits)+1))>>moveBits))
+	return rng, code, m + 1
+}
+
+// State transitions.
+func stateLit(s uint32) uint32 {
+	switch {
+	case s < 4:
+		return 0
+	case s < 10:
+		return s - 3
+	}
+	return s - 6
+}
+
+// decodeChunk decodes one LZMA chunk: the compressed bytes in (including
+// the 5 range decoder initialization bytes) into out[pos:], which must end
+// exactly where the chunk does. It reports whether the chunk was valid.
+func (z *lzma) decodeChunk(out []byte, pos int, in []byte) bool {
+	if len(in) < 5 || in[0] != 0 {
+		return false
+	}
+	rng := uint32(0xFFFFFFFF)
+	code := uint32(in[1])<<24 | uint32(in[2])<<16 | uint32(in[3])<<8 | uint32(in[4])
+	ip := 5
+
+	p := &z.p
+	state := z.state
+	rep0, rep1, rep2, rep3 := z.rep0, z.rep1, z.rep2, z.rep3
+	lc := z.lc & 7
+	lpMask := uint32(1)<<z.lp - 1
+	pbMask := uint32(1)<<z.pb - 1
+	dictStart := z.dictStart
+	dictSize := z.dictSize
+
+	if pos < dictStart || pos > len(out) {
+		return false
+	}
+	var prev uint32
+	if pos > dictStart {
+		prev = uint32(out[pos-1])
+	}
+
+	for pos < len(out) {
+		posState := uint32(pos) & pbMask
+		rng, code, ip = norm(rng, code, in, ip)
+		pm := &p.isMatch[(state<<4|posState)&0xff]
+		bound := (rng >> probBits) * uint32(*pm)
+		if code < bound {
+			// Literal.
+			rng = bound
+			*pm += (1<<probBits - *pm) >> moveBits
+			lp := &p.lit[((uint32(pos)&lpMask)<<lc+prev>>(8-lc))&15]
+			sym := uint32(1)
+			if state < 7 {
+				for sym < 0x100 {
+					var b uint32
+					rng, code, ip = norm(rng, code, in, ip)
+					rng, code, b = bit(rng, code, &lp[sym&(litStride-1)])
+					sym = sym<<1 | b
+				}
+			} else {
+				// Matched literal: the byte at rep0 steers the
+				// probabilities until the first differing bit.
+				mb := uint32(out[pos-int(rep0)-1]) << 1
+				offs := uint32(0x100)
+				for sym < 0x100 {
+					var b uint32
+					mbit := mb & offs
+					mb <<= 1
+					rng, code, ip = norm(rng, code, in, ip)
+					rng, code, b = bit(rng, code, &lp[(offs+mbit+sym)&(litStride-1)])
+					sym = sym<<1 | b
+					// Keep offs while the bits agree, clear it
+					// once they differ.
+					offs &= ^(mbit ^ b<<8)
+				}
+			}
+			out[pos] = byte(sym)
+			prev = sym & 0xff
+			pos++
+			state = stateLit(state)
+			continue
+		}
+		rng -= bound
+		code -= bound
+		*pm -= *pm >> moveBits
+
+		var length uint32
+		var lens *lenProbs
+		rng, code, ip = norm(rng, code, in, ip)
+		pr := &p.isRep[state&15]
+		bound = (rng >> probBits) * uint32(*pr)
+		if code < bound {
+			// Match with a new distance.
+			rng = bound
+			*pr += (1<<probBits - *pr) >> moveBits
+			lens = &p.matchLen
+		} else {
+			rng -= bound
+			code -= bound
+			*pr -= *pr >> moveBits
+			if pos <= dictStart {
+				return false
+			}
+			rng, code, ip = norm(rng, code, in, ip)
+			pg := &p.isRepG0[state&15]
+			bound = (rng >> probBits) * uint32(*pg)
+			if code < bound {
+				rng = bound
+				*pg += (1<<probBits - *pg) >> moveBits
+				rng, code, ip = norm(rng, code, in, ip)
+				pl := &p.isRep0Long[(state<<4|posState)&0xff]
+				bound = (rng >> probBits) * uint32(*pl)
+				if code < bound {
+					// Short rep: one byte at rep0.
+					rng = bound
+					*pl += (1<<probBits - *pl) >> moveBits
+					if state < 7 {
+						state = 9
+					} else {
+						state = 11
+					}
+					b := out[pos-int(rep0)-1]
+					out[pos] = b
+					prev = uint32(b)
+					pos++
+					continue
+				}
+				rng -= bound
+				code -= bound
+				*pl -= *pl >> moveBits
+			} else {
+				rng -= bound
+				code -= bound
+				*pg -= *pg >> moveBits
+				rng, code, ip = norm(rng, code, in, ip)
+				pg = &p.isRepG1[state&15]
+				bound = (rng >> probBits) * uint32(*pg)
+				var dist uint32
+				if code < bound {
+					rng = bound
+					*pg += (1<<probBits - *pg) >> moveBits
+					dist = rep1
+				} else {
+					rng -= bound
+					code -= bound
+					*pg -= *pg >> moveBits
+					rng, code, ip = norm(rng, code, in, ip)
+					pg = &p.isRepG2[state&15]
+					bound = (rng >> probBits) * uint32(*pg)
+					if code < bound {
+						rng = bound
+						*pg += (1<<probBits - *pg) >> moveBits
+						dist = rep2
+					} else {
+						rng -= bound
+						code -= bound
+						*pg -= *pg >> moveBits
+						dist = rep3
+						rep3 = rep2
+					}
+					rep2 = rep1
+				}
+				rep1 = rep0
+				rep0 = dist
+			}
+			lens = &p.repLen
+		}
+
+		// Length.
+		rng, code, ip = norm(rng, code, in, ip)
+		bound = (rng >> probBits) * uint32(lens.choice)
+		if code < bound {
+			rng = bound
+			lens.choice += (1<<probBits - lens.choice) >> moveBits
+			t := lens.low[(posState<<3)&0x7f:][:8:8]
+			sym := uint32(1)
+			for sym < 8 {
+				var b uint32
+				rng, code, ip = norm(rng, code, in, ip)
+				rng, code, b = bit(rng, code, &t[sym&7])
+				sym = sym<<1 | b
+			}
+			length = sym - 8
+		} else {
+			rng -= bound
+			code -= bound
+			lens.choice -= lens.choice >> moveBits
+			rng, code, ip = norm(rng, code, in, ip)
+			bound = (rng >> probBits) * uint32(lens.choice2)
+			if code < bound {
+				rng = bound
+				lens.choice2 += (1<<probBits - lens.choice2) >> moveBits
+				t := lens.mid[(posState<<3)&0x7f:][:8:8]
+				sym := uint32(1)
+				for sym < 8 {
+					var b uint32
+					rng, code, ip = norm(rng, code, in, ip)
+					rng, code, b = bit(rng, code, &t[sym&7])
+					sym = sym<<1 | b
+				}
+				length = sym - 8 + 8
+			} else {
+				rng -= bound
+				code -= bound
+				lens.choice2 -= lens.choice2 >> moveBits
+				t := &lens.high
+				sym := uint32(1)
+				for sym < 0x100 {
+					var b uint32
+					rng, code, ip = norm(rng, code, in, ip)
+					rng, code, b = bit(rng, code, &t[sym&0xff])
+					sym = sym<<1 | b
+				}
+				length = sym - 0x100 + 16
+			}
+		}
+
+		if lens == &p.matchLen {
+			// Distance.
+			if state < 7 {
+				state = 7
+			} else {
+				state = 10
+			}
+			ls := length
+			if ls > 3 {
+				ls = 3
+			}
+			t := p.distSlot[(ls<<6)&0xff:][:64:64]
+			slot := uint32(1)
+			for slot < 64 {
+				var b uint32
+				rng, code, ip = norm(rng, code, in, ip)
+				rng, code, b = bit(rng, code, &t[slot&63])
+				slot = slot<<1 | b
+			}
+			slot -= 64
+			dist := slot
+			if slot >= 4 {
+				nd := slot>>1 - 1
+				dist = (2 | slot&1) << nd
+				if slot < endPosIdx {
+					t := p.distSpec[(dist-slot)&127:]
+					i := uint32(1)
+					for k := uint32(0); k < nd; k++ {
+						var b uint32
+						rng, code, ip = norm(rng, code, in, ip)
+						rng, code, b = bit(rng, code, &t[(i-1)&63])
+						i = i<<1 | b
+						dist |= b << k
+					}
+				} else {
+					var direct uint32
+					for k := nd - alignBits; k > 0; k-- {
+						rng, code, ip = norm(rng, code, in, ip)
+						rng >>= 1
+						code -= rng
+						m := 0 - code>>31 // all ones if the bit is 0
+						code += rng & m
+						direct = direct<<1 + (m + 1)
+					}
+					dist += direct << alignBits
+					i := uint32(1)
+					for k := uint32(0); k < alignBits; k++ {
+						var b uint32
+						rng, code, ip = norm(rng, code, in, ip)
+						rng, code, b = bit(rng, code, &p.align[i&15])
+						i = i<<1 | b
+						dist |= b << k
+					}
+				}
+			}
+			// Also rejects the end marker (0xFFFFFFFF), which LZMA2
+			// does not allow.
+			if uint(dist) >= uint(pos-dictStart) || dist >= dictSize {
+				return false
+			}
+			rep3, rep2, rep1, rep0 = rep2, rep1, rep0, dist
+		} else {
+			if state < 7 {
+				state = 8
+			} else {
+				state = 11
+			}
+		}
+
+		// Copy the match.
+		n := int(length) + minMatch
+		if n > len(out)-pos {
+			return false
+		}
+		src := pos - int(rep0) - 1
+		if int(rep0) >= n-1 {
+			copy(out[pos:pos+n], out[src:src+n])
+		} else {
+			for i := range n {
+				out[pos+i] = out[src+i]
+			}
+		}
+		pos += n
+		prev = uint32(out[pos-1])
+	}
+
+	rng, code, ip = norm(rng, code, in, ip)
+	z.state = state
+	z.rep0, z.rep1, z.rep2, z.rep3 = rep0, rep1, rep2, rep3
+	return ip == len(in) && code == 0
+}
