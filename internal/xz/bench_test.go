@@ -77,3 +77,35 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeAll decodes every module of the tree per op (run it with
+// -benchtime=1x or 3x: an op is the whole tree).
+func BenchmarkDecodeAll(b *testing.B) {
+	names := modules(b)
+	files := make([][]byte, len(names))
+	size := 0
+	for i, name := range names {
+		c, err := os.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files[i] = c
+		out, err := Decode(nil, c, 1<<30)
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		size += len(out)
+	}
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	var d Decoder
+	var buf []byte
+	for b.Loop() {
+		for _, c := range files {
+			var err error
+			if buf, err = d.Decode(buf[:0], c, 1<<30); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

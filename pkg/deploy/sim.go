@@ -34,6 +34,27 @@ func keyOf(o *klp.Object, f *klp.Func) FuncKey {
 // Original is what runs when no patch's code does.
 const Original = "original"
 
+// Causes of a refusal, for callers that branch on them.
+const (
+	CauseLoaded      = "module-loaded"        // a module of that name is loaded
+	CauseNoFuncs     = "no-functions"         // the patch patches nothing
+	CauseState       = "state-incompatible"   // klp_is_patch_compatible said no
+	CauseBusy        = "transition-pending"   // another transition runs
+	CauseReplaceSet  = "replace-set-conflict" // another set patches the function
+	CauseNoPatch     = "no-patch"             // no /sys/kernel/livepatch/<name>
+	CauseEnabled     = "already-enabled"      // writing 1 to enabled again
+	CauseNotLoaded   = "not-loaded"           // rmmod of a module not loaded
+	CauseInUse       = "in-use"               // rmmod of a module whose patch is enabled
+	CauseUnknownStep = "unknown-action"
+)
+
+// refusal is the kernel saying no.
+type refusal struct{ errno, cause, reason string }
+
+func refuse(errno, cause, format string, args ...any) *refusal {
+	return &refusal{errno, cause, fmt.Sprintf(format, args...)}
+}
+
 // Errno names as the kernel returns them.
 const (
 	EEXIST = "EEXIST"
@@ -181,11 +202,14 @@ type Action struct {
 
 // Step is what the kernel did with one action.
 type Step struct {
-	Action   string            `json:"action"`
-	Target   string            `json:"target"`
-	Accepted bool              `json:"accepted"`
-	Errno    string            `json:"errno,omitempty"`
-	Reason   string            `json:"reason,omitempty"`
+	Action   string `json:"action"`
+	Target   string `json:"target"`
+	Accepted bool   `json:"accepted"`
+	Errno    string `json:"errno,omitempty"`
+	Cause    string `json:"cause,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Replaced lists the patches a replace removed.
+	Replaced []string          `json:"replaced,omitempty"`
 	Stack    []StackEntry      `json:"stack"`
 	Funcs    map[string]string `json:"functions"`
 	Events   []Event           `json:"events"`
@@ -216,21 +240,23 @@ type Event struct {
 func (s *Sim) Apply(a Action) Step {
 	st := Step{Action: a.Kind, Target: a.Name, Events: []Event{}}
 	var touched []FuncKey
-	var errno, reason string
+	var r *refusal
 	switch a.Kind {
 	case "load":
-		touched, errno, reason = s.load(a, &st)
+		touched, r = s.load(a, &st)
 	case "enable":
-		errno, reason = s.enable(a.Name)
+		r = s.enable(a.Name)
 	case "disable":
-		touched, errno, reason = s.disable(a.Name, &st)
+		touched, r = s.disable(a.Name, &st)
 	case "unload":
-		errno, reason = s.unload(a.Name)
+		r = s.unload(a.Name)
 	default:
-		errno, reason = EINVAL, "unknown action "+a.Kind
+		r = refuse(EINVAL, CauseUnknownStep, "unknown action %s", a.Kind)
 	}
-	st.Accepted = errno == ""
-	st.Errno, st.Reason = errno, reason
+	st.Accepted = r == nil
+	if r != nil {
+		st.Errno, st.Cause, st.Reason = r.errno, r.cause, r.reason
+	}
 	st.Stack = s.stack()
 	st.Funcs = map[string]string{}
 	for _, k := range s.seen {
@@ -249,34 +275,34 @@ func (s *Sim) stack() []StackEntry {
 	return out
 }
 
-func (s *Sim) load(a Action, st *Step) ([]FuncKey, string, string) {
+func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 	if _, ok := s.modules[a.Name]; ok {
-		return nil, EEXIST, fmt.Sprintf("module %s is already loaded", a.Name)
+		return nil, refuse(EEXIST, CauseLoaded, "module %s is already loaded", a.Name)
 	}
 	rec := a.Module
 	if !rec.Livepatch || len(rec.Patches) == 0 {
 		// A plain module: klp only cares when it is a patch target, and
 		// the simulator treats every target object as loaded.
 		s.modules[a.Name] = &simModule{rec: rec, layer: a.Layer}
-		return nil, "", ""
+		return nil, nil
 	}
 	p := newSimPatch(a.Name, rec.Patches[0], a.Layer)
 	if len(p.funcs) == 0 {
-		return nil, EINVAL, fmt.Sprintf("livepatch %s patches no function", a.Name)
+		return nil, refuse(EINVAL, CauseNoFuncs, "livepatch %s patches no function", a.Name)
 	}
 	// klp_enable_patch: compatibility of klp_state, then
 	// __klp_enable_patch refuses while another transition runs.
 	if old, state, ok := s.incompatible(p); !ok {
-		return nil, EINVAL, fmt.Sprintf("Livepatch patch (%s) is not compatible with the already installed livepatches: %s", a.Name, stateWhy(p, old, state))
+		return nil, refuse(EINVAL, CauseState, "Livepatch patch (%s) is not compatible with the already installed livepatches: %s", a.Name, stateWhy(p, old, state))
 	}
 	if s.transition != nil {
-		return nil, EBUSY, fmt.Sprintf("patch %s is still in transition", s.transition.name)
+		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
 	}
 	if s.model == ModelReplaceSet {
 		for _, f := range p.funcs {
 			for _, g := range s.stacks[f.key] {
 				if g.patch.set != p.set {
-					return nil, EINVAL, fmt.Sprintf("%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
+					return nil, refuse(EINVAL, CauseReplaceSet, "%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
 				}
 			}
 		}
@@ -292,6 +318,7 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, string, string) {
 	during := s.view(nil)
 	if p.replace {
 		for _, old := range s.replaced(p) {
+			st.Replaced = append(st.Replaced, old.name)
 			s.free(old)
 		}
 		// klp_discard_nops: the nops leave the stacks.
@@ -315,7 +342,7 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, string, string) {
 			})
 		}
 	}
-	return touched, "", ""
+	return touched, nil
 }
 
 // replaced lists the patches a completed replace of p removes
@@ -385,31 +412,30 @@ func (s *Sim) pop(f *simFunc) {
 	s.stacks[f.key] = slices.DeleteFunc(s.stacks[f.key], func(g *simFunc) bool { return g == f })
 }
 
-func (s *Sim) patch(name string) (*simPatch, string, string) {
+func (s *Sim) patch(name string) (*simPatch, *refusal) {
 	m, ok := s.modules[name]
 	if !ok {
-		return nil, ENOENT, fmt.Sprintf("/sys/kernel/livepatch/%s does not exist: module %s is not loaded", name, name)
+		return nil, refuse(ENOENT, CauseNoPatch, "/sys/kernel/livepatch/%s does not exist: module %s is not loaded", name, name)
 	}
 	if m.patch == nil {
-		return nil, ENOENT, fmt.Sprintf("/sys/kernel/livepatch/%s does not exist: the patch of module %s was disabled or replaced and freed; unload and load the module again", name, name)
+		return nil, refuse(ENOENT, CauseNoPatch, "/sys/kernel/livepatch/%s does not exist: the patch of module %s was disabled or replaced and freed; unload and load the module again", name, name)
 	}
-	return m.patch, "", ""
+	return m.patch, nil
 }
 
-func (s *Sim) enable(name string) (string, string) {
-	p, errno, reason := s.patch(name)
-	if p == nil {
-		return errno, reason
+func (s *Sim) enable(name string) *refusal {
+	if _, r := s.patch(name); r != nil {
+		return r
 	}
 	// enabled_store: writing the current state is -EINVAL; a disabled
 	// patch is freed, never re-enabled.
-	return EINVAL, fmt.Sprintf("patch %s is already enabled", name)
+	return refuse(EINVAL, CauseEnabled, "patch %s is already enabled", name)
 }
 
-func (s *Sim) disable(name string, st *Step) ([]FuncKey, string, string) {
-	p, errno, reason := s.patch(name)
-	if p == nil {
-		return nil, errno, reason
+func (s *Sim) disable(name string, st *Step) ([]FuncKey, *refusal) {
+	p, r := s.patch(name)
+	if r != nil {
+		return nil, r
 	}
 	switch s.transition {
 	case nil:
@@ -417,7 +443,7 @@ func (s *Sim) disable(name string, st *Step) ([]FuncKey, string, string) {
 		// enabled_store reverses a pending transition of the patch itself.
 		s.transition = nil
 	default:
-		return nil, EBUSY, fmt.Sprintf("patch %s is still in transition", s.transition.name)
+		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
 	}
 	during := s.view(p)
 	var touched []FuncKey
@@ -432,19 +458,19 @@ func (s *Sim) disable(name string, st *Step) ([]FuncKey, string, string) {
 				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, k, during[k], after[k])})
 		}
 	}
-	return touched, "", ""
+	return touched, nil
 }
 
-func (s *Sim) unload(name string) (string, string) {
+func (s *Sim) unload(name string) *refusal {
 	m, ok := s.modules[name]
 	if !ok {
-		return ENOENT, fmt.Sprintf("module %s is not loaded", name)
+		return refuse(ENOENT, CauseNotLoaded, "module %s is not loaded", name)
 	}
 	if m.patch != nil {
-		return EBUSY, fmt.Sprintf("module %s is in use: its patch is enabled; disable it first", name)
+		return refuse(EBUSY, CauseInUse, "module %s is in use: its patch is enabled; disable it first", name)
 	}
 	delete(s.modules, name)
-	return "", ""
+	return nil
 }
 
 // incompatible mirrors klp_is_patch_compatible: for every state of every
