@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// version is klpack's version, set at link time by release builds.
+var version = "devel"
+
 // Exit codes, decided here only.
 const (
 	exitOK       = 0
@@ -34,6 +37,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newScanCmd())
 	root.AddCommand(newSimulateCmd())
+	root.AddCommand(newCheckCmd())
 	root.AddCommand(newDeployCmd())
 	return root
 }

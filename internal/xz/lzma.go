@@ -88,6 +88,7 @@ type lzma struct {
 	lc, lp, pb             uint32
 	dictSize               uint32
 	dictStart              int // output index where the dictionary begins
+	in                     inBuf
 }
 
 // setProps sets lc, lp and pb from an LZMA2 properties byte.
@@ -113,16 +114,17 @@ func (z *lzma) resetState() {
 	z.rep0, z.rep1, z.rep2, z.rep3 = 0, 0, 0, 0
 }
 
+// inBuf holds the compressed data of one LZMA chunk, at most 64 KiB.
+// Indexing it with a uint16 needs no bounds check: reading past the data
+// wraps around harmlessly, and the caller detects the overrun by counting.
+type inBuf = [1 << 16]byte
+
 // norm normalizes the range decoder: it reads a byte when the range gets
-// small. Reading past the end of in reads zeros but still counts, so the
-// caller detects the overrun from ip after the chunk.
-func norm(rng, code uint32, in []byte, ip int) (uint32, uint32, int) {
+// small.
+func norm(rng, code uint32, in *inBuf, ip int) (uint32, uint32, int) {
 	if rng < topValue {
 		rng <<= 8
-		code <<= 8
-		if uint(ip) < uint(len(in)) {
-			code |= uint32(in[ip])
-		}
+		code = code<<8 | uint32(in[uint16(ip)])
 		ip++
 	}
 	return rng, code, ip
@@ -140,6 +142,41 @@ func bit(rng, code uint32, p *uint16) (uint32, uint32, uint32) {
 	return rng, code, m + 1
 }
 
+// literal decodes a literal with the probabilities t.
+//
+//go:noinline
+func literal(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16) (uint32, uint32, int, uint32) {
+	sym := uint32(1)
+	for sym < 0x100 {
+		var b uint32
+		rng, code, ip = norm(rng, code, in, ip)
+		rng, code, b = bit(rng, code, &t[sym&(litStride-1)])
+		sym = sym<<1 | b
+	}
+	return rng, code, ip, sym
+}
+
+// matchedLiteral decodes a literal after a match: the byte at rep0, mb,
+// steers the probabilities until the first bit that differs from it.
+//
+//go:noinline
+func matchedLiteral(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16, mb uint32) (uint32, uint32, int, uint32) {
+	sym := uint32(1)
+	offs := uint32(0x100)
+	mb <<= 1
+	for sym < 0x100 {
+		var b uint32
+		mbit := mb & offs
+		mb <<= 1
+		rng, code, ip = norm(rng, code, in, ip)
+		rng, code, b = bit(rng, code, &t[(offs+mbit+sym)&(litStride-1)])
+		sym = sym<<1 | b
+		// Keep offs while the bits agree, clear it once they differ.
+		offs &= ^(mbit ^ b<<8)
+	}
+	return rng, code, ip, sym
+}
+
 // State transitions.
 func stateLit(s uint32) uint32 {
 	switch {
@@ -151,16 +188,18 @@ func stateLit(s uint32) uint32 {
 	return s - 6
 }
 
-// decodeChunk decodes one LZMA chunk: the compressed bytes in (including
+// decodeChunk decodes one LZMA chunk: the compressed bytes src (including
 // the 5 range decoder initialization bytes) into out[pos:], which must end
 // exactly where the chunk does. It reports whether the chunk was valid.
-func (z *lzma) decodeChunk(out []byte, pos int, in []byte) bool {
-	if len(in) < 5 || in[0] != 0 {
+func (z *lzma) decodeChunk(out []byte, pos int, src []byte) bool {
+	if len(src) < 5 || len(src) > len(z.in) || src[0] != 0 {
 		return false
 	}
 	rng := uint32(0xFFFFFFFF)
-	code := uint32(in[1])<<24 | uint32(in[2])<<16 | uint32(in[3])<<8 | uint32(in[4])
+	code := uint32(src[1])<<24 | uint32(src[2])<<16 | uint32(src[3])<<8 | uint32(src[4])
 	ip := 5
+	in := &z.in
+	copy(in[:], src)
 
 	p := &z.p
 	state := z.state
@@ -189,30 +228,11 @@ func (z *lzma) decodeChunk(out []byte, pos int, in []byte) bool {
 			rng = bound
 			*pm += (1<<probBits - *pm) >> moveBits
 			lp := &p.lit[((uint32(pos)&lpMask)<<lc+prev>>(8-lc))&15]
-			sym := uint32(1)
+			var sym uint32
 			if state < 7 {
-				for sym < 0x100 {
-					var b uint32
-					rng, code, ip = norm(rng, code, in, ip)
-					rng, code, b = bit(rng, code, &lp[sym&(litStride-1)])
-					sym = sym<<1 | b
-				}
+				rng, code, ip, sym = literal(rng, code, in, ip, lp)
 			} else {
-				// Matched literal: the byte at rep0 steers the
-				// probabilities until the first differing bit.
-				mb := uint32(out[pos-int(rep0)-1]) << 1
-				offs := uint32(0x100)
-				for sym < 0x100 {
-					var b uint32
-					mbit := mb & offs
-					mb <<= 1
-					rng, code, ip = norm(rng, code, in, ip)
-					rng, code, b = bit(rng, code, &lp[(offs+mbit+sym)&(litStride-1)])
-					sym = sym<<1 | b
-					// Keep offs while the bits agree, clear it
-					// once they differ.
-					offs &= ^(mbit ^ b<<8)
-				}
+				rng, code, ip, sym = matchedLiteral(rng, code, in, ip, lp, uint32(out[pos-int(rep0)-1]))
 			}
 			out[pos] = byte(sym)
 			prev = sym & 0xff
@@ -444,5 +464,5 @@ func (z *lzma) decodeChunk(out []byte, pos int, in []byte) bool {
 	rng, code, ip = norm(rng, code, in, ip)
 	z.state = state
 	z.rep0, z.rep1, z.rep2, z.rep3 = rep0, rep1, rep2, rep3
-	return ip == len(in) && code == 0
+	return ip == len(src) && code == 0
 }

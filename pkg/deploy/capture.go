@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/klp"
@@ -56,7 +57,8 @@ type CaptureOptions struct {
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
-	// Progress, when set, is called after each module file is scanned.
+	// Progress, when set, is called after each module file is scanned,
+	// one call at a time.
 	Progress func(done, total int)
 }
 
@@ -186,10 +188,18 @@ func Capture(ctx context.Context, sysfs fs.FS, moduleDirs []string, opts *Captur
 	if err != nil {
 		return nil, nil, err
 	}
-	done := 0
 	var progress func()
 	if opts.Progress != nil {
-		progress = func() { done++; opts.Progress(done, len(files)) }
+		// ScanFiles calls from its workers; the caller's func gets one
+		// call at a time.
+		var mu sync.Mutex
+		done := 0
+		progress = func() {
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			opts.Progress(done, len(files))
+		}
 	}
 	results := elfscan.ScanFiles(ctx, files, opts.Scan, progress)
 	if err := ctx.Err(); err != nil {
@@ -238,7 +248,8 @@ func Capture(ctx context.Context, sysfs fs.FS, moduleDirs []string, opts *Captur
 		}
 	}
 
-	if err := kernelRelease(st, rep, sps, matched, opts.KernelRelease); err != nil {
+	wrongRelease, err := kernelRelease(st, rep, sps, matched, opts.KernelRelease)
+	if err != nil {
 		return nil, nil, err
 	}
 	kernelModel(st, rep, sps, opts.KernelModel)
@@ -246,6 +257,7 @@ func Capture(ctx context.Context, sysfs fs.FS, moduleDirs []string, opts *Captur
 		return nil, nil, err
 	}
 	// Entries: where things came from, then per patch, then the files.
+	rep.Entries = append(rep.Entries, wrongRelease...)
 	rep.Entries = append(rep.Entries, body...)
 	slices.SortStableFunc(skipped, func(a, b ReportEntry) int { return strings.Compare(a.Path, b.Path) })
 	rep.Entries = append(rep.Entries, skipped...)
@@ -483,8 +495,13 @@ func joinPatch(sp *sysPatch, cands []*klp.Module, otherPath string, listedBy map
 		out = append(out, ReportEntry{Kind: kind, Patch: sp.name, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	p := &Patch{Enabled: sp.enabled, Transition: sp.transition}
-	if !sp.enabled && (sp.transition == nil || !*sp.transition) {
+	switch inTransition := sp.transition != nil && *sp.transition; {
+	case !sp.enabled && !inTransition:
 		add(EntryNote, "", "disabled and not in transition: the kernel frees a patch once it is disabled, so the tree was taken while it was being removed")
+	case inTransition && sp.enabled:
+		add(EntryNote, "", "in transition, being enabled")
+	case inTransition:
+		add(EntryNote, "", "in transition, being disabled")
 	}
 	if len(cands) == 0 {
 		why := fmt.Sprintf("no livepatch module file named %s under the module directories", sp.name)
@@ -669,7 +686,9 @@ func releaseOf(vermagic string) string {
 	return f[0]
 }
 
-func kernelRelease(st *State, rep *CaptureReport, sps []*sysPatch, matched map[string]*klp.Module, opt string) error {
+// kernelRelease sets the release and returns the mismatches of the
+// matched modules' vermagic with it.
+func kernelRelease(st *State, rep *CaptureReport, sps []*sysPatch, matched map[string]*klp.Module, opt string) ([]ReportEntry, error) {
 	release := strings.TrimSpace(opt)
 	rep.ReleaseSource = "option"
 	if release == "" {
@@ -688,7 +707,7 @@ func kernelRelease(st *State, rep *CaptureReport, sps []*sysPatch, matched map[s
 			}
 		}
 		if release == "" {
-			return errors.New("kernel release unknown: no module file matched a patch in sysfs; give the release")
+			return nil, errors.New("kernel release unknown: no module file matched a patch in sysfs; give the release")
 		}
 		rep.ReleaseSource = "vermagic"
 		rep.add(EntryInfo, "", "", "kernel release %s, from the vermagic of the matched modules", release)
@@ -697,16 +716,18 @@ func kernelRelease(st *State, rep *CaptureReport, sps []*sysPatch, matched map[s
 	}
 	st.Kernel.Release = release
 	rep.KernelRelease = release
+	var out []ReportEntry
 	for _, sp := range sps {
 		m := matched[sp.name]
 		if m == nil {
 			continue
 		}
 		if r := releaseOf(m.Vermagic); r != release {
-			rep.add(EntryMismatch, sp.name, m.Path, "%s is built for %q, the kernel is %s", m.Path, r, release)
+			out = append(out, ReportEntry{Kind: EntryMismatch, Patch: sp.name, Path: m.Path,
+				Msg: fmt.Sprintf("%s is built for %q, the kernel is %s", m.Path, r, release)})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func kernelModel(st *State, rep *CaptureReport, sps []*sysPatch, opt string) {
@@ -732,7 +753,11 @@ func kernelModel(st *State, rep *CaptureReport, sps []*sysPatch, opt string) {
 	st.Kernel.Model = model
 	rep.KernelModel = model
 	rep.ModelSource = source
-	rep.add(EntryInfo, "", "", "kernel model %s, %s", dash(model), why)
+	if model == "" {
+		rep.add(EntryInfo, "", "", "kernel model not set: %s", why)
+		return
+	}
+	rep.add(EntryInfo, "", "", "kernel model %s, %s", model, why)
 }
 
 func loadOrder(st *State, rep *CaptureReport, sps []*sysPatch, given []string) error {

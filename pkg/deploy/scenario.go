@@ -97,7 +97,7 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	if sc.KernelModel != "" && !validModel(sc.KernelModel) {
+	if sc.KernelModel != "" && !ValidModel(sc.KernelModel) {
 		return nil, fmt.Errorf("scenario: kernel_model: unknown model %q", sc.KernelModel)
 	}
 	if len(sc.Steps) == 0 {
@@ -134,7 +134,10 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 			return nil, err
 		}
 	}
-	model = chooseModel(model, sc.KernelModel, st)
+	if model == "" {
+		model = sc.KernelModel
+	}
+	model = ModelFor(model, st)
 	sim, err := NewSim(model)
 	if err != nil {
 		return nil, err
@@ -161,14 +164,12 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 	return out, nil
 }
 
-// chooseModel: an explicit choice, then the scenario's, then the deployed
+// ModelFor picks the kernel model: an explicit choice, then the deployed
 // state's, then what the kernel release supports.
-func chooseModel(flag, scenario string, st *State) string {
+func ModelFor(explicit string, st *State) string {
 	switch {
-	case flag != "":
-		return flag
-	case scenario != "":
-		return scenario
+	case explicit != "":
+		return explicit
 	case st != nil && st.Kernel.Model != "":
 		return st.Kernel.Model
 	case st != nil:

@@ -99,13 +99,14 @@ type simFunc struct {
 
 // NewSim starts from an empty kernel following model.
 func NewSim(model string) (*Sim, error) {
-	if !validModel(model) {
+	if !ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
 	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[FuncKey][]*simFunc{}}, nil
 }
 
-func validModel(m string) bool {
+// ValidModel reports whether m names a kernel model.
+func ValidModel(m string) bool {
 	return m == ModelMainline || m == ModelHybrid || m == ModelReplaceSet
 }
 

@@ -61,7 +61,11 @@ func WriteSummary(w io.Writer, s *State) error {
 	if model == "" {
 		model = "default"
 	}
-	fmt.Fprintf(w, "kernel %s (model %s), %d patches\n", s.Kernel.Release, model, len(s.Patches))
+	plural := "es"
+	if len(s.Patches) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "kernel %s (model %s), %d patch%s\n", s.Kernel.Release, model, len(s.Patches), plural)
 	if len(s.Patches) == 0 {
 		return nil
 	}

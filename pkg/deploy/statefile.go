@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -402,7 +403,7 @@ func validate(s *State) *StateError {
 }
 
 func sortPatches(ps []*Patch) {
-	slices.SortStableFunc(ps, func(a, b *Patch) int { return a.LoadOrder - b.LoadOrder })
+	slices.SortStableFunc(ps, func(a, b *Patch) int { return cmp.Compare(a.LoadOrder, b.LoadOrder) })
 }
 
 // EncodeState writes s as indented JSON, patches in load order, after

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+type checkOptions struct {
+	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
+	json                                                       bool
+}
+
+func newCheckCmd() *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [--deployed STATE] [flags] CANDIDATE...",
+		Short: "Check a release's livepatch modules against the deployed set",
+		Long: `Check loads the candidates (.ko files or scan JSON; together one release, in
+load order) onto a simulator holding the deployed set and reports every rule
+that fires, with the patches and functions involved and why it matters.
+Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
+2 on bad input.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, failOn, err := o.input(args)
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			rep, err := check.Check(in)
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			if o.sarif != "" {
+				err := atomicfile.Write(o.sarif, func(w io.Writer) error {
+					return check.SARIF(rep, version).Write(w)
+				})
+				if err != nil {
+					return &exitError{exitInput, err}
+				}
+			}
+			if o.json {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				err = enc.Encode(rep)
+			} else {
+				err = check.WriteText(cmd.OutOrStdout(), rep)
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Failed(failOn) {
+				return &exitError{exitFindings, fmt.Errorf("check: findings at or above %s", failOn)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.deployed, "deployed", "", "deployed state (klpack.deployed/v1); none means an empty kernel")
+	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: the state's, else the release's)")
+	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
+	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
+	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
+	f.StringVar(&o.sarif, "sarif", "", "also write a SARIF 2.1.0 log to this file")
+	f.StringVar(&o.failOn, "fail-on", "error", "fail on findings at or above: info, warning, error")
+	f.BoolVar(&o.json, "json", false, "print the klpack.check/v1 JSON report")
+	return cmd
+}
+
+// input reads every file the flags and arguments name.
+func (o *checkOptions) input(args []string) (*check.Input, check.Severity, error) {
+	failOn, err := check.ParseSeverity(o.failOn)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--fail-on: %w", err)
+	}
+	in := &check.Input{Model: o.model, DeployedPath: o.deployed}
+	if o.model != "" && !deploy.ValidModel(o.model) {
+		return nil, 0, fmt.Errorf("--kernel-model: unknown model %q", o.model)
+	}
+	if o.deployed != "" {
+		if in.Deployed, err = deploy.ReadState(o.deployed); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.symbols != "" {
+		if in.Symbols, err = check.ReadSymbols(o.symbols); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.filterFuncs != "" {
+		if in.Traceable, err = check.ReadTraceable(o.filterFuncs); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.ack != "" {
+		if in.Acks, err = check.ReadAcks(o.ack); err != nil {
+			return nil, 0, err
+		}
+	}
+	if in.Candidates, err = readCandidates(args); err != nil {
+		return nil, 0, err
+	}
+	return in, failOn, nil
+}
+
+// readCandidates reads module files and scan documents, in order.
+func readCandidates(paths []string) ([]*klp.Module, error) {
+	var out []*klp.Module
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".json") {
+			m, err := elfscan.Open(p, nil)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := klp.ParseScan(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("file %s: %w", p, err)
+		}
+		out = append(out, doc.Modules...)
+	}
+	return out, nil
+}

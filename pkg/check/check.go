@@ -1,0 +1,298 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// ReportSchema names the version of the document `klpack check --json`
+// prints.
+const ReportSchema = "klpack.check/v1"
+
+// Input is what a check looks at: the deployed set and the candidates of
+// one release, in the order they would be loaded.
+type Input struct {
+	Deployed *deploy.State
+	// DeployedPath locates findings about deployed patches.
+	DeployedPath string
+	Candidates   []*klp.Module
+	// Model overrides the deployed state's kernel model.
+	Model string
+	// Symbols and Traceable add the target-kernel checks when set.
+	Symbols   *Symbols
+	Traceable *Traceable
+	Acks      []Ack
+}
+
+// Finding is one rule firing.
+type Finding struct {
+	Rule      string   `json:"rule"`
+	Name      string   `json:"name"`
+	Severity  Severity `json:"severity"`
+	Message   string   `json:"message"`
+	Patches   []string `json:"patches"`
+	Functions []string `json:"functions,omitempty"`
+	// File is the candidate (or state file) the finding is about.
+	File         string `json:"file,omitempty"`
+	Why          string `json:"why"`
+	Acknowledged bool   `json:"acknowledged,omitempty"`
+	AckReason    string `json:"ack_reason,omitempty"`
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Schema      string    `json:"schema"`
+	KernelModel string    `json:"kernel_model"`
+	Release     string    `json:"kernel_release"`
+	Findings    []Finding `json:"findings"`
+}
+
+// Failed reports whether any finding at or above sev is not
+// acknowledged.
+func (r *Report) Failed(sev Severity) bool {
+	return slices.ContainsFunc(r.Findings, func(f Finding) bool { return !f.Acknowledged && f.Severity >= sev })
+}
+
+// patchInfo is what the rules need of one livepatch module.
+type patchInfo struct {
+	name        string
+	file        string
+	candidate   bool
+	enabled     bool
+	replace     bool
+	replaceable bool
+	funcs       []string // sysfs keys
+	hooks       []klp.Hook
+	mod         *klp.Module
+}
+
+func info(m *klp.Module, file, layer string, candidate, enabled bool) *patchInfo {
+	pi := &patchInfo{name: m.Name, file: file, candidate: candidate, enabled: enabled, replaceable: layer != deploy.LayerOffBand, mod: m}
+	if len(m.Patches) == 0 {
+		return pi
+	}
+	p := m.Patches[0]
+	pi.replace = p.Replace
+	if p.Replaceable != nil {
+		pi.replaceable = *p.Replaceable
+	}
+	pi.hooks = p.Hooks
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		for j := range o.Funcs {
+			pos := o.Funcs[j].OldSympos
+			if pos == 0 {
+				pos = 1
+			}
+			pi.funcs = append(pi.funcs, deploy.FuncKey{Object: o.ObjectName(), Name: o.Funcs[j].OldName, Sympos: pos}.String())
+		}
+	}
+	return pi
+}
+
+// Check runs every rule over in and returns the findings, sorted by
+// severity (worst first), rule and patch.
+func Check(in *Input) (*Report, error) {
+	st := in.Deployed
+	if st == nil {
+		st = &deploy.State{Schema: deploy.StateSchema}
+	}
+	model := deploy.ModelFor(in.Model, st)
+	rep := &Report{Schema: ReportSchema, KernelModel: model, Release: st.Kernel.Release, Findings: []Finding{}}
+	c := &checker{in: in, rep: rep, byName: map[string]*patchInfo{}}
+	for _, p := range st.Patches {
+		if p.Livepatch {
+			c.add(info(&p.Module, in.DeployedPath, p.Layer, false, p.Enabled))
+		}
+	}
+	for _, m := range in.Candidates {
+		if m.Livepatch {
+			c.add(info(m, m.Path, "", true, true))
+		}
+	}
+	c.kernel(st)
+	c.offBand()
+	c.hooks()
+	c.target()
+	if err := c.replay(st, model); err != nil {
+		return nil, err
+	}
+	applyAcks(rep.Findings, in.Acks)
+	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
+		if a.Severity != b.Severity {
+			return int(b.Severity - a.Severity)
+		}
+		if a.Rule != b.Rule {
+			return strings.Compare(a.Rule, b.Rule)
+		}
+		return strings.Compare(strings.Join(a.Patches, ","), strings.Join(b.Patches, ","))
+	})
+	return rep, nil
+}
+
+type checker struct {
+	in     *Input
+	rep    *Report
+	all    []*patchInfo // deployed in load order, then candidates
+	byName map[string]*patchInfo
+}
+
+func (c *checker) add(p *patchInfo) {
+	c.all = append(c.all, p)
+	if _, dup := c.byName[p.name]; !dup {
+		c.byName[p.name] = p
+	}
+}
+
+func (c *checker) report(id, file, msg string, patches, funcs []string) {
+	r, _ := RuleByID(id)
+	c.rep.Findings = append(c.rep.Findings, Finding{
+		Rule: r.ID, Name: r.Name, Severity: r.Severity, Message: msg,
+		Patches: patches, Functions: funcs, File: file, Why: r.Why,
+	})
+}
+
+// kernel: every candidate must be built for the deployed kernel, and for
+// the same kernel as the other candidates.
+func (c *checker) kernel(st *deploy.State) {
+	want := st.Kernel.Release
+	for _, m := range c.in.Candidates {
+		rel, _, _ := strings.Cut(m.Vermagic, " ")
+		switch {
+		case want == "":
+			want = rel
+		case rel != want:
+			c.report(RuleKernelMismatch, m.Path, fmt.Sprintf("%s is built for %s, the target runs %s", m.Name, rel, want), []string{m.Name}, nil)
+		}
+	}
+}
+
+// offBand: overlaps of off-band patches with each other and with the
+// cumulative candidates.
+func (c *checker) offBand() {
+	owners := map[string][]*patchInfo{} // function → enabled off-band patches
+	for _, p := range c.all {
+		if p.enabled && !p.replaceable {
+			for _, f := range p.funcs {
+				owners[f] = append(owners[f], p)
+			}
+		}
+	}
+	type pair struct{ a, b string }
+	overlaps := map[pair][]string{}
+	var order []pair
+	for _, f := range sortedKeys(owners) {
+		ps := owners[f]
+		for i := range ps {
+			for j := i + 1; j < len(ps); j++ {
+				if !ps[i].candidate && !ps[j].candidate {
+					continue // both deployed: not this release's doing
+				}
+				k := pair{ps[i].name, ps[j].name}
+				if _, ok := overlaps[k]; !ok {
+					order = append(order, k)
+				}
+				overlaps[k] = append(overlaps[k], f)
+			}
+		}
+	}
+	for _, k := range order {
+		file := c.byName[k.b].file
+		c.report(RuleOffBandOverlap, file, fmt.Sprintf("off-band patches %s and %s both patch %s", k.a, k.b, strings.Join(overlaps[k], ", ")), []string{k.a, k.b}, overlaps[k])
+	}
+	for _, p := range c.all {
+		if !p.candidate || !p.replaceable {
+			continue
+		}
+		var shadowed []string
+		var by []string
+		for _, f := range p.funcs {
+			for _, o := range owners[f] {
+				shadowed = append(shadowed, f)
+				if !slices.Contains(by, o.name) {
+					by = append(by, o.name)
+				}
+			}
+		}
+		if len(shadowed) > 0 {
+			c.report(RuleShadowsOffBand, p.file, fmt.Sprintf("cumulative %s patches %s, also patched by off-band %s", p.name, strings.Join(shadowed, ", "), strings.Join(by, ", ")), append([]string{p.name}, by...), shadowed)
+		}
+	}
+}
+
+// hooks: a hook point in a replaceable patch moves at the next replace.
+func (c *checker) hooks() {
+	for _, p := range c.all {
+		if !p.candidate || !p.replaceable || len(p.hooks) == 0 {
+			continue
+		}
+		var fs []string
+		for _, h := range p.hooks {
+			fs = append(fs, h.Object+"/"+h.Func)
+		}
+		c.report(RuleHookReplaceable, p.file, fmt.Sprintf("%s declares hook points %s but is replaceable", p.name, strings.Join(fs, ", ")), []string{p.name}, fs)
+	}
+}
+
+// replay loads the candidates, in order, on a simulator holding the
+// deployed set, and turns what the kernel does into findings.
+func (c *checker) replay(st *deploy.State, model string) error {
+	sim, err := deploy.NewSim(model)
+	if err != nil {
+		return err
+	}
+	if err := sim.Deploy(st); err != nil {
+		return err
+	}
+	for _, m := range c.in.Candidates {
+		step := sim.Apply(deploy.Action{Kind: "load", Name: m.Name, Module: m})
+		if !step.Accepted {
+			id := RuleKernelRefuses
+			switch step.Cause {
+			case deploy.CauseLoaded:
+				id = RuleNameDeployed
+			case deploy.CauseState:
+				id = RuleStateIncompat
+			}
+			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), []string{m.Name}, nil)
+			continue
+		}
+		for _, e := range step.Events {
+			c.report(RuleReplaceNopHazard, m.Path, e.Why, []string{m.Name, e.To}, []string{e.Function})
+		}
+		cand := c.byName[m.Name]
+		for _, name := range step.Replaced {
+			old := c.byName[name]
+			if old == nil {
+				continue
+			}
+			if !old.replaceable {
+				c.report(RuleModelDropsOffBand, m.Path, fmt.Sprintf("replace patch %s removes the non-replaceable %s: the %s kernel model keeps no off-band patch across a replace", m.Name, name, model), []string{m.Name, name}, nil)
+				continue
+			}
+			var dropped []string
+			for _, f := range old.funcs {
+				if !slices.Contains(cand.funcs, f) && step.Funcs[f] == deploy.Original {
+					dropped = append(dropped, f)
+				}
+			}
+			if len(dropped) > 0 {
+				c.report(RuleDropsFunctions, m.Path, fmt.Sprintf("%s replaces %s but no longer patches %s: they return to the original code", m.Name, name, strings.Join(dropped, ", ")), []string{m.Name, name}, dropped)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

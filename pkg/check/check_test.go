@@ -1,0 +1,290 @@
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+const release = "6.12.117+deb12-amd64"
+
+// lp describes a livepatch module for a test: "vmlinux/func,pos" keys.
+type lp struct {
+	name        string
+	replace     bool
+	offBand     bool
+	set         uint32
+	states      []klp.State
+	funcs       []string // "func" or "func,pos" in vmlinux, or "obj/func"
+	hooks       []string
+	vermagic    string
+	notLivepach bool
+}
+
+func (l lp) module() *klp.Module {
+	vm := l.vermagic
+	if vm == "" {
+		vm = release + " SMP preempt mod_unload modversions "
+	}
+	objs := map[string]*klp.Object{}
+	var order []string
+	for _, f := range l.funcs {
+		obj, fn := "vmlinux", f
+		if i := strings.IndexByte(f, '/'); i >= 0 {
+			obj, fn = f[:i], f[i+1:]
+		}
+		name, pos, _ := strings.Cut(fn, ",")
+		var sympos uint64
+		if pos != "" {
+			sympos = uint64(pos[0] - '0')
+		}
+		if objs[obj] == nil {
+			o := &klp.Object{Funcs: []klp.Func{}}
+			if obj != "vmlinux" {
+				o.Name = &obj
+			}
+			objs[obj] = o
+			order = append(order, obj)
+		}
+		objs[obj].Funcs = append(objs[obj].Funcs, klp.Func{OldName: name, OldSympos: sympos, NewFunc: l.name + "_" + name})
+	}
+	p := &klp.Patch{Replace: l.replace, States: l.states, Hooks: []klp.Hook{}}
+	if l.offBand {
+		p.Replaceable = new(bool)
+	}
+	set := l.set
+	p.ReplaceSet = &set
+	for _, o := range order {
+		p.Objects = append(p.Objects, *objs[o])
+	}
+	for _, h := range l.hooks {
+		p.Hooks = append(p.Hooks, klp.Hook{Object: "vmlinux", Func: h, Source: "test"})
+	}
+	f := klp.FormatStatic
+	m := &klp.Module{Path: l.name + ".ko", Name: l.name, Vermagic: vm, Livepatch: !l.notLivepach, Format: &f, Patches: []*klp.Patch{p}}
+	return m
+}
+
+func state(model string, ps ...lp) *deploy.State {
+	st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: release, Model: model}}
+	for i, p := range ps {
+		layer := deploy.LayerCumulative
+		if p.offBand {
+			layer = deploy.LayerOffBand
+		}
+		st.Patches = append(st.Patches, &deploy.Patch{Module: *p.module(), Enabled: true, LoadOrder: i + 1, Layer: layer})
+	}
+	return st
+}
+
+func candidates(ps ...lp) []*klp.Module {
+	var out []*klp.Module
+	for _, p := range ps {
+		out = append(out, p.module())
+	}
+	return out
+}
+
+func symbolsFrom(t *testing.T, text string) *Symbols {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kallsyms")
+	os.WriteFile(path, []byte(text), 0o644)
+	s, err := ReadSymbols(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func traceableFrom(t *testing.T, text string) *Traceable {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "available_filter_functions")
+	os.WriteFile(path, []byte(text), 0o644)
+	tr, err := ReadTraceable(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestRules has, for every rule, a case where it fires and one where it
+// stays quiet.
+func TestRules(t *testing.T) {
+	cum1 := lp{name: "cum_1", replace: true, funcs: []string{"a", "b"}}
+	cum2 := lp{name: "cum_2", replace: true, funcs: []string{"a", "b"}}
+	cum2dropsB := lp{name: "cum_2", replace: true, funcs: []string{"a"}}
+	off1 := lp{name: "off_1", offBand: true, set: 1, funcs: []string{"x"}}
+	off2 := lp{name: "off_2", offBand: true, set: 1, funcs: []string{"x"}}
+	off3 := lp{name: "off_3", offBand: true, set: 1, funcs: []string{"y"}}
+	syms := "ffffffff81000000 T a\nffffffff81000100 t dup\nffffffff81000200 t dup\nffffffff81000300 T b\nffffffffc0000000 t m_fn\t[mod]\n"
+	tests := []struct {
+		rule  string
+		fires bool
+		in    *Input
+	}{
+		{RuleOffBandOverlap, true, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(off2)}},
+		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(off3)}},
+
+		{RuleReplaceNopHazard, true, &Input{Deployed: state(deploy.ModelHybrid, off1, lp{name: "cum_1", replace: true, funcs: []string{"x", "b"}}), Candidates: candidates(lp{name: "cum_2", replace: true, funcs: []string{"b"}})}},
+		{RuleReplaceNopHazard, false, &Input{Deployed: state(deploy.ModelHybrid, off1, lp{name: "cum_1", replace: true, funcs: []string{"x", "b"}}), Candidates: candidates(lp{name: "cum_2", replace: true, funcs: []string{"x", "b"}})}},
+
+		{RuleShadowsOffBand, true, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(lp{name: "cum_1", replace: true, funcs: []string{"x"}})}},
+		{RuleShadowsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},
+
+		{RuleDropsFunctions, true, &Input{Deployed: state("", cum1), Candidates: candidates(cum2dropsB)}},
+		{RuleDropsFunctions, false, &Input{Deployed: state("", cum1), Candidates: candidates(cum2)}},
+
+		{RuleStateIncompat, true, &Input{Deployed: state("", lp{name: "s1", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}}), Candidates: candidates(lp{name: "s2", replace: true, states: []klp.State{{ID: 7, Version: 1}}, funcs: []string{"a"}})}},
+		{RuleStateIncompat, false, &Input{Deployed: state("", lp{name: "s1", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}}), Candidates: candidates(lp{name: "s2", replace: true, states: []klp.State{{ID: 7, Version: 3}}, funcs: []string{"a"}})}},
+
+		{RuleKernelMismatch, true, &Input{Deployed: state(""), Candidates: candidates(lp{name: "old", funcs: []string{"a"}, vermagic: "6.1.0-56-amd64 SMP preempt mod_unload modversions "})}},
+		{RuleKernelMismatch, false, &Input{Deployed: state(""), Candidates: candidates(lp{name: "new", funcs: []string{"a"}})}},
+
+		{RuleNameDeployed, true, &Input{Deployed: state("", cum1), Candidates: candidates(cum1)}},
+		{RuleNameDeployed, false, &Input{Deployed: state("", cum1), Candidates: candidates(cum2)}},
+
+		{RuleHookReplaceable, true, &Input{Candidates: candidates(lp{name: "h", funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}})}},
+		{RuleHookReplaceable, false, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}})}},
+
+		{RuleModelDropsOffBand, true, &Input{Deployed: state(deploy.ModelMainline, off1), Candidates: candidates(cum1)}},
+		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},
+
+		{RuleFuncMissing, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"nosuch"}}), Symbols: symbolsFrom(t, syms)}},
+		{RuleFuncMissing, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "mod/m_fn", "other/unknown"}}), Symbols: symbolsFrom(t, syms)}},
+
+		{RuleFuncAmbiguous, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"dup"}}), Symbols: symbolsFrom(t, syms)}},
+		{RuleFuncAmbiguous, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"dup,2"}}), Symbols: symbolsFrom(t, syms)}},
+
+		{RuleSymposRange, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"dup,3"}}), Symbols: symbolsFrom(t, syms)}},
+		{RuleSymposRange, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a,1"}}), Symbols: symbolsFrom(t, syms)}},
+
+		{RuleNotTraceable, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"b"}}), Traceable: traceableFrom(t, "a\nm_fn [mod]\n")}},
+		{RuleNotTraceable, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "mod/m_fn"}}), Traceable: traceableFrom(t, "a\nm_fn [mod]\n")}},
+
+		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
+		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
+	}
+	covered := map[string][2]bool{}
+	for _, tt := range tests {
+		name := tt.rule + map[bool]string{true: "/fires", false: "/quiet"}[tt.fires]
+		t.Run(name, func(t *testing.T) {
+			rep, err := Check(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Finding
+			for _, f := range rep.Findings {
+				if f.Rule == tt.rule {
+					got = append(got, f)
+				}
+			}
+			if (len(got) > 0) != tt.fires {
+				t.Fatalf("rule %s fired %d times, want fires=%v; all findings: %+v", tt.rule, len(got), tt.fires, rep.Findings)
+			}
+			for _, f := range got {
+				r, _ := RuleByID(f.Rule)
+				if f.Message == "" || f.Why != r.Why || f.Severity != r.Severity || len(f.Patches) == 0 {
+					t.Errorf("incomplete finding %+v", f)
+				}
+			}
+		})
+		c := covered[tt.rule]
+		if tt.fires {
+			c[0] = true
+		} else {
+			c[1] = true
+		}
+		covered[tt.rule] = c
+	}
+	for _, r := range Rules {
+		if c := covered[r.ID]; !c[0] || !c[1] {
+			t.Errorf("rule %s lacks a test that fires (%v) or one that stays quiet (%v)", r.ID, c[0], c[1])
+		}
+	}
+}
+
+func TestAcks(t *testing.T) {
+	in := &Input{Deployed: state("", lp{name: "cum_1", replace: true, funcs: []string{"a", "b"}}), Candidates: candidates(lp{name: "cum_2", replace: true, funcs: []string{"a"}})}
+	rep, _ := Check(in)
+	if !rep.Failed(Warning) || rep.Failed(Error) {
+		t.Fatalf("Failed(warning) = %v, Failed(error) = %v: want a warning only", rep.Failed(Warning), rep.Failed(Error))
+	}
+	dir := t.TempDir()
+	ack := filepath.Join(dir, "ack.yaml")
+	os.WriteFile(ack, []byte("acks:\n  - rule: KLP004\n    patch: cum_2\n    function: vmlinux/b,1\n    reason: b's fix was merged in 6.12.118\n"), 0o644)
+	in.Acks, _ = ReadAcks(ack)
+	rep, _ = Check(in)
+	if rep.Failed(Warning) || len(rep.Findings) != 1 || !rep.Findings[0].Acknowledged || rep.Findings[0].AckReason == "" {
+		t.Fatalf("acknowledged finding still fails or is gone: %+v", rep.Findings)
+	}
+	for _, bad := range []string{"acks:\n  - rule: KLP999\n    reason: x\n", "acks:\n  - rule: KLP004\n", "acks: [\n", "bogus: 1\n"} {
+		os.WriteFile(ack, []byte(bad), 0o644)
+		if _, err := ReadAcks(ack); err == nil || !strings.Contains(err.Error(), ack) {
+			t.Errorf("ReadAcks(%q) = %v, want an error naming the file", bad, err)
+		}
+	}
+}
+
+func TestReadSymbolsErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, bad := range []string{"zz T a\n", "ffff a\n", "ffff TT a\n", strings.Repeat("x", 70000) + "\n"} {
+		path := filepath.Join(dir, "syms")
+		os.WriteFile(path, []byte(bad), 0o644)
+		if _, err := ReadSymbols(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("ReadSymbols(%.20q) = %v, want an error naming the file and line", bad, err)
+		}
+	}
+}
+
+// TestSeedGolden pins the seed example's reports: the hazard under the
+// hybrid model, the refusal under mainline.
+func TestSeedGolden(t *testing.T) {
+	for _, model := range []string{deploy.ModelHybrid, deploy.ModelMainline} {
+		t.Run(model, func(t *testing.T) {
+			st, err := deploy.ReadState(filepath.Join("..", "..", "testdata", "states", "seed-"+model+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := klp.ParseScan(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Check(&Input{Deployed: st, DeployedPath: "seed.json", Candidates: doc.Modules})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{deploy.ModelHybrid: RuleReplaceNopHazard, deploy.ModelMainline: RuleModelDropsOffBand}[model]
+			if !slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Rule == want }) || !rep.Failed(Error) {
+				t.Errorf("seed example under %s: want %s failing, got %+v", model, want, rep.Findings)
+			}
+			var b bytes.Buffer
+			WriteText(&b, rep)
+			b.WriteString("\n---- json\n")
+			enc := json.NewEncoder(&b)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+			b.WriteString("---- sarif\n")
+			s := SARIF(rep, "test")
+			if err := s.Validate(); err != nil {
+				t.Errorf("SARIF does not validate against the 2.1.0 schema: %v", err)
+			}
+			if err := s.PrettyWrite(&b); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Golden(t, b.Bytes())
+		})
+	}
+}

@@ -1,0 +1,112 @@
+package check
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Severity orders findings; a run fails on findings at or above a chosen
+// severity.
+type Severity int
+
+const (
+	Info Severity = iota
+	Warning
+	Error
+)
+
+var severityNames = [...]string{Info: "info", Warning: "warning", Error: "error"}
+
+func (s Severity) String() string { return severityNames[s] }
+
+// ParseSeverity reads "info", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	for i, n := range severityNames {
+		if strings.EqualFold(s, n) {
+			return Severity(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, warning or error)", s)
+}
+
+func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var n string
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	v, err := ParseSeverity(n)
+	*s = v
+	return err
+}
+
+// Rule is one check with a stable ID.
+type Rule struct {
+	ID       string
+	Name     string
+	Severity Severity
+	// Why is the paragraph a finding carries: why it matters and what to do.
+	Why string
+}
+
+// Rule IDs. They are stable: tools and acknowledgement files name them.
+const (
+	RuleOffBandOverlap    = "KLP001"
+	RuleReplaceNopHazard  = "KLP002"
+	RuleShadowsOffBand    = "KLP003"
+	RuleDropsFunctions    = "KLP004"
+	RuleStateIncompat     = "KLP005"
+	RuleKernelMismatch    = "KLP006"
+	RuleNameDeployed      = "KLP007"
+	RuleHookReplaceable   = "KLP008"
+	RuleModelDropsOffBand = "KLP009"
+	RuleFuncMissing       = "KLP010"
+	RuleFuncAmbiguous     = "KLP011"
+	RuleSymposRange       = "KLP012"
+	RuleNotTraceable      = "KLP013"
+	RuleKernelRefuses     = "KLP014"
+)
+
+// Rules lists every rule, in ID order.
+var Rules = []Rule{
+	{RuleOffBandOverlap, "off-band-overlap", Error,
+		"Two non-replaceable (off-band) patches patch the same function. Only the newer one's code runs; the older fix is silently shadowed, and when the newer patch is disabled the older code comes back without anyone having tested that combination. Merge the two fixes into one off-band patch, or move the function into the cumulative patch."},
+	{RuleReplaceNopHazard, "replace-nop-hazard", Error,
+		"A replace patch adds a nop for a function it does not patch itself, so during its transition that function runs the original code; when the transition completes and the replaced patches go away, the function switches to a patch the replace left in place (a non-replaceable one) in every task at once, outside the consistency model. Tasks may then run a mix of old and new code that no transition vetted. Include the function in the replace patch (with the off-band fix folded in), or disable the replaceable patch that covers it before loading the replace patch."},
+	{RuleShadowsOffBand, "shadows-off-band", Warning,
+		"A cumulative patch patches a function that a non-replaceable off-band patch also patches. The cumulative patch is newer, so its version runs and the off-band fix is shadowed while it is loaded. Make sure the cumulative patch carries the off-band fix, or leave the function out of it."},
+	{RuleDropsFunctions, "drops-functions", Warning,
+		"A cumulative upgrade no longer patches functions its predecessor patched. When it replaces the predecessor those functions go back to the original kernel code. That is right when the fix is no longer wanted (reverted, or merged into the kernel); otherwise the fix is lost. Acknowledge the finding with the reason, or add the functions back."},
+	{RuleStateIncompat, "state-incompatible", Error,
+		"The kernel checks klp_state compatibility when a patch is enabled (klp_is_patch_compatible): a replace patch must carry every state the loaded patches hold, and any patch that carries a state must carry it at the same or a higher version. This patch would be refused with EINVAL. Carry the missing states, or raise their versions."},
+	{RuleKernelMismatch, "kernel-mismatch", Error,
+		"The module was built for another kernel than the one deployed: its vermagic does not match the kernel release, so the kernel refuses to load it (or, forced, it patches code that is not there). Rebuild the patch against the deployed kernel."},
+	{RuleNameDeployed, "name-deployed", Error,
+		"A module of this name is already loaded on the target, so loading the candidate fails with EEXIST: a module name is unique in a kernel. Give each release its own module name, or unload the old module first (disable its patch before that)."},
+	{RuleHookReplaceable, "hook-in-replaceable", Warning,
+		"A BPF hook point lives in a replaceable patch. The next atomic replace frees that patch and its function: the hook's address changes and the BPF programs attached to it must be re-attached, or they silently stop overriding. Put hook points in a non-replaceable (off-band) patch."},
+	{RuleModelDropsOffBand, "model-drops-off-band", Error,
+		"The patch is declared non-replaceable, but the target kernel's livepatch model cannot keep it: a replace patch removes it along with the cumulative patches. On mainline kernels every enabled patch is replaced; only the hybrid and replace-set models keep off-band patches. Fold the off-band fix into the cumulative patch, or deploy on a kernel with the needed model."},
+	{RuleFuncMissing, "function-missing", Error,
+		"The function the patch replaces does not exist in the target kernel's symbols, so klp_enable_patch fails when resolving it. Check the function name (GCC clone suffixes such as .isra.0 change with the compiler) and that the patch targets this kernel."},
+	{RuleFuncAmbiguous, "function-ambiguous", Error,
+		"Several functions of this name exist in the object and the patch gives no sympos, so the kernel refuses the patch: \"unresolvable ambiguity\". Set old_sympos to the position of the intended function."},
+	{RuleSymposRange, "sympos-out-of-range", Error,
+		"old_sympos names a position past the number of functions of this name in the object, so the kernel cannot find the function and refuses the patch."},
+	{RuleNotTraceable, "not-traceable", Error,
+		"The function is not in available_filter_functions: ftrace cannot attach to it (notrace, inlined, or in a section ftrace skips), so the livepatch cannot redirect it and enabling fails. Patch its callers instead."},
+	{RuleKernelRefuses, "kernel-refuses", Error,
+		"The kernel refuses this load for the reason given (as the simulator of the kernel's rules says). Fix the cause before deploying."},
+}
+
+// RuleByID returns the rule with that ID.
+func RuleByID(id string) (Rule, bool) {
+	for _, r := range Rules {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
