@@ -45,6 +45,14 @@ demo: build
 	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_param.strip-unneeded.ko testdata/ko/6.1.0-56-amd64/lp_multiobj.ko.xz
 	@echo "== JSON (klpack.scan/v1) of one module"
 	./$(BIN) scan --json testdata/ko/6.12.117+deb12-amd64/lp_replace.ko.zst
+	@echo "== klpack simulate: the sample modules loaded, disabled, replaced and unloaded on 6.1"
+	./$(BIN) simulate testdata/scenarios/testdata-6.1.yaml
+	@echo "== klpack check: lp_replace.ko against 6.1 running lp_noreplace and lp_multiobj: the kernel would refuse it"
+	./$(BIN) check --deployed testdata/states/testdata-6.1.json testdata/ko/6.1.0-56-amd64/lp_replace.ko || test $$? -eq 1
+	@echo "== klpack check: a cumulative release (lp3) against a hybrid kernel running off-band lp1 and cumulative lp2"
+	./$(BIN) check --deployed testdata/states/seed-hybrid.json testdata/scenarios/seed/lp3.json || test $$? -eq 1
+	@echo "== the same release on a mainline kernel: refused, lp3 would remove the off-band lp1"
+	./$(BIN) check --deployed testdata/states/seed-mainline.json testdata/scenarios/seed/lp3.json || test $$? -eq 1
 
 # Every tier: unit, golden, CLI scripts, rebuild of the testdata, real
 # Debian trees, a short fuzz run. Missing tools fail instead of skipping.

@@ -18,7 +18,7 @@ import (
 
 type checkOptions struct {
 	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
-	json                                                       bool
+	json                                                      bool
 }
 
 func newCheckCmd() *cobra.Command {
@@ -43,7 +43,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 			}
 			if o.sarif != "" {
 				err := atomicfile.Write(o.sarif, func(w io.Writer) error {
-					return check.SARIF(rep, version).Write(w)
+					return check.SARIF(rep, version).PrettyWrite(w)
 				})
 				if err != nil {
 					return &exitError{exitInput, err}

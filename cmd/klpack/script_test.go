@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs testdata/script/*.txtar through the klpack binary.
-// $KO is the repository's testdata/ko, $SCENARIOS its testdata/scenarios.
+// $KO is the repository's testdata/ko, $SCENARIOS its testdata/scenarios,
+// $TD testdata itself.
 func TestScript(t *testing.T) {
 	td, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata"))
 	if err != nil {
@@ -34,6 +35,7 @@ func TestScript(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("KO", filepath.Join(td, "ko"))
 			env.Setenv("SCENARIOS", filepath.Join(td, "scenarios"))
+			env.Setenv("TD", td)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

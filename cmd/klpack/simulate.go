@@ -3,12 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -50,23 +47,15 @@ for every function, and every change of code outside a transition.`,
 	return cmd
 }
 
-// loadModule reads a module record: a scan document holding one module,
-// or a module file.
+// loadModule reads a module record: a module file, or a scan document
+// holding one module.
 func loadModule(path string) (*klp.Module, error) {
-	if !strings.HasSuffix(path, ".json") {
-		return elfscan.Open(path, nil)
-	}
-	f, err := os.Open(path)
+	ms, err := readCandidates([]string{path})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	doc, err := klp.ParseScan(f)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
+	if len(ms) != 1 {
+		return nil, fmt.Errorf("file %s: %d modules, want one per load step", path, len(ms))
 	}
-	if len(doc.Modules) != 1 {
-		return nil, fmt.Errorf("file %s: %d modules, want one per load step", path, len(doc.Modules))
-	}
-	return doc.Modules[0], nil
+	return ms[0], nil
 }

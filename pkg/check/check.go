@@ -258,7 +258,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			case deploy.CauseState:
 				id = RuleStateIncompat
 			}
-			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), []string{m.Name}, nil)
+			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), append([]string{m.Name}, step.With...), nil)
 			continue
 		}
 		for _, e := range step.Events {

@@ -48,11 +48,15 @@ const (
 	CauseUnknownStep = "unknown-action"
 )
 
-// refusal is the kernel saying no.
-type refusal struct{ errno, cause, reason string }
+// refusal is the kernel saying no; with names the patches the refusal is
+// about besides the one acted on.
+type refusal struct {
+	errno, cause, reason string
+	with                 []string
+}
 
 func refuse(errno, cause, format string, args ...any) *refusal {
-	return &refusal{errno, cause, fmt.Sprintf(format, args...)}
+	return &refusal{errno: errno, cause: cause, reason: fmt.Sprintf(format, args...)}
 }
 
 // Errno names as the kernel returns them.
@@ -209,6 +213,8 @@ type Step struct {
 	Errno    string `json:"errno,omitempty"`
 	Cause    string `json:"cause,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// With lists the other patches a refusal is about.
+	With []string `json:"with,omitempty"`
 	// Replaced lists the patches a replace removed.
 	Replaced []string          `json:"replaced,omitempty"`
 	Stack    []StackEntry      `json:"stack"`
@@ -256,7 +262,7 @@ func (s *Sim) Apply(a Action) Step {
 	}
 	st.Accepted = r == nil
 	if r != nil {
-		st.Errno, st.Cause, st.Reason = r.errno, r.cause, r.reason
+		st.Errno, st.Cause, st.Reason, st.With = r.errno, r.cause, r.reason, r.with
 	}
 	st.Stack = s.stack()
 	st.Funcs = map[string]string{}
@@ -294,7 +300,9 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 	// klp_enable_patch: compatibility of klp_state, then
 	// __klp_enable_patch refuses while another transition runs.
 	if old, state, ok := s.incompatible(p); !ok {
-		return nil, refuse(EINVAL, CauseState, "Livepatch patch (%s) is not compatible with the already installed livepatches: %s", a.Name, stateWhy(p, old, state))
+		r := refuse(EINVAL, CauseState, "Livepatch patch (%s) is not compatible with the already installed livepatches: %s", a.Name, stateWhy(p, old, state))
+		r.with = []string{old.name}
+		return nil, r
 	}
 	if s.transition != nil {
 		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
@@ -303,7 +311,9 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 		for _, f := range p.funcs {
 			for _, g := range s.stacks[f.key] {
 				if g.patch.set != p.set {
-					return nil, refuse(EINVAL, CauseReplaceSet, "%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
+					r := refuse(EINVAL, CauseReplaceSet, "%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
+					r.with = []string{g.patch.name}
+					return nil, r
 				}
 			}
 		}
