@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newScanCmd())
 	root.AddCommand(newSimulateCmd())
 	root.AddCommand(newCheckCmd())
+	root.AddCommand(newPlanCmd())
 	root.AddCommand(newDeployCmd())
 	return root
 }

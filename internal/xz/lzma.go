@@ -142,37 +142,67 @@ func bit(rng, code uint32, p *uint16) (uint32, uint32, uint32) {
 	return rng, code, m + 1
 }
 
-// literal decodes a literal with the probabilities t.
+// literal decodes a literal with the probabilities t. While a bit is
+// being decoded it loads the probabilities of both possible next bits, so
+// the load is off the chain of dependent operations.
 //
 //go:noinline
 func literal(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16) (uint32, uint32, int, uint32) {
 	sym := uint32(1)
+	pv := uint32(t[1])
 	for sym < 0x100 {
-		var b uint32
 		rng, code, ip = norm(rng, code, in, ip)
-		rng, code, b = bit(rng, code, &t[sym&(litStride-1)])
-		sym = sym<<1 | b
+		p0 := uint32(t[(sym<<1)&(litStride-1)])
+		p1 := uint32(t[(sym<<1|1)&(litStride-1)])
+		bound := (rng >> probBits) * pv
+		m := uint32((int64(code) - int64(bound)) >> 63) // all ones for a 0 bit
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		t[sym&(litStride-1)] = uint16(pv - uint32(int32(pv-m&(1<<probBits-(1<<moveBits)+1))>>moveBits))
+		sym = sym<<1 | (m + 1)
+		pv = p0&m | p1&^m
 	}
 	return rng, code, ip, sym
 }
 
 // matchedLiteral decodes a literal after a match: the byte at rep0, mb,
-// steers the probabilities until the first bit that differs from it.
+// steers the probabilities until the first bit that differs from it. Like
+// literal, it loads both possible next probabilities ahead.
 //
 //go:noinline
 func matchedLiteral(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16, mb uint32) (uint32, uint32, int, uint32) {
 	sym := uint32(1)
 	offs := uint32(0x100)
 	mb <<= 1
+	mbit := mb & offs
+	mb <<= 1
+	i := offs + mbit + sym
+	pv := uint32(t[i&(litStride-1)])
 	for sym < 0x100 {
-		var b uint32
-		mbit := mb & offs
-		mb <<= 1
 		rng, code, ip = norm(rng, code, in, ip)
-		rng, code, b = bit(rng, code, &t[(offs+mbit+sym)&(litStride-1)])
-		sym = sym<<1 | b
-		// Keep offs while the bits agree, clear it once they differ.
-		offs &= ^(mbit ^ b<<8)
+		// The next index after a 0 bit and after a 1 bit: offs stays
+		// while the bits agree, and is cleared once they differ.
+		s0 := sym << 1
+		o0 := offs &^ mbit
+		o1 := offs & mbit
+		m0 := mb & o0
+		m1 := mb & o1
+		i0 := o0 + m0 + s0
+		i1 := o1 + m1 + s0 + 1
+		p0 := uint32(t[i0&(litStride-1)])
+		p1 := uint32(t[i1&(litStride-1)])
+
+		bound := (rng >> probBits) * pv
+		m := uint32((int64(code) - int64(bound)) >> 63) // all ones for a 0 bit
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		t[i&(litStride-1)] = uint16(pv - uint32(int32(pv-m&(1<<probBits-(1<<moveBits)+1))>>moveBits))
+		sym = s0 | (m + 1)
+		pv = p0&m | p1&^m
+		i = i0&m | i1&^m
+		offs = o0&m | o1&^m
+		mbit = m0&m | m1&^m
+		mb <<= 1
 	}
 	return rng, code, ip, sym
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/pkg/order"
+)
+
+func newPlanCmd() *cobra.Command {
+	var o checkOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan [--deployed STATE] [flags] CANDIDATE...",
+		Short: "Find a load order (and the disables or unloads it needs) no check rule fails",
+		Long: `Plan tries the orders of the release's candidates, and disabling deployed
+replaceable patches first, until no unacknowledged finding reaches --fail-on.
+Exit 0 with the plan, 1 when no safe order exists (with the reasons), 2 on
+bad input.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, failOn, err := o.input(args)
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			p, err := order.Make(in, failOn)
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				err = enc.Encode(p)
+			} else {
+				err = order.WriteText(cmd.OutOrStdout(), p)
+			}
+			if err != nil {
+				return err
+			}
+			if !p.OK {
+				return &exitError{exitFindings, errors.New("plan: no safe order")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.deployed, "deployed", "", "deployed state (klpack.deployed/v1); none means an empty kernel")
+	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set")
+	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
+	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
+	f.StringVar(&o.ack, "ack", "", "acknowledgements file")
+	f.StringVar(&o.failOn, "fail-on", "error", "a plan must leave no finding at or above: info, warning, error")
+	f.BoolVar(&asJSON, "json", false, "print the klpack.plan/v1 JSON document")
+	return cmd
+}

@@ -1,0 +1,119 @@
+package order
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+const vermagic = "6.12.117+deb12-amd64 SMP preempt mod_unload modversions "
+
+func mod(name string, replace bool, offBand bool, states []klp.State, funcs ...string) *klp.Module {
+	o := klp.Object{Funcs: []klp.Func{}}
+	for _, f := range funcs {
+		o.Funcs = append(o.Funcs, klp.Func{OldName: f, NewFunc: name + "_" + f})
+	}
+	p := &klp.Patch{Replace: replace, States: states, Objects: []klp.Object{o}, Hooks: []klp.Hook{}}
+	if offBand {
+		p.Replaceable = new(bool)
+	}
+	return &klp.Module{Path: name + ".ko", Name: name, Vermagic: vermagic, Livepatch: true, Patches: []*klp.Patch{p}}
+}
+
+func stateOf(model string, mods ...*klp.Module) *deploy.State {
+	st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: "6.12.117+deb12-amd64", Model: model}}
+	for i, m := range mods {
+		layer := deploy.LayerCumulative
+		if r := m.Patches[0].Replaceable; r != nil && !*r {
+			layer = deploy.LayerOffBand
+		}
+		st.Patches = append(st.Patches, &deploy.Patch{Module: *m, Enabled: true, LoadOrder: i + 1, Layer: layer})
+	}
+	return st
+}
+
+func TestMake(t *testing.T) {
+	v := func(n uint32) []klp.State { return []klp.State{{ID: 9, Version: n}} }
+	off := mod("off", false, true, nil, "a")
+	cum1 := mod("cum1", true, false, nil, "a", "b")
+	tests := []struct {
+		name   string
+		in     *check.Input
+		ok     bool
+		ops    []Op
+		blocks string // a rule the failed plan reports
+	}{
+		{"empty release order kept", &check.Input{Candidates: []*klp.Module{mod("p", false, false, nil, "x")}}, true,
+			[]Op{{"load", "p", "p.ko"}}, ""},
+		{"state versions force an order", &check.Input{Candidates: []*klp.Module{mod("v2", true, false, v(2), "x"), mod("v1", true, false, v(1), "x")}}, true,
+			[]Op{{"load", "v1", "v1.ko"}, {"load", "v2", "v2.ko"}}, ""},
+		{"hazard avoided by disabling first", &check.Input{Deployed: stateOf(deploy.ModelHybrid, off, cum1), Candidates: []*klp.Module{mod("cum2", true, false, nil, "b")}}, true,
+			[]Op{{"disable", "cum1", ""}, {"load", "cum2", "cum2.ko"}}, ""},
+		{"same name: disable and unload first", &check.Input{Deployed: stateOf("", cum1), Candidates: []*klp.Module{mod("cum1", true, false, nil, "a", "b")}}, true,
+			[]Op{{"disable", "cum1", ""}, {"unload", "cum1", ""}, {"load", "cum1", "cum1.ko"}}, ""},
+		{"mainline cannot keep an off-band patch", &check.Input{Deployed: stateOf("", off), Candidates: []*klp.Module{mod("cum2", true, false, nil, "b")}}, false,
+			nil, check.RuleModelDropsOffBand},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Make(tt.in, check.Error)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.OK != tt.ok {
+				t.Fatalf("OK = %v, want %v; findings %+v", p.OK, tt.ok, p.Findings)
+			}
+			if tt.ok {
+				if diff := cmp.Diff(tt.ops, p.Ops); diff != "" {
+					t.Errorf("ops (-want +got):\n%s", diff)
+				}
+				return
+			}
+			found := false
+			for _, f := range p.Findings {
+				found = found || f.Rule == tt.blocks
+			}
+			if !found || len(p.Ops) != 0 {
+				t.Errorf("failed plan: findings %+v, ops %v; want %s and no ops", p.Findings, p.Ops, tt.blocks)
+			}
+		})
+	}
+}
+
+func TestSubsets(t *testing.T) {
+	got := subsets([]string{"a", "b", "c"}, 2)
+	want := [][]string{{"a", "b"}, {"a", "c"}, {"b", "c"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Error(diff)
+	}
+	four := []*klp.Module{mod("a", false, false, nil, "x"), mod("b", false, false, nil, "x"), mod("c", true, false, nil, "x"), mod("d", false, true, nil, "x")}
+	if n := len(orders(four)); n != 24 {
+		t.Errorf("orders of 4 = %d, want 24", n)
+	}
+}
+
+func TestSeedPlan(t *testing.T) {
+	st, err := deploy.ReadState(filepath.Join("..", "..", "testdata", "states", "seed-hybrid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := klp.ParseScan(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Make(&check.Input{Deployed: st, Candidates: doc.Modules}, check.Error)
+	if err != nil || !p.OK || len(p.Ops) != 2 || p.Ops[0] != (Op{"disable", "lp2", ""}) {
+		t.Fatalf("Make = %+v, %v: want disable lp2 then load lp3", p, err)
+	}
+}
