@@ -189,9 +189,10 @@ func (s *Sim) running(key FuncKey, leaving *simPatch) string {
 	return Original
 }
 
-func (s *Sim) view(leaving *simPatch) map[FuncKey]string {
-	v := make(map[FuncKey]string, len(s.seen))
-	for _, k := range s.seen {
+// viewOf is which code runs for each of keys.
+func (s *Sim) viewOf(keys []FuncKey, leaving *simPatch) map[FuncKey]string {
+	v := make(map[FuncKey]string, len(keys))
+	for _, k := range keys {
 		v[k] = s.running(k, leaving)
 	}
 	return v
@@ -216,10 +217,12 @@ type Step struct {
 	// With lists the other patches a refusal is about.
 	With []string `json:"with,omitempty"`
 	// Replaced lists the patches a replace removed.
-	Replaced []string          `json:"replaced,omitempty"`
-	Stack    []StackEntry      `json:"stack"`
-	Funcs    map[string]string `json:"functions"`
-	Events   []Event           `json:"events"`
+	Replaced []string     `json:"replaced,omitempty"`
+	Stack    []StackEntry `json:"stack"`
+	// Funcs says, for every function the step touched, which patch's code
+	// runs after it.
+	Funcs  map[string]string `json:"functions"`
+	Events []Event           `json:"events"`
 }
 
 // StackEntry is one registered patch, oldest first.
@@ -265,11 +268,9 @@ func (s *Sim) Apply(a Action) Step {
 		st.Errno, st.Cause, st.Reason, st.With = r.errno, r.cause, r.reason, r.with
 	}
 	st.Stack = s.stack()
-	st.Funcs = map[string]string{}
-	for _, k := range s.seen {
-		if len(s.stacks[k]) > 0 || slices.Contains(touched, k) {
-			st.Funcs[k.String()] = s.running(k, nil)
-		}
+	st.Funcs = make(map[string]string, len(touched))
+	for _, k := range touched {
+		st.Funcs[k.String()] = s.running(k, nil)
 	}
 	return st
 }
@@ -323,27 +324,35 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 	if p.replace {
 		s.addNops(p)
 	}
-	before := s.view(nil)
+	// Only the functions the new patch (with its nops) and the patches it
+	// replaces patch can change.
+	var replaced []*simPatch
+	if p.replace {
+		replaced = s.replaced(p)
+	}
+	affected := keysOf(append([]*simPatch{p}, replaced...))
+	before := s.viewOf(affected, nil)
 	p.enabled = true
 	s.register(p)
-	during := s.view(nil)
+	during := s.viewOf(affected, nil)
 	if p.replace {
-		for _, old := range s.replaced(p) {
+		for _, old := range replaced {
 			st.Replaced = append(st.Replaced, old.name)
-			s.free(old)
 		}
-		// klp_discard_nops: the nops leave the stacks.
+		// klp_discard_nops: the nops leave the stacks with the replaced.
+		var nops []*simFunc
 		p.funcs = slices.DeleteFunc(p.funcs, func(f *simFunc) bool {
 			if f.nop {
-				s.pop(f)
+				nops = append(nops, f)
 			}
 			return f.nop
 		})
+		s.free(replaced, nops)
 	}
-	after := s.view(nil)
+	after := s.viewOf(affected, nil)
 	var touched []FuncKey
-	for _, k := range s.seen {
-		if before[k] != during[k] || during[k] != after[k] || slices.ContainsFunc(p.funcs, func(f *simFunc) bool { return f.key == k }) {
+	for _, k := range affected {
+		if before[k] != during[k] || during[k] != after[k] || !isNopOnly(p, k) {
 			touched = append(touched, k)
 		}
 		if during[k] != after[k] {
@@ -405,22 +414,58 @@ func (s *Sim) addNops(p *simPatch) {
 	}
 }
 
-// free removes a patch whose transition to disabled (or whose
-// replacement) completed: off the stacks, out of klp_patches, its sysfs
-// directory gone and its module reference dropped.
-func (s *Sim) free(p *simPatch) {
-	p.enabled = false
-	for _, f := range p.funcs {
-		s.pop(f)
+// free removes patches whose transition to disabled (or whose
+// replacement) completed: off the stacks, out of klp_patches, their sysfs
+// directories gone and their module references dropped. extra are further
+// functions (nops) to take off the stacks. All in one pass: a replace may
+// free thousands of patches.
+func (s *Sim) free(ps []*simPatch, extra []*simFunc) {
+	gone := map[*simPatch]bool{}
+	goneFuncs := map[*simFunc]bool{}
+	for _, f := range extra {
+		goneFuncs[f] = true
 	}
-	s.patches = slices.DeleteFunc(s.patches, func(q *simPatch) bool { return q == p })
-	if m := s.modules[p.name]; m != nil && m.patch == p {
-		m.patch = nil
+	for _, p := range ps {
+		p.enabled = false
+		gone[p] = true
+		for _, f := range p.funcs {
+			goneFuncs[f] = true
+		}
+		if m := s.modules[p.name]; m != nil && m.patch == p {
+			m.patch = nil
+		}
+	}
+	s.patches = slices.DeleteFunc(s.patches, func(q *simPatch) bool { return gone[q] })
+	for f := range goneFuncs {
+		if st, ok := s.stacks[f.key]; ok {
+			s.stacks[f.key] = slices.DeleteFunc(st, func(g *simFunc) bool { return goneFuncs[g] })
+		}
 	}
 }
 
-func (s *Sim) pop(f *simFunc) {
-	s.stacks[f.key] = slices.DeleteFunc(s.stacks[f.key], func(g *simFunc) bool { return g == f })
+// keysOf lists the functions the patches patch, each once.
+func keysOf(ps []*simPatch) []FuncKey {
+	seen := map[FuncKey]bool{}
+	var out []FuncKey
+	for _, p := range ps {
+		for _, f := range p.funcs {
+			if !seen[f.key] {
+				seen[f.key] = true
+				out = append(out, f.key)
+			}
+		}
+	}
+	return out
+}
+
+// isNopOnly reports whether p reaches k only through a nop (or not at all).
+func isNopOnly(p *simPatch, k FuncKey) bool {
+	for _, f := range p.funcs {
+		if f.key == k && !f.nop {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sim) patch(name string) (*simPatch, *refusal) {
@@ -456,14 +501,11 @@ func (s *Sim) disable(name string, st *Step) ([]FuncKey, *refusal) {
 	default:
 		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
 	}
-	during := s.view(p)
-	var touched []FuncKey
-	for _, f := range p.funcs {
-		touched = append(touched, f.key)
-	}
-	s.free(p)
-	after := s.view(nil)
-	for _, k := range s.seen {
+	touched := keysOf([]*simPatch{p})
+	during := s.viewOf(touched, p)
+	s.free([]*simPatch{p}, nil)
+	after := s.viewOf(touched, nil)
+	for _, k := range touched {
 		if during[k] != after[k] {
 			st.Events = append(st.Events, Event{Function: k.String(), From: during[k], To: after[k], Patch: p.name,
 				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, k, during[k], after[k])})

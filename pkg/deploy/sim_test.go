@@ -144,9 +144,10 @@ func TestSeedExampleReplaceSet(t *testing.T) {
 	runSteps(t, ModelReplaceSet, []step{
 		{kind: "load", mod: &lp1},
 		{kind: "load", mod: &lp2, wantErrno: EINVAL, wantStack: []string{"lp1"},
-			wantFuncs: map[string]string{fn("funcA"): "lp1"}},
+			wantFuncs: map[string]string{}},
+		// lp3 replaces within set 0 only: lp1 and its funcA stay.
 		{kind: "load", mod: &lp3, wantStack: []string{"lp1", "lp3"},
-			wantFuncs: map[string]string{fn("funcA"): "lp1", fn("funcB"): "lp3"}},
+			wantFuncs: map[string]string{fn("funcB"): "lp3"}},
 	})
 }
 
