@@ -148,12 +148,8 @@ func bit(rng, code uint32, p *uint16) (uint32, uint32, uint32) {
 //
 //go:noinline
 func literal(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16) (uint32, uint32, int, uint32) {
-	return literalFrom(rng, code, in, ip, t, 1, uint32(t[1]))
-}
-
-// literalFrom decodes the rest of a literal from the tree node sym, whose
-// probability is pv.
-func literalFrom(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16, sym, pv uint32) (uint32, uint32, int, uint32) {
+	sym := uint32(1)
+	pv := uint32(t[1])
 	for sym < 0x100 {
 		rng, code, ip = norm(rng, code, in, ip)
 		p0 := uint32(t[(sym<<1)&(litStride-1)])
@@ -170,41 +166,69 @@ func literalFrom(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16, sym,
 }
 
 // matchedLiteral decodes a literal after a match: the byte at rep0, mb,
-// steers the probabilities (0x100 + its bit + the tree node) while the
-// decoded bits agree with its bits; after the first difference the rest is
-// a plain literal. Like literal, it loads both possible next probabilities
-// ahead.
+// steers the probabilities until the first bit that differs from it. Like
+// literal, it loads both possible next probabilities ahead.
 //
 //go:noinline
 func matchedLiteral(rng, code uint32, in *inBuf, ip int, t *[litStride]uint16, mb uint32) (uint32, uint32, int, uint32) {
 	sym := uint32(1)
-	mbit := mb >> 7 & 1
-	i := 0x100 + mbit<<8 + sym
+	offs := uint32(0x100)
+	mb <<= 1
+	mbit := mb & offs
+	mb <<= 1
+	i := offs + mbit + sym
 	pv := uint32(t[i&(litStride-1)])
-	for {
+	for sym < 0x100 {
 		rng, code, ip = norm(rng, code, in, ip)
-		mb <<= 1
-		next := mb >> 7 & 1
+		// The next index after a 0 bit and after a 1 bit: offs stays
+		// while the bits agree, and is cleared once they differ.
 		s0 := sym << 1
-		pa := uint32(t[(0x100+next<<8+s0+mbit)&(litStride-1)]) // the bit agrees
-		pd := uint32(t[(s0+1-mbit)&(litStride-1)])            // it differs
+		o0 := offs &^ mbit
+		o1 := offs & mbit
+		m0 := mb & o0
+		m1 := mb & o1
+		i0 := o0 + m0 + s0
+		i1 := o1 + m1 + s0 + 1
+		p0 := uint32(t[i0&(litStride-1)])
+		p1 := uint32(t[i1&(litStride-1)])
+
 		bound := (rng >> probBits) * pv
 		m := uint32((int64(code) - int64(bound)) >> 63) // all ones for a 0 bit
 		rng = bound&m | (rng-bound)&^m
 		code -= bound &^ m
 		t[i&(litStride-1)] = uint16(pv - uint32(int32(pv-m&(1<<probBits-(1<<moveBits)+1))>>moveBits))
-		b := m + 1
-		sym = s0 | b
-		if sym >= 0x100 {
-			return rng, code, ip, sym
-		}
-		if b != mbit {
-			return literalFrom(rng, code, in, ip, t, sym, pd)
-		}
-		pv = pa
-		mbit = next
-		i = 0x100 + mbit<<8 + sym
+		sym = s0 | (m + 1)
+		pv = p0&m | p1&^m
+		i = i0&m | i1&^m
+		offs = o0&m | o1&^m
+		mbit = m0&m | m1&^m
+		mb <<= 1
 	}
+	return rng, code, ip, sym
+}
+
+// tree decodes a bit tree: t has a power of two entries, of which 1 to
+// len(t)-1 are the probabilities; the result is in [len(t), 2*len(t)).
+// Like literal, it loads both possible next probabilities ahead.
+//
+//go:noinline
+func tree(rng, code uint32, in *inBuf, ip int, t []uint16) (uint32, uint32, int, uint32) {
+	mask := uint32(len(t) - 1)
+	sym := uint32(1)
+	pv := uint32(t[1&mask])
+	for sym <= mask {
+		rng, code, ip = norm(rng, code, in, ip)
+		p0 := uint32(t[(sym<<1)&mask])
+		p1 := uint32(t[(sym<<1|1)&mask])
+		bound := (rng >> probBits) * pv
+		m := uint32((int64(code) - int64(bound)) >> 63) // all ones for a 0 bit
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		t[sym&mask] = uint16(pv - uint32(int32(pv-m&(1<<probBits-(1<<moveBits)+1))>>moveBits))
+		sym = sym<<1 | (m + 1)
+		pv = p0&m | p1&^m
+	}
+	return rng, code, ip, sym
 }
 
 // State transitions.
@@ -362,14 +386,8 @@ func (z *lzma) decodeChunk(out []byte, pos int, src []byte) bool {
 		if code < bound {
 			rng = bound
 			lens.choice += (1<<probBits - lens.choice) >> moveBits
-			t := lens.low[(posState<<3)&0x7f:][:8:8]
-			sym := uint32(1)
-			for sym < 8 {
-				var b uint32
-				rng, code, ip = norm(rng, code, in, ip)
-				rng, code, b = bit(rng, code, &t[sym&7])
-				sym = sym<<1 | b
-			}
+			var sym uint32
+			rng, code, ip, sym = tree(rng, code, in, ip, lens.low[(posState<<3)&0x7f:][:8:8])
 			length = sym - 8
 		} else {
 			rng -= bound
@@ -416,14 +434,8 @@ func (z *lzma) decodeChunk(out []byte, pos int, src []byte) bool {
 			if ls > 3 {
 				ls = 3
 			}
-			t := p.distSlot[(ls<<6)&0xff:][:64:64]
-			slot := uint32(1)
-			for slot < 64 {
-				var b uint32
-				rng, code, ip = norm(rng, code, in, ip)
-				rng, code, b = bit(rng, code, &t[slot&63])
-				slot = slot<<1 | b
-			}
+			var slot uint32
+			rng, code, ip, slot = tree(rng, code, in, ip, p.distSlot[(ls<<6)&0xff:][:64:64])
 			slot -= 64
 			dist := slot
 			if slot >= 4 {

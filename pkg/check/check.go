@@ -265,6 +265,10 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			c.report(RuleReplaceNopHazard, m.Path, e.Why, []string{m.Name, e.To}, []string{e.Function})
 		}
 		cand := c.byName[m.Name]
+		keeps := make(map[string]bool, len(cand.funcs))
+		for _, f := range cand.funcs {
+			keeps[f] = true
+		}
 		for _, name := range step.Replaced {
 			old := c.byName[name]
 			if old == nil {
@@ -276,7 +280,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			}
 			var dropped []string
 			for _, f := range old.funcs {
-				if !slices.Contains(cand.funcs, f) && step.Funcs[f] == deploy.Original {
+				if !keeps[f] && step.Funcs[f] == deploy.Original {
 					dropped = append(dropped, f)
 				}
 			}

@@ -181,9 +181,9 @@ func ModelFor(explicit string, st *State) string {
 // snapshot is the state as a step with no action.
 func (s *Sim) snapshot() Step {
 	st := Step{Action: "initial", Accepted: true, Stack: s.stack(), Funcs: map[string]string{}, Events: []Event{}}
-	for _, k := range s.seen {
-		if len(s.stacks[k]) > 0 {
-			st.Funcs[k.String()] = s.running(k, nil)
+	for _, fs := range s.seen {
+		if len(fs.funcs) > 0 {
+			st.Funcs[fs.key.String()] = running(fs, nil)
 		}
 	}
 	return st

@@ -74,9 +74,29 @@ type Sim struct {
 	model      string
 	modules    map[string]*simModule
 	patches    []*simPatch
-	stacks     map[FuncKey][]*simFunc // bottom first
-	transition *simPatch              // a transition left pending by a deployed state
-	seen       []FuncKey              // every function ever patched, in first-seen order
+	stacks     map[FuncKey]*funcStack
+	transition *simPatch    // a transition left pending by a deployed state
+	seen       []*funcStack // every function ever patched, in first-seen order
+	gen        int
+}
+
+// funcStackOf returns the func_stack of key, made empty when new.
+func (s *Sim) funcStackOf(key FuncKey) *funcStack {
+	st := s.stacks[key]
+	if st == nil {
+		st = &funcStack{key: key}
+		s.stacks[key] = st
+		s.seen = append(s.seen, st)
+	}
+	return st
+}
+
+// funcStack is a function's func_stack, bottom first.
+type funcStack struct {
+	key   FuncKey
+	funcs []*simFunc
+	dirty bool // queued for removal of gone functions
+	mark  int  // last Sim.gen that listed it, to list each stack once
 }
 
 type simModule struct {
@@ -93,12 +113,15 @@ type simPatch struct {
 	states      []klp.State
 	funcs       []*simFunc // the patch's own functions, then its nops
 	enabled     bool
+	freed       bool
 }
 
 type simFunc struct {
 	key   FuncKey
 	patch *simPatch
 	nop   bool
+	stack *funcStack // set when pushed
+	gone  bool       // popped off its stack
 }
 
 // NewSim starts from an empty kernel following model.
@@ -106,7 +129,7 @@ func NewSim(model string) (*Sim, error) {
 	if !ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[FuncKey][]*simFunc{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[FuncKey]*funcStack{}}, nil
 }
 
 // ValidModel reports whether m names a kernel model.
@@ -165,19 +188,18 @@ func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
 func (s *Sim) register(p *simPatch) {
 	s.patches = append(s.patches, p)
 	for _, f := range p.funcs {
-		if _, ok := s.stacks[f.key]; !ok {
-			s.seen = append(s.seen, f.key)
+		if f.stack == nil {
+			f.stack = s.funcStackOf(f.key)
 		}
-		s.stacks[f.key] = append(s.stacks[f.key], f)
+		f.stack.funcs = append(f.stack.funcs, f)
 	}
 }
 
-// running is which patch's code runs for key. leaving, when set, is a
-// patch whose transition to disabled every task has made.
-func (s *Sim) running(key FuncKey, leaving *simPatch) string {
-	st := s.stacks[key]
-	for i := len(st) - 1; i >= 0; i-- {
-		f := st[i]
+// running is which patch's code runs for a function. leaving, when set,
+// is a patch whose transition to disabled every task has made.
+func running(st *funcStack, leaving *simPatch) string {
+	for i := len(st.funcs) - 1; i >= 0; i-- {
+		f := st.funcs[i]
 		if f.patch == leaving {
 			continue
 		}
@@ -189,11 +211,11 @@ func (s *Sim) running(key FuncKey, leaving *simPatch) string {
 	return Original
 }
 
-// viewOf is which code runs for each of keys.
-func (s *Sim) viewOf(keys []FuncKey, leaving *simPatch) map[FuncKey]string {
-	v := make(map[FuncKey]string, len(keys))
-	for _, k := range keys {
-		v[k] = s.running(k, leaving)
+// viewOf is which code runs for each of the stacks.
+func viewOf(stacks []*funcStack, leaving *simPatch) []string {
+	v := make([]string, len(stacks))
+	for i, st := range stacks {
+		v[i] = running(st, leaving)
 	}
 	return v
 }
@@ -249,7 +271,7 @@ type Event struct {
 // Apply performs one action and reports the kernel's answer.
 func (s *Sim) Apply(a Action) Step {
 	st := Step{Action: a.Kind, Target: a.Name, Events: []Event{}}
-	var touched []FuncKey
+	var touched []*funcStack
 	var r *refusal
 	switch a.Kind {
 	case "load":
@@ -269,8 +291,8 @@ func (s *Sim) Apply(a Action) Step {
 	}
 	st.Stack = s.stack()
 	st.Funcs = make(map[string]string, len(touched))
-	for _, k := range touched {
-		st.Funcs[k.String()] = s.running(k, nil)
+	for _, fs := range touched {
+		st.Funcs[fs.key.String()] = running(fs, nil)
 	}
 	return st
 }
@@ -283,7 +305,7 @@ func (s *Sim) stack() []StackEntry {
 	return out
 }
 
-func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
+func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	if _, ok := s.modules[a.Name]; ok {
 		return nil, refuse(EEXIST, CauseLoaded, "module %s is already loaded", a.Name)
 	}
@@ -310,7 +332,7 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 	}
 	if s.model == ModelReplaceSet {
 		for _, f := range p.funcs {
-			for _, g := range s.stacks[f.key] {
+			for _, g := range s.funcStackOf(f.key).funcs {
 				if g.patch.set != p.set {
 					r := refuse(EINVAL, CauseReplaceSet, "%s is already patched by %s of replace set %d; %s is in replace set %d", f.key, g.patch.name, g.patch.set, a.Name, p.set)
 					r.with = []string{g.patch.name}
@@ -330,11 +352,11 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 	if p.replace {
 		replaced = s.replaced(p)
 	}
-	affected := keysOf(append([]*simPatch{p}, replaced...))
-	before := s.viewOf(affected, nil)
+	affected := s.stacksOf(append([]*simPatch{p}, replaced...))
+	before := viewOf(affected, nil)
 	p.enabled = true
 	s.register(p)
-	during := s.viewOf(affected, nil)
+	during := viewOf(affected, nil)
 	if p.replace {
 		for _, old := range replaced {
 			st.Replaced = append(st.Replaced, old.name)
@@ -349,16 +371,17 @@ func (s *Sim) load(a Action, st *Step) ([]FuncKey, *refusal) {
 		})
 		s.free(replaced, nops)
 	}
-	after := s.viewOf(affected, nil)
-	var touched []FuncKey
-	for _, k := range affected {
-		if before[k] != during[k] || during[k] != after[k] || !isNopOnly(p, k) {
-			touched = append(touched, k)
+	after := viewOf(affected, nil)
+	s.stacksOf([]*simPatch{p}) // marks the stacks p patches itself
+	var touched []*funcStack
+	for i, fs := range affected {
+		if before[i] != during[i] || during[i] != after[i] || fs.mark == s.gen {
+			touched = append(touched, fs)
 		}
-		if during[k] != after[k] {
+		if during[i] != after[i] {
 			st.Events = append(st.Events, Event{
-				Function: k.String(), From: during[k], To: after[k], Patch: p.name,
-				Why: fmt.Sprintf("when the transition of %s completes, %s switches from %s to %s in every task at once, outside any transition", p.name, k, during[k], after[k]),
+				Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name,
+				Why: fmt.Sprintf("when the transition of %s completes, %s switches from %s to %s in every task at once, outside any transition", p.name, fs.key, during[i], after[i]),
 			})
 		}
 	}
@@ -396,20 +419,17 @@ func (s *Sim) keeps(p, old *simPatch) bool {
 // addNops gives p a nop for every function an older, replaceable patch
 // patches that p does not (klp_add_nops).
 func (s *Sim) addNops(p *simPatch) {
-	have := map[FuncKey]bool{}
-	for _, f := range p.funcs {
-		have[f.key] = true
-	}
+	s.stacksOf([]*simPatch{p}) // marks what p patches itself
 	for _, old := range s.patches {
 		if s.keeps(p, old) {
 			continue
 		}
 		for _, f := range old.funcs {
-			if f.nop || have[f.key] {
+			if f.nop || f.stack.mark == s.gen {
 				continue
 			}
-			have[f.key] = true
-			p.funcs = append(p.funcs, &simFunc{key: f.key, patch: p, nop: true})
+			f.stack.mark = s.gen
+			p.funcs = append(p.funcs, &simFunc{key: f.key, patch: p, nop: true, stack: f.stack})
 		}
 	}
 }
@@ -417,55 +437,54 @@ func (s *Sim) addNops(p *simPatch) {
 // free removes patches whose transition to disabled (or whose
 // replacement) completed: off the stacks, out of klp_patches, their sysfs
 // directories gone and their module references dropped. extra are further
-// functions (nops) to take off the stacks. All in one pass: a replace may
-// free thousands of patches.
+// functions (nops) to take off the stacks. One pass over each stack: a
+// replace may free thousands of patches.
 func (s *Sim) free(ps []*simPatch, extra []*simFunc) {
-	gone := map[*simPatch]bool{}
-	goneFuncs := map[*simFunc]bool{}
+	var dirty []*funcStack
+	drop := func(f *simFunc) {
+		f.gone = true
+		if f.stack != nil && !f.stack.dirty {
+			f.stack.dirty = true
+			dirty = append(dirty, f.stack)
+		}
+	}
 	for _, f := range extra {
-		goneFuncs[f] = true
+		drop(f)
 	}
 	for _, p := range ps {
-		p.enabled = false
-		gone[p] = true
+		p.enabled, p.freed = false, true
 		for _, f := range p.funcs {
-			goneFuncs[f] = true
+			drop(f)
 		}
 		if m := s.modules[p.name]; m != nil && m.patch == p {
 			m.patch = nil
 		}
 	}
-	s.patches = slices.DeleteFunc(s.patches, func(q *simPatch) bool { return gone[q] })
-	for f := range goneFuncs {
-		if st, ok := s.stacks[f.key]; ok {
-			s.stacks[f.key] = slices.DeleteFunc(st, func(g *simFunc) bool { return goneFuncs[g] })
-		}
+	s.patches = slices.DeleteFunc(s.patches, func(q *simPatch) bool { return q.freed })
+	for _, st := range dirty {
+		st.funcs = slices.DeleteFunc(st.funcs, func(g *simFunc) bool { return g.gone })
+		st.dirty = false
 	}
 }
 
-// keysOf lists the functions the patches patch, each once.
-func keysOf(ps []*simPatch) []FuncKey {
-	seen := map[FuncKey]bool{}
-	var out []FuncKey
+// stacksOf lists the func_stacks of the functions the patches patch, each
+// once, and leaves them marked with a new s.gen.
+func (s *Sim) stacksOf(ps []*simPatch) []*funcStack {
+	s.gen++
+	var out []*funcStack
 	for _, p := range ps {
 		for _, f := range p.funcs {
-			if !seen[f.key] {
-				seen[f.key] = true
-				out = append(out, f.key)
+			st := f.stack
+			if st == nil {
+				st = s.funcStackOf(f.key)
+			}
+			if st.mark != s.gen {
+				st.mark = s.gen
+				out = append(out, st)
 			}
 		}
 	}
 	return out
-}
-
-// isNopOnly reports whether p reaches k only through a nop (or not at all).
-func isNopOnly(p *simPatch, k FuncKey) bool {
-	for _, f := range p.funcs {
-		if f.key == k && !f.nop {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Sim) patch(name string) (*simPatch, *refusal) {
@@ -488,7 +507,7 @@ func (s *Sim) enable(name string) *refusal {
 	return refuse(EINVAL, CauseEnabled, "patch %s is already enabled", name)
 }
 
-func (s *Sim) disable(name string, st *Step) ([]FuncKey, *refusal) {
+func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 	p, r := s.patch(name)
 	if r != nil {
 		return nil, r
@@ -501,14 +520,14 @@ func (s *Sim) disable(name string, st *Step) ([]FuncKey, *refusal) {
 	default:
 		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
 	}
-	touched := keysOf([]*simPatch{p})
-	during := s.viewOf(touched, p)
+	touched := s.stacksOf([]*simPatch{p})
+	during := viewOf(touched, p)
 	s.free([]*simPatch{p}, nil)
-	after := s.viewOf(touched, nil)
-	for _, k := range touched {
-		if during[k] != after[k] {
-			st.Events = append(st.Events, Event{Function: k.String(), From: during[k], To: after[k], Patch: p.name,
-				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, k, during[k], after[k])})
+	after := viewOf(touched, nil)
+	for i, fs := range touched {
+		if during[i] != after[i] {
+			st.Events = append(st.Events, Event{Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name,
+				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, fs.key, during[i], after[i])})
 		}
 	}
 	return touched, nil
