@@ -195,6 +195,10 @@ func TestRules(t *testing.T) {
 					t.Errorf("incomplete finding %+v", f)
 				}
 			}
+			// The whole report, other rules included, is pinned too.
+			var b bytes.Buffer
+			WriteText(&b, rep)
+			testutil.Golden(t, b.Bytes())
 		})
 		c := covered[tt.rule]
 		if tt.fires {
