@@ -63,7 +63,8 @@ type elfFile struct {
 	symErr  error
 	symDone bool
 
-	relas map[int][]rela // by target section, sorted by offset
+	relas   map[int][]rela  // by target section, sorted by offset
+	byPlace map[place][]int // defined, named symbols by where they are
 }
 
 func parseELF(b []byte) (*elfFile, error) {
@@ -470,10 +471,20 @@ func (f *elfFile) symbolAt(r ref, typ elf.SymType) string {
 	if r.extern != "" {
 		return r.extern
 	}
+	if f.byPlace == nil {
+		f.byPlace = make(map[place][]int)
+		for i := range f.syms {
+			s := &f.syms[i]
+			if s.name != "" && !s.isSection() && s.defined() {
+				k := place{s.shndx, s.value}
+				f.byPlace[k] = append(f.byPlace[k], i)
+			}
+		}
+	}
 	best := -1
-	for i := range f.syms {
+	for _, i := range f.byPlace[place{uint32(r.sec), r.off}] {
 		s := &f.syms[i]
-		if s.shndx != uint32(r.sec) || s.value != r.off || s.name == "" || s.typ() != typ || !s.defined() {
+		if s.typ() != typ {
 			continue
 		}
 		if best < 0 || s.bind() == elf.STB_LOCAL && f.syms[best].bind() != elf.STB_LOCAL {
@@ -484,4 +495,10 @@ func (f *elfFile) symbolAt(r ref, typ elf.SymType) string {
 		return f.syms[best].name
 	}
 	return fmt.Sprintf("%s+%#x", f.sections[r.sec].name, r.off)
+}
+
+// place is where a symbol is defined.
+type place struct {
+	sec uint32
+	off uint64
 }
