@@ -16,6 +16,9 @@ DEPS := make:make gcc:gcc strip:binutils modinfo:kmod xz:xz-utils zstd:zstd \
 
 .PHONY: all build demo test unit fuzz fuzz-short bench install-deps testdata trees clean
 
+# Each area's own targets and the Debian packages it needs (DEPS += ...).
+include $(wildcard mk/*.mk)
+
 all: build
 
 build:

@@ -40,6 +40,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCheckCmd())
 	root.AddCommand(newPlanCmd())
 	root.AddCommand(newDeployCmd())
+	root.AddCommand(newPackageCmd())
+	root.AddCommand(newSignCmd())
 	return root
 }
 

@@ -1,0 +1,213 @@
+package pack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/templates"
+)
+
+// StagedFile is one file a package installs.
+type StagedFile struct {
+	Source string // on disk
+	Dest   string // installed path
+	Mode   fs.FileMode
+}
+
+// Staged is a spec with its generated files written to a private
+// temporary directory, ready for any packager.
+type Staged struct {
+	Spec     *Spec
+	Manifest *Manifest
+	Files    []StagedFile
+	// Scripts holds, per format, the post-install and pre-remove scripts.
+	Scripts map[string][2]string
+}
+
+// Stage renders the loader, order file, unit, scripts and manifest of s
+// into dir.
+func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
+	r, m := s.Release, s.Module
+	st := &Staged{Spec: s, Scripts: map[string][2]string{}}
+	pkgDir := s.Dir()
+	koDest := pkgDir + "/" + m.Record.Name + koSuffix(m.File)
+	loaderDest := pkgDir + "/klpack-load"
+	manifestDest := pkgDir + "/manifest.json"
+	st.Files = append(st.Files, StagedFile{Source: m.File, Dest: koDest, Mode: 0o644})
+	for _, h := range m.Hooks {
+		st.Files = append(st.Files, StagedFile{Source: h, Dest: pkgDir + "/hooks/" + filepath.Base(h), Mode: 0o644})
+	}
+	gen := func(name string, mode fs.FileMode, dest string, b []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return err
+		}
+		if dest != "" {
+			st.Files = append(st.Files, StagedFile{Source: p, Dest: dest, Mode: mode})
+		}
+		return nil
+	}
+	loader, err := templates.Loader(templates.LoaderData{Kernel: r.Kernel, LibDir: LibDir, Timeout: timeout})
+	if err := gen("klpack-load", 0o755, loaderDest, loader, err); err != nil {
+		return nil, err
+	}
+	order := fmt.Sprintf("%d %s %s %s\n", s.LoadOrder, m.Record.Name, m.Layer, koDest)
+	if err := gen("order", 0o644, pkgDir+"/order", []byte(order), nil); err != nil {
+		return nil, err
+	}
+	unit, err := templates.Unit(templates.UnitData{Kernel: r.Kernel, Package: s.Name, Loader: loaderDest, Manifest: manifestDest})
+	if err := gen("unit", 0o644, UnitDir+"/"+s.Unit(), unit, err); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{FormatRPM, FormatDeb} {
+		d := templates.ScriptData{Format: f, Package: s.Name, Kernel: r.Kernel, Module: m.Record.Name, Unit: s.Unit(), Loader: loaderDest}
+		post, err := templates.PostInstall(d)
+		if err := gen("postinst-"+f, 0, "", post, err); err != nil {
+			return nil, err
+		}
+		pre, err := templates.PreRemove(d)
+		if err := gen("prerm-"+f, 0, "", pre, err); err != nil {
+			return nil, err
+		}
+		st.Scripts[f] = [2]string{filepath.Join(dir, "postinst-"+f), filepath.Join(dir, "prerm-"+f)}
+	}
+	man, err := s.manifest(st.Files, koDest)
+	if err != nil {
+		return nil, err
+	}
+	st.Manifest = man
+	var mb bytes.Buffer
+	if err := man.WriteJSON(&mb); err != nil {
+		return nil, err
+	}
+	if err := gen("manifest.json", 0o644, manifestDest, mb.Bytes(), nil); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// koSuffix keeps a compressed module's extension (.ko.xz), which kmod's
+// insmod reads.
+func koSuffix(file string) string {
+	for _, s := range []string{".ko.xz", ".ko.zst", ".ko.gz"} {
+		if len(file) > len(s) && file[len(file)-len(s):] == s {
+			return s
+		}
+	}
+	return ".ko"
+}
+
+func (s *Spec) manifest(staged []StagedFile, koDest string) (*Manifest, error) {
+	r := s.Release
+	rec := *s.Module.Record
+	rec.Path = koDest
+	man := &Manifest{
+		Schema:    ManifestSchema,
+		Package:   ManifestPackage{Name: s.Name, Version: r.Version, RPMVersion: s.RPMEVR(), DebVersion: s.DebVersion()},
+		Kernel:    r.Kernel,
+		Layer:     s.Module.Layer,
+		LoadOrder: s.LoadOrder,
+		Module:    &rec,
+	}
+	for _, o := range r.Specs() {
+		man.Release = append(man.Release, ReleaseEntry{LoadOrder: o.LoadOrder, Module: o.Module.Record.Name, Layer: o.Module.Layer, Package: o.Name})
+	}
+	for _, f := range staged {
+		sum, n, err := sha256File(f.Source)
+		if err != nil {
+			return nil, err
+		}
+		man.Files = append(man.Files, ManifestFile{Path: f.Dest, SHA256: sum, Size: n, Mode: "0" + strconv.FormatUint(uint64(f.Mode.Perm()), 8)})
+	}
+	return man, nil
+}
+
+// Options control Build.
+type Options struct {
+	// Formats to build; empty means rpm and deb.
+	Formats []string
+	// Sign signs every package when not nil.
+	Sign SignFunc
+	// Timeout is the loader's wait per transition in seconds; 0 means
+	// templates.DefaultTimeout.
+	Timeout int
+	Logger  *slog.Logger
+}
+
+// Artifact is one file Build wrote.
+type Artifact struct {
+	Format  string // rpm, deb, or manifest
+	Package string
+	Path    string
+}
+
+// Build writes every package of the release, and each package's manifest
+// as <package>_<version>.manifest.json, into outDir. Each file is written
+// whole or not at all; when any package fails, the files this call already
+// wrote are removed, so outDir holds all of the release or none of it.
+func Build(ctx context.Context, r *Release, outDir string, o Options) (arts []Artifact, err error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	packagers, err := New(o.Formats, o.Sign)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tmp, err := os.MkdirTemp("", "klpack-pack-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	defer func() {
+		if err != nil {
+			for _, a := range arts {
+				os.Remove(a.Path)
+			}
+			arts = nil
+		}
+	}()
+	for i, s := range r.Specs() {
+		dir := filepath.Join(tmp, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return arts, err
+		}
+		st, err := Stage(s, dir, o.Timeout)
+		if err != nil {
+			return arts, fmt.Errorf("package %s: %w", s.Name, err)
+		}
+		for _, f := range []string{FormatRPM, FormatDeb} {
+			p, ok := packagers[f]
+			if !ok {
+				continue
+			}
+			out := filepath.Join(outDir, p.FileName(s))
+			err := atomicfile.Write(out, func(w io.Writer) error { return p.Package(ctx, st, w) })
+			if err != nil {
+				return arts, err
+			}
+			log.Info("package", "format", f, "path", out)
+			arts = append(arts, Artifact{Format: f, Package: s.Name, Path: out})
+		}
+		mp := filepath.Join(outDir, s.Name+"_"+s.DebVersion()+".manifest.json")
+		if err := atomicfile.Write(mp, st.Manifest.WriteJSON); err != nil {
+			return arts, err
+		}
+		arts = append(arts, Artifact{Format: "manifest", Package: s.Name, Path: mp})
+	}
+	return arts, nil
+}

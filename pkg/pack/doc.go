@@ -1,0 +1,19 @@
+// Package pack turns a livepatch release into one rpm and one deb per patch
+// module, built with nfpm as a library. Each package carries the module,
+// its hook objects, a JSON manifest (scan record, layer, load order, the
+// sha256 of every file), the loader, its order file and a systemd unit from
+// templates, and relations that let rpm and dpkg themselves refuse unsafe
+// combinations: the exact kernel, cumulative releases of a kernel upgrading
+// one another, off-band packages that patch a common function conflicting
+// through a per-function virtual, and the load order as a versioned
+// virtual (and deb control fields).
+//
+// A release is read from a release manifest (ReadRelease), whose files
+// must lie inside its root directory. Packages are built by a Packager per
+// format (New), and written whole or not at all by Build.
+//
+// Callers may test errors with errors.Is for ErrUnknownFormat, ErrBadRelease
+// (the release manifest or a file it names is wrong), ErrOutsideRoot (a
+// path leaves the release root), ErrBadPassphrase and ErrSign (signing
+// failed).
+package pack

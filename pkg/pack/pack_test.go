@@ -1,0 +1,212 @@
+package pack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/rpm"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+const testKernel = "6.1.0-56-amd64"
+
+var epoch = time.Unix(1700000000, 0).UTC()
+
+func scan(p string) (*klp.Module, error) { return elfscan.Open(p, nil) }
+
+// release reads testdata/pack/<name>.yaml.
+func release(t *testing.T, name string) *Release {
+	t.Helper()
+	r, err := ReadRelease(filepath.Join(testutil.Root(), "testdata", "pack", name+".yaml"), scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MTime = epoch
+	return r
+}
+
+// build writes the release's packages into a new directory and returns
+// their paths by format and package name.
+func build(t *testing.T, r *Release, o Options) map[string]string {
+	t.Helper()
+	out := t.TempDir()
+	arts, err := Build(context.Background(), r, out, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, a := range arts {
+		m[a.Format+":"+a.Package] = a.Path
+	}
+	return m
+}
+
+func TestSpecs(t *testing.T) {
+	r := release(t, "release-6.1")
+	var got []string
+	for _, s := range r.Specs() {
+		got = append(got, s.Name+" "+s.Module.Record.Name)
+	}
+	want := []string{"klp-patch-6.1.0-56-amd64 lp_replace", "klp-patch-6.1.0-56-amd64-lp-noreplace lp_noreplace"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Specs() = %q, want %q (the plan's order)", got, want)
+	}
+	s := r.Specs()[0]
+	if s.RPMVersion() != "1.0_1" || s.RPMEVR() != "1.0_1-1" || s.DebVersion() != "1.0-1" {
+		t.Errorf("versions rpm %s (%s), deb %s; want 1.0_1 (1.0_1-1), 1.0-1", s.RPMVersion(), s.RPMEVR(), s.DebVersion())
+	}
+}
+
+func TestDebName(t *testing.T) {
+	tests := map[string]string{
+		"cmdline_proc_show": "cmdline-proc-show",
+		"Foo_bar":           "+foo-bar",
+		"x,1":               "x++2c1",
+		"foo.isra.0":        "foo.isra.0",
+		"6.1.0-56-amd64":    "6.1.0-56-amd64",
+	}
+	for in, want := range tests {
+		if got := debName(in); got != want {
+			t.Errorf("debName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestManifest pins the manifest each package carries.
+func TestManifest(t *testing.T) {
+	arts := build(t, release(t, "release-6.1"), Options{Formats: []string{FormatDeb}})
+	for _, name := range []string{"klp-patch-6.1.0-56-amd64", "klp-patch-6.1.0-56-amd64-lp-noreplace"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(arts["manifest:"+name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.Golden(t, b)
+		})
+	}
+}
+
+// TestReproducible builds the release twice: with the same
+// SOURCE_DATE_EPOCH, the unsigned packages are byte-identical.
+func TestReproducible(t *testing.T) {
+	a := build(t, release(t, "release-6.1"), Options{})
+	b := build(t, release(t, "release-6.1"), Options{})
+	if len(a) != 6 {
+		t.Fatalf("built %d files, want 6: %v", len(a), a)
+	}
+	for k, pa := range a {
+		x, _ := os.ReadFile(pa)
+		y, _ := os.ReadFile(b[k])
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("%s: two builds differ (%d and %d bytes)", k, len(x), len(y))
+		}
+	}
+}
+
+func TestReadReleaseErrors(t *testing.T) {
+	dir := t.TempDir()
+	ko := filepath.Join(testutil.Root(), "testdata", "ko", testKernel)
+	good, _ := os.ReadFile(filepath.Join(ko, "lp_noreplace.ko"))
+	os.WriteFile(filepath.Join(dir, "lp_noreplace.ko"), good, 0o644)
+	os.WriteFile(filepath.Join(dir, "corrupt.ko"), good[:4000], 0o644)
+	os.WriteFile(filepath.Join(dir, "target.ko"), mustRead(t, filepath.Join(ko, "klpack_target.ko")), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "link.ko"))
+	head := "kernel: " + testKernel + "\nversion: \"1\"\n"
+	tests := []struct {
+		name, yaml string
+		wantErr    error
+		wantMsg    string
+	}{
+		{"missing ko", head + "modules: [{file: nope.ko, layer: off-band}]", ErrBadRelease, "nope.ko"},
+		{"corrupt ko", head + "modules: [{file: corrupt.ko, layer: off-band}]", ErrBadRelease, "corrupt.ko"},
+		{"not a livepatch", head + "modules: [{file: target.ko, layer: off-band}]", ErrBadRelease, "target.ko is not a livepatch module"},
+		{"dot-dot", head + "modules: [{file: ../x.ko, layer: off-band}]", ErrOutsideRoot, "../x.ko"},
+		{"absolute", head + "modules: [{file: /etc/passwd, layer: off-band}]", ErrOutsideRoot, "/etc/passwd"},
+		{"symlink out", head + "modules: [{file: link.ko, layer: off-band}]", ErrOutsideRoot, "link.ko"},
+		{"hook outside", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: [../../h.o]}]", ErrOutsideRoot, "../../h.o"},
+		{"bad layer", head + "modules: [{file: lp_noreplace.ko, layer: sideways}]", ErrBadRelease, `layer "sideways"`},
+		{"bad version", "kernel: " + testKernel + "\nversion: v1\nmodules: [{file: lp_noreplace.ko, layer: off-band}]", ErrBadRelease, `version "v1"`},
+		{"wrong kernel", "kernel: 6.1.0-57-amd64\nversion: \"1\"\nmodules: [{file: lp_noreplace.ko, layer: off-band}]", ErrBadRelease, "is not for kernel 6.1.0-57-amd64"},
+		{"unknown field", head + "modulez: []", ErrBadRelease, "modulez"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			os.WriteFile(p, []byte(tt.yaml), 0o644)
+			_, err := ReadRelease(p, scan)
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), p) {
+				t.Errorf("ReadRelease() = %v, want %v naming %q and the manifest", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestBuildLeavesNothingOnFailure makes the second package's signing fail:
+// the first package, already written, is removed again.
+func TestBuildLeavesNothingOnFailure(t *testing.T) {
+	out := t.TempDir()
+	n := 0
+	failing := SignFunc(func(r io.Reader) ([]byte, error) {
+		n++
+		if n > 2 {
+			return nil, errors.New("hsm unavailable")
+		}
+		return []byte("sig"), nil
+	})
+	_, err := Build(context.Background(), release(t, "release-6.1"), out, Options{Sign: failing})
+	if !errors.Is(err, ErrSign) || !strings.Contains(err.Error(), "hsm unavailable") {
+		t.Fatalf("Build() = %v, want ErrSign", err)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("Build() failed but left %v", ents)
+	}
+}
+
+// standIn builds a stand-in kernel package that provides what a real
+// kernel package of release k does: kernel-uname-r = k (rpm), the package
+// linux-image-k (deb).
+func standIn(t *testing.T, format, k string) string {
+	t.Helper()
+	info := nfpm.WithDefaults(&nfpm.Info{
+		Name: "linux-image-" + k, Arch: "amd64", Platform: "linux", Version: "1", VersionSchema: "none",
+		Description: "stand-in kernel package for klpack tests", Maintainer: "klpack tests", MTime: epoch,
+	})
+	var p nfpm.Packager = deb.Default
+	if format == FormatRPM {
+		info.Name = "kernel-core-" + strings.ReplaceAll(k, "-", "_")
+		info.Provides = []string{"kernel-uname-r = " + k}
+		info.Release = "1"
+		p = rpm.DefaultRPM
+	}
+	path := filepath.Join(t.TempDir(), info.Name+"."+format)
+	var b bytes.Buffer
+	if err := p.Package(info, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

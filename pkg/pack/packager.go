@@ -1,0 +1,189 @@
+package pack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+	"github.com/goreleaser/nfpm/v2/rpm"
+)
+
+// Formats klpack builds, in the order it builds them.
+const (
+	FormatRPM = "rpm"
+	FormatDeb = "deb"
+)
+
+// ErrUnknownFormat means a format no Packager builds.
+var ErrUnknownFormat = errors.New("unknown package format")
+
+// SignFunc returns a detached OpenPGP signature of the data it reads.
+type SignFunc func(data io.Reader) ([]byte, error)
+
+// Packager builds one format's package of a staged spec.
+type Packager interface {
+	Format() string
+	// FileName is the package's conventional file name.
+	FileName(s *Spec) string
+	Package(ctx context.Context, st *Staged, w io.Writer) error
+}
+
+// New returns the packagers of the given formats (all when none), each
+// signing with sign when it is not nil.
+func New(formats []string, sign SignFunc) (map[string]Packager, error) {
+	if len(formats) == 0 {
+		formats = []string{FormatRPM, FormatDeb}
+	}
+	if sign != nil {
+		inner := sign
+		sign = func(data io.Reader) ([]byte, error) {
+			sig, err := inner(data)
+			if err != nil {
+				return nil, &SignError{Err: err}
+			}
+			return sig, nil
+		}
+	}
+	out := map[string]Packager{}
+	for _, f := range formats {
+		switch f {
+		case FormatRPM:
+			out[f] = &rpmPackager{sign: sign}
+		case FormatDeb:
+			out[f] = &debPackager{sign: sign}
+		default:
+			return nil, fmt.Errorf("%q: %w", f, ErrUnknownFormat)
+		}
+	}
+	return out, nil
+}
+
+// goArch maps the kernel's architecture name to the Go name nfpm takes
+// (and turns into each format's own).
+func goArch(kernelArch string) string {
+	switch kernelArch {
+	case "x86_64":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	}
+	return kernelArch
+}
+
+// baseInfo is what both formats share.
+func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
+	s := st.Spec
+	r := s.Release
+	post, pre := st.Scripts[format][0], st.Scripts[format][1]
+	info := &nfpm.Info{
+		Name:          s.Name,
+		Arch:          goArch(r.Arch),
+		Platform:      "linux",
+		VersionSchema: "none",
+		Maintainer:    r.Maintainer,
+		Vendor:        r.Vendor,
+		License:       "GPL-2.0-only",
+		Section:       "kernel",
+		Priority:      "optional",
+		Description: fmt.Sprintf("Livepatch %s for Linux %s\n%s module %d of %d in the release's load order.",
+			s.Module.Record.Name, r.Kernel, s.Module.Layer, s.LoadOrder, len(r.Modules)),
+		MTime: r.MTime,
+		Overridables: nfpm.Overridables{
+			Umask:   0o022,
+			Scripts: nfpm.Scripts{PostInstall: post, PreRemove: pre},
+		},
+	}
+	for _, f := range st.Files {
+		info.Contents = append(info.Contents, &files.Content{
+			Source:      f.Source,
+			Destination: f.Dest,
+			FileInfo:    &files.ContentFileInfo{Owner: "root", Group: "root", Mode: f.Mode, MTime: r.MTime},
+		})
+	}
+	info.Contents = append(info.Contents, &files.Content{
+		Destination: s.Dir(),
+		Type:        files.TypeDir,
+		FileInfo:    &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o755, MTime: r.MTime},
+	})
+	return nfpm.WithDefaults(info), nil
+}
+
+type rpmPackager struct{ sign SignFunc }
+
+func (*rpmPackager) Format() string { return FormatRPM }
+
+func (*rpmPackager) FileName(s *Spec) string {
+	return fmt.Sprintf("%s-%s-%s.%s.rpm", s.Name, s.RPMVersion(), RPMRelease, s.Release.Arch)
+}
+
+func (p *rpmPackager) Package(ctx context.Context, st *Staged, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	info, err := baseInfo(st, FormatRPM)
+	if err != nil {
+		return err
+	}
+	s := st.Spec
+	rel := s.RPMRelations()
+	info.Version, info.Release = s.RPMVersion(), RPMRelease
+	info.Depends, info.Provides, info.Conflicts, info.Replaces = rel.Depends, rel.Provides, rel.Conflicts, rel.Replaces
+	info.RPM = nfpm.RPM{
+		Summary:   fmt.Sprintf("Livepatch %s for Linux %s", s.Module.Record.Name, s.Release.Kernel),
+		Group:     "System Environment/Kernel",
+		BuildHost: "klpack",
+		Packager:  s.Release.Maintainer,
+	}
+	if p.sign != nil {
+		info.RPM.Signature.SignFn = p.sign
+	}
+	return packageErr(rpm.DefaultRPM.Package(info, w))
+}
+
+type debPackager struct{ sign SignFunc }
+
+func (*debPackager) Format() string { return FormatDeb }
+
+func (*debPackager) FileName(s *Spec) string {
+	return fmt.Sprintf("%s_%s_%s.deb", s.Name, s.DebVersion(), goArch(s.Release.Arch))
+}
+
+func (p *debPackager) Package(ctx context.Context, st *Staged, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	info, err := baseInfo(st, FormatDeb)
+	if err != nil {
+		return err
+	}
+	s := st.Spec
+	rel := s.DebRelations()
+	info.Version = s.DebVersion()
+	info.Depends, info.Provides, info.Conflicts, info.Replaces = rel.Depends, rel.Provides, rel.Conflicts, rel.Replaces
+	fields := s.DebFields()
+	info.Deb = nfpm.Deb{Fields: maps.Collect(maps.All(fields))}
+	if p.sign != nil {
+		info.Deb.Signature.SignFn = p.sign
+		info.Deb.Signature.Type = "origin"
+	}
+	return packageErr(deb.Default.Package(info, w))
+}
+
+// packageErr turns nfpm's signing failure into ErrSign.
+func packageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrSign) {
+		return err
+	}
+	if se, ok := errors.AsType[*nfpm.ErrSigningFailure](err); ok {
+		return &SignError{Err: se.Err}
+	}
+	return err
+}

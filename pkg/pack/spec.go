@@ -1,0 +1,184 @@
+package pack
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/klpack/klpack/pkg/deploy"
+)
+
+// LibDir is where packages install their files:
+// LibDir/<kernel>/<package>/.
+const LibDir = "/usr/lib/klpack"
+
+// UnitDir is where packages install their systemd unit.
+const UnitDir = "/usr/lib/systemd/system"
+
+// Spec is one package of a release, in neither format's syntax yet.
+type Spec struct {
+	Release *Release
+	Module  *Module
+	// LoadOrder is the module's place in the release, from 1.
+	LoadOrder int
+	// Name is the package name, the same in both formats: Prefix-<kernel>
+	// for the cumulative module (one version stream per kernel),
+	// Prefix-<kernel>-<module> for an off-band one.
+	Name string
+}
+
+// Specs returns a release's packages in load order.
+func (r *Release) Specs() []*Spec {
+	var out []*Spec
+	for i, m := range r.Modules {
+		s := &Spec{Release: r, Module: m, LoadOrder: i + 1, Name: r.prefix() + "-" + debName(r.Kernel)}
+		if m.Layer == deploy.LayerOffBand {
+			s.Name += "-" + debName(m.Record.Name)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *Release) prefix() string {
+	if r.Prefix == "" {
+		return "klp-patch"
+	}
+	return r.Prefix
+}
+
+// Dir is where the package installs its files.
+func (s *Spec) Dir() string { return LibDir + "/" + s.Release.Kernel + "/" + s.Name }
+
+// Unit is the file name of the package's systemd unit.
+func (s *Spec) Unit() string { return s.Name + ".service" }
+
+// RPMVersion is the release version as an rpm Version: no "-".
+func (s *Spec) RPMVersion() string { return strings.ReplaceAll(s.Release.Version, "-", "_") }
+
+// RPMRelease is the rpm Release every klpack package carries.
+const RPMRelease = "1"
+
+// RPMEVR is the version rpm compares: Version-Release.
+func (s *Spec) RPMEVR() string { return s.RPMVersion() + "-" + RPMRelease }
+
+// DebVersion is the release version as a deb version: no "_".
+func (s *Spec) DebVersion() string { return strings.ReplaceAll(s.Release.Version, "_", ".") }
+
+// funcKeys lists the functions the module patches as sysfs names them:
+// object/func,sympos (sympos 0 shown as 1), sorted and unique.
+func (s *Spec) funcKeys() []deploy.FuncKey {
+	var keys []deploy.FuncKey
+	seen := map[deploy.FuncKey]bool{}
+	for _, p := range s.Module.Record.Patches {
+		for _, o := range p.Objects {
+			for _, f := range o.Funcs {
+				k := deploy.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b deploy.FuncKey) int {
+		return cmp.Or(cmp.Compare(a.Object, b.Object), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sympos, b.Sympos))
+	})
+	return keys
+}
+
+// Relations are a package's relations in one format's syntax.
+type Relations struct {
+	Depends, Provides, Conflicts, Replaces []string
+}
+
+// RPMRelations are the spec's relations in rpm syntax.
+func (s *Spec) RPMRelations() Relations {
+	k := s.Release.Kernel
+	var r Relations
+	kernel := s.Release.KernelRPM
+	if kernel == "" {
+		kernel = "kernel-uname-r = " + k
+	}
+	r.Depends = []string{kernel}
+	r.Provides = []string{
+		fmt.Sprintf("klp-load-order(%s:%s) = %d", k, s.Module.Record.Name, s.LoadOrder),
+		fmt.Sprintf("klp-module(%s:%s) = %s", k, s.Module.Record.Name, s.RPMEVR()),
+	}
+	switch s.Module.Layer {
+	case deploy.LayerCumulative:
+		r.Provides = append(r.Provides, fmt.Sprintf("klp-cumulative(%s) = %s", k, s.RPMEVR()))
+		r.Replaces = []string{fmt.Sprintf("%s < %s", s.Name, s.RPMEVR())}
+	case deploy.LayerOffBand:
+		for _, f := range s.funcKeys() {
+			v := fmt.Sprintf("klp-func(%s:%s)", k, f)
+			r.Provides = append(r.Provides, v)
+			r.Conflicts = append(r.Conflicts, v)
+		}
+	}
+	return r
+}
+
+// DebRelations are the spec's relations in deb syntax. Virtual package
+// names carry only what deb allows: lowercase letters, digits, + - .
+func (s *Spec) DebRelations() Relations {
+	k := debName(s.Release.Kernel)
+	mod := debName(s.Module.Record.Name)
+	var r Relations
+	kernel := s.Release.KernelDeb
+	if kernel == "" {
+		kernel = "linux-image-" + s.Release.Kernel
+	}
+	r.Depends = []string{kernel}
+	r.Provides = []string{
+		fmt.Sprintf("klp-load-order-%s-%s (= %d)", k, mod, s.LoadOrder),
+		fmt.Sprintf("klp-module-%s-%s (= %s)", k, mod, s.DebVersion()),
+	}
+	switch s.Module.Layer {
+	case deploy.LayerCumulative:
+		r.Provides = append(r.Provides, fmt.Sprintf("klp-cumulative-%s (= %s)", k, s.DebVersion()))
+		r.Replaces = []string{fmt.Sprintf("%s (<< %s)", s.Name, s.DebVersion())}
+	case deploy.LayerOffBand:
+		for _, f := range s.funcKeys() {
+			v := "klp-func-" + k + "--" + debName(f.Object) + "--" + debName(f.Name) + "--" + strconv.FormatUint(f.Sympos, 10)
+			r.Provides = append(r.Provides, v)
+			r.Conflicts = append(r.Conflicts, v)
+		}
+	}
+	return r
+}
+
+// DebFields are the control fields dpkg-query shows.
+func (s *Spec) DebFields() map[string]string {
+	return map[string]string{
+		"Klp-Kernel":     s.Release.Kernel,
+		"Klp-Module":     s.Module.Record.Name,
+		"Klp-Layer":      s.Module.Layer,
+		"Klp-Load-Order": strconv.Itoa(s.LoadOrder),
+	}
+}
+
+// debName maps a kernel release, module, object or function name to deb's
+// package-name alphabet, one to one for C identifiers: "_" becomes "-",
+// an uppercase letter "+" and its lowercase, any other byte "++" and two
+// hex digits.
+func debName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-':
+			b.WriteByte(c)
+		case c == '_':
+			b.WriteByte('-')
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte('+')
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			fmt.Fprintf(&b, "++%02x", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,208 @@
+#!/bin/sh
+# klpack-load: loads the livepatch modules klpack packaged for this host's
+# running kernel, in the recorded order, and never leaves a release half
+# loaded: on a refused load or a transition that does not finish in time it
+# undoes what it did, newest first, and exits non-zero.
+#
+#   klpack-load start          load every patch of the running kernel
+#   klpack-load stop MODULE    disable MODULE's patch and unload it
+#   klpack-load status         show what is packaged and what is loaded
+#
+# POSIX sh; runs under busybox. Rendered by klpack for kernel {{.Kernel}}.
+# The environment may move the trees it reads (tests do):
+#   KLPACK_SYSFS (/sys), KLPACK_CMDLINE (/proc/cmdline),
+#   KLPACK_LIBDIR ({{.LibDir}}), KLPACK_RUNDIR (/run),
+#   KLPACK_TIMEOUT (seconds per transition, {{.Timeout}}),
+#   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME name the commands: a
+#   busybox shell built standalone runs its own applets before $PATH.
+
+set -u
+
+KERNEL='{{.Kernel}}'
+SYSFS=${KLPACK_SYSFS:-/sys}
+CMDLINE=${KLPACK_CMDLINE:-/proc/cmdline}
+LIBDIR=${KLPACK_LIBDIR:-{{.LibDir}}}
+RUNDIR=${KLPACK_RUNDIR:-/run}
+TIMEOUT=${KLPACK_TIMEOUT:-{{.Timeout}}}
+INSMOD=${KLPACK_INSMOD:-insmod}
+RMMOD=${KLPACK_RMMOD:-rmmod}
+UNAME=${KLPACK_UNAME:-uname}
+LP=$SYSFS/kernel/livepatch
+LOCK=$RUNDIR/klpack-load.lock
+
+# done_list holds the modules this run loaded, newest first.
+done_list=
+
+say() { echo "klpack-load: $*"; }
+warn() { echo "klpack-load: $*" >&2; }
+
+enabled_of() { cat "$LP/$1/enabled" 2>/dev/null || echo 0; }
+transition_of() { cat "$LP/$1/transition" 2>/dev/null || echo 0; }
+
+# wait_for MODULE CONDITION: 0 once CONDITION (a function of MODULE) holds,
+# 1 when it does not within TIMEOUT seconds. Ticks of a tenth of a second
+# when sleep takes fractions (GNU, busybox), else of a second.
+wait_for() {
+	if sleep 0.1 2>/dev/null; then w_step=0.1 w_ticks=$((TIMEOUT * 10)); else w_step=1 w_ticks=$TIMEOUT; fi
+	while ! "$2" "$1"; do
+		[ "$w_ticks" -gt 0 ] || return 1
+		sleep "$w_step"
+		w_ticks=$((w_ticks - 1))
+	done
+	return 0
+}
+
+# settled MODULE: its patch is enabled and out of transition.
+settled() { [ -d "$LP/$1" ] && [ "$(enabled_of "$1")" = 1 ] && [ "$(transition_of "$1")" = 0 ]; }
+
+# gone MODULE: its patch is disabled and freed (its directory removed).
+gone() { ! [ -d "$LP/$1" ]; }
+
+# unload MODULE: disable its patch, wait until the kernel has freed it,
+# remove the module. A disable that stalls is reversed (the patch stays
+# enabled) and reported.
+unload() {
+	u_m=$1
+	if [ -d "$LP/$u_m" ]; then
+		if ! echo 0 >"$LP/$u_m/enabled"; then
+			warn "$u_m: cannot disable its patch"
+			return 1
+		fi
+		if ! wait_for "$u_m" gone; then
+			warn "$u_m: disabling did not finish within ${TIMEOUT}s; reversing it"
+			echo 1 >"$LP/$u_m/enabled" 2>/dev/null
+			return 1
+		fi
+	fi
+	if [ -d "$SYSFS/module/$u_m" ] && ! "$RMMOD" "$u_m"; then
+		warn "$u_m: rmmod failed"
+		return 1
+	fi
+	return 0
+}
+
+# rollback undoes this run's loads, newest first.
+rollback() {
+	r_bad=0
+	for r_m in $done_list; do
+		say "rolling back $r_m"
+		unload "$r_m" || r_bad=1
+	done
+	if [ "$r_bad" = 1 ]; then
+		warn "rollback incomplete: check $LP by hand"
+	fi
+}
+
+# entries prints the packaged patches of KERNEL as "ORDER MODULE LAYER FILE",
+# in load order.
+entries() {
+	for f in "$LIBDIR/$KERNEL"/*/order; do
+		[ -f "$f" ] && cat "$f"
+	done | sort -n -k1,1
+}
+
+lock() {
+	mkdir -p "$RUNDIR" 2>/dev/null
+	l_n=0
+	while ! mkdir "$LOCK" 2>/dev/null; do
+		l_n=$((l_n + 1))
+		if [ "$l_n" -gt $((TIMEOUT + 30)) ]; then
+			warn "another klpack-load holds $LOCK; giving up"
+			exit 1
+		fi
+		sleep 1
+	done
+	trap 'rmdir "$LOCK" 2>/dev/null' EXIT
+	trap 'exit 1' INT TERM HUP
+}
+
+running_kernel_matches() {
+	running=$("$UNAME" -r)
+	if [ "$running" != "$KERNEL" ]; then
+		say "running kernel $running, these patches are for $KERNEL: nothing to do"
+		return 1
+	fi
+	return 0
+}
+
+start() {
+	for w in $(cat "$CMDLINE" 2>/dev/null); do
+		if [ "$w" = klpack.enable=0 ]; then
+			say "klpack.enable=0 on the kernel command line: nothing loaded"
+			return 0
+		fi
+	done
+	running_kernel_matches || return 0
+	lock
+	list=$(entries)
+	if [ -z "$list" ]; then
+		say "no patches packaged for $KERNEL"
+		return 0
+	fi
+	total=0
+	loaded=0
+	while read -r order m layer file; do
+		total=$((total + 1))
+		if settled "$m"; then
+			say "$m already loaded"
+			continue
+		fi
+		say "loading $m ($layer, order $order)"
+		if ! out=$("$INSMOD" "$file" 2>&1); then
+			warn "$m: the kernel refused it: $out"
+			rollback
+			warn "failed: $m was refused; undid $loaded of $total patches"
+			return 1
+		fi
+		done_list="$m $done_list"
+		loaded=$((loaded + 1))
+		if ! wait_for "$m" settled; then
+			warn "$m: transition did not finish within ${TIMEOUT}s"
+			rollback
+			warn "failed: $m did not finish its transition; undid $loaded of $total patches"
+			return 1
+		fi
+	done <<EOF
+$list
+EOF
+	say "$total patches for $KERNEL in place ($loaded loaded now)"
+	return 0
+}
+
+stop() {
+	running_kernel_matches || return 0
+	lock
+	if ! [ -d "$LP/$1" ] && ! [ -d "$SYSFS/module/$1" ]; then
+		say "$1 is not loaded"
+		return 0
+	fi
+	say "unloading $1"
+	unload "$1"
+}
+
+status() {
+	say "kernel $KERNEL (running $("$UNAME" -r))"
+	entries | while read -r order m layer file; do
+		state="not loaded"
+		if [ -d "$LP/$m" ]; then
+			state="enabled=$(enabled_of "$m") transition=$(transition_of "$m")"
+		fi
+		echo "$order $m $layer: $state"
+	done
+}
+
+case "${1:-}" in
+start) start ;;
+stop)
+	if [ $# -ne 2 ]; then
+		warn "usage: klpack-load stop MODULE"
+		exit 2
+	fi
+	stop "$2"
+	;;
+status) status ;;
+*)
+	warn "usage: klpack-load start | stop MODULE | status"
+	exit 2
+	;;
+esac

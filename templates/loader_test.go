@@ -1,0 +1,333 @@
+package templates
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klpack/klpack/internal/testutil"
+)
+
+// fakeHost is a temporary directory the loader sees as a host: a sysfs
+// tree, /proc/cmdline, the packaged patches, and insmod, rmmod and uname
+// on $PATH that act on the sysfs tree. A goroutine plays the kernel:
+// transitions of patches not told to stall finish after a tick, and a
+// disabled patch is freed (its directory removed) once its transition is
+// over.
+type fakeHost struct {
+	t                      *testing.T
+	dir, sys, lib, fakeBin string
+	kernel                 string
+	stop                   func()
+	wg                     sync.WaitGroup
+}
+
+const fakeKernel = "6.1.0-56-amd64"
+
+// Fake commands. insmod reads $FAKE/behave/<module>: refuse, stall (the
+// enable transition never finishes) or stuck (neither does a disable).
+const (
+	fakeInsmod = `#!/bin/sh
+m=$(basename "$1" .ko)
+b=$(cat "$FAKE/behave/$m" 2>/dev/null || echo ok)
+if [ "$b" = refuse ]; then
+	echo "insmod $m refused" >>"$FAKE/log"
+	echo "insmod: ERROR: could not insert module $1: Invalid parameters" >&2
+	exit 1
+fi
+echo "insmod $m" >>"$FAKE/log"
+mkdir -p "$FAKE/sys/module/$m" "$FAKE/sys/kernel/livepatch/$m"
+echo 1 >"$FAKE/sys/kernel/livepatch/$m/transition"
+echo 1 >"$FAKE/sys/kernel/livepatch/$m/enabled"
+`
+	fakeRmmod = `#!/bin/sh
+if [ -d "$FAKE/sys/kernel/livepatch/$1" ]; then
+	echo "rmmod $1 busy" >>"$FAKE/log"
+	echo "rmmod: ERROR: Module $1 is in use" >&2
+	exit 1
+fi
+echo "rmmod $1" >>"$FAKE/log"
+rm -rf "$FAKE/sys/module/$1"
+`
+	fakeUname = `#!/bin/sh
+cat "$FAKE/uname"
+`
+)
+
+func newFakeHost(t *testing.T, modules ...string) *fakeHost {
+	t.Helper()
+	dir := t.TempDir()
+	h := &fakeHost{t: t, dir: dir, sys: filepath.Join(dir, "sys"), lib: filepath.Join(dir, "lib"), fakeBin: filepath.Join(dir, "bin"), kernel: fakeKernel}
+	for _, d := range []string{h.sys + "/kernel/livepatch", h.sys + "/module", h.fakeBin, dir + "/behave", dir + "/run"} {
+		mkdir(t, d)
+	}
+	write(t, filepath.Join(h.fakeBin, "insmod"), fakeInsmod, 0o755)
+	write(t, filepath.Join(h.fakeBin, "rmmod"), fakeRmmod, 0o755)
+	write(t, filepath.Join(h.fakeBin, "uname"), fakeUname, 0o755)
+	write(t, filepath.Join(dir, "uname"), fakeKernel+"\n", 0o644)
+	write(t, filepath.Join(dir, "cmdline"), "BOOT_IMAGE=/vmlinuz root=/dev/vda1 quiet\n", 0o644)
+	write(t, filepath.Join(dir, "log"), "", 0o644)
+	// One package per module, the order files listed in reverse so that
+	// the loader must sort them.
+	for _, m := range slices.Backward(modules) {
+		pkg := filepath.Join(h.lib, fakeKernel, "klp-patch-"+m)
+		mkdir(t, pkg)
+		n := slices.Index(modules, m) + 1
+		write(t, filepath.Join(pkg, "order"), strconv.Itoa(n)+" "+m+" off-band "+pkg+"/"+m+".ko\n", 0o644)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.wg.Add(1)
+	go h.kernelLoop(ctx)
+	h.stop = func() { cancel(); h.wg.Wait() }
+	t.Cleanup(h.stop)
+	return h
+}
+
+// insmod loads m as the fake insmod does and waits for its transition.
+func (h *fakeHost) insmod(m string) {
+	h.t.Helper()
+	cmd := exec.Command("sh", filepath.Join(h.fakeBin, "insmod"), m+".ko")
+	cmd.Env = append(os.Environ(), "FAKE="+h.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		h.t.Fatalf("fake insmod %s: %v\n%s", m, err, out)
+	}
+	for range 100 {
+		if read(filepath.Join(h.sys, "kernel", "livepatch", m, "transition")) == "0" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("fake kernel: %s did not finish its transition", m)
+}
+
+func mkdir(t *testing.T, d string) {
+	t.Helper()
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, s string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *fakeHost) behave(m, b string) {
+	write(h.t, filepath.Join(h.dir, "behave", m), b, 0o644)
+}
+
+func read(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func (h *fakeHost) kernelLoop(ctx context.Context) {
+	defer h.wg.Done()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		lp := filepath.Join(h.sys, "kernel", "livepatch")
+		ents, _ := os.ReadDir(lp)
+		for _, e := range ents {
+			d := filepath.Join(lp, e.Name())
+			b := read(filepath.Join(h.dir, "behave", e.Name()))
+			enabled, transition := read(d+"/enabled"), read(d+"/transition")
+			switch {
+			case enabled == "1" && transition == "1" && b != "stall":
+				os.WriteFile(d+"/transition", []byte("0\n"), 0o644)
+			case enabled == "0" && b != "stuck":
+				// A disable, or the reversal of a stalled enable: the
+				// patch is freed.
+				os.RemoveAll(d)
+			}
+		}
+	}
+}
+
+// run runs the loader under sh, which is "busybox sh" or "dash". Busybox
+// built standalone (as Debian's busybox-static is) runs its applets before
+// anything on $PATH, so under it the fakes are named by the loader's
+// KLPACK_INSMOD, KLPACK_RMMOD and KLPACK_UNAME; dash finds them on $PATH.
+func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code int) {
+	h.t.Helper()
+	var argv []string
+	env := []string{"PATH=" + h.fakeBin + ":" + os.Getenv("PATH")}
+	switch sh {
+	case "busybox":
+		argv = []string{testutil.NeedTool(h.t, "busybox"), "sh"}
+		for _, c := range []string{"insmod", "rmmod", "uname"} {
+			env = append(env, "KLPACK_"+strings.ToUpper(c)+"="+filepath.Join(h.fakeBin, c))
+		}
+	default:
+		argv = []string{testutil.NeedTool(h.t, sh)}
+	}
+	loader, err := Loader(LoaderData{Kernel: fakeKernel, LibDir: "/usr/lib/klpack"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path := filepath.Join(h.dir, "klpack-load")
+	write(h.t, path, string(loader), 0o755)
+	argv = append(append(argv, path), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(append(os.Environ(), env...),
+		"FAKE="+h.dir,
+		"KLPACK_SYSFS="+h.sys,
+		"KLPACK_CMDLINE="+filepath.Join(h.dir, "cmdline"),
+		"KLPACK_LIBDIR="+h.lib,
+		"KLPACK_RUNDIR="+filepath.Join(h.dir, "run"),
+		"KLPACK_TIMEOUT=1",
+	)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func (h *fakeHost) log() []string {
+	s := read(filepath.Join(h.dir, "log"))
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func (h *fakeHost) loaded() []string {
+	var out []string
+	ents, _ := os.ReadDir(filepath.Join(h.sys, "module"))
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestLoader(t *testing.T) {
+	tests := []struct {
+		name       string
+		behave     map[string]string
+		uname      string
+		cmdline    string
+		preload    []string
+		args       []string
+		wantCode   int
+		wantLog    []string
+		wantLoaded []string
+		wantOut    string // in stdout
+		wantErr    string // in stderr
+	}{{
+		name:       "success in order",
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+		wantOut:    "3 patches for 6.1.0-56-amd64 in place (3 loaded now)",
+	}, {
+		name:       "refused load undoes the earlier ones",
+		behave:     map[string]string{"lp_c": "refuse"},
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c refused", "rmmod lp_b", "rmmod lp_a"},
+		wantLoaded: nil,
+		wantErr:    "failed: lp_c was refused; undid 2 of 3 patches",
+	}, {
+		name:       "stalled transition times out and rolls back in reverse",
+		behave:     map[string]string{"lp_b": "stall"},
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "rmmod lp_b", "rmmod lp_a"},
+		wantLoaded: nil,
+		wantErr:    "lp_b: transition did not finish within 1s",
+	}, {
+		name:       "rollback that cannot disable says so",
+		behave:     map[string]string{"lp_a": "stuck", "lp_b": "refuse"},
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b refused"},
+		wantLoaded: []string{"lp_a"},
+		wantErr:    "rollback incomplete",
+	}, {
+		name:     "another kernel does nothing",
+		uname:    "6.1.0-57-amd64",
+		wantOut:  "running kernel 6.1.0-57-amd64, these patches are for 6.1.0-56-amd64: nothing to do",
+		wantLog:  nil,
+		wantCode: 0,
+	}, {
+		name:    "kernel command line escape hatch",
+		cmdline: "root=/dev/vda1 klpack.enable=0 quiet",
+		wantOut: "klpack.enable=0 on the kernel command line: nothing loaded",
+	}, {
+		name:       "already loaded patches are kept",
+		preload:    []string{"lp_a"},
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+		wantOut:    "lp_a already loaded",
+	}, {
+		name:       "stop unloads one patch",
+		preload:    []string{"lp_a", "lp_b"},
+		args:       []string{"stop", "lp_b"},
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "rmmod lp_b"},
+		wantLoaded: []string{"lp_a"},
+		wantOut:    "unloading lp_b",
+	}, {
+		name:     "usage",
+		args:     []string{"frobnicate"},
+		wantCode: 2,
+		wantErr:  "usage: klpack-load start | stop MODULE | status",
+	}}
+	for _, sh := range []string{"busybox", "dash"} {
+		for _, tt := range tests {
+			t.Run(sh+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h := newFakeHost(t, "lp_a", "lp_b", "lp_c")
+				for _, m := range tt.preload {
+					h.insmod(m)
+				}
+				for m, b := range tt.behave {
+					h.behave(m, b)
+				}
+				if tt.uname != "" {
+					write(t, filepath.Join(h.dir, "uname"), tt.uname+"\n", 0o644)
+				}
+				if tt.cmdline != "" {
+					write(t, filepath.Join(h.dir, "cmdline"), tt.cmdline+"\n", 0o644)
+				}
+				args := tt.args
+				if args == nil {
+					args = []string{"start"}
+				}
+				stdout, stderr, code := h.run(sh, args...)
+				if code != tt.wantCode {
+					t.Errorf("klpack-load %v exited %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, tt.wantCode, stdout, stderr)
+				}
+				if got := h.log(); !slices.Equal(got, tt.wantLog) {
+					t.Errorf("klpack-load %v ran\n  %q\nwant\n  %q", args, got, tt.wantLog)
+				}
+				if got := h.loaded(); !slices.Equal(got, tt.wantLoaded) {
+					t.Errorf("klpack-load %v left loaded %q, want %q", args, got, tt.wantLoaded)
+				}
+				if !strings.Contains(stdout, tt.wantOut) {
+					t.Errorf("klpack-load %v stdout:\n%s\nwant it to contain %q", args, stdout, tt.wantOut)
+				}
+				if !strings.Contains(stderr, tt.wantErr) {
+					t.Errorf("klpack-load %v stderr:\n%s\nwant it to contain %q", args, stderr, tt.wantErr)
+				}
+				if _, err := os.Stat(filepath.Join(h.dir, "run", "klpack-load.lock")); err == nil {
+					t.Errorf("klpack-load %v left its lock behind", args)
+				}
+			})
+		}
+	}
+}
