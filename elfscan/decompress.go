@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"math"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/therootcompany/xz"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/xz"
 )
 
 // Compression kinds, as klp.Module.Compression names them.
@@ -42,100 +42,75 @@ func compressionOf(head []byte) string {
 	return ""
 }
 
-// Dictionary and window caps. Kernel modules are compressed with a 1 MiB
-// xz dictionary (scripts/Makefile.modinst) and small zstd windows; 64 MiB
-// is what `xz -9` and `zstd -19` use, the most a sane file asks for. The
-// decoders allocate this much up front when a header asks for it, so it
-// also bounds the memory a hostile header costs beyond the output limit.
-const (
-	xzDictMax     = 64 << 20
-	zstdWindowMax = 64 << 20
-)
+// Window cap. Kernel modules are compressed with small zstd windows; 64
+// MiB is what `zstd -19` uses, the most a sane file asks for. The decoder
+// allocates this much up front when a header asks for it, so it also
+// bounds the memory a hostile header costs beyond the output limit. (The
+// xz decoder needs no window: its output is its dictionary.)
+const zstdWindowMax = 64 << 20
 
-// Decoders are expensive to set up (the xz dictionary alone is 1 MiB for a
-// module) and hold no state between streams once reset, so they are
-// pooled. Each pool holds decoders that are not in use; what a pooled
-// decoder still references is freed with the pool at the next GCs.
-var (
-	xzPool   sync.Pool // *xz.Reader
-	zstdPool sync.Pool // *zstd.Decoder
-	gzipPool sync.Pool // *gzip.Reader
-)
-
-// decompress reads the whole stream r, compressed as kind ("" for none),
-// and returns the decompressed bytes. Past limit bytes of output it stops
-// and fails with an error matching safeio.ErrTooLarge; memory use is
-// bounded by the limit plus the decoder's window (at most 64 MiB).
-// Truncated or corrupt streams fail; integrity checks in the stream (xz
-// CRC, gzip CRC, zstd checksum) are verified.
-func decompress(kind string, r io.Reader, limit int64) ([]byte, error) {
+// decompress decompresses src, compressed as kind, into the scanner's
+// reused output buffer. Past limit bytes of output it stops and fails with
+// an error matching safeio.ErrTooLarge; memory use is bounded by the limit
+// plus the decoder's window (at most 64 MiB). Truncated or corrupt streams
+// fail; integrity checks in the stream (xz CRC, gzip CRC, zstd checksum)
+// are verified. The result is valid until the next call.
+func (s *scanner) decompress(kind string, src []byte, limit int64) ([]byte, error) {
+	var (
+		out []byte
+		err error
+	)
 	switch kind {
-	case "":
-		return safeio.ReadAll(r, limit)
 	case compressionXZ:
-		return decompressXZ(r, limit)
+		out, err = s.decompressXZ(src, limit)
 	case compressionZstd:
-		return decompressZstd(r, limit)
+		out, err = s.decompressZstd(src, limit)
 	case compressionGzip:
-		return decompressGzip(r, limit)
+		out, err = s.decompressGzip(src, limit)
+	default:
+		return nil, fmt.Errorf("unknown compression %q", kind)
 	}
-	return nil, fmt.Errorf("unknown compression %q", kind)
+	if err != nil {
+		return nil, err
+	}
+	s.out = out
+	return out, nil
 }
 
-func decompressXZ(r io.Reader, limit int64) ([]byte, error) {
-	d, _ := xzPool.Get().(*xz.Reader)
-	if d == nil {
-		// A nil reader makes a decoder that reads nothing until Reset.
-		var err error
-		if d, err = xz.NewReader(nil, xzDictMax); err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
+func (s *scanner) decompressXZ(src []byte, limit int64) ([]byte, error) {
+	if s.xz == nil {
+		s.xz = new(xz.Decoder)
 	}
-	defer xzPool.Put(d)
-	if err := d.Reset(r); err != nil {
-		return nil, xzError(err)
-	}
-	b, err := safeio.ReadAll(d, limit)
+	b, err := s.xz.Decode(s.out[:0], src, int(min(limit, math.MaxInt)))
 	if err != nil {
-		return nil, xzError(err)
+		if errors.Is(err, xz.ErrLimit) {
+			return nil, fmt.Errorf("xz: decompressed %w of %d bytes", safeio.ErrTooLarge, limit)
+		}
+		// The package's errors start with "xz: "; truncated input
+		// matches io.ErrUnexpectedEOF.
+		return nil, err
 	}
 	return b, nil
 }
 
-// xzError words the decoder's errors: the package's own already start with
-// "xz: ", and a stream that ends early reports io.EOF or a buffer error.
-func xzError(err error) error {
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("xz: truncated stream: %w", io.ErrUnexpectedEOF)
-	case errors.Is(err, xz.ErrBuf):
-		return fmt.Errorf("%w (%w)", err, io.ErrUnexpectedEOF)
-	case errors.Is(err, safeio.ErrTooLarge):
-		return fmt.Errorf("xz: decompressed %w", err)
-	}
-	return err
-}
-
-func decompressZstd(r io.Reader, limit int64) ([]byte, error) {
-	d, _ := zstdPool.Get().(*zstd.Decoder)
-	if d == nil {
-		var err error
-		d, err = zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(1), // synchronous: no goroutines to leak from the pool
+func (s *scanner) decompressZstd(src []byte, limit int64) ([]byte, error) {
+	if s.zstd == nil {
+		d, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1), // synchronous: no goroutines to leak
 			zstd.WithDecoderMaxWindow(zstdWindowMax))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
+		s.zstd = d
 	}
-	defer zstdPool.Put(d)
-	// Hide any Bytes method of r: given a *bytes.Buffer the decoder would
-	// decode the whole frame at once, past our limit.
-	if err := d.Reset(struct{ io.Reader }{r}); err != nil {
+	// A plain io.Reader: given a *bytes.Reader the decoder would decode the
+	// whole frame at once, past our limit.
+	if err := s.zstd.Reset(struct{ io.Reader }{bytes.NewReader(src)}); err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	b, err := safeio.ReadAll(d, limit)
-	// Drop the reference to r before pooling.
-	_ = d.Reset(nil)
+	b, err := safeio.ReadAllInto(s.out, s.zstd, limit)
+	// Drop the reference to src.
+	_ = s.zstd.Reset(nil)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -148,27 +123,20 @@ func decompressZstd(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func decompressGzip(r io.Reader, limit int64) ([]byte, error) {
+func (s *scanner) decompressGzip(src []byte, limit int64) ([]byte, error) {
 	var err error
-	d, _ := gzipPool.Get().(*gzip.Reader)
-	if d == nil {
-		d, err = gzip.NewReader(r)
+	if s.gz == nil {
+		s.gz, err = gzip.NewReader(bytes.NewReader(src))
 	} else {
-		err = d.Reset(r)
+		err = s.gz.Reset(bytes.NewReader(src))
 	}
 	if err != nil {
-		// A failed Reset leaves the reader reusable; a failed NewReader
-		// returns none.
-		if d != nil {
-			gzipPool.Put(d)
-		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	defer gzipPool.Put(d)
-	b, err := safeio.ReadAll(d, limit)
+	b, err := safeio.ReadAllInto(s.out, s.gz, limit)
 	if err != nil {
 		if errors.Is(err, safeio.ErrTooLarge) {
 			return nil, fmt.Errorf("gzip: decompressed %w", err)

@@ -459,7 +459,7 @@ func TestSignatureMatchesModinfo(t *testing.T) {
 					}
 					data := raw
 					if kind := compressionOf(raw); kind != "" {
-						if data, err = decompress(kind, bytes.NewReader(raw), 1<<30); err != nil {
+						if data, err = newScanner(nil).decompress(kind, raw, 1<<30); err != nil {
 							t.Fatalf("decompress(%s) = %v", kind, err)
 						}
 					}

@@ -69,9 +69,10 @@ func ScanFiles(ctx context.Context, files []string, opts *Options, progress func
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(files), 1)) {
 		wg.Go(func() {
+			s := newScanner(opts)
 			for i := range next {
 				out[i].Path = files[i]
-				out[i].Module, out[i].Err = Open(files[i], opts)
+				out[i].Module, out[i].Err = s.open(files[i])
 				if progress != nil {
 					progress()
 				}

@@ -35,6 +35,13 @@ const (
 // holds more than limit+1 bytes of data, and grows its buffer by at most
 // doubling (in steps of at most 10 MiB) as data arrives.
 func ReadAll(r io.Reader, limit int64) ([]byte, error) {
+	return ReadAllInto(nil, r, limit)
+}
+
+// ReadAllInto is ReadAll into the capacity of dst, for callers that
+// reuse one buffer across reads: the data replaces what dst held.
+// Its limit counts only the bytes read.
+func ReadAllInto(dst []byte, r io.Reader, limit int64) ([]byte, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("safeio: negative limit %d", limit)
 	}
@@ -43,7 +50,10 @@ func ReadAll(r io.Reader, limit int64) ([]byte, error) {
 	if want < math.MaxInt64 {
 		want++
 	}
-	buf := make([]byte, 0, int(min(want, firstChunk)))
+	buf := dst[:0]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, int(min(want, firstChunk)))
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) >= want {

@@ -492,7 +492,13 @@ func (z *lzma) decodeChunk(out []byte, pos int, src []byte) bool {
 			return false
 		}
 		src := pos - int(rep0) - 1
-		if int(rep0) >= n-1 {
+		if rep0 >= 7 && n <= 16 && len(out)-pos >= 16 {
+			// Short, and the source is 8 or more bytes back: two
+			// word copies, which may write past the match's end
+			// but not the chunk's; later bytes overwrite that.
+			copy(out[pos:pos+8], out[src:src+8])
+			copy(out[pos+8:pos+16], out[src+8:src+16])
+		} else if int(rep0) >= n-1 {
 			copy(out[pos:pos+n], out[src:src+n])
 		} else {
 			for i := range n {

@@ -91,6 +91,10 @@ func (d *Decoder) Decode(dst, src []byte, limit int) ([]byte, error) {
 		limit = math.MaxInt - base
 	}
 	out := dst
+	if n := sizeHint(src, limit); cap(out)-len(out) < n {
+		out = make([]byte, len(dst), len(dst)+n)
+		copy(out, dst)
+	}
 	in := src
 	if len(in) == 0 {
 		return dst, truncated("stream header")
@@ -115,6 +119,52 @@ func (d *Decoder) Decode(dst, src []byte, limit int) ([]byte, error) {
 			return dst[:base], corrupt("stream padding is not a multiple of four bytes")
 		}
 	}
+}
+
+// maxRatio bounds the decompressed size sizeHint believes: LZMA2 reaches
+// about 7000:1 on zeros.
+const maxRatio = 8192
+
+// sizeHint reads the uncompressed size of the last stream in src from its
+// index, to size the output once. It is only a hint: the index is checked
+// when it is decoded, and a claim past limit, or past what LZMA2 could
+// expand src to, gives 0.
+func sizeHint(src []byte, limit int) int {
+	if len(src) < 24 || !bytes.Equal(src[len(src)-2:], footerMagic) {
+		return 0
+	}
+	foot := src[len(src)-12:]
+	size := (int64(binary.LittleEndian.Uint32(foot[4:])) + 1) * 4
+	if size > int64(len(src)-24) {
+		return 0
+	}
+	index := src[len(src)-12-int(size) : len(src)-12]
+	if index[0] != 0 {
+		return 0
+	}
+	count, p, err := vli(index[1:], "index")
+	if err != nil || count > uint64(len(index)) {
+		return 0
+	}
+	p++
+	var total uint64
+	for range count {
+		_, n, err := vli(index[p:], "index")
+		if err != nil {
+			return 0
+		}
+		p += n
+		unc, n, err := vli(index[p:], "index")
+		if err != nil {
+			return 0
+		}
+		p += n
+		total += unc
+		if total > uint64(limit) || total > uint64(len(src))*maxRatio {
+			return 0
+		}
+	}
+	return int(total)
 }
 
 // stream decodes one stream at the start of in into out, returning the

@@ -353,3 +353,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLZMA2 feeds raw LZMA2 data to the chunk decoder, past the container's
+// CRCs, which shield it from most of FuzzDecode's mutations.
+func FuzzLZMA2(f *testing.F) {
+	if _, err := exec.LookPath("xz"); err == nil {
+		for i, args := range [][]string{
+			{"--lzma2=dict=1MiB"}, {"--lzma2=preset=0"}, {"--lzma2=lc=0,lp=4,pb=4"}, {"--lzma2=lc=4,lp=0,pb=0,mode=fast"},
+		} {
+			f.Add(compress(f, sample(100+i*2000, uint64(i)), append([]string{"--format=raw"}, args...)...))
+		}
+	}
+	f.Add([]byte{0x01, 0x00, 0x02, 'a', 'b', 'c', 0x02, 0x00, 0x00, 'd', 0x00})
+	const limit = 1 << 20
+	var d Decoder
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, n, err := d.lzma2(nil, in, 1<<16, 0, limit)
+		if len(out) > limit {
+			t.Fatalf("lzma2 = %d bytes, past the limit %d", len(out), limit)
+		}
+		if err == nil && (n < 1 || n > len(in) || in[n-1] != 0) {
+			t.Fatalf("lzma2 consumed %d of %d bytes", n, len(in))
+		}
+	})
+}
