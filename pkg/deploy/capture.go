@@ -18,11 +18,6 @@ import (
 	"github.com/klpack/klpack/pkg/klp"
 )
 
-// ReplaceSourceSysfs is the replace_source of a patch whose replace flag
-// was read from sysfs rather than from its module file: a patch without a
-// module file, or one whose file says otherwise than the kernel.
-const ReplaceSourceSysfs = "sysfs"
-
 // Where Capture took the load order from.
 const (
 	OrderStackOrder = "stack_order" // the kernel's stack_order (Linux 6.13+)
@@ -549,7 +544,7 @@ func joinPatch(sp *sysPatch, cands []*klp.Module, otherPath string, listedBy map
 			if kp.ReplaceSource == klp.ReplaceParam {
 				add(EntryNote, m.Path, "replace=%t read from sysfs (module parameter %s)", *sp.replace, kp.ReplaceParam)
 			} else {
-				kp.ReplaceSource = ReplaceSourceSysfs
+				kp.ReplaceSource = klp.ReplaceSysfs
 			}
 			kp.Replace = *sp.replace
 		}
@@ -652,7 +647,7 @@ func fromSysfs(sp *sysPatch) klp.Module {
 	}
 	if sp.replace != nil {
 		kp.Replace = *sp.replace
-		kp.ReplaceSource = ReplaceSourceSysfs
+		kp.ReplaceSource = klp.ReplaceSysfs
 	}
 	for _, o := range sp.objects {
 		obj := klp.Object{Funcs: []klp.Func{}}

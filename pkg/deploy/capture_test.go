@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 
 	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 const (
@@ -276,7 +277,7 @@ func TestCaptureReportCounts(t *testing.T) {
 		t.Errorf("first patch %s (%d), want lp_replace (1)", st.Patches[0].Name, st.Patches[0].LoadOrder)
 	}
 	ghost := st.Patches[1]
-	if ghost.Path != "" || ghost.Patches[0].ReplaceSource != ReplaceSourceSysfs || ghost.Patches[0].Objects[0].Name != nil {
+	if ghost.Path != "" || ghost.Patches[0].ReplaceSource != klp.ReplaceSysfs || ghost.Patches[0].Objects[0].Name != nil {
 		t.Errorf("lp_ghost record: %+v", ghost.Patches[0])
 	}
 }

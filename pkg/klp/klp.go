@@ -25,6 +25,9 @@ const (
 	ReplaceParam    = "module parameter"
 	ReplaceModinfo  = "modinfo tag"
 	ReplaceManifest = "manifest"
+	// ReplaceSysfs: the kernel's own /sys/kernel/livepatch/<p>/replace,
+	// read by deploy capture.
+	ReplaceSysfs = "sysfs"
 )
 
 // Scan is the document `klpack scan --json` prints.
