@@ -61,6 +61,7 @@ demo: build
 # Debian trees, a short fuzz run. Missing tools fail instead of skipping.
 test: install-deps trees
 	KLPACK_REQUIRE_TOOLS=1 KLPACK_TREES=$(TREES) $(GO) test -tags e2e -count=1 ./...
+	KLPACK_TREES=$(TREES) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) fuzz-short
 
 unit:
