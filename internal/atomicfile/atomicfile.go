@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 )
 
-// Write runs write into a temporary file beside path, syncs it and
-// renames it to path; on any failure it removes the temporary file and
-// leaves path as it was. An existing file keeps its permissions.
+// Write runs write into a temporary file beside path and renames it to
+// path; on any failure it removes the temporary file and leaves path as it
+// was. An existing file keeps its permissions. Readers see the old file or
+// the whole new one, never a part. There is no fsync: outputs are build
+// products, and waiting for the disk would cost more than the build.
 func Write(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -39,20 +41,8 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable; not every file system can sync a
-	// directory, so a failure here is not one of the write.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return os.Rename(tmp, path)
 }

@@ -138,6 +138,9 @@ func (p *rpmPackager) Package(ctx context.Context, st *Staged, w io.Writer) erro
 		Group:     "System Environment/Kernel",
 		BuildHost: "klpack",
 		Packager:  s.Release.Maintainer,
+		// Fast gzip: every rpm reads it, and a livepatch payload is small
+		// enough that level 9 only costs time.
+		Compression: "gzip:1",
 	}
 	if p.sign != nil {
 		info.RPM.Signature.SignFn = p.sign
@@ -166,7 +169,7 @@ func (p *debPackager) Package(ctx context.Context, st *Staged, w io.Writer) erro
 	info.Version = s.DebVersion()
 	info.Depends, info.Provides, info.Conflicts, info.Replaces = rel.Depends, rel.Provides, rel.Conflicts, rel.Replaces
 	fields := s.DebFields()
-	info.Deb = nfpm.Deb{Fields: maps.Collect(maps.All(fields))}
+	info.Deb = nfpm.Deb{Fields: maps.Collect(maps.All(fields)), Compression: "gzip:1"}
 	if p.sign != nil {
 		info.Deb.Signature.SignFn = p.sign
 		info.Deb.Signature.Type = "origin"
