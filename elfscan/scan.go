@@ -25,6 +25,10 @@ type Options struct {
 	// it, modules without DWARF take their struct layouts from their own
 	// split BTF instead of the built-in table.
 	VmlinuxBTF *btf.Spec
+	// ManifestHooks are the hook points a release manifest declares, by
+	// module name: function names, reported with source manifest and
+	// checked against the module's error-injection entries.
+	ManifestHooks map[string][]string
 }
 
 // maxModule bounds the size of a module file, and of a compressed module

@@ -89,6 +89,9 @@ func (staticDecoder) decode(m *module) ([]*klp.Patch, error) {
 		}
 		out = append(out, p)
 	}
+	if err := declarations(m, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -115,3 +115,77 @@ func script(name string, d ScriptData) ([]byte, error) {
 	}
 	return render(name, d)
 }
+
+// The BPF side: the header livepatch authors include to declare hook
+// points and off-band patches, and the BPF C template klpack renders for
+// each hook point.
+var (
+	//go:embed klpack_livepatch.h
+	livepatchHeader []byte
+	//go:embed bpf/hook.bpf.c
+	bpfFiles  embed.FS
+	bpfParsed = template.Must(template.New("").Option("missingkey=error").ParseFS(bpfFiles, "bpf/*.bpf.c"))
+)
+
+// LivepatchHeader returns klpack_livepatch.h, the header that declares
+// hook points (KLPACK_HOOK) and off-band patches (KLPACK_OFF_BAND,
+// KLPACK_NON_REPLACEABLE, KLPACK_REPLACE_SET).
+func LivepatchHeader() []byte { return bytes.Clone(livepatchHeader) }
+
+// HookData fills bpf/hook.bpf.c.
+type HookData struct {
+	Module string // the module the hook function is in
+	Func   string // the hook function, a C identifier
+	// Errno is the function's error type: ERRNO, ERRNO_NULL, NULL or TRUE.
+	// It bounds the values the program returns in its place.
+	Errno string
+	// MaxCgroups bounds the cgroups with a value; 0 means DefaultMaxCgroups.
+	MaxCgroups int
+}
+
+// DefaultMaxCgroups is how many cgroups a hook holds values for.
+const DefaultMaxCgroups = 1024
+
+// maxErrno is the kernel's MAX_ERRNO.
+const maxErrno = 4095
+
+// errnoRange is what a function of each error type may return in place
+// of running: -errno, NULL (0) or true (1).
+var errnoRange = map[string][2]int{
+	"ERRNO":      {-maxErrno, 0},
+	"ERRNO_NULL": {-maxErrno, 0},
+	"NULL":       {0, 0},
+	"TRUE":       {0, 1},
+}
+
+var (
+	cIdent     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	moduleName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// Hook renders the BPF C program for one hook point.
+func Hook(d HookData) ([]byte, error) {
+	r, ok := errnoRange[d.Errno]
+	switch {
+	case !cIdent.MatchString(d.Func):
+		return nil, fmt.Errorf("function %q: %w", d.Func, ErrBadValue)
+	case !moduleName.MatchString(d.Module):
+		return nil, fmt.Errorf("module %q: %w", d.Module, ErrBadValue)
+	case !ok:
+		return nil, fmt.Errorf("error type %q (want ERRNO, ERRNO_NULL, NULL or TRUE): %w", d.Errno, ErrBadValue)
+	case d.MaxCgroups < 0:
+		return nil, fmt.Errorf("max cgroups %d: %w", d.MaxCgroups, ErrBadValue)
+	}
+	if d.MaxCgroups == 0 {
+		d.MaxCgroups = DefaultMaxCgroups
+	}
+	var b bytes.Buffer
+	err := bpfParsed.ExecuteTemplate(&b, "hook.bpf.c", struct {
+		HookData
+		Min, Max int
+	}{d, r[0], r[1]})
+	if err != nil {
+		return nil, fmt.Errorf("template hook.bpf.c: %w", err)
+	}
+	return b.Bytes(), nil
+}

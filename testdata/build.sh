@@ -79,6 +79,7 @@ for kver in $KVERS; do
 	rm -rf "$bdir"
 	mkdir -p "$bdir"
 	cp -R "$src/." "$bdir/"
+	cp "$here/../templates/klpack_livepatch.h" "$bdir/"
 
 	log=$bdir/build.log
 	if ! make -C "$kdir" M="$bdir" -j2 modules >"$log" 2>&1; then

@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newDeployCmd())
 	root.AddCommand(newPackageCmd())
 	root.AddCommand(newSignCmd())
+	root.AddCommand(newHooksCmd())
 	return root
 }
 

@@ -25,7 +25,10 @@ type Input struct {
 	// Symbols and Traceable add the target-kernel checks when set.
 	Symbols   *Symbols
 	Traceable *Traceable
-	Acks      []Ack
+	// HookKernelLacks is what the target kernel lacks for BPF hooks, as
+	// build.Target.Lacks says from its config or BTF; nil when unknown.
+	HookKernelLacks []string
+	Acks            []Ack
 }
 
 // Finding is one rule firing.
@@ -224,17 +227,30 @@ func (c *checker) offBand() {
 	}
 }
 
-// hooks: a hook point in a replaceable patch moves at the next replace.
+// hooks: a hook point in a replaceable patch moves at the next replace;
+// one without an error-injection entry, or on a kernel without the
+// options bpf_override_return needs, cannot be overridden at all.
 func (c *checker) hooks() {
 	for _, p := range c.all {
-		if !p.candidate || !p.replaceable || len(p.hooks) == 0 {
+		if !p.candidate || len(p.hooks) == 0 {
 			continue
 		}
-		var fs []string
+		var fs, listless []string
 		for _, h := range p.hooks {
 			fs = append(fs, h.Object+"/"+h.Func)
+			if h.NoErrorInjection {
+				listless = append(listless, h.Object+"/"+h.Func)
+			}
 		}
-		c.report(RuleHookReplaceable, p.file, fmt.Sprintf("%s declares hook points %s but is replaceable", p.name, strings.Join(fs, ", ")), []string{p.name}, fs)
+		if p.replaceable {
+			c.report(RuleHookReplaceable, p.file, fmt.Sprintf("%s declares hook points %s but is replaceable", p.name, strings.Join(fs, ", ")), []string{p.name}, fs)
+		}
+		if len(listless) > 0 {
+			c.report(RuleHookNotOverridable, p.file, fmt.Sprintf("%s has no error-injection entry for hook points %s", p.name, strings.Join(listless, ", ")), []string{p.name}, listless)
+		}
+		if len(c.in.HookKernelLacks) > 0 {
+			c.report(RuleHookNotOverridable, p.file, fmt.Sprintf("%s declares hook points %s but the target kernel lacks %s", p.name, strings.Join(fs, ", "), strings.Join(c.in.HookKernelLacks, ", ")), []string{p.name}, fs)
+		}
 	}
 }
 

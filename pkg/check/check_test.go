@@ -25,6 +25,7 @@ type lp struct {
 	states      []klp.State
 	funcs       []string // "func" or "func,pos" in vmlinux, or "obj/func"
 	hooks       []string
+	noEI        bool // the hooks lack error-injection entries
 	vermagic    string
 	notLivepach bool
 }
@@ -66,7 +67,7 @@ func (l lp) module() *klp.Module {
 		p.Objects = append(p.Objects, *objs[o])
 	}
 	for _, h := range l.hooks {
-		p.Hooks = append(p.Hooks, klp.Hook{Object: "vmlinux", Func: h, Source: "test"})
+		p.Hooks = append(p.Hooks, klp.Hook{Object: "vmlinux", Func: h, Source: "test", NoErrorInjection: l.noEI})
 	}
 	f := klp.FormatStatic
 	m := &klp.Module{Path: l.name + ".ko", Name: l.name, Vermagic: vm, Livepatch: !l.notLivepach, Format: &f, Patches: []*klp.Patch{p}}
@@ -153,6 +154,10 @@ func TestRules(t *testing.T) {
 
 		{RuleHookReplaceable, true, &Input{Candidates: candidates(lp{name: "h", funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}})}},
 		{RuleHookReplaceable, false, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}})}},
+
+		{RuleHookNotOverridable, true, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}, noEI: true})}},
+		{RuleHookNotOverridable, true, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}}), HookKernelLacks: []string{"CONFIG_BPF_KPROBE_OVERRIDE"}}},
+		{RuleHookNotOverridable, false, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}}), HookKernelLacks: []string{}}},
 
 		{RuleModelDropsOffBand, true, &Input{Deployed: state(deploy.ModelMainline, off1), Candidates: candidates(cum1)}},
 		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},

@@ -53,20 +53,21 @@ type Rule struct {
 
 // Rule IDs. They are stable: tools and acknowledgement files name them.
 const (
-	RuleOffBandOverlap    = "KLP001"
-	RuleReplaceNopHazard  = "KLP002"
-	RuleShadowsOffBand    = "KLP003"
-	RuleDropsFunctions    = "KLP004"
-	RuleStateIncompat     = "KLP005"
-	RuleKernelMismatch    = "KLP006"
-	RuleNameDeployed      = "KLP007"
-	RuleHookReplaceable   = "KLP008"
-	RuleModelDropsOffBand = "KLP009"
-	RuleFuncMissing       = "KLP010"
-	RuleFuncAmbiguous     = "KLP011"
-	RuleSymposRange       = "KLP012"
-	RuleNotTraceable      = "KLP013"
-	RuleKernelRefuses     = "KLP014"
+	RuleOffBandOverlap     = "KLP001"
+	RuleReplaceNopHazard   = "KLP002"
+	RuleShadowsOffBand     = "KLP003"
+	RuleDropsFunctions     = "KLP004"
+	RuleStateIncompat      = "KLP005"
+	RuleKernelMismatch     = "KLP006"
+	RuleNameDeployed       = "KLP007"
+	RuleHookReplaceable    = "KLP008"
+	RuleModelDropsOffBand  = "KLP009"
+	RuleFuncMissing        = "KLP010"
+	RuleFuncAmbiguous      = "KLP011"
+	RuleSymposRange        = "KLP012"
+	RuleNotTraceable       = "KLP013"
+	RuleKernelRefuses      = "KLP014"
+	RuleHookNotOverridable = "KLP015"
 )
 
 // Rules lists every rule, in ID order.
@@ -99,6 +100,8 @@ var Rules = []Rule{
 		"The function is not in available_filter_functions: ftrace cannot attach to it (notrace, inlined, or in a section ftrace skips), so the livepatch cannot redirect it and enabling fails. Patch its callers instead."},
 	{RuleKernelRefuses, "kernel-refuses", Error,
 		"The kernel refuses this load for the reason given (as the simulator of the kernel's rules says). Fix the cause before deploying."},
+	{RuleHookNotOverridable, "hook-not-overridable", Error,
+		"A BPF hook point cannot be overridden. bpf_override_return changes only the return value of functions on the kernel's error-injection list, and only in kernels built with CONFIG_FUNCTION_ERROR_INJECTION and CONFIG_BPF_KPROBE_OVERRIDE; otherwise the kprobe program is refused when it attaches and the hook never fires. kpatch-build and klp-build drop the error-injection entries of the modules they generate. Declare hook points with KLPACK_HOOK (templates/klpack_livepatch.h) in a hand-written livepatch module, and deploy on a kernel with both options."},
 }
 
 // RuleByID returns the rule with that ID.

@@ -79,11 +79,15 @@ type Patch struct {
 	// ReplaceParam names the module parameter replace is read from.
 	ReplaceParam string `json:"replace_param,omitempty"`
 	// Replaceable is nil when the module does not declare it.
-	Replaceable *bool    `json:"replaceable"`
-	ReplaceSet  *uint32  `json:"replace_set"`
-	States      []State  `json:"states"`
-	Objects     []Object `json:"objects"`
-	Hooks       []Hook   `json:"hooks"`
+	Replaceable *bool   `json:"replaceable"`
+	ReplaceSet  *uint32 `json:"replace_set"`
+	// ReplaceableSource and ReplaceSetSource say where a declared
+	// Replaceable and ReplaceSet came from (one of the Replace constants).
+	ReplaceableSource string   `json:"replaceable_source,omitempty"`
+	ReplaceSetSource  string   `json:"replace_set_source,omitempty"`
+	States            []State  `json:"states"`
+	Objects           []Object `json:"objects"`
+	Hooks             []Hook   `json:"hooks"`
 }
 
 // State is one struct klp_state.
@@ -129,10 +133,24 @@ type Callbacks struct {
 	PostUnpatch string `json:"post_unpatch,omitempty"`
 }
 
+// Hook sources: where a hook point was declared.
+const (
+	HookMarker   = "marker"   // a .klpack.hooks entry KLPACK_HOOK wrote
+	HookManifest = "manifest" // the release manifest
+)
+
 // Hook is a livepatch function declared as a BPF hook point.
 type Hook struct {
-	Object   string `json:"object"`
-	Func     string `json:"func"`
-	Source   string `json:"source"`
-	ErrnoMax int    `json:"errno,omitempty"`
+	// Object is the module whose function Func is: the livepatch module
+	// itself, or "vmlinux" when the declaration points outside it.
+	Object string `json:"object"`
+	Func   string `json:"func"`
+	Source string `json:"source"`
+	// Errno is what the function returns on failure, as its
+	// error-injection entry (else its declaration) says: ERRNO,
+	// ERRNO_NULL, NULL or TRUE. It bounds what an override may return.
+	Errno string `json:"errno,omitempty"`
+	// NoErrorInjection: the module has no error-injection entry for the
+	// function, so the kernel refuses to override it.
+	NoErrorInjection bool `json:"no_error_injection,omitempty"`
 }

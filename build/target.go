@@ -1,0 +1,102 @@
+package build
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// Target is what a kernel lacks for BPF hooks to override functions.
+type Target struct {
+	// Source names what the answer came from: "config FILE", "btf FILE".
+	Source string
+	// Lacks lists the missing kernel options, CONFIG_* names in the order
+	// of requirements; empty when the kernel has them all.
+	Lacks []string
+}
+
+// requirement is one kernel option hooks need, with what shows it in a
+// vmlinux BTF (a function only that option compiles in), or "" when
+// BTF cannot tell.
+type requirement struct {
+	option string
+	btfFn  string
+}
+
+// requirements: kprobes and BPF programs on them; the error-injection
+// list (lib/error-inject.c); bpf_override_return (kernel/trace/bpf_trace.c).
+var requirements = []requirement{
+	{"CONFIG_KPROBES", "register_kprobe"},
+	{"CONFIG_BPF_EVENTS", "trace_call_bpf"},
+	{"CONFIG_FUNCTION_ERROR_INJECTION", "within_error_injection_list"},
+	{"CONFIG_BPF_KPROBE_OVERRIDE", "bpf_override_return"},
+}
+
+// ReadKernelConfig reads a kernel .config from r; name is its file name.
+func ReadKernelConfig(r io.Reader, name string) (*Target, error) {
+	set := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	lines := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "CONFIG_") {
+			set[k] = v == "y"
+			lines++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("kernel config %s: %w", name, err)
+	}
+	if lines == 0 {
+		return nil, fmt.Errorf("kernel config %s: no CONFIG_ lines: not a kernel .config", name)
+	}
+	t := &Target{Source: "config " + name, Lacks: []string{}}
+	for _, req := range requirements {
+		if !set[req.option] {
+			t.Lacks = append(t.Lacks, req.option)
+		}
+	}
+	return t, nil
+}
+
+// TargetFromBTF tells from a kernel's vmlinux BTF which options it lacks:
+// each leaves a function of its own in BTF.
+func TargetFromBTF(spec *btf.Spec, name string) (*Target, error) {
+	t := &Target{Source: "btf " + name, Lacks: []string{}}
+	for _, req := range requirements {
+		var fn *btf.Func
+		err := spec.TypeByName(req.btfFn, &fn)
+		switch {
+		case errors.Is(err, btf.ErrNotFound):
+			t.Lacks = append(t.Lacks, req.option)
+		case err != nil:
+			return nil, fmt.Errorf("btf %s: %s: %w", name, req.btfFn, err)
+		}
+	}
+	return t, nil
+}
+
+// Merge combines what two sources say a kernel lacks.
+func (t *Target) Merge(o *Target) *Target {
+	if t == nil {
+		return o
+	}
+	if o == nil {
+		return t
+	}
+	m := &Target{Source: t.Source + ", " + o.Source, Lacks: []string{}}
+	for _, req := range requirements {
+		for _, l := range [][]string{t.Lacks, o.Lacks} {
+			if slices.Contains(l, req.option) && !slices.Contains(m.Lacks, req.option) {
+				m.Lacks = append(m.Lacks, req.option)
+			}
+		}
+	}
+	return m
+}
