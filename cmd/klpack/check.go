@@ -18,6 +18,7 @@ import (
 
 type checkOptions struct {
 	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
+	kernelConfig, vmlinuxBTF                                  string
 	json                                                      bool
 }
 
@@ -71,6 +72,8 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
 	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
 	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
+	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
+	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
 	f.StringVar(&o.sarif, "sarif", "", "also write a SARIF 2.1.0 log to this file")
 	f.StringVar(&o.failOn, "fail-on", "error", "fail on findings at or above: info, warning, error")
 	f.BoolVar(&o.json, "json", false, "print the klpack.check/v1 JSON report")
@@ -106,6 +109,13 @@ func (o *checkOptions) input(args []string) (*check.Input, check.Severity, error
 		if in.Acks, err = check.ReadAcks(o.ack); err != nil {
 			return nil, 0, err
 		}
+	}
+	if o.kernelConfig != "" || o.vmlinuxBTF != "" {
+		t, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
+		if err != nil {
+			return nil, 0, err
+		}
+		in.HookKernelLacks = t.Lacks
 	}
 	if in.Candidates, err = readCandidates(args); err != nil {
 		return nil, 0, err

@@ -56,7 +56,7 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
-	target, err := o.target()
+	target, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
@@ -92,26 +92,26 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 	return nil
 }
 
-// target reads what the target kernel lacks from its config, its BTF or
-// both; nil when neither is given.
-func (o *hooksBuildOptions) target() (*build.Target, error) {
+// hookTarget reads what the target kernel lacks for BPF hooks from its
+// config, its BTF or both; nil when neither is given.
+func hookTarget(kernelConfig, vmlinuxBTF string) (*build.Target, error) {
 	var t *build.Target
-	if o.kernelConfig != "" {
-		f, err := os.Open(o.kernelConfig)
+	if kernelConfig != "" {
+		f, err := os.Open(kernelConfig)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		if t, err = build.ReadKernelConfig(f, o.kernelConfig); err != nil {
+		if t, err = build.ReadKernelConfig(f, kernelConfig); err != nil {
 			return nil, err
 		}
 	}
-	if o.vmlinuxBTF != "" {
-		spec, err := btf.LoadSpec(o.vmlinuxBTF)
+	if vmlinuxBTF != "" {
+		spec, err := btf.LoadSpec(vmlinuxBTF)
 		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", o.vmlinuxBTF, err)
+			return nil, fmt.Errorf("file %s: %w", vmlinuxBTF, err)
 		}
-		b, err := build.TargetFromBTF(spec, o.vmlinuxBTF)
+		b, err := build.TargetFromBTF(spec, vmlinuxBTF)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,13 @@ func TestScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Scripts skip on a missing tool with [!exec:...]; where tools are
+	// required, their absence fails here instead.
+	if testutil.RequireTools() {
+		for _, tool := range []string{"clang", "llvm-strip", "openssl"} {
+			testutil.NeedTool(t, tool)
+		}
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
