@@ -3,6 +3,7 @@ package pack
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/templates"
@@ -190,18 +192,33 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) (arts []Ar
 		if err != nil {
 			return arts, fmt.Errorf("package %s: %w", s.Name, err)
 		}
-		for _, f := range []string{FormatRPM, FormatDeb} {
+		// The formats share nothing once staged: build them side by side.
+		formats := []string{FormatRPM, FormatDeb}
+		outs := make([]string, len(formats))
+		errs := make([]error, len(formats))
+		var wg sync.WaitGroup
+		for k, f := range formats {
 			p, ok := packagers[f]
 			if !ok {
 				continue
 			}
-			out := filepath.Join(outDir, p.FileName(s))
-			err := atomicfile.Write(out, func(w io.Writer) error { return p.Package(ctx, st, w) })
-			if err != nil {
-				return arts, err
+			outs[k] = filepath.Join(outDir, p.FileName(s))
+			wg.Go(func() {
+				errs[k] = atomicfile.Write(outs[k], func(w io.Writer) error { return p.Package(ctx, st, w) })
+			})
+		}
+		wg.Wait()
+		for k, f := range formats {
+			if outs[k] == "" {
+				continue
 			}
-			log.Info("package", "format", f, "path", out)
-			arts = append(arts, Artifact{Format: f, Package: s.Name, Path: out})
+			if errs[k] == nil {
+				log.Info("package", "format", f, "path", outs[k])
+				arts = append(arts, Artifact{Format: f, Package: s.Name, Path: outs[k]})
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return arts, err
 		}
 		mp := filepath.Join(outDir, s.Name+"_"+s.DebVersion()+".manifest.json")
 		if err := atomicfile.Write(mp, st.Manifest.WriteJSON); err != nil {
