@@ -23,9 +23,12 @@ const SimulateSchema = "klpack.simulate/v1"
 // Scenario is a starting state and the steps to replay on it. Paths in it
 // are relative to the scenario file.
 type Scenario struct {
-	KernelModel string         `yaml:"kernel_model" json:"kernel_model"`
-	Deployed    string         `yaml:"deployed" json:"deployed"`
-	Steps       []ScenarioStep `yaml:"steps" json:"steps"`
+	KernelModel string `yaml:"kernel_model" json:"kernel_model"`
+	Deployed    string `yaml:"deployed" json:"deployed"`
+	// Lockdown is the kernel's lockdown= boot mode (integrity or
+	// confidentiality); unsigned modules then do not load.
+	Lockdown string         `yaml:"lockdown" json:"lockdown,omitempty"`
+	Steps    []ScenarioStep `yaml:"steps" json:"steps"`
 }
 
 // ScenarioStep holds exactly one of its fields.
@@ -100,6 +103,14 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 	if sc.KernelModel != "" && !ValidModel(sc.KernelModel) {
 		return nil, fmt.Errorf("scenario: kernel_model: unknown model %q", sc.KernelModel)
 	}
+	switch sc.Lockdown {
+	case "", "none", "integrity", "confidentiality":
+	default:
+		return nil, fmt.Errorf("scenario: lockdown: %q is not none, integrity or confidentiality", sc.Lockdown)
+	}
+	if sc.Lockdown == "none" {
+		sc.Lockdown = ""
+	}
 	if len(sc.Steps) == 0 {
 		return nil, errors.New("scenario: steps: none")
 	}
@@ -142,6 +153,7 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 	if err != nil {
 		return nil, err
 	}
+	sim.SetLockdown(sc.Lockdown)
 	out := &Simulation{Schema: SimulateSchema, KernelModel: model, Steps: []Step{}}
 	if st != nil {
 		if err := sim.Deploy(st); err != nil {

@@ -45,6 +45,7 @@ const (
 	CauseEnabled     = "already-enabled"      // writing 1 to enabled again
 	CauseNotLoaded   = "not-loaded"           // rmmod of a module not loaded
 	CauseInUse       = "in-use"               // rmmod of a module whose patch is enabled
+	CauseLockdown    = "lockdown"             // an unsigned module under lockdown
 	CauseUnknownStep = "unknown-action"
 )
 
@@ -65,13 +66,18 @@ const (
 	EINVAL = "EINVAL"
 	EBUSY  = "EBUSY"
 	ENOENT = "ENOENT"
+	EAGAIN = "EAGAIN"
+	EPERM  = "EPERM"
 )
 
 // Sim is the kernel's livepatch state: loaded modules, the list of
 // registered patches (klp_patches, oldest first) and a func_stack per
 // patched function.
 type Sim struct {
-	model      string
+	model string
+	// lockdown is the kernel's lockdown= mode; under any, unsigned modules
+	// do not load.
+	lockdown   string
 	modules    map[string]*simModule
 	patches    []*simPatch
 	stacks     map[FuncKey]*funcStack
@@ -123,6 +129,9 @@ type simFunc struct {
 	stack *funcStack // set when pushed
 	gone  bool       // popped off its stack
 }
+
+// SetLockdown boots the kernel with lockdown=mode ("" for none).
+func (s *Sim) SetLockdown(mode string) { s.lockdown = mode }
 
 // NewSim starts from an empty kernel following model.
 func NewSim(model string) (*Sim, error) {
@@ -310,6 +319,10 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return nil, refuse(EEXIST, CauseLoaded, "module %s is already loaded", a.Name)
 	}
 	rec := a.Module
+	if s.lockdown != "" && rec.Signature == nil {
+		// module_sig_check: an unsigned module is refused by lockdown.
+		return nil, refuse(EPERM, CauseLockdown, "Lockdown: insmod: unsigned module loading is restricted (lockdown=%s)", s.lockdown)
+	}
 	if !rec.Livepatch || len(rec.Patches) == 0 {
 		// A plain module: klp only cares when it is a patch target, and
 		// the simulator treats every target object as loaded.
@@ -539,7 +552,9 @@ func (s *Sim) unload(name string) *refusal {
 		return refuse(ENOENT, CauseNotLoaded, "module %s is not loaded", name)
 	}
 	if m.patch != nil {
-		return refuse(EBUSY, CauseInUse, "module %s is in use: its patch is enabled; disable it first", name)
+		// livepatch holds a reference on the module, so try_stop_module
+		// fails with -EWOULDBLOCK.
+		return refuse(EAGAIN, CauseInUse, "module %s is in use: its patch is enabled; disable it first", name)
 	}
 	delete(s.modules, name)
 	return nil

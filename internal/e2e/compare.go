@@ -1,0 +1,336 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/klpack/klpack/pkg/deploy"
+)
+
+// Diff is one thing the kernel and the simulator disagree on.
+type Diff struct {
+	Step   int    // 1-based; 0 for the run as a whole
+	What   string // accepted, errno, stack, function <name>, capture, run
+	Kernel string
+	Sim    string
+}
+
+func (d Diff) String() string {
+	return fmt.Sprintf("step %d: %s: kernel %s, simulator %s", d.Step, d.What, d.Kernel, d.Sim)
+}
+
+// Result is the comparison of one scenario on one kernel.
+type Result struct {
+	Steps  int
+	Agreed int // steps with no difference
+	Diffs  []Diff
+	// Unobserved lists "step N: function" for functions the simulator
+	// reports but the guest could not read (their module is not loaded).
+	Unobserved []string
+}
+
+// Compare checks every step the guest ran against the simulation: whether
+// the kernel accepted it and its errno, the patches in sysfs (names and
+// enabled, order and stack_order values where sysfs has them, replace
+// where sysfs has it,
+// no transition left), which patch's code runs for every function the
+// simulator has reported so far (and the original code for every other
+// function the guest reads), and the state klpack deploy capture built in
+// the guest.
+func Compare(tr *Transcript, sim *deploy.Simulation) *Result {
+	res := &Result{Steps: len(sim.Steps)}
+	if !tr.Ended {
+		res.Diffs = append(res.Diffs, Diff{What: "run", Kernel: "the runner did not finish", Sim: "-"})
+	}
+	for _, e := range tr.Errors {
+		res.Diffs = append(res.Diffs, Diff{What: "run", Kernel: "runner error: " + e, Sim: "-"})
+	}
+	if len(tr.Steps) != len(sim.Steps)+1 {
+		res.Diffs = append(res.Diffs, Diff{What: "run", Kernel: fmt.Sprintf("%d steps recorded", max(len(tr.Steps)-1, 0)),
+			Sim: fmt.Sprintf("%d steps", len(sim.Steps))})
+	}
+	// Which code runs, as the simulator said it last, per function key.
+	want := maps.Clone(sim.Initial.Funcs)
+	if want == nil {
+		want = map[string]string{}
+	}
+	if len(tr.Steps) > 0 {
+		res.Diffs = append(res.Diffs, compareFuncs(0, tr.Steps[0], want, nil)...)
+	}
+	for i, st := range sim.Steps {
+		n := i + 1
+		if n >= len(tr.Steps) {
+			break
+		}
+		g := tr.Steps[n]
+		maps.Copy(want, st.Funcs)
+		var d []Diff
+		if !g.Done {
+			d = append(d, Diff{Step: n, What: "run", Kernel: "step not finished", Sim: "-"})
+		}
+		if g.Stuck {
+			d = append(d, Diff{Step: n, What: "transition", Kernel: fmt.Sprintf("still in transition after %d ms", g.WaitMS), Sim: "finished"})
+		}
+		if accepted := g.RC == 0; accepted != st.Accepted {
+			d = append(d, Diff{Step: n, What: "accepted", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
+		} else if !accepted && g.Errno() != st.Errno {
+			d = append(d, Diff{Step: n, What: "errno", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
+		} else if !accepted && !reasonShown(g, st) {
+			d = append(d, Diff{Step: n, What: "reason", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
+		}
+		d = append(d, compareStack(n, g, st)...)
+		d = append(d, compareFuncs(n, g, want, &res.Unobserved)...)
+		d = append(d, compareCapture(n, g, st)...)
+		if len(d) == 0 {
+			res.Agreed++
+		}
+		res.Diffs = append(res.Diffs, d...)
+	}
+	return res
+}
+
+func kernelAnswer(g *GuestStep) string {
+	if g.RC == 0 {
+		return "accepted"
+	}
+	s := fmt.Sprintf("refused %s (exit %d", g.Errno(), g.RC)
+	if len(g.Out) > 0 {
+		s += ": " + strings.Join(g.Out, " / ")
+	}
+	s += ")"
+	if reason := dmesgReason(g.Dmesg); reason != "" {
+		s += ", dmesg: " + reason
+	}
+	return s
+}
+
+// dmesgReason is the first kernel line that says why a step failed.
+func dmesgReason(lines []string) string {
+	for _, l := range lines {
+		if strings.Contains(l, "not compatible") || strings.Contains(l, "failed") ||
+			strings.Contains(l, "Lockdown") || strings.Contains(l, "already") || strings.Contains(l, "error") {
+			return l
+		}
+	}
+	return ""
+}
+
+// reasonShown checks the kernel's log for the reason the simulator gives,
+// where the kernel logs one: klp_enable_patch's message for an
+// incompatible klp_state.
+func reasonShown(g *GuestStep, st deploy.Step) bool {
+	if st.Cause != deploy.CauseState {
+		return true
+	}
+	want := fmt.Sprintf("Livepatch patch (%s) is not compatible with the already installed livepatches", st.Target)
+	return slices.ContainsFunc(g.Dmesg, func(l string) bool { return strings.Contains(l, want) })
+}
+
+func simAnswer(st deploy.Step) string {
+	if st.Accepted {
+		return "accepted"
+	}
+	return fmt.Sprintf("refused %s (%s: %s)", st.Errno, st.Cause, st.Reason)
+}
+
+// stackText renders patches as "name(enabled)" oldest first.
+func stackText(names []string, enabled []bool) string {
+	if len(names) == 0 {
+		return "[]"
+	}
+	parts := make([]string, len(names))
+	for i, n := range names {
+		flag := "on"
+		if !enabled[i] {
+			flag = "off"
+		}
+		parts[i] = n + ":" + flag
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func compareStack(n int, g *GuestStep, st deploy.Step) []Diff {
+	gp := g.Patches()
+	ordered := HasStackOrder(gp)
+	var gn, sn []string
+	var ge, se []bool
+	for _, p := range gp {
+		gn, ge = append(gn, p.Name), append(ge, p.Enabled)
+	}
+	for _, p := range st.Stack {
+		sn, se = append(sn, p.Name), append(se, p.Enabled)
+	}
+	var out []Diff
+	if !ordered {
+		// Without stack_order sysfs lists patches by name: compare sets.
+		type pe struct {
+			name string
+			on   bool
+		}
+		sorted := func(names []string, on []bool) ([]string, []bool) {
+			ps := make([]pe, len(names))
+			for i := range names {
+				ps[i] = pe{names[i], on[i]}
+			}
+			slices.SortStableFunc(ps, func(a, b pe) int { return strings.Compare(a.name, b.name) })
+			var n []string
+			var e []bool
+			for _, p := range ps {
+				n, e = append(n, p.name), append(e, p.on)
+			}
+			return n, e
+		}
+		gn, ge = sorted(gn, ge)
+		sn, se = sorted(sn, se)
+	}
+	if !slices.Equal(gn, sn) || !slices.Equal(ge, se) {
+		what := "stack"
+		if !ordered {
+			what = "patches (by name: no stack_order)"
+		}
+		out = append(out, Diff{Step: n, What: what, Kernel: stackText(gn, ge), Sim: stackText(sn, se)})
+		return out
+	}
+	for i, p := range gp {
+		if ordered && *p.StackOrder != i+1 {
+			out = append(out, Diff{Step: n, What: "stack_order of " + p.Name, Kernel: fmt.Sprint(*p.StackOrder), Sim: fmt.Sprint(i + 1)})
+		}
+	}
+	for _, p := range gp {
+		i := slices.IndexFunc(st.Stack, func(e deploy.StackEntry) bool { return e.Name == p.Name })
+		if p.Replace != nil && *p.Replace != st.Stack[i].Replace {
+			out = append(out, Diff{Step: n, What: "replace of " + p.Name, Kernel: fmt.Sprint(*p.Replace), Sim: fmt.Sprint(st.Stack[i].Replace)})
+		}
+		if p.Transition != st.Stack[i].Transition {
+			out = append(out, Diff{Step: n, What: "transition of " + p.Name, Kernel: fmt.Sprint(p.Transition), Sim: fmt.Sprint(st.Stack[i].Transition)})
+		}
+	}
+	return out
+}
+
+// funcName is the function of a key "<object>/<function>,<sympos>".
+func funcName(key string) string {
+	_, rest, _ := strings.Cut(key, "/")
+	name, _, _ := strings.Cut(rest, ",")
+	return name
+}
+
+func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]string) []Diff {
+	var out []Diff
+	covered := map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		fn := funcName(key)
+		covered[fn] = true
+		got, ok := g.Funcs[fn]
+		if !ok || got == "absent" {
+			if unobserved != nil && want[key] != deploy.Original {
+				*unobserved = append(*unobserved, fmt.Sprintf("step %d: %s (simulator: %s)", n, key, want[key]))
+			}
+			continue
+		}
+		if got != want[key] {
+			out = append(out, Diff{Step: n, What: "function " + key, Kernel: got, Sim: want[key]})
+		}
+	}
+	// Functions the simulator never reported must run the original.
+	for _, fn := range slices.Sorted(maps.Keys(g.Funcs)) {
+		if covered[fn] {
+			continue
+		}
+		if got := g.Funcs[fn]; got != deploy.Original && got != "absent" {
+			out = append(out, Diff{Step: n, What: "function " + fn, Kernel: got, Sim: "not reported (original)"})
+		}
+	}
+	return out
+}
+
+func compareCapture(n int, g *GuestStep, st deploy.Step) []Diff {
+	if g.CaptureRC != 0 {
+		return []Diff{{Step: n, What: "capture", Kernel: fmt.Sprintf("klpack deploy capture exit %d: %s", g.CaptureRC, strings.Join(g.CaptureLog, " / ")), Sim: "-"}}
+	}
+	state, err := deploy.ParseState(strings.NewReader(strings.Join(g.Capture, "\n")), "capture")
+	if err != nil {
+		return []Diff{{Step: n, What: "capture", Kernel: err.Error(), Sim: "-"}}
+	}
+	ps := slices.Clone(state.Patches)
+	slices.SortStableFunc(ps, func(a, b *deploy.Patch) int { return a.LoadOrder - b.LoadOrder })
+	var cn, sn []string
+	var ce, se []bool
+	for _, p := range ps {
+		cn, ce = append(cn, p.Name), append(ce, p.Enabled)
+	}
+	for _, p := range st.Stack {
+		sn, se = append(sn, p.Name), append(se, p.Enabled)
+	}
+	if !slices.Equal(cn, sn) || !slices.Equal(ce, se) {
+		return []Diff{{Step: n, What: "captured state", Kernel: stackText(cn, ce), Sim: stackText(sn, se)}}
+	}
+	return nil
+}
+
+// SideBySide renders both sides of every step, for a failed comparison.
+func SideBySide(w io.Writer, tr *Transcript, sim *deploy.Simulation) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tACTION\tKERNEL\tSIMULATOR")
+	for i, st := range sim.Steps {
+		n := i + 1
+		var g *GuestStep
+		if n < len(tr.Steps) {
+			g = tr.Steps[n]
+		}
+		fmt.Fprintf(tw, "%d\t%s %s\t", n, st.Action, st.Target)
+		if g == nil {
+			fmt.Fprintf(tw, "(not run)\t%s\n", simAnswer(st))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", kernelAnswer(g), simAnswer(st))
+		var gn []string
+		var ge []bool
+		for _, p := range g.Patches() {
+			gn, ge = append(gn, p.Name), append(ge, p.Enabled)
+		}
+		var sn []string
+		var se []bool
+		for _, p := range st.Stack {
+			sn, se = append(sn, p.Name), append(se, p.Enabled)
+		}
+		fmt.Fprintf(tw, "\tstack\t%s\t%s\n", stackText(gn, ge), stackText(sn, se))
+		var gf []string
+		for _, fn := range slices.Sorted(maps.Keys(g.Funcs)) {
+			gf = append(gf, fn+"="+g.Funcs[fn])
+		}
+		var sf []string
+		for _, k := range slices.Sorted(maps.Keys(st.Funcs)) {
+			sf = append(sf, k+"="+st.Funcs[k])
+		}
+		fmt.Fprintf(tw, "\tfunctions\t%s\t%s\n", strings.Join(gf, " "), strings.Join(sf, " "))
+		for _, l := range g.Dmesg {
+			fmt.Fprintf(tw, "\tdmesg\t%s\t\n", l)
+		}
+	}
+	tw.Flush()
+}
+
+// Table renders results as the test log's summary.
+type Row struct {
+	Scenario, Kernel string
+	Steps, Agreed    int
+	Status           string // agreed, DISAGREED, FAILED: ...
+}
+
+// WriteTable prints rows as an aligned table.
+func WriteTable(w io.Writer, rows []Row) {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tKERNEL\tSTEPS\tAGREED\tRESULT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Scenario, r.Kernel, r.Steps, r.Agreed, r.Status)
+	}
+	tw.Flush()
+	w.Write(b.Bytes())
+}

@@ -1,0 +1,276 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// Environment knobs:
+//
+//	KLPACK_E2E_KERNELS    kernels to boot, space-separated (default: all:
+//	                      6.1 6.12 7.2 test)
+//	KLPACK_E2E_SCENARIOS  scenario names to run (default: all)
+//	KLPACK_E2E_OUT        where guest transcripts are kept on failure
+//	                      (default: $KLPACK_CACHE/e2e/out)
+//	KLPACK_E2E_PARALLEL   qemus at once (default 2)
+//	KLPACK_E2E_KEEP=1     keep every transcript, not only failed ones
+
+// kernelInfo is one line of the prepared kernels list.
+type kernelInfo struct {
+	Name, Release, Vmlinuz, Modules string
+	Append                          string
+}
+
+func TestE2E(t *testing.T) {
+	qemu := testutil.NeedTool(t, "qemu-system-x86_64")
+	busybox := "/bin/busybox"
+	if static, err := IsStatic(busybox); err != nil || !static {
+		testutil.Missing(t, "a static busybox at /bin/busybox (Debian's busybox-static)")
+	}
+	root := testutil.Root()
+	cache := testutil.CacheDir()
+	ctx := t.Context()
+
+	names := strings.Fields(os.Getenv("KLPACK_E2E_KERNELS"))
+	if len(names) == 0 {
+		names = []string{"6.1", "6.12", "7.2", "test"}
+	}
+	start := time.Now()
+	kernels := prepare(t, ctx, root, cache, names)
+	t.Logf("prepare %s: %s", strings.Join(names, " "), time.Since(start).Round(time.Second))
+
+	start = time.Now()
+	klpackBin := filepath.Join(cache, "e2e", "klpack-static")
+	build := exec.CommandContext(ctx, "go", "build", "-o", klpackBin, "./cmd/klpack")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static klpack: %v\n%s", err, out)
+	}
+	t.Logf("static klpack: %s", time.Since(start).Round(time.Second))
+
+	scenarios := loadScenarios(t, filepath.Join(root, "testdata", "e2e", "scenarios"))
+	steps := map[string][]byte{}
+	for _, sc := range scenarios {
+		b, err := GuestSteps(sc.sc)
+		if err != nil {
+			t.Fatalf("scenario %s: %v", sc.name, err)
+		}
+		steps[sc.name] = b
+	}
+	initScript, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "init.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := os.Getenv("KLPACK_E2E_OUT")
+	if outDir == "" {
+		outDir = filepath.Join(cache, "e2e", "out")
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	initrds := map[string]string{}
+	work := t.TempDir()
+	for _, k := range kernels {
+		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Modules: k.Modules, Steps: steps}
+		p := filepath.Join(work, k.Name+".cpio")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		if err := in.Write(w); err != nil {
+			t.Fatalf("initramfs for %s: %v", k.Name, err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		initrds[k.Name] = p
+	}
+
+	parallel := 2
+	if v := os.Getenv("KLPACK_E2E_PARALLEL"); v != "" {
+		fmt.Sscan(v, &parallel)
+	}
+	sem := make(chan struct{}, max(parallel, 1))
+	var mu sync.Mutex
+	var rows []Row
+	start = time.Now()
+	t.Run("boot", func(t *testing.T) {
+		for _, sc := range scenarios {
+			for _, k := range kernels {
+				t.Run(sc.name+"@"+k.Name, func(t *testing.T) {
+					t.Parallel()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					row := runOne(t, ctx, qemu, k, initrds[k.Name], sc, outDir)
+					mu.Lock()
+					rows = append(rows, row)
+					mu.Unlock()
+				})
+			}
+		}
+	})
+	slices.SortFunc(rows, func(a, b Row) int {
+		return strings.Compare(a.Scenario+"\x00"+a.Kernel, b.Scenario+"\x00"+b.Kernel)
+	})
+	var b bytes.Buffer
+	WriteTable(&b, rows)
+	summary := fmt.Sprintf("boots: %s (%d guests, %d at once)\n%s", time.Since(start).Round(time.Second), len(rows), parallel, b.String())
+	t.Log(summary)
+	// go test shows the log of a passing test only with -v: keep the table.
+	results := filepath.Join(outDir, "results.txt")
+	if err := os.WriteFile(results, []byte(summary), 0o644); err == nil {
+		t.Logf("table written to %s", results)
+	}
+}
+
+type scenario struct {
+	name string
+	path string
+	sc   *deploy.Scenario
+	// Append is extra kernel command line: the scenario's lockdown mode.
+	Append string
+}
+
+func loadScenarios(t *testing.T, dir string) []scenario {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no scenarios in %s: %v", dir, err)
+	}
+	want := strings.Fields(os.Getenv("KLPACK_E2E_SCENARIOS"))
+	var out []scenario
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".yaml")
+		if len(want) > 0 && !slices.Contains(want, name) {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := deploy.ParseScenario(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("file %s: %v", p, err)
+		}
+		s := scenario{name: name, path: p, sc: sc}
+		if sc.Lockdown != "" {
+			s.Append = "lockdown=" + sc.Lockdown
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// prepare runs scripts/e2e/prepare.sh and reads the kernels it lists.
+func prepare(t *testing.T, ctx context.Context, root, cache string, names []string) []kernelInfo {
+	cmd := exec.CommandContext(ctx, "sh", append([]string{filepath.Join(root, "scripts", "e2e", "prepare.sh")}, names...)...)
+	cmd.Env = append(os.Environ(), "KLPACK_CACHE="+cache)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		testutil.Missing(t, fmt.Sprintf("kernels and modules (scripts/e2e/prepare.sh %s: %v):\n%s", strings.Join(names, " "), err, stderr.String()))
+	}
+	var ks []kernelInfo
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			t.Fatalf("prepare.sh printed %q: want NAME RELEASE VMLINUZ MODULEDIR", line)
+		}
+		ks = append(ks, kernelInfo{Name: f[0], Release: f[1], Vmlinuz: f[2], Modules: f[3]})
+	}
+	return ks
+}
+
+func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, sc scenario, outDir string) Row {
+	row := Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps)}
+	sim, err := deploy.Simulate(sc.sc, "", func(p string) (*klp.Module, error) {
+		return elfscan.Open(filepath.Join(k.Modules, p), nil)
+	})
+	if err != nil {
+		row.Status = "FAILED: simulate: " + err.Error()
+		t.Errorf("simulate %s on %s modules: %v", sc.name, k.Name, err)
+		return row
+	}
+	logPath := filepath.Join(outDir, sc.name+"@"+k.Name+".log")
+	var console bytes.Buffer
+	boot := &Boot{
+		Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd,
+		Append:  strings.TrimSpace("klpe.scenario=" + sc.name + " " + sc.Append),
+		Timeout: 90*time.Second + time.Duration(len(sc.sc.Steps))*20*time.Second,
+		Log:     &console,
+	}
+	start := time.Now()
+	bootErr := boot.Run(ctx)
+	elapsed := time.Since(start).Round(100 * time.Millisecond)
+	tr, err := ParseTranscript(bytes.NewReader(console.Bytes()))
+	keep := func() {
+		os.WriteFile(logPath, console.Bytes(), 0o644)
+		t.Logf("console kept in %s", logPath)
+	}
+	switch {
+	case bootErr != nil:
+		row.Status = "FAILED: " + bootErr.Error()
+		keep()
+		t.Errorf("boot %s: %v\n%s", k.Name, bootErr, tail(console.String(), 40))
+		return row
+	case err != nil:
+		row.Status = "FAILED: " + err.Error()
+		keep()
+		t.Errorf("%v\n%s", err, tail(console.String(), 40))
+		return row
+	}
+	res := Compare(tr, sim)
+	row.Agreed = res.Agreed
+	t.Logf("%s on %s (%s): %d steps, %d agreed, %s", sc.name, k.Name, tr.Release, res.Steps, res.Agreed, elapsed)
+	for _, u := range res.Unobserved {
+		t.Logf("not observable in the guest: %s", u)
+	}
+	if len(res.Diffs) == 0 {
+		row.Status = "agreed"
+		if os.Getenv("KLPACK_E2E_KEEP") == "1" {
+			os.WriteFile(logPath, console.Bytes(), 0o644)
+		} else {
+			os.Remove(logPath)
+		}
+		return row
+	}
+	row.Status = fmt.Sprintf("DISAGREED (%d)", len(res.Diffs))
+	keep()
+	var b strings.Builder
+	for _, d := range res.Diffs {
+		fmt.Fprintln(&b, d)
+	}
+	fmt.Fprintln(&b)
+	SideBySide(&b, tr, sim)
+	t.Errorf("kernel %s and klpack simulate disagree on %s:\n%s", tr.Release, sc.name, b.String())
+	return row
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

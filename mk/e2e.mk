@@ -1,0 +1,37 @@
+# e2e: the simulator against real kernels under qemu (internal/e2e,
+# scripts/e2e, testdata/e2e). Included by the top-level Makefile.
+#
+#   make e2e          fetch and build what the guests need (cached under
+#                     $(CACHE)/e2e), then boot every scenario on every kernel
+#   make e2e-prepare  only the fetching and building
+#   make testkernel   build our own test kernel (cached, keyed by the
+#                     config fragment's hash)
+#
+# E2E_KERNELS picks kernels (6.1 6.12 7.2 test); KLPACK_E2E_SCENARIOS picks
+# scenarios by name.
+
+E2E_KERNELS ?= 6.1 6.12 7.2 test
+
+DEPS += qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static \
+	x86_64-linux-gnu-gcc-12:gcc-12 flex:flex bison:bison bc:bc \
+	/usr/include/libelf.h:libelf-dev /usr/include/openssl/ssl.h:libssl-dev \
+	cpio:cpio
+
+.PHONY: e2e e2e-prepare testkernel
+
+# The downloads and builds run before `go test` (whose binary has a
+# deadline), so the test itself only boots.
+e2e-prepare: install-deps
+	sh scripts/e2e/prepare.sh $(E2E_KERNELS)
+
+testkernel: install-deps
+	sh scripts/e2e/testkernel.sh $(CACHE)
+
+e2e: e2e-prepare
+	KLPACK_REQUIRE_TOOLS=1 KLPACK_E2E_KERNELS="$(E2E_KERNELS)" \
+		$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestE2E$$' -v ./internal/e2e
+
+# `make test` runs every package with -tags e2e: prepare first, and give
+# go test the time the boots take (go build ignores -timeout in GOFLAGS).
+test: e2e-prepare
+test: export GOFLAGS := $(strip $(GOFLAGS) -timeout=60m)

@@ -1,0 +1,219 @@
+#!/bin/busybox sh
+# init.sh: /init of the klpack e2e guest (busybox sh). It runs one scenario,
+# named on the kernel command line as klpe.scenario=NAME, from
+# /e2e/NAME.steps: one step per line, "load FILE", "enable PATCH",
+# "disable PATCH" or "unload MODULE"; FILE is in /lib/modules/e2e.
+#
+# Everything the host reads is one line on the console starting "KLPE ":
+#   KLPE begin SCENARIO RELEASE          once, first
+#   KLPE step N KIND ARG                 step N (1-based; step 0 is the state
+#                                        before the first step) begins
+#   KLPE rc N CODE                       the command's exit status
+#                                        (insmod: the errno)
+#   KLPE out N LINE                      what the command printed
+#   KLPE wait N MS | KLPE stuck N MS     transitions finished, or not in time
+#   KLPE dmesg N LINE                    a kernel log line the step produced
+#   KLPE sys N PATH VALUE                a file under /sys/kernel/livepatch
+#   KLPE dir N PATH                      a directory under it
+#   KLPE func N FUNCTION WHO             whose code the function runs:
+#                                        a patch name, original, or absent
+#   KLPE capture N LINE                  klpack deploy capture's state (stdout)
+#   KLPE capturelog N LINE               its report (stderr)
+#   KLPE capturerc N CODE
+#   KLPE ms N observe MS capture MS      how long recording took
+#   KLPE done N
+#   KLPE end                             last, then the guest powers off
+export PATH=/bin
+busybox mount -t proc proc /proc
+busybox mount -t sysfs sysfs /sys
+busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+busybox --install -s /bin
+[ -d /sys/kernel/security ] && mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+
+LP=/sys/kernel/livepatch
+MODS=/lib/modules/e2e
+# Patches in the order they were registered: stack_order is missing before
+# Linux 6.13, and klpack deploy capture takes the order from us then.
+ORDER=""
+
+say() {
+	echo "KLPE $*"
+}
+
+# prefixed N TAG: every line of stdin as "KLPE TAG N LINE".
+prefixed() {
+	while IFS= read -r line; do
+		say "$2 $1 $line"
+	done
+}
+
+# now_ms: uptime in milliseconds.
+now_ms() {
+	read -r up _ </proc/uptime
+	s=${up%.*}
+	cs=${up#*.}
+	echo $((s * 1000 + ${cs#0} * 10))
+}
+
+# busy: true while a patch is in transition.
+busy() {
+	for t in "$LP"/*/transition; do
+		[ -f "$t" ] || continue
+		[ "$(cat "$t")" = 1 ] && return 0
+	done
+	return 1
+}
+
+# settle N: wait until no patch is in transition and the patch directories
+# stopped changing (a disabled or replaced patch is freed by a work item
+# after its transition), at most 60 s.
+settle() {
+	start=$(now_ms)
+	last=""
+	stable=0
+	while :; do
+		now=$(now_ms)
+		if [ $((now - start)) -gt 60000 ]; then
+			say "stuck $1 $((now - start))"
+			return
+		fi
+		if busy; then
+			stable=0
+			usleep 100000
+			continue
+		fi
+		cur=$(ls "$LP" 2>/dev/null | tr '\n' ' ')
+		if [ "$cur" = "$last" ]; then
+			stable=$((stable + 1))
+			if [ "$stable" -ge 2 ]; then
+				say "wait $1 $((now - start))"
+				return
+			fi
+		else
+			stable=0
+			last=$cur
+		fi
+		usleep 100000
+	done
+}
+
+# sysfs N: the livepatch tree, file by file.
+sysfs() {
+	[ -d "$LP" ] || return
+	(cd "$LP" && find . -mindepth 1 | sort) | while IFS= read -r p; do
+		p=${p#./}
+		if [ -d "$LP/$p" ]; then
+			say "dir $1 $p"
+		elif [ -r "$LP/$p" ]; then
+			v=$(cat "$LP/$p" 2>/dev/null) || v="?"
+			say "sys $1 $p $v"
+		fi
+	done
+}
+
+# observe N: read each patched function through the file it shows.
+observe() {
+	n=$1
+	for pair in cmdline_proc_show:/proc/cmdline version_proc_show:/proc/version \
+		loadavg_proc_show:/proc/loadavg uptime_proc_show:/proc/uptime \
+		meminfo_proc_show:/proc/meminfo e2e_target_show:/proc/e2e_target; do
+		fn=${pair%%:*}
+		file=${pair#*:}
+		who=absent
+		if [ -e "$file" ]; then
+			line=$(head -n 1 "$file")
+			case $line in
+			"klpe "*)
+				set -- $line
+				who=$2
+				;;
+			*) who=original ;;
+			esac
+		fi
+		say "func $n $fn $who"
+	done
+}
+
+# capture N: klpack deploy capture on the live tree.
+capture() {
+	order=""
+	for p in $ORDER; do
+		[ -d "$LP/$p" ] && order="$order${order:+,}$p"
+	done
+	set -- "$1" --sysfs "$LP" --modules "$MODS" --kernel-release "$(uname -r)"
+	if [ -n "$order" ] && ! ls "$LP"/*/stack_order >/dev/null 2>&1; then
+		set -- "$@" --order "$order"
+	fi
+	n=$1
+	shift
+	/bin/klpack deploy capture "$@" </dev/null >/tmp/capture.out 2>/tmp/capture.err
+	rc=$?
+	prefixed "$n" capture </tmp/capture.out
+	prefixed "$n" capturelog </tmp/capture.err
+	say "capturerc $n $rc"
+}
+
+# record N: everything the host compares after a step.
+record() {
+	t0=$(now_ms)
+	dmesg -c | prefixed "$1" dmesg
+	sysfs "$1"
+	observe "$1"
+	t1=$(now_ms)
+	capture "$1"
+	say "ms $1 observe $((t1 - t0)) capture $(($(now_ms) - t1))"
+	say "done $1"
+}
+
+modname() {
+	m=${1##*/}
+	m=${m%.ko}
+	echo "$m" | tr - _
+}
+
+scenario=""
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	klpe.scenario=*) scenario=${arg#klpe.scenario=} ;;
+	esac
+done
+
+say "begin ${scenario:-none} $(uname -r)"
+if [ -n "$scenario" ] && [ -f "/e2e/$scenario.steps" ]; then
+	dmesg -c >/dev/null
+	record 0
+	n=0
+	while read -r kind arg; do
+		[ -n "$kind" ] || continue
+		n=$((n + 1))
+		say "step $n $kind $arg"
+		case $kind in
+		load) out=$(insmod "$MODS/$arg" 2>&1 </dev/null) ;;
+		enable) out=$( (echo 1 >"$LP/$arg/enabled") 2>&1) ;;
+		disable) out=$( (echo 0 >"$LP/$arg/enabled") 2>&1) ;;
+		unload) out=$(rmmod "$arg" 2>&1 </dev/null) ;;
+		*) out="unknown step $kind" && false ;;
+		esac
+		rc=$?
+		say "rc $n $rc"
+		[ -n "$out" ] && echo "$out" | prefixed "$n" out
+		if [ "$kind" = load ] && [ "$rc" = 0 ]; then
+			name=$(modname "$arg")
+			if [ -d "$LP/$name" ]; then
+				ORDER="$(echo " $ORDER " | sed "s/ $name / /g") $name"
+			fi
+		fi
+		settle "$n"
+		record "$n"
+	done <"/e2e/$scenario.steps"
+else
+	say "error no scenario ${scenario:-given} in /e2e"
+fi
+say end
+sync
+# Without ACPI (the test kernel) power-off only halts; qemu runs with
+# -no-reboot, so a reboot ends it.
+if [ -d /sys/firmware/acpi ]; then
+	poweroff -f
+fi
+reboot -f

@@ -1,0 +1,69 @@
+#!/bin/sh
+# testkernel.sh CACHE: build klpack's test kernel and the e2e modules for
+# it, then print "RELEASE BZIMAGE MODULEDIR" (prepare.sh's list line).
+#
+# The kernel is linux-source-7.2 (Debian sid) configured with
+# `make tinyconfig`, our fragment testdata/e2e/testkernel.config merged in
+# (scripts/kconfig/merge_config.sh) and `make olddefconfig`; every option of
+# the fragment is then checked in the final .config (check-config.sh).
+# Tree and image live in CACHE/testkernel/<hash>, keyed by the hash of the
+# fragment, so a second run only prints the line (after a change to this
+# script, remove CACHE/testkernel). The tree
+# keeps certs/signing_key.pem, the key its modules are signed with.
+set -eu
+
+[ $# -eq 1 ] || { echo "usage: testkernel.sh CACHE" >&2; exit 2; }
+cache=$1
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+
+here=$(cd "$(dirname "$0")" && pwd)
+fragment=$(cd "$here/../../testdata/e2e" && pwd)/testkernel.config
+SRCPKG=linux-source-7.2
+
+die() {
+	echo "testkernel: $*" >&2
+	exit 1
+}
+
+hash=$(sha256sum <"$fragment" | cut -c1-16)
+dir=$cache/testkernel/$hash
+tree=$dir/linux
+
+if [ ! -f "$dir/.klpack-complete" ]; then
+	start=$(date +%s)
+	. "$here/sid-apt.sh"
+	sid_apt_config "$cache/e2e/kernels/apt-sid"
+	sid_unpack "$cache/e2e/$SRCPKG" "$SRCPKG"
+	tarball=$(ls "$cache/e2e/$SRCPKG"/usr/src/linux-source-*.tar.* 2>/dev/null | head -n 1)
+	[ -n "$tarball" ] || die "no source tarball in $SRCPKG"
+	rm -rf "$dir"
+	mkdir -p "$tree"
+	tar -xf "$tarball" -C "$tree" --strip-components=1
+	echo "testkernel: source unpacked ($(($(date +%s) - start))s)" >&2
+
+	KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 1970'
+	KBUILD_BUILD_USER=klpack
+	KBUILD_BUILD_HOST=klpack
+	export KBUILD_BUILD_TIMESTAMP KBUILD_BUILD_USER KBUILD_BUILD_HOST
+	log=$dir/build.log
+	(
+		cd "$tree"
+		make tinyconfig
+		scripts/kconfig/merge_config.sh -m .config "$fragment"
+		make olddefconfig
+	) >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "configuration failed (log: $log)"; }
+	sh "$here/check-config.sh" "$fragment" "$tree/.config" ||
+		die "the fragment does not hold in $tree/.config (fix testdata/e2e/testkernel.config)"
+	echo "testkernel: configured, every option of the fragment holds; building (5-7 min)" >&2
+	make -C "$tree" -j2 bzImage modules >>"$log" 2>&1 ||
+		{ tail -n 30 "$log" >&2; die "build failed (log: $log)"; }
+	[ -f "$tree/certs/signing_key.pem" ] || die "no certs/signing_key.pem: module signing is off"
+	make -s -C "$tree" kernelrelease >"$dir/release"
+	touch "$dir/.klpack-complete"
+	echo "testkernel: $(cat "$dir/release") built in $dir ($(($(date +%s) - start))s)" >&2
+fi
+
+mods=$cache/e2e/modules/test-$hash
+sh "$here/build-modules.sh" "$tree" "$mods"
+echo "$(cat "$dir/release") $tree/arch/x86/boot/bzImage $mods"

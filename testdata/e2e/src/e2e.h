@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * e2e.h: the body of every klpack e2e livepatch module.
+ *
+ * A module's .c file defines what its patch does, then includes this file:
+ *
+ *   E2E_REPLACE        1 for an atomic-replace patch (default 0)
+ *   E2E_CMDLINE        patch cmdline_proc_show   (cat /proc/cmdline)
+ *   E2E_VERSION        patch version_proc_show   (cat /proc/version)
+ *   E2E_LOADAVG        patch loadavg_proc_show   (cat /proc/loadavg)
+ *   E2E_UPTIME         patch uptime_proc_show    (cat /proc/uptime)
+ *   E2E_MEMINFO        patch meminfo_proc_show   (cat /proc/meminfo)
+ *   E2E_TARGET         patch e2e_target_show in module e2e_target
+ *                      (cat /proc/e2e_target)
+ *   E2E_STATE_ID, E2E_STATE_VERSION
+ *                      one klp_state
+ *   E2E_TAG            a word printed after the patch name (default "-")
+ *
+ * Every new function prints one line, "klpe <patch> <tag> <function>", so
+ * the guest runner reads which patch's code runs by reading the file the
+ * function shows. The patch name is the module name (KBUILD_MODNAME), the
+ * name of the patch's directory in /sys/kernel/livepatch.
+ */
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
+
+#ifndef E2E_REPLACE
+#define E2E_REPLACE 0
+#endif
+#ifndef E2E_TAG
+#define E2E_TAG "-"
+#endif
+
+#define E2E_SHOW(fn)							\
+static int e2e_##fn(struct seq_file *m, void *v)			\
+{									\
+	seq_printf(m, "klpe %s %s %s\n", KBUILD_MODNAME, E2E_TAG, #fn);	\
+	return 0;							\
+}
+
+#define E2E_FUNC(fn) { .old_name = #fn, .new_func = e2e_##fn, },
+
+#ifdef E2E_CMDLINE
+E2E_SHOW(cmdline_proc_show)
+#endif
+#ifdef E2E_VERSION
+E2E_SHOW(version_proc_show)
+#endif
+#ifdef E2E_LOADAVG
+E2E_SHOW(loadavg_proc_show)
+#endif
+#ifdef E2E_UPTIME
+E2E_SHOW(uptime_proc_show)
+#endif
+#ifdef E2E_MEMINFO
+E2E_SHOW(meminfo_proc_show)
+#endif
+#ifdef E2E_TARGET
+E2E_SHOW(e2e_target_show)
+#endif
+
+static struct klp_func e2e_vmlinux_funcs[] = {
+#ifdef E2E_CMDLINE
+	E2E_FUNC(cmdline_proc_show)
+#endif
+#ifdef E2E_VERSION
+	E2E_FUNC(version_proc_show)
+#endif
+#ifdef E2E_LOADAVG
+	E2E_FUNC(loadavg_proc_show)
+#endif
+#ifdef E2E_UPTIME
+	E2E_FUNC(uptime_proc_show)
+#endif
+#ifdef E2E_MEMINFO
+	E2E_FUNC(meminfo_proc_show)
+#endif
+	{ }
+};
+
+#ifdef E2E_TARGET
+static struct klp_func e2e_target_funcs[] = {
+	E2E_FUNC(e2e_target_show)
+	{ }
+};
+#endif
+
+static struct klp_object e2e_objs[] = {
+#if defined(E2E_CMDLINE) || defined(E2E_VERSION) || defined(E2E_LOADAVG) || \
+	defined(E2E_UPTIME) || defined(E2E_MEMINFO)
+	{
+		/* .name = NULL: vmlinux */
+		.funcs = e2e_vmlinux_funcs,
+	},
+#endif
+#ifdef E2E_TARGET
+	{
+		.name = "e2e_target",
+		.funcs = e2e_target_funcs,
+	},
+#endif
+	{ }
+};
+
+#ifdef E2E_STATE_ID
+static struct klp_state e2e_states[] = {
+	{ .id = E2E_STATE_ID, .version = E2E_STATE_VERSION },
+	{ }
+};
+#endif
+
+static struct klp_patch e2e_patch = {
+	.mod = THIS_MODULE,
+	.objs = e2e_objs,
+#ifdef E2E_STATE_ID
+	.states = e2e_states,
+#endif
+	.replace = E2E_REPLACE,
+};
+
+static int __init e2e_init(void)
+{
+	return klp_enable_patch(&e2e_patch);
+}
+
+static void __exit e2e_exit(void)
+{
+}
+
+module_init(e2e_init);
+module_exit(e2e_exit);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+MODULE_DESCRIPTION("klpack e2e livepatch");
