@@ -45,13 +45,7 @@ bad input.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.deployed, "deployed", "", "deployed state (klpack.deployed/v1); none means an empty kernel")
-	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set")
-	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
-	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
-	f.StringVar(&o.ack, "ack", "", "acknowledgements file")
-	f.StringVar(&o.failOn, "fail-on", "error", "a plan must leave no finding at or above: info, warning, error")
-	f.BoolVar(&asJSON, "json", false, "print the klpack.plan/v1 JSON document")
+	o.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the klpack.plan/v1 JSON document")
 	return cmd
 }
