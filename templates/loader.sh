@@ -139,10 +139,12 @@ start() {
 		say "no patches packaged for $KERNEL"
 		return 0
 	fi
-	total=0
+	# Count the whole release first: a failure reports how much of it
+	# this run had loaded and undid.
+	total=$(printf '%s\n' "$list" | wc -l)
+	total=$((total + 0))
 	loaded=0
 	while read -r order m layer file; do
-		total=$((total + 1))
 		if settled "$m"; then
 			say "$m already loaded"
 			continue

@@ -579,9 +579,8 @@ func checkStalled(t *testing.T, g *loaderRun, release []relModule) {
 		fmt.Sprintf("klpack-load: e2e_busy_patch: transition did not finish within %ds", busyTimeoutS),
 		"klpack-load: rolling back e2e_busy_patch",
 		"klpack-load: rolling back e2e_r")
-	// The loader counts the patches it has reached, not the release's
-	// (here 2 of 3): take the message up to that count.
-	if !g.printed("install", "klpack-load: failed: e2e_busy_patch did not finish its transition; undid 2 of ") {
+	// Two of the release's three patches were loaded, and undone.
+	if !g.printed("install", "klpack-load: failed: e2e_busy_patch did not finish its transition; undid 2 of 3 patches") {
 		t.Errorf("install: no \"failed: e2e_busy_patch did not finish its transition\" message:\n%s", strings.Join(g.out["install"], "\n"))
 	}
 	if g.printed("install", "loading e2e_c") {
