@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io/fs"
 	"os"
@@ -69,7 +70,7 @@ func TestLoaderGuest(t *testing.T) {
 				defer func() { <-sem }()
 				initrd, _ := loaderInitramfs(t, busybox, k, c)
 				var console bytes.Buffer
-				boot := &Boot{Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd, Timeout: 180 * time.Second, Log: &console}
+				boot := &Boot{Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd, Append: c.append, Timeout: 180 * time.Second, Log: &console}
 				t0 := time.Now()
 				err := boot.Run(ctx)
 				elapsed := time.Since(t0).Round(100 * time.Millisecond)
@@ -116,7 +117,11 @@ type loaderCase struct {
 	// functions run TAG CMD... and state TAG; $PKG1.. name the packages'
 	// script directories, in load order.
 	steps string
-	check func(t *testing.T, g *loaderRun, release []relModule)
+	// kernel is the release the packages are for, when not the guest's.
+	kernel string
+	// append is extra kernel command line.
+	append string
+	check  func(t *testing.T, g *loaderRun, release []relModule)
 }
 
 const (
@@ -171,7 +176,24 @@ var loaderCases = []loaderCase{
 		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
 		check:   checkStalled,
 	},
+	{
+		// The escape hatch: klpack.enable=0 on the kernel command line.
+		name:    "disabled",
+		release: []relModule{{"e2e_r.ko", deploy.LayerCumulative}},
+		append:  "klpack.enable=0",
+		check:   checkDisabled,
+	},
+	{
+		// Packages for another kernel: the loader leaves this one alone.
+		name:    "other-kernel",
+		release: []relModule{{"e2e_r.ko", deploy.LayerCumulative}},
+		kernel:  otherKernel,
+		check:   checkOtherKernel,
+	},
 }
+
+// otherKernel is a release no guest runs.
+const otherKernel = "0.0.0-klpack-other"
 
 // loaderInit is the guest's /init. It prints "KLPL ..." lines:
 //
@@ -245,7 +267,7 @@ reboot -f
 // initramfs; it returns its path and the package names in load order.
 func loaderInitramfs(t *testing.T, busybox string, k kernelInfo, c loaderCase) (string, []string) {
 	t.Helper()
-	rel := &pack.Release{Kernel: k.Release, Version: "1.0", Arch: "x86_64"}
+	rel := &pack.Release{Kernel: cmp.Or(c.kernel, k.Release), Version: "1.0", Arch: "x86_64"}
 	for _, m := range c.release {
 		p := filepath.Join(k.Modules, m.file)
 		rec, err := elfscan.Open(p, nil)
@@ -565,6 +587,22 @@ func checkRefused(t *testing.T, g *loaderRun, release []relModule) {
 	if !slices.ContainsFunc(g.dmesg, func(l string) bool { return strings.Contains(l, "e2e_s1") && strings.Contains(l, "not compatible") }) {
 		t.Errorf("dmesg: no klp_state refusal of e2e_s1:\n%s", strings.Join(g.dmesg, "\n"))
 	}
+}
+
+func checkDisabled(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	if !g.printed("install", "klpack-load: klpack.enable=0 on the kernel command line: nothing loaded") {
+		t.Errorf("install: no escape-hatch message:\n%s", strings.Join(g.out["install"], "\n"))
+	}
+	g.nothingOf(t, "post", release)
+}
+
+func checkOtherKernel(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	if !g.printed("install", "these patches are for "+otherKernel+": nothing to do") {
+		t.Errorf("install: no other-kernel message:\n%s", strings.Join(g.out["install"], "\n"))
+	}
+	g.nothingOf(t, "post", release)
 }
 
 func checkStalled(t *testing.T, g *loaderRun, release []relModule) {
