@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -28,23 +27,10 @@ type expectDecl struct {
 	} `json:"patches"`
 }
 
-func loadExpectedDecl(t *testing.T) map[string]expectDecl {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "src", "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exp map[string]expectDecl
-	if err := json.Unmarshal(b, &exp); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	return exp
-}
-
 // TestDeclarations checks hooks and the modinfo declarations of every
 // testdata module, in every variant, against expected.json.
 func TestDeclarations(t *testing.T) {
-	for name, want := range loadExpectedDecl(t) {
+	for name, want := range loadExpected[expectDecl](t) {
 		for _, kernel := range kernels {
 			for _, v := range variants {
 				path := filepath.Join(koDir, kernel, name+v)

@@ -44,13 +44,14 @@ type expectPatch struct {
 	} `json:"objects"`
 }
 
-func loadExpected(t *testing.T) map[string]expectModule {
+// loadExpected reads expected.json into the view of it a test needs.
+func loadExpected[T any](t *testing.T) map[string]T {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "src", "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var exp map[string]expectModule
+	var exp map[string]T
 	if err := json.Unmarshal(b, &exp); err != nil {
 		t.Fatalf("expected.json: %v", err)
 	}
@@ -72,7 +73,7 @@ func vmlinuxBTF(t *testing.T) *btf.Spec {
 }
 
 func TestScanTestdata(t *testing.T) {
-	exp := loadExpected(t)
+	exp := loadExpected[expectModule](t)
 	withBTF := &Options{VmlinuxBTF: vmlinuxBTF(t)}
 	for _, kernel := range kernels {
 		for name, want := range exp {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -38,24 +39,39 @@ type kernelInfo struct {
 	Append                          string
 }
 
-func TestE2E(t *testing.T) {
-	qemu := testutil.NeedTool(t, "qemu-system-x86_64")
-	busybox := "/bin/busybox"
-	if static, err := IsStatic(busybox); err != nil || !static {
+// guests is what every guest test needs: qemu, a static busybox, the
+// prepared kernels (KLPACK_E2E_KERNELS, else the defaults) and where
+// transcripts go.
+type guests struct {
+	qemu, busybox, root, cache, outDir string
+	kernels                            []kernelInfo
+}
+
+func setupGuests(t *testing.T, defaults ...string) *guests {
+	t.Helper()
+	g := &guests{qemu: testutil.NeedTool(t, "qemu-system-x86_64"), busybox: "/bin/busybox", root: testutil.Root(), cache: testutil.CacheDir()}
+	if static, err := IsStatic(g.busybox); err != nil || !static {
 		testutil.Missing(t, "a static busybox at /bin/busybox (Debian's busybox-static)")
 	}
-	root := testutil.Root()
-	cache := testutil.CacheDir()
-	ctx := t.Context()
-
 	names := strings.Fields(os.Getenv("KLPACK_E2E_KERNELS"))
 	if len(names) == 0 {
-		names = []string{"6.1", "6.12", "7.2", "test"}
+		names = defaults
 	}
 	start := time.Now()
-	kernels := prepare(t, ctx, root, cache, names)
+	g.kernels = prepare(t, t.Context(), g.root, g.cache, names)
 	t.Logf("prepare %s: %s", strings.Join(names, " "), time.Since(start).Round(time.Second))
+	g.outDir = cmp.Or(os.Getenv("KLPACK_E2E_OUT"), filepath.Join(g.cache, "e2e", "out"))
+	if err := os.MkdirAll(g.outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
+func TestE2E(t *testing.T) {
+	g := setupGuests(t, "6.1", "6.12", "7.2", "test")
+	qemu, root, cache, ctx, kernels := g.qemu, g.root, g.cache, t.Context(), g.kernels
+	busybox, outDir := g.busybox, g.outDir
+	start := time.Now()
 	start = time.Now()
 	klpackBin := filepath.Join(cache, "e2e", "klpack-static")
 	build := exec.CommandContext(ctx, "go", "build", "-o", klpackBin, "./cmd/klpack")
@@ -77,13 +93,6 @@ func TestE2E(t *testing.T) {
 	}
 	initScript, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "init.sh"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	outDir := os.Getenv("KLPACK_E2E_OUT")
-	if outDir == "" {
-		outDir = filepath.Join(cache, "e2e", "out")
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	initrds := map[string]string{}

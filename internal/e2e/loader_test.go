@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/klpack/klpack/elfscan"
-	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/pack"
 )
@@ -35,28 +34,8 @@ import (
 //
 // KLPACK_E2E_KERNELS picks the kernels (default: test 6.12).
 func TestLoaderGuest(t *testing.T) {
-	qemu := testutil.NeedTool(t, "qemu-system-x86_64")
-	busybox := "/bin/busybox"
-	if static, err := IsStatic(busybox); err != nil || !static {
-		testutil.Missing(t, "a static busybox at /bin/busybox (Debian's busybox-static)")
-	}
-	root := testutil.Root()
-	cache := testutil.CacheDir()
-	ctx := t.Context()
-	names := strings.Fields(os.Getenv("KLPACK_E2E_KERNELS"))
-	if len(names) == 0 {
-		names = []string{"test", "6.12"}
-	}
-	start := time.Now()
-	kernels := prepare(t, ctx, root, cache, names)
-	t.Logf("prepare %s: %s", strings.Join(names, " "), time.Since(start).Round(time.Second))
-	outDir := os.Getenv("KLPACK_E2E_OUT")
-	if outDir == "" {
-		outDir = filepath.Join(cache, "e2e", "out")
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	g := setupGuests(t, "test", "6.12")
+	qemu, busybox, ctx, kernels, outDir := g.qemu, g.busybox, t.Context(), g.kernels, g.outDir
 	parallel := 2
 	if v := os.Getenv("KLPACK_E2E_PARALLEL"); v != "" {
 		fmt.Sscan(v, &parallel)
