@@ -21,9 +21,10 @@ type hooksBuildOptions struct {
 func newHooksCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hooks",
-		Short: "Build the BPF programs of livepatch hook points",
+		Short: "Build, attach and manage the BPF programs of livepatch hook points",
 	}
 	cmd.AddCommand(newHooksBuildCmd())
+	addHookRuntimeCmds(cmd)
 	return cmd
 }
 

@@ -254,6 +254,26 @@ func (c *checker) hooks() {
 	}
 }
 
+// hooksReplaced: when cand replaces old, the probes on old's hook
+// functions stay on code that no longer runs; they can move only to hook
+// points cand declares too.
+func (c *checker) hooksReplaced(file string, cand, old *patchInfo) {
+	var moves, lost []string
+	for _, h := range old.hooks {
+		if slices.ContainsFunc(cand.hooks, func(n klp.Hook) bool { return n.Func == h.Func }) {
+			moves = append(moves, h.Func)
+		} else {
+			lost = append(lost, h.Func)
+		}
+	}
+	if len(moves) > 0 {
+		c.report(RuleHookMoves, file, fmt.Sprintf("%s replaces %s: the probes on hook points %s are bypassed until they move to %s's copies (klpack hooks sync)", cand.name, old.name, strings.Join(moves, ", "), cand.name), []string{cand.name, old.name}, moves)
+	}
+	if len(lost) > 0 {
+		c.report(RuleHookLost, file, fmt.Sprintf("%s replaces %s but does not declare its hook points %s: their BPF programs stop overriding for good", cand.name, old.name, strings.Join(lost, ", ")), []string{cand.name, old.name}, lost)
+	}
+}
+
 // replay loads the candidates, in order, on a simulator holding the
 // deployed set, and turns what the kernel does into findings.
 func (c *checker) replay(st *deploy.State, model string) error {
@@ -290,6 +310,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			if old == nil {
 				continue
 			}
+			c.hooksReplaced(m.Path, cand, old)
 			if !old.replaceable {
 				c.report(RuleModelDropsOffBand, m.Path, fmt.Sprintf("replace patch %s removes the non-replaceable %s: the %s kernel model keeps no off-band patch across a replace", m.Name, name, model), []string{m.Name, name}, nil)
 				continue

@@ -159,6 +159,12 @@ func TestRules(t *testing.T) {
 		{RuleHookNotOverridable, true, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}}), HookKernelLacks: []string{"CONFIG_BPF_KPROBE_OVERRIDE"}}},
 		{RuleHookNotOverridable, false, &Input{Candidates: candidates(lp{name: "h", offBand: true, funcs: []string{"hook_fn"}, hooks: []string{"hook_fn"}}), HookKernelLacks: []string{}}},
 
+		{RuleHookMoves, true, &Input{Deployed: state("", lp{name: "h1", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "h2", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}})}},
+		{RuleHookMoves, false, &Input{Deployed: state(deploy.ModelHybrid, lp{name: "h1", offBand: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "c2", replace: true, funcs: []string{"b"}, hooks: []string{"hook_fn"}})}},
+
+		{RuleHookLost, true, &Input{Deployed: state(deploy.ModelMainline, lp{name: "h1", offBand: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "c2", replace: true, funcs: []string{"a"}})}},
+		{RuleHookLost, false, &Input{Deployed: state("", lp{name: "h1", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "h2", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}})}},
+
 		{RuleModelDropsOffBand, true, &Input{Deployed: state(deploy.ModelMainline, off1), Candidates: candidates(cum1)}},
 		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},
 

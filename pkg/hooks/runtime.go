@@ -1,0 +1,387 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/klpack/klpack/build"
+)
+
+// Sentinels callers may test for with errors.Is.
+var (
+	ErrNotFound = errors.New("function not found")
+	ErrNotLive  = errors.New("function not live")
+	ErrNoHook   = errors.New("no such hook")
+	ErrRefused  = errors.New("kernel refused")
+)
+
+// Names inside a hook's pin directory.
+const (
+	progPin    = "prog"
+	linkPrefix = "link@" // link@<module>: the kprobe on <module>:<func>
+)
+
+// Change is one link Sync (or Attach) made or removed.
+type Change struct {
+	Hook   string        `json:"hook"`
+	Module string        `json:"module"`
+	Action string        `json:"action"` // "attached" or "detached"
+	Why    string        `json:"why"`
+	Took   time.Duration `json:"took_ns"`
+}
+
+func (h *Host) dir(fn string) string { return filepath.Join(h.Pin, fn) }
+
+// Attach loads a hook object (as `klpack hooks build` wrote it), pins its
+// program and maps under Pin/<func>, and links it to every live copy of
+// the hook function. The maps of a hook already pinned are kept, so the
+// per-cgroup values survive a new version of the object. path names the
+// object in errors.
+func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", path, build.ErrInvalid, err)
+	}
+	var fn string
+	if p := spec.Programs[build.ProgramName]; p != nil {
+		fn = p.AttachTo
+	}
+	// The hook function is what the program says it probes; Validate
+	// checks everything else against it.
+	if spec, err = build.Validate(obj, fn); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := h.dir(fn)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bpffs: %w (is bpffs mounted at %s?)", err, filepath.Dir(h.Pin))
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinByName
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("%s: %w: %+v", path, ErrRefused, ve)
+		}
+		return nil, fmt.Errorf("%s: loading into the kernel: %w", path, err)
+	}
+	defer coll.Close()
+	prog := coll.Programs[build.ProgramName]
+
+	// A new program replaces the old one's links one module at a time:
+	// pin the new link beside the old, then rename it over the old pin,
+	// so the function is never without a probe.
+	var changes []Change
+	old, err := h.links(fn)
+	if err != nil {
+		return nil, err
+	}
+	live, err := h.Live(fn)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, m := range live {
+		start := time.Now()
+		tmp := filepath.Join(dir, ".new-"+linkPrefix+m)
+		if err := h.link(prog, m, fn, tmp); err != nil {
+			return changes, err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, linkPrefix+m)); err != nil {
+			os.Remove(tmp)
+			return changes, fmt.Errorf("bpffs: %w", err)
+		}
+		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy", Took: time.Since(start)})
+	}
+	if err := replacePin(prog, filepath.Join(dir, progPin)); err != nil {
+		return changes, err
+	}
+	for _, m := range old {
+		if !slices.Contains(live, m) {
+			if err := os.Remove(filepath.Join(dir, linkPrefix+m)); err != nil {
+				return changes, fmt.Errorf("bpffs: %w", err)
+			}
+			changes = append(changes, Change{Hook: fn, Module: m, Action: "detached", Why: "not live"})
+		}
+	}
+	return changes, ctx.Err()
+}
+
+// replacePin pins prog at path, over what is pinned there.
+func replacePin(prog *ebpf.Program, path string) error {
+	tmp := filepath.Join(filepath.Dir(path), ".new-"+filepath.Base(path))
+	os.Remove(tmp)
+	if err := prog.Pin(tmp); err != nil {
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	return nil
+}
+
+// Sync moves every pinned hook to the copies of its function that run
+// now: it links the live copies that have no link and removes the links
+// of copies that no longer run (a replaced or disabled patch, an unloaded
+// module). Run it right after a livepatch transition completes: until
+// then an atomic replace leaves each kprobe on a function nobody calls.
+func (h *Host) Sync(ctx context.Context) ([]Change, error) {
+	fns, err := h.Hooks()
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	for _, fn := range fns {
+		if err := ctx.Err(); err != nil {
+			return changes, err
+		}
+		c, err := h.sync(fn)
+		changes = append(changes, c...)
+		if err != nil {
+			return changes, fmt.Errorf("hook %s: %w", fn, err)
+		}
+	}
+	return changes, nil
+}
+
+func (h *Host) sync(fn string) ([]Change, error) {
+	dir := h.dir(fn)
+	have, err := h.links(fn)
+	if err != nil {
+		return nil, err
+	}
+	live, err := h.Live(fn)
+	if err != nil && !errors.Is(err, ErrNotLive) {
+		return nil, err
+	}
+	var changes []Change
+	var prog *ebpf.Program
+	for _, m := range live {
+		if slices.Contains(have, m) {
+			continue
+		}
+		start := time.Now()
+		if prog == nil {
+			if prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, progPin), nil); err != nil {
+				return changes, fmt.Errorf("bpffs: %w", err)
+			}
+			defer prog.Close()
+		}
+		if err := h.link(prog, m, fn, filepath.Join(dir, linkPrefix+m)); err != nil {
+			return changes, err
+		}
+		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy without a probe", Took: time.Since(start)})
+	}
+	for _, m := range have {
+		if slices.Contains(live, m) {
+			continue
+		}
+		start := time.Now()
+		if err := os.Remove(filepath.Join(dir, linkPrefix+m)); err != nil {
+			return changes, fmt.Errorf("bpffs: %w", err)
+		}
+		changes = append(changes, Change{Hook: fn, Module: m, Action: "detached", Why: h.whyNotLive(m), Took: time.Since(start)})
+	}
+	return changes, nil
+}
+
+func (h *Host) whyNotLive(m string) string {
+	order, err := readWith(h.Modules, LoadOrder)
+	if err == nil && !slices.Contains(order, m) {
+		return "module unloaded"
+	}
+	if _, err := os.Stat(filepath.Join(h.Livepatch, m)); errors.Is(err, fs.ErrNotExist) {
+		return "patch replaced or removed"
+	}
+	return "patch disabled"
+}
+
+// link opens a kprobe on module:fn and links prog to it, pinned at pin.
+// The module-qualified name is what makes the probe unambiguous: a
+// livepatch's function may share its name with vmlinux's (klp-build keeps
+// the original name) or with an older patch's copy, and the kernel
+// resolves a bare name to vmlinux, or refuses it when several modules
+// define it (EADDRNOTAVAIL). cilium/ebpf's link.Kprobe refuses the
+// "module:symbol" form, so the perf event is opened here and handed to
+// link.AttachRawLink.
+func (h *Host) link(prog *ebpf.Program, module, fn, pin string) error {
+	sym := module + ":" + fn
+	if module == Vmlinux {
+		sym = fn
+	}
+	fd, err := h.kprobe(sym)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: prog, Attach: ebpf.AttachPerfEvent})
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("%w: linking the hook program to %s: %w (is %s on the error-injection list, and does the kernel have CONFIG_BPF_KPROBE_OVERRIDE?)", ErrRefused, sym, err, fn)
+		}
+		return fmt.Errorf("%w: linking the hook program to %s: %w", ErrRefused, sym, err)
+	}
+	defer l.Close()
+	if err := l.Pin(pin); err != nil {
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	return nil
+}
+
+// kprobe opens a perf event of the kprobe PMU on sym at offset 0.
+func (h *Host) kprobe(sym string) (int, error) {
+	b, err := os.ReadFile(h.KprobePMU)
+	if err != nil {
+		return -1, fmt.Errorf("the kernel has no kprobe PMU: %w", err)
+	}
+	typ, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", h.KprobePMU, err)
+	}
+	name, err := unix.BytePtrFromString(sym)
+	if err != nil {
+		return -1, err
+	}
+	attr := unix.PerfEventAttr{
+		Type: uint32(typ),
+		// The kprobe PMU reads the symbol from config1 and the offset
+		// from config2, which arrived with PERF_ATTR_SIZE_VER1.
+		Size: unix.PERF_ATTR_SIZE_VER1,
+		Ext1: uint64(uintptr(unsafe.Pointer(name))),
+	}
+	fd, err := unix.PerfEventOpen(&attr, -1, 0, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	runtime.KeepAlive(name)
+	if err != nil {
+		return -1, fmt.Errorf("%w: kprobe on %s: %w", ErrRefused, sym, err)
+	}
+	return fd, nil
+}
+
+// Hooks lists the pinned hooks by function name.
+func (h *Host) Hooks() ([]string, error) {
+	ents, err := os.ReadDir(h.Pin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bpffs: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// links lists the modules hook fn has a pinned link to.
+func (h *Host) links(fn string) ([]string, error) {
+	ents, err := os.ReadDir(h.dir(fn))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoHook, fn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bpffs: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if m, ok := strings.CutPrefix(e.Name(), linkPrefix); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Detach removes hook fn: its links, program and maps.
+func (h *Host) Detach(fn string) error {
+	if _, err := h.links(fn); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(h.dir(fn)); err != nil {
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	return nil
+}
+
+// CgroupID is the id bpf_get_current_cgroup_id returns for tasks of the
+// cgroup v2 directory path: its inode number.
+func CgroupID(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return 0, fmt.Errorf("cgroup %s: not on a cgroup v2 file system", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	id, ok := inode(fi)
+	if !ok || !fi.IsDir() {
+		return 0, fmt.Errorf("cgroup %s: not a cgroup directory", path)
+	}
+	return id, nil
+}
+
+func inode(fi os.FileInfo) (uint64, bool) {
+	s, ok := fi.Sys().(*unix.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return s.Ino, true
+}
+
+// Set makes hook fn return v in the cgroup id.
+func (h *Host) Set(fn string, cgroup uint64, v int64) error {
+	m, err := h.openMap(fn, build.ValuesMap)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Put(cgroup, v); err != nil {
+		return fmt.Errorf("hook %s: setting cgroup %d: %w", fn, cgroup, err)
+	}
+	return nil
+}
+
+// Unset stops overriding hook fn in the cgroup id.
+func (h *Host) Unset(fn string, cgroup uint64) error {
+	m, err := h.openMap(fn, build.ValuesMap)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("hook %s: unsetting cgroup %d: %w", fn, cgroup, err)
+	}
+	return nil
+}
+
+func (h *Host) openMap(fn, name string) (*ebpf.Map, error) {
+	if _, err := h.links(fn); err != nil {
+		return nil, err
+	}
+	m, err := ebpf.LoadPinnedMap(filepath.Join(h.dir(fn), name), nil)
+	if err != nil {
+		return nil, fmt.Errorf("hook %s: bpffs: %w", fn, err)
+	}
+	return m, nil
+}
