@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +21,7 @@ import (
 func addHookRuntimeCmds(parent *cobra.Command) {
 	h := hooks.DefaultHost()
 	parent.PersistentFlags().StringVar(&h.Pin, "bpffs", h.Pin, "bpffs directory the hooks are pinned in")
-	var asJSON bool
+	var asJSON, wait bool
 	jsonFlag := func(c *cobra.Command) { c.Flags().BoolVar(&asJSON, "json", false, "print JSON") }
 
 	attach := &cobra.Command{
@@ -64,19 +63,36 @@ looks attached: run sync right after the transition completes (the package
 loader does). It prints what it changed and how long each probe took.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var c []hooks.Change
+			var err error
+			var summary string
 			start := time.Now()
-			c, err := h.Sync(cmd.Context())
+			c, err = h.Sync(cmd.Context())
+			if wait && err == nil {
+				// The first Sync probed the new copies while the
+				// transition runs (both copies may run then); after it,
+				// drop the probes on the old ones.
+				var done time.Time
+				if done, err = h.WaitTransitions(cmd.Context(), time.Millisecond); err == nil {
+					var more []hooks.Change
+					more, err = h.Sync(cmd.Context())
+					c = append(c, more...)
+					summary = fmt.Sprintf("sync: transitions done %s after the start, probes settled %s after that\n",
+						done.Sub(start).Round(time.Microsecond), time.Since(done).Round(time.Microsecond))
+				}
+			}
 			took := time.Since(start)
 			if perr := printChanges(cmd.OutOrStdout(), c, asJSON); perr != nil {
 				return perr
 			}
 			if !asJSON {
-				fmt.Fprintf(cmd.OutOrStdout(), "sync: %d change(s) in %s\n", len(c), took.Round(time.Microsecond))
+				fmt.Fprintf(cmd.OutOrStdout(), "%ssync: %d change(s) in %s\n", summary, len(c), took.Round(time.Microsecond))
 			}
 			return hookErr(err)
 		},
 	}
 	jsonFlag(sync)
+	sync.Flags().BoolVar(&wait, "wait", false, "probe new copies now, wait for livepatch transitions to finish, then drop the old probes")
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -118,22 +134,24 @@ a copy that no longer runs (stale): "klpack hooks sync" repairs both.`,
 	jsonFlag(status)
 
 	var cgroup string
+	var value int64
 	set := &cobra.Command{
-		Use:   "set FUNC VALUE --cgroup DIR",
-		Short: "Make a hook function return VALUE for tasks of a cgroup",
-		Args:  cobra.ExactArgs(2),
+		Use:   "set FUNC --cgroup DIR --value N",
+		Short: "Make a hook function return N for tasks of a cgroup",
+		Long: `Set makes the hook function return N (e.g. -1 for -EPERM) when a task of the
+cgroup v2 directory DIR calls it. The program refuses, and counts, values
+outside what a function of the hook's error type returns on failure.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := strconv.ParseInt(args[1], 0, 64)
-			if err != nil {
-				return &exitError{exitInput, fmt.Errorf("value %q: %w", args[1], err)}
-			}
 			id, err := hooks.CgroupID(cgroup)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
-			return hookErr(h.Set(args[0], id, v))
+			return hookErr(h.Set(args[0], id, value))
 		},
 	}
+	set.Flags().Int64Var(&value, "value", 0, "the value the function returns")
+	set.MarkFlagRequired("value")
 	unset := &cobra.Command{
 		Use:   "unset FUNC --cgroup DIR",
 		Short: "Stop overriding a hook function for tasks of a cgroup",

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,9 @@ import (
 type kernelInfo struct {
 	Name, Release, Vmlinuz, Modules string
 	Append                          string
+	// Extra are the prebuilt modules the kernel's guests also get, by
+	// file name (prebuilt.go).
+	Extra map[string]string
 }
 
 // guests is what every guest test needs: qemu, a static busybox, the
@@ -67,24 +71,43 @@ func setupGuests(t *testing.T, defaults ...string) *guests {
 	return g
 }
 
-func TestE2E(t *testing.T) {
-	g := setupGuests(t, "6.1", "6.12", "7.2", "test")
-	qemu, root, cache, ctx, kernels := g.qemu, g.root, g.cache, t.Context(), g.kernels
-	busybox, outDir := g.busybox, g.outDir
+// staticKlpack builds klpack without cgo, to run in the guests, and
+// returns its path.
+func (g *guests) staticKlpack(t *testing.T) string {
+	t.Helper()
 	start := time.Now()
-	start = time.Now()
-	klpackBin := filepath.Join(cache, "e2e", "klpack-static")
-	build := exec.CommandContext(ctx, "go", "build", "-o", klpackBin, "./cmd/klpack")
-	build.Dir = root
+	bin := filepath.Join(g.cache, "e2e", "klpack-static")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/klpack")
+	build.Dir = g.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("static klpack: %v\n%s", err, out)
 	}
 	t.Logf("static klpack: %s", time.Since(start).Round(time.Second))
+	return bin
+}
+
+func TestE2E(t *testing.T) {
+	g := setupGuests(t, "6.1", "6.12", "7.2", "test")
+	qemu, root, ctx, kernels := g.qemu, g.root, t.Context(), g.kernels
+	busybox, outDir := g.busybox, g.outDir
+	klpackBin := g.staticKlpack(t)
 
 	scenarios := loadScenarios(t, filepath.Join(root, "testdata", "e2e", "scenarios"))
+	prebuilt, err := PrebuiltModules(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range kernels {
+		if kernels[i].Name == PrebuiltKernel {
+			kernels[i].Extra = prebuilt
+		}
+	}
 	steps := map[string][]byte{}
 	for _, sc := range scenarios {
+		if err := CheckPrebuiltUse(sc.sc, prebuilt); err != nil {
+			t.Fatalf("scenario %s: %v", sc.name, err)
+		}
 		b, err := GuestSteps(sc.sc)
 		if err != nil {
 			t.Fatalf("scenario %s: %v", sc.name, err)
@@ -99,6 +122,9 @@ func TestE2E(t *testing.T) {
 	work := t.TempDir()
 	for _, k := range kernels {
 		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Modules: k.Modules, Steps: steps}
+		for _, name := range slices.Sorted(maps.Keys(k.Extra)) {
+			in.Extra = append(in.Extra, k.Extra[name])
+		}
 		p := filepath.Join(work, k.Name+".cpio")
 		f, err := os.Create(p)
 		if err != nil {
@@ -122,10 +148,13 @@ func TestE2E(t *testing.T) {
 	sem := make(chan struct{}, max(parallel, 1))
 	var mu sync.Mutex
 	var rows []Row
-	start = time.Now()
+	start := time.Now()
 	t.Run("boot", func(t *testing.T) {
 		for _, sc := range scenarios {
 			for _, k := range kernels {
+				if !RunsOn(sc.sc, k.Name) {
+					continue
+				}
 				t.Run(sc.name+"@"+k.Name, func(t *testing.T) {
 					t.Parallel()
 					sem <- struct{}{}
@@ -214,6 +243,9 @@ func prepare(t *testing.T, ctx context.Context, root, cache string, names []stri
 func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, sc scenario, outDir string) Row {
 	row := Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps)}
 	sim, err := deploy.Simulate(sc.sc, "", func(p string) (*klp.Module, error) {
+		if extra, ok := k.Extra[p]; ok {
+			return elfscan.Open(extra, nil)
+		}
 		return elfscan.Open(filepath.Join(k.Modules, p), nil)
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -34,6 +35,9 @@ var (
 const (
 	progPin    = "prog"
 	linkPrefix = "link@" // link@<module>: the kprobe on <module>:<func>
+	// newPrefix names a pin about to be renamed over another. Not a
+	// dot: bpffs refuses names with dots (EPERM).
+	newPrefix = "new@"
 )
 
 // Change is one link Sync (or Attach) made or removed.
@@ -98,7 +102,7 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	}
 	for _, m := range live {
 		start := time.Now()
-		tmp := filepath.Join(dir, ".new-"+linkPrefix+m)
+		tmp := filepath.Join(dir, newPrefix+linkPrefix+m)
 		if err := h.link(prog, m, fn, tmp); err != nil {
 			return changes, err
 		}
@@ -124,7 +128,7 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 
 // replacePin pins prog at path, over what is pinned there.
 func replacePin(prog *ebpf.Program, path string) error {
-	tmp := filepath.Join(filepath.Dir(path), ".new-"+filepath.Base(path))
+	tmp := filepath.Join(filepath.Dir(path), newPrefix+filepath.Base(path))
 	os.Remove(tmp)
 	if err := prog.Pin(tmp); err != nil {
 		return fmt.Errorf("bpffs: %w", err)
@@ -166,14 +170,20 @@ func (h *Host) sync(fn string) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := h.Live(fn)
-	if err != nil && !errors.Is(err, ErrNotLive) {
+	// Not h.Live: reading kallsyms costs tens of milliseconds on a
+	// distribution kernel (hundreds under emulation), and this runs
+	// while the hook is bypassed. The kernel answers "does module m
+	// define fn" itself when asked for a probe on m:fn.
+	enabled, err := h.enabledPatches()
+	if err != nil {
 		return nil, err
 	}
 	var changes []Change
 	var prog *ebpf.Program
-	for _, m := range live {
+	live := map[string]bool{}
+	for _, m := range enabled {
 		if slices.Contains(have, m) {
+			live[m] = true
 			continue
 		}
 		start := time.Now()
@@ -183,13 +193,20 @@ func (h *Host) sync(fn string) ([]Change, error) {
 			}
 			defer prog.Close()
 		}
-		if err := h.link(prog, m, fn, filepath.Join(dir, linkPrefix+m)); err != nil {
+		err := h.link(prog, m, fn, filepath.Join(dir, linkPrefix+m))
+		if errors.Is(err, unix.ENOENT) {
+			continue // m does not define fn
+		}
+		if err != nil {
 			return changes, err
 		}
+		live[m] = true
 		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy without a probe", Took: time.Since(start)})
 	}
 	for _, m := range have {
-		if slices.Contains(live, m) {
+		// A probe on vmlinux's copy is the user's choice: only
+		// livepatch copies move.
+		if live[m] || m == Vmlinux {
 			continue
 		}
 		start := time.Now()
@@ -199,6 +216,28 @@ func (h *Host) sync(fn string) ([]Change, error) {
 		changes = append(changes, Change{Hook: fn, Module: m, Action: "detached", Why: h.whyNotLive(m), Took: time.Since(start)})
 	}
 	return changes, nil
+}
+
+// enabledPatches lists the enabled livepatches: their modules' names.
+func (h *Host) enabledPatches() ([]string, error) {
+	ents, err := os.ReadDir(h.Livepatch)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		on, err := h.enabled(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }
 
 func (h *Host) whyNotLive(m string) string {
@@ -342,7 +381,7 @@ func CgroupID(path string) (uint64, error) {
 }
 
 func inode(fi os.FileInfo) (uint64, bool) {
-	s, ok := fi.Sys().(*unix.Stat_t)
+	s, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false
 	}
@@ -384,4 +423,49 @@ func (h *Host) openMap(fn, name string) (*ebpf.Map, error) {
 		return nil, fmt.Errorf("hook %s: bpffs: %w", fn, err)
 	}
 	return m, nil
+}
+
+// WaitTransitions polls the livepatch sysfs every interval until no patch
+// is in transition, and returns when it saw that. Sync right after it
+// moves the probes as soon as the replaced code stops running.
+func (h *Host) WaitTransitions(ctx context.Context, interval time.Duration) (time.Time, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		busy, err := h.inTransition()
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !busy {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (h *Host) inTransition() (bool, error) {
+	ents, err := os.ReadDir(h.Livepatch)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(h.Livepatch, e.Name(), "transition"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // freed since ReadDir
+		}
+		if err != nil {
+			return false, err
+		}
+		if strings.TrimSpace(string(b)) == "1" {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -20,9 +20,11 @@ die() {
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../../testdata/e2e/src" && pwd)
+# The hook modules include klpack's header, as livepatch authors do.
+header=$(cd "$here/../../templates" && pwd)/klpack_livepatch.h
 [ -f "$kdir/Makefile" ] || die "no kernel build directory at $kdir (install its headers)"
 
-stamp=$( (cd "$src" && find . -type f | LC_ALL=C sort | xargs sha256sum; echo "$kdir $*") | sha256sum | cut -c1-16)
+stamp=$( (cd "$src" && find . -type f | LC_ALL=C sort | xargs sha256sum; sha256sum <"$header"; echo "$kdir $*") | sha256sum | cut -c1-16)
 if [ -f "$out/.klpack-stamp" ] && [ "$(cat "$out/.klpack-stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -40,6 +42,7 @@ bdir=$out.build
 rm -rf "$bdir"
 mkdir -p "$bdir"
 cp -R "$src/." "$bdir/"
+cp "$header" "$bdir/"
 log=$bdir/build.log
 if ! make -C "$kdir" M="$bdir" -j2 "$@" modules >"$log" 2>&1; then
 	tail -n 40 "$log" >&2
