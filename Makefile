@@ -70,6 +70,7 @@ unit:
 fuzz-short:
 	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s
 	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime 10s
+	$(GO) test ./pkg/hooks -run '^$$' -fuzz '^FuzzKallsyms$$' -fuzztime 5s
 
 fuzz:
 	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)

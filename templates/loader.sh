@@ -13,8 +13,10 @@
 #   KLPACK_SYSFS (/sys), KLPACK_CMDLINE (/proc/cmdline),
 #   KLPACK_LIBDIR ({{.LibDir}}), KLPACK_RUNDIR (/run),
 #   KLPACK_TIMEOUT (seconds per transition, {{.Timeout}}),
-#   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME name the commands: a
-#   busybox shell built standalone runs its own applets before $PATH.
+#   KLPACK_BPFFS (/sys/fs/bpf/klpack/hooks, where hooks are pinned),
+#   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME, KLPACK_BIN (klpack) name
+#   the commands: a busybox shell built standalone runs its own applets
+#   before $PATH.
 
 set -u
 
@@ -27,8 +29,10 @@ TIMEOUT=${KLPACK_TIMEOUT:-{{.Timeout}}}
 INSMOD=${KLPACK_INSMOD:-insmod}
 RMMOD=${KLPACK_RMMOD:-rmmod}
 UNAME=${KLPACK_UNAME:-uname}
+KLPACK=${KLPACK_BIN:-klpack}
 LP=$SYSFS/kernel/livepatch
 LOCK=$RUNDIR/klpack-load.lock
+BPFFS_HOOKS=${KLPACK_BPFFS:-/sys/fs/bpf/klpack/hooks}
 
 # done_list holds the modules this run loaded, newest first.
 done_list=
@@ -91,6 +95,38 @@ rollback() {
 	if [ "$r_bad" = 1 ]; then
 		warn "rollback incomplete: check $LP by hand"
 	fi
+}
+
+# hook_objects prints the BPF hook objects the release's packages carry.
+hook_objects() {
+	for f in "$LIBDIR/$KERNEL"/*/hooks/*.bpf.o; do
+		[ -f "$f" ] && echo "$f"
+	done
+}
+
+# hooks ARGS...: run "klpack hooks ARGS" when the release carries hooks.
+# An atomic replace leaves each kprobe on code that no longer runs, so
+# after every load "hooks sync" probes the new patch's copies while its
+# transition runs, and at the end "hooks attach" (re)loads the objects and
+# "hooks sync --wait" drops the probes on replaced code. A hook that fails
+# is reported (exit 1) but does not undo the patches.
+hooks_failed=0
+hooks() {
+	[ -n "$(hook_objects)" ] || return 0
+	if ! command -v "$KLPACK" >/dev/null 2>&1; then
+		warn "the release carries BPF hooks, but $KLPACK is not installed: hooks $1 not run"
+		hooks_failed=1
+		return 0
+	fi
+	sub=$1
+	shift
+	if out=$("$KLPACK" hooks "$sub" --bpffs "$BPFFS_HOOKS" "$@" 2>&1); then
+		[ -n "$out" ] && printf '%s\n' "$out" | while IFS= read -r l; do say "hooks: $l"; done
+	else
+		printf '%s\n' "$out" | while IFS= read -r l; do warn "hooks: $l"; done
+		hooks_failed=1
+	fi
+	return 0
 }
 
 # entries prints the packaged patches of KERNEL as "ORDER MODULE LAYER FILE",
@@ -158,6 +194,7 @@ start() {
 		fi
 		done_list="$m $done_list"
 		loaded=$((loaded + 1))
+		[ -d "$BPFFS_HOOKS" ] && hooks sync
 		if ! wait_for "$m" settled; then
 			warn "$m: transition did not finish within ${TIMEOUT}s"
 			rollback
@@ -168,6 +205,12 @@ start() {
 $list
 EOF
 	say "$total patches for $KERNEL in place ($loaded loaded now)"
+	hooks attach $(hook_objects)
+	hooks sync --wait
+	if [ "$hooks_failed" = 1 ]; then
+		warn "the patches are in place, but their BPF hooks are not all attached"
+		return 1
+	fi
 	return 0
 }
 

@@ -59,6 +59,12 @@ rm -rf "$FAKE/sys/module/$1"
 	fakeUname = `#!/bin/sh
 cat "$FAKE/uname"
 `
+	// fakeKlpack logs "klpack ARGS" ($FAKE shown as F) and exits with
+	// the status in $FAKE/behave/klpack.
+	fakeKlpack = `#!/bin/sh
+echo "klpack $*" | sed "s|$FAKE|F|g" >>"$FAKE/log"
+exit $(cat "$FAKE/behave/klpack" 2>/dev/null || echo 0)
+`
 )
 
 func newFakeHost(t *testing.T, modules ...string) *fakeHost {
@@ -190,6 +196,8 @@ func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code i
 		"KLPACK_LIBDIR="+h.lib,
 		"KLPACK_RUNDIR="+filepath.Join(h.dir, "run"),
 		"KLPACK_TIMEOUT=1",
+		"KLPACK_BIN="+filepath.Join(h.fakeBin, "klpack"),
+		"KLPACK_BPFFS="+filepath.Join(h.dir, "bpffs"),
 	)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -232,11 +240,52 @@ func TestLoader(t *testing.T) {
 		wantLoaded []string
 		wantOut    string // in stdout
 		wantErr    string // in stderr
+		// hooks: lp_b's package carries a hook object; klpack: the fake
+		// klpack's exit status ("" for no klpack installed); pinned:
+		// hooks are pinned in bpffs already.
+		hooks  bool
+		klpack string
+		pinned bool
 	}{{
 		name:       "success in order",
 		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
 		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
 		wantOut:    "3 patches for 6.1.0-56-amd64 in place (3 loaded now)",
+	}, {
+		name:       "hooks attached after the loads, synced after each",
+		hooks:      true,
+		klpack:     "0",
+		pinned:     true,
+		wantLog:    []string{"insmod lp_a", "klpack hooks sync --bpffs F/bpffs", "insmod lp_b", "klpack hooks sync --bpffs F/bpffs", "insmod lp_c", "klpack hooks sync --bpffs F/bpffs", "klpack hooks attach --bpffs F/bpffs F/lib/6.1.0-56-amd64/klp-patch-lp_b/hooks/lp_b_hook.bpf.o", "klpack hooks sync --bpffs F/bpffs --wait"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+		wantOut:    "3 patches for 6.1.0-56-amd64 in place (3 loaded now)",
+	}, {
+		name:       "first hooks: nothing pinned to sync during the loads",
+		hooks:      true,
+		klpack:     "0",
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c", "klpack hooks attach --bpffs F/bpffs F/lib/6.1.0-56-amd64/klp-patch-lp_b/hooks/lp_b_hook.bpf.o", "klpack hooks sync --bpffs F/bpffs --wait"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+	}, {
+		name:       "hooks refused: patches stay, exit 1",
+		hooks:      true,
+		klpack:     "1",
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c", "klpack hooks attach --bpffs F/bpffs F/lib/6.1.0-56-amd64/klp-patch-lp_b/hooks/lp_b_hook.bpf.o", "klpack hooks sync --bpffs F/bpffs --wait"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+		wantErr:    "the patches are in place, but their BPF hooks are not all attached",
+	}, {
+		name:       "hooks without klpack installed: patches stay, exit 1",
+		hooks:      true,
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
+		wantErr:    "is not installed: hooks attach not run",
+	}, {
+		name:       "no hooks in the release: klpack is not run",
+		klpack:     "0",
+		pinned:     true,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
+		wantLoaded: []string{"lp_a", "lp_b", "lp_c"},
 	}, {
 		name:       "refused load undoes the earlier ones",
 		behave:     map[string]string{"lp_c": "refuse"},
@@ -303,6 +352,18 @@ func TestLoader(t *testing.T) {
 				}
 				if tt.cmdline != "" {
 					write(t, filepath.Join(h.dir, "cmdline"), tt.cmdline+"\n", 0o644)
+				}
+				if tt.hooks {
+					hooks := filepath.Join(h.lib, fakeKernel, "klp-patch-lp_b", "hooks")
+					mkdir(t, hooks)
+					write(t, filepath.Join(hooks, "lp_b_hook.bpf.o"), "", 0o644)
+				}
+				if tt.klpack != "" {
+					write(t, filepath.Join(h.fakeBin, "klpack"), fakeKlpack, 0o755)
+					h.behave("klpack", tt.klpack)
+				}
+				if tt.pinned {
+					mkdir(t, filepath.Join(h.dir, "bpffs"))
 				}
 				args := tt.args
 				if args == nil {
