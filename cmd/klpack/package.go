@@ -46,7 +46,14 @@ are byte-identical. Exit 2 on bad input; nothing is left in --out then.`,
 }
 
 func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
-	scan := func(p string) (*klp.Module, error) { return elfscan.Open(p, nil) }
+	scan := func(p string, hookPoints []string) (*klp.Module, error) {
+		m, err := elfscan.Open(p, nil)
+		if err != nil || len(hookPoints) == 0 {
+			return m, err
+		}
+		// The declarations are keyed by module name, known after a scan.
+		return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
+	}
 	rel, err := pack.ReadRelease(file, scan)
 	if err != nil {
 		return &exitError{exitInput, err}

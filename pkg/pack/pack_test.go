@@ -25,7 +25,25 @@ const testKernel = "6.1.0-56-amd64"
 
 var epoch = time.Unix(1700000000, 0).UTC()
 
-func scan(p string) (*klp.Module, error) { return elfscan.Open(p, nil) }
+func scan(p string, hookPoints []string) (*klp.Module, error) {
+	m, err := elfscan.Open(p, nil)
+	if err != nil || len(hookPoints) == 0 {
+		return m, err
+	}
+	return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
+}
+
+// TestManifestHookPoints: hook points a release manifest declares reach
+// the scan record, with their source, and one without an error-injection
+// entry is flagged.
+func TestManifestHookPoints(t *testing.T) {
+	r := release(t, "release-6.1-hookpoints")
+	hooks := r.Modules[0].Record.Patches[0].Hooks
+	want := []klp.Hook{{Object: "lp_noreplace", Func: "lp_noreplace_version_proc_show", Source: klp.HookManifest, NoErrorInjection: true}}
+	if !slices.Equal(hooks, want) {
+		t.Errorf("hooks = %+v, want %+v", hooks, want)
+	}
+}
 
 // release reads testdata/pack/<name>.yaml.
 func release(t *testing.T, name string) *Release {

@@ -94,10 +94,14 @@ type releaseModule struct {
 	File  string   `yaml:"file"`
 	Layer string   `yaml:"layer"`
 	Hooks []string `yaml:"hooks"`
+	// HookPoints declares functions of the module as BPF hook points,
+	// for modules built without klpack's header.
+	HookPoints []string `yaml:"hook_points"`
 }
 
-// ScanFunc reads a module file's scan record.
-type ScanFunc func(path string) (*klp.Module, error)
+// ScanFunc reads a module file's scan record; hookPoints are the hook
+// points the manifest declares for it (elfscan.Options.ManifestHooks).
+type ScanFunc func(path string, hookPoints []string) (*klp.Module, error)
 
 // ReadRelease reads a release manifest (YAML or JSON). Module and hook
 // paths are relative to the release root (the manifest's "root", itself
@@ -184,7 +188,7 @@ func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) 
 	if err != nil {
 		return nil, err
 	}
-	rec, err := scan(p)
+	rec, err := scan(p, rm.HookPoints)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRelease, err)
 	}
