@@ -221,6 +221,10 @@ func printChanges(w io.Writer, cs []hooks.Change, asJSON bool) error {
 		}{cs})
 	}
 	for _, c := range cs {
+		if c.Module == "" {
+			fmt.Fprintf(w, "%s\t%s\t(%s)\n", c.Hook, c.Action, c.Why)
+			continue
+		}
 		fmt.Fprintf(w, "%s\t%s %s:%s\t(%s, %s)\n", c.Hook, c.Action, c.Module, c.Hook, c.Why, c.Took.Round(time.Microsecond))
 	}
 	return nil

@@ -43,8 +43,8 @@ const (
 // Change is one link Sync (or Attach) made or removed.
 type Change struct {
 	Hook   string        `json:"hook"`
-	Module string        `json:"module"`
-	Action string        `json:"action"` // "attached" or "detached"
+	Module string        `json:"module,omitempty"`
+	Action string        `json:"action"` // "attached", "detached" or "pinned" (no live copy yet)
 	Why    string        `json:"why"`
 	Took   time.Duration `json:"took_ns"`
 }
@@ -81,7 +81,8 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("%s: %w: %+v", path, ErrRefused, ve)
+			// The summary (the log's last words) first, then the log.
+			return nil, fmt.Errorf("%s: %w: %v%s\nverifier log:\n%+v", path, ErrRefused, ve, overrideHint(ve), ve)
 		}
 		return nil, fmt.Errorf("%s: loading into the kernel: %w", path, err)
 	}
@@ -97,7 +98,11 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		return nil, err
 	}
 	live, err := h.Live(fn)
-	if err != nil {
+	if errors.Is(err, ErrNotLive) || errors.Is(err, ErrNotFound) {
+		// Pinned ahead of its patch: Sync probes it once the patch
+		// is loaded.
+		changes = append(changes, Change{Hook: fn, Action: "pinned", Why: "no live copy yet: " + err.Error()})
+	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, m := range live {
@@ -124,6 +129,16 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		}
 	}
 	return changes, ctx.Err()
+}
+
+// overrideHint explains the verifier's refusal of bpf_override_return.
+func overrideHint(ve *ebpf.VerifierError) string {
+	for _, l := range ve.Log {
+		if strings.Contains(l, "cannot use helper bpf_override_return") || strings.Contains(l, "unknown func bpf_override_return") {
+			return " (the kernel lacks CONFIG_BPF_KPROBE_OVERRIDE)"
+		}
+	}
+	return ""
 }
 
 // replacePin pins prog at path, over what is pinned there.
