@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klpack/klpack/build"
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/pack"
 )
 
@@ -41,13 +43,17 @@ func TestLoaderGuest(t *testing.T) {
 		fmt.Sscan(v, &parallel)
 	}
 	sem := make(chan struct{}, max(parallel, 1))
+	klpackBin := g.staticKlpack(t)
 	for _, k := range kernels {
 		for _, c := range loaderCases {
+			if c.kernels != nil && !slices.Contains(c.kernels, k.Name) {
+				continue
+			}
 			t.Run(c.name+"@"+k.Name, func(t *testing.T) {
 				t.Parallel()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				initrd, _ := loaderInitramfs(t, busybox, k, c)
+				initrd, _ := loaderInitramfs(t, busybox, klpackBin, k, c)
 				var console bytes.Buffer
 				boot := &Boot{Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd, Append: c.append, Timeout: 180 * time.Second, Log: &console}
 				t0 := time.Now()
@@ -80,6 +86,7 @@ func TestLoaderGuest(t *testing.T) {
 type relModule struct {
 	file  string // in the kernel's e2e module directory
 	layer string
+	hooks bool // its package carries the objects of its hook points
 }
 
 // loaderCase is one guest boot.
@@ -92,6 +99,10 @@ type loaderCase struct {
 	// before are modules of the host (not of the release) loaded first:
 	// "FILE [PARAM=VALUE...]".
 	before []string
+	// pre are shell lines run after before and ahead of the install.
+	pre string
+	// kernels are the guests the case runs on (nil: all).
+	kernels []string
 	// steps are shell lines run after the install: guest script
 	// functions run TAG CMD... and state TAG; $PKG1.. name the packages'
 	// script directories, in load order.
@@ -117,9 +128,9 @@ var loaderCases = []loaderCase{
 		// loading it later than an off-band patch would drop that patch.
 		name: "success",
 		release: []relModule{
-			{"e2e_r.ko", deploy.LayerCumulative},
-			{"e2e_c.ko", deploy.LayerOffBand},
-			{"e2e_a.ko", deploy.LayerOffBand},
+			{file: "e2e_r.ko", layer: deploy.LayerCumulative},
+			{file: "e2e_c.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_a.ko", layer: deploy.LayerOffBand},
 		},
 		timeout: lpDefaultWait,
 		// Run again (an upgrade or reinstall): nothing to do. Then remove
@@ -135,9 +146,9 @@ var loaderCases = []loaderCase{
 		// version 1.
 		name: "refused",
 		release: []relModule{
-			{"e2e_s2r.ko", deploy.LayerCumulative},
-			{"e2e_n.ko", deploy.LayerOffBand},
-			{"e2e_s1.ko", deploy.LayerOffBand},
+			{file: "e2e_s2r.ko", layer: deploy.LayerCumulative},
+			{file: "e2e_n.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_s1.ko", layer: deploy.LayerOffBand},
 		},
 		timeout: lpDefaultWait,
 		check:   checkRefused,
@@ -147,25 +158,43 @@ var loaderCases = []loaderCase{
 		// e2e_busy_patch replaces; the loader waits busyTimeoutS.
 		name: "stalled",
 		release: []relModule{
-			{"e2e_r.ko", deploy.LayerCumulative},
-			{"e2e_busy_patch.ko", deploy.LayerOffBand},
-			{"e2e_c.ko", deploy.LayerOffBand},
+			{file: "e2e_r.ko", layer: deploy.LayerCumulative},
+			{file: "e2e_busy_patch.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_c.ko", layer: deploy.LayerOffBand},
 		},
 		timeout: busyTimeoutS,
 		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
 		check:   checkStalled,
 	},
 	{
+		// A cumulative upgrade over a patch whose hook is attached and
+		// overrides for cgroup a. e2e_hookcum replaces e2e_hook1 (a
+		// mainline kernel), so the probe on e2e_hook1's copy goes dead;
+		// the loader's "hooks sync" right after the insmod probes
+		// e2e_hookcum's copy and its final "hooks sync --wait" drops the
+		// old probe. Only the test kernel can override (Debian's lack
+		// CONFIG_BPF_KPROBE_OVERRIDE).
+		name:    "hooks",
+		kernels: []string{"test"},
+		release: []relModule{{file: "e2e_hookcum.ko", layer: deploy.LayerCumulative, hooks: true}},
+		before:  []string{"e2e_hook1.ko"},
+		pre: "run pre-attach klpack hooks attach /usr/lib/klpack/$(uname -r)/$PKG1/hooks/e2e_hook_value.bpf.o\n" +
+			"run pre-set klpack hooks set e2e_hook_value --cgroup /sys/fs/cgroup/a --value -5\n" +
+			"run pre-read readcg a\n",
+		steps: "run read-a readcg a\nrun read-root readcg root\nrun hooks-status klpack hooks status\n",
+		check: checkHooks,
+	},
+	{
 		// The escape hatch: klpack.enable=0 on the kernel command line.
 		name:    "disabled",
-		release: []relModule{{"e2e_r.ko", deploy.LayerCumulative}},
+		release: []relModule{{file: "e2e_r.ko", layer: deploy.LayerCumulative}},
 		append:  "klpack.enable=0",
 		check:   checkDisabled,
 	},
 	{
 		// Packages for another kernel: the loader leaves this one alone.
 		name:    "other-kernel",
-		release: []relModule{{"e2e_r.ko", deploy.LayerCumulative}},
+		release: []relModule{{file: "e2e_r.ko", layer: deploy.LayerCumulative}},
 		kernel:  otherKernel,
 		check:   checkOtherKernel,
 	},
@@ -193,8 +222,18 @@ busybox mount -t sysfs sysfs /sys
 busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 busybox --install -s /bin
 mkdir -p /run
+# For the hooks case: a cgroup v2 hierarchy with cgroup a, and bpffs.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null && mkdir /sys/fs/cgroup/a
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 LP=/sys/kernel/livepatch
 say() { echo "KLPL $*"; }
+# readcg CGROUP: the first line of /proc/meminfo, read by a task of
+# CGROUP (a, or root).
+readcg() {
+	d=/sys/fs/cgroup
+	[ "$1" = root ] || d=$d/$1
+	sh -c "echo \$\$ >$d/cgroup.procs && head -n 1 /proc/meminfo"
+}
 # now_ms: time since boot, in 10 ms steps: the start time of a new
 # process (field 22 of its stat, in USER_HZ ticks). Not /proc/uptime:
 # e2e_c patches uptime_proc_show.
@@ -244,7 +283,7 @@ reboot -f
 
 // loaderInitramfs stages the case's release with pkg/pack and writes the
 // initramfs; it returns its path and the package names in load order.
-func loaderInitramfs(t *testing.T, busybox string, k kernelInfo, c loaderCase) (string, []string) {
+func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c loaderCase) (string, []string) {
 	t.Helper()
 	rel := &pack.Release{Kernel: cmp.Or(c.kernel, k.Release), Version: "1.0", Arch: "x86_64"}
 	for _, m := range c.release {
@@ -253,7 +292,19 @@ func loaderInitramfs(t *testing.T, busybox string, k kernelInfo, c loaderCase) (
 		if err != nil {
 			t.Fatalf("scan %s: %v", p, err)
 		}
-		rel.Modules = append(rel.Modules, &pack.Module{Record: rec, Layer: m.layer, File: p})
+		pm := &pack.Module{Record: rec, Layer: m.layer, File: p}
+		if m.hooks {
+			objs, err := build.Build(t.Context(), []*klp.Module{rec}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths, err := build.Write(t.TempDir(), objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pm.Hooks = paths
+		}
+		rel.Modules = append(rel.Modules, pm)
 	}
 	bb, err := os.ReadFile(busybox)
 	if err != nil {
@@ -266,6 +317,11 @@ func loaderInitramfs(t *testing.T, busybox string, k kernelInfo, c loaderCase) (
 		{Path: "bin/busybox", Mode: 0o755, Data: bb},
 		{Path: "bin/sh", Mode: fs.ModeSymlink | 0o777, Data: []byte("busybox")},
 	}
+	kb, err := os.ReadFile(klpackBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, File{Path: "bin/klpack", Mode: 0o755, Data: kb})
 	dirs := map[string]bool{}
 	var dirList []string
 	addDir := func(p string) {
@@ -312,6 +368,7 @@ func loaderInitramfs(t *testing.T, busybox string, k kernelInfo, c loaderCase) (
 		add("lib/modules/e2e/"+f[0], 0o644, filepath.Join(k.Modules, f[0]))
 		fmt.Fprintf(&steps, "run before insmod /lib/modules/e2e/%s\n", b)
 	}
+	steps.WriteString(c.pre)
 	// dpkg unpacks every package of the transaction, then configures the
 	// first; its post-install script loads the whole release.
 	steps.WriteString("state pre\nrun install /e2e/$PKG1/postinst configure\nstate post\n")
@@ -566,6 +623,30 @@ func checkRefused(t *testing.T, g *loaderRun, release []relModule) {
 	if !slices.ContainsFunc(g.dmesg, func(l string) bool { return strings.Contains(l, "e2e_s1") && strings.Contains(l, "not compatible") }) {
 		t.Errorf("dmesg: no klp_state refusal of e2e_s1:\n%s", strings.Join(g.dmesg, "\n"))
 	}
+}
+
+func checkHooks(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "before", 0)
+	g.ran(t, "pre-attach", 0)
+	if !g.printed("pre-attach", "e2e_hook_value\tattached e2e_hook1:e2e_hook_value\t(live copy, ") {
+		t.Errorf("pre-attach: no probe on e2e_hook1:\n%s", strings.Join(g.out["pre-attach"], "\n"))
+	}
+	g.ran(t, "pre-set", 0)
+	g.inOrder(t, "pre-read", "klpe e2e_hook1 - meminfo_proc_show hook=-5")
+	g.ran(t, "install", 0)
+	// The probe moves during e2e_hookcum's transition, the old one goes
+	// after it.
+	var moved, dropped bool
+	for _, l := range g.out["install"] {
+		moved = moved || strings.HasPrefix(l, "klpack-load: hooks: e2e_hook_value\tattached e2e_hookcum:e2e_hook_value\t")
+		dropped = dropped || moved && strings.HasPrefix(l, "klpack-load: hooks: e2e_hook_value\tdetached e2e_hook1:e2e_hook_value\t")
+	}
+	if !moved || !dropped {
+		t.Errorf("install: the loader did not move the probe to e2e_hookcum (moved %v, old dropped %v):\n%s", moved, dropped, strings.Join(g.out["install"], "\n"))
+	}
+	g.inOrder(t, "read-a", "klpe e2e_hookcum - meminfo_proc_show hook=-5")
+	g.inOrder(t, "read-root", "klpe e2e_hookcum - meminfo_proc_show hook=0")
+	g.ran(t, "hooks-status", 0)
 }
 
 func checkDisabled(t *testing.T, g *loaderRun, release []relModule) {
