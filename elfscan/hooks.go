@@ -215,6 +215,9 @@ func decodeHooks(f *elfFile, module string, eiBase uint32, manifest []string) ([
 		if slices.ContainsFunc(hooks, func(o klp.Hook) bool { return o.Func == fn }) {
 			continue // the module's own marker says more
 		}
+		if !f.definesFunc(fn) {
+			return nil, fmt.Errorf("manifest declares hook point %s, but %s defines no such function", fn, module)
+		}
 		h := klp.Hook{Object: module, Func: fn, Source: klp.HookManifest, NoErrorInjection: true}
 		for _, e := range ei {
 			if f.symbolAt(e.fn, elf.STT_FUNC) == fn {
@@ -278,4 +281,15 @@ func decodeMarker(f *elfFile, sec int, off uint64, module string, ei []eiEntry) 
 		}
 	}
 	return h, nil
+}
+
+// definesFunc says whether the module's symbol table defines function fn.
+func (f *elfFile) definesFunc(fn string) bool {
+	syms, err := f.symbols()
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(syms, func(s symbol) bool {
+		return s.name == fn && s.typ() == elf.STT_FUNC && s.shndx != uint32(elf.SHN_UNDEF)
+	})
 }

@@ -109,8 +109,10 @@ func TestHooks(t *testing.T) {
 		{"no error-injection entries", []string{eiSection, "_error_injection_whitelisX"}, nil,
 			[]klp.Hook{flagged(allowed), flagged(extra)}},
 		{"manifest adds nothing a marker declares", nil, map[string][]string{"lp_hook": {"lp_hook_meminfo_extra"}}, []klp.Hook{allowed, extra}},
-		{"manifest only", []string{hookSection, ".klpack.hookz"}, map[string][]string{"lp_hook": {"lp_hook_meminfo_extra", "lp_hook_nosuch"}, "other": {"x"}},
-			[]klp.Hook{manifest(extra), {Object: "lp_hook", Func: "lp_hook_nosuch", Source: klp.HookManifest, NoErrorInjection: true}}},
+		{"manifest only", []string{hookSection, ".klpack.hookz"}, map[string][]string{"lp_hook": {"lp_hook_meminfo_extra"}, "other": {"x"}},
+			[]klp.Hook{manifest(extra)}},
+		{"manifest names a function without an entry", []string{hookSection, ".klpack.hookz"}, map[string][]string{"lp_hook": {"lp_hook_meminfo_proc_show"}},
+			[]klp.Hook{{Object: "lp_hook", Func: "lp_hook_meminfo_proc_show", Source: klp.HookManifest, NoErrorInjection: true}}},
 		{"no declarations", []string{hookSection, ".klpack.hookz"}, nil, []klp.Hook{}},
 	}
 	for _, tt := range tests {
@@ -123,6 +125,15 @@ func TestHooks(t *testing.T) {
 				t.Errorf("hooks differ (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHooksManifestNoSuchFunction: a hook point the manifest declares
+// must be a function of the module (a probe finds it by name).
+func TestHooksManifestNoSuchFunction(t *testing.T) {
+	_, err := scanBytes(t, hookModule(t, "6.12.117+deb12-amd64"), &Options{ManifestHooks: map[string][]string{"lp_hook": {"lp_hook_nosuch"}}})
+	if err == nil || !strings.Contains(err.Error(), "manifest declares hook point lp_hook_nosuch, but lp_hook defines no such function") {
+		t.Fatalf("err = %v, want the missing function named", err)
 	}
 }
 
