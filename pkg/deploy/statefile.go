@@ -165,8 +165,37 @@ func position(data []byte, off int) (line, col int) {
 // keys must match a field's JSON name exactly (encoding/json would also
 // take other cases).
 func checkShape(v any, t reflect.Type, path string) *StateError {
+	c := shapeChecker{fields: map[reflect.Type]map[string]reflect.Type{}}
+	if err := c.check(v, t); err != nil {
+		err.Field = join(path, err.Field)
+		return err
+	}
+	return nil
+}
+
+// shapeChecker walks a decoded tree against a Go type. Paths are built
+// only for the error, on the way back up: state files of thousands of
+// patches are mostly valid, and a path per value cost most of the parse.
+type shapeChecker struct {
+	fields map[reflect.Type]map[string]reflect.Type
+}
+
+// under prefixes err's field path with seg (a key, or "[i]").
+func under(err *StateError, seg string) *StateError {
+	switch {
+	case err.Field == "":
+		err.Field = seg
+	case strings.HasPrefix(err.Field, "["):
+		err.Field = seg + err.Field
+	default:
+		err.Field = seg + "." + err.Field
+	}
+	return err
+}
+
+func (c *shapeChecker) check(v any, t reflect.Type) *StateError {
 	bad := func(format string, args ...any) *StateError {
-		return &StateError{Field: path, Msg: fmt.Sprintf(format, args...)}
+		return &StateError{Msg: fmt.Sprintf(format, args...)}
 	}
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
@@ -180,7 +209,7 @@ func checkShape(v any, t reflect.Type, path string) *StateError {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return checkShape(v, t.Elem(), path)
+		return c.check(v, t.Elem())
 	case reflect.Interface:
 		return nil
 	case reflect.Struct:
@@ -188,25 +217,20 @@ func checkShape(v any, t reflect.Type, path string) *StateError {
 		if !ok {
 			return bad("want object, got %s", jsonKind(v))
 		}
-		fields := jsonFields(t)
-		for _, k := range slices.Sorted(maps.Keys(obj)) {
-			ft, ok := fields[k]
-			if !ok {
-				return &StateError{Field: join(path, k), Msg: "unknown field"}
-			}
-			if err := checkShape(obj[k], ft, join(path, k)); err != nil {
-				return err
-			}
+		fields, ok := c.fields[t]
+		if !ok {
+			fields = jsonFields(t)
+			c.fields[t] = fields
 		}
-		return nil
+		return c.keys(obj, func(k string) reflect.Type { return fields[k] }, func(k string) string { return k })
 	case reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {
 			return bad("want array, got %s", jsonKind(v))
 		}
 		for i, e := range arr {
-			if err := checkShape(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			if err := c.check(e, t.Elem()); err != nil {
+				return under(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return nil
@@ -215,12 +239,7 @@ func checkShape(v any, t reflect.Type, path string) *StateError {
 		if !ok {
 			return bad("want object, got %s", jsonKind(v))
 		}
-		for _, k := range slices.Sorted(maps.Keys(obj)) {
-			if err := checkShape(obj[k], t.Elem(), fmt.Sprintf("%s[%q]", path, k)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return c.keys(obj, func(string) reflect.Type { return t.Elem() }, func(k string) string { return fmt.Sprintf("[%q]", k) })
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			return bad("want string, got %s", jsonKind(v))
@@ -256,6 +275,32 @@ func checkShape(v any, t reflect.Type, path string) *StateError {
 		return nil
 	}
 	return bad("cannot decode into %s", t)
+}
+
+// keys checks the values of a JSON object; typeOf is nil for an unknown
+// key. The error reported is the first in key order, whatever order the
+// map iterates in; sorting only happens when something is wrong.
+func (c *shapeChecker) keys(obj map[string]any, typeOf func(string) reflect.Type, seg func(string) string) *StateError {
+	one := func(k string) *StateError {
+		ft := typeOf(k)
+		if ft == nil {
+			return &StateError{Field: seg(k), Msg: "unknown field"}
+		}
+		if err := c.check(obj[k], ft); err != nil {
+			return under(err, seg(k))
+		}
+		return nil
+	}
+	for k := range obj {
+		if one(k) != nil {
+			for _, k := range slices.Sorted(maps.Keys(obj)) {
+				if err := one(k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func join(path, key string) string {
