@@ -8,8 +8,11 @@
 // are checked before use and nothing is allocated beyond what the file
 // holds. Bad input yields a *FormatError (errors.AsType) naming the section
 // and offset, or ErrNotELF; a missing signature is not an error of a scan.
+// Modules are 64-bit x86_64 or arm64: one for another machine or class is
+// a *FormatError naming the machine that matches ErrUnsupportedMachine.
 //
 // Struct layouts come from the module's DWARF, else its BTF over the
 // kernel's vmlinux BTF (Options.VmlinuxBTF), else a built-in table keyed
-// by the kernel version in vermagic; Module.LayoutSource says which.
+// by architecture and the kernel version in vermagic; Module.LayoutSource
+// says which.
 package elfscan

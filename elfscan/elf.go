@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // The ELF reader works on the module's bytes in memory. Every offset, size,
@@ -74,13 +75,6 @@ func parseELF(b []byte) (*elfFile, error) {
 	if len(b) < ehdrSize {
 		return nil, formatErr("", 0, "truncated ELF header: %d bytes", len(b))
 	}
-	switch elf.Class(b[elf.EI_CLASS]) {
-	case elf.ELFCLASS64:
-	case elf.ELFCLASS32:
-		return nil, formatErr("", 0, "wrong ELF class ELFCLASS32: kernel modules klpack reads are 64-bit")
-	default:
-		return nil, formatErr("", 0, "bad ELF class %d", b[elf.EI_CLASS])
-	}
 	f := &elfFile{data: b}
 	switch elf.Data(b[elf.EI_DATA]) {
 	case elf.ELFDATA2LSB:
@@ -90,12 +84,22 @@ func parseELF(b []byte) (*elfFile, error) {
 	default:
 		return nil, formatErr("", 0, "bad ELF data encoding %d", b[elf.EI_DATA])
 	}
+	// e_type and e_machine sit at the same offsets in 32- and 64-bit
+	// headers, so a module for another machine is named before the class
+	// is refused.
+	f.machine = elf.Machine(f.bo.Uint16(b[18:]))
+	switch c := elf.Class(b[elf.EI_CLASS]); c {
+	case elf.ELFCLASS64:
+	case elf.ELFCLASS32:
+		return nil, unsupported("32-bit ELF (%v, machine %s): klpack reads 64-bit x86_64 and arm64 modules", c, machineName(f.machine))
+	default:
+		return nil, formatErr("", 0, "bad ELF class %d", b[elf.EI_CLASS])
+	}
 	if t := elf.Type(f.bo.Uint16(b[16:])); t != elf.ET_REL {
 		return nil, formatErr("", 0, "ELF type %v: a kernel module is ET_REL", t)
 	}
-	f.machine = elf.Machine(f.bo.Uint16(b[18:]))
 	if archName(f.machine) == "" {
-		return nil, formatErr("", 0, "wrong machine %v: klpack reads x86_64 and arm64 modules", f.machine)
+		return nil, unsupported("machine %s: klpack reads x86_64 and arm64 modules", machineName(f.machine))
 	}
 	shoff := f.bo.Uint64(b[40:])
 	shentsize := uint64(f.bo.Uint16(b[58:]))
@@ -168,6 +172,23 @@ func parseELF(b []byte) (*elfFile, error) {
 		f.sections[i].name = n
 	}
 	return f, nil
+}
+
+// unsupported is the error for a module klpack does not read because of
+// its architecture or class.
+func unsupported(format string, args ...any) *FormatError {
+	e := formatErr("", 0, format, args...)
+	e.Err = ErrUnsupportedMachine
+	return e
+}
+
+// machineName is EM_RISCV for a known machine and the number for others
+// (debug/elf names those "EM_ALPHA_STD+30542").
+func machineName(m elf.Machine) string {
+	if s := m.String(); !strings.Contains(s, "+") {
+		return s
+	}
+	return fmt.Sprintf("e_machine %d", uint16(m))
 }
 
 // cstring returns the NUL-terminated string at off in tab.
@@ -377,7 +398,8 @@ func (f *elfFile) relocWidth(typ uint32) uint64 {
 	return 1
 }
 
-// absReloc is the type of a 64-bit absolute pointer relocation.
+// isAbs64 reports whether typ is the machine's 64-bit absolute pointer
+// relocation: R_X86_64_64 or R_AARCH64_ABS64.
 func (f *elfFile) isAbs64(typ uint32) bool {
 	switch f.machine {
 	case elf.EM_X86_64:
@@ -386,6 +408,21 @@ func (f *elfFile) isAbs64(typ uint32) bool {
 		return elf.R_AARCH64(typ) == elf.R_AARCH64_ABS64
 	}
 	return false
+}
+
+// relocName names a relocation type of the module's machine.
+func (f *elfFile) relocName(typ uint32) string {
+	var s string
+	switch f.machine {
+	case elf.EM_X86_64:
+		s = elf.R_X86_64(typ).String()
+	case elf.EM_AARCH64:
+		s = elf.R_AARCH64(typ).String()
+	}
+	if s == "" || strings.Contains(s, "+") {
+		return fmt.Sprintf("type %d", typ)
+	}
+	return s
 }
 
 // ref is where a relocated pointer points: a defined section and offset, or
@@ -433,7 +470,7 @@ func (f *elfFile) pointer(sec int, off uint64) (ref, bool, error) {
 	k := sort.Search(len(rs), func(i int) bool { return rs[i].off >= off })
 	if k < len(rs) && rs[k].off == off {
 		if !f.isAbs64(rs[k].typ) {
-			return ref{}, false, formatErr(f.sections[sec].name, off, "pointer relocated by type %d, want a 64-bit absolute relocation", rs[k].typ)
+			return ref{}, false, formatErr(f.sections[sec].name, off, "pointer relocated by %s, want a 64-bit absolute relocation", f.relocName(rs[k].typ))
 		}
 		t, err := f.target(rs[k])
 		return t, err == nil, err

@@ -9,6 +9,10 @@ import (
 var (
 	// ErrNotELF: the (decompressed) file does not start with the ELF magic.
 	ErrNotELF = errors.New("not an ELF file")
+	// ErrUnsupportedMachine: a well-formed ELF file for an architecture or
+	// class klpack does not read (only 64-bit x86_64 and arm64). It comes
+	// as a *FormatError naming the file and the machine.
+	ErrUnsupportedMachine = errors.New("unsupported machine")
 )
 
 // FormatError reports bad input: a file that is not a well-formed kernel
@@ -18,7 +22,11 @@ type FormatError struct {
 	Section string
 	Off     uint64
 	Msg     string
+	// Err is the sentinel the error means, if any (errors.Is matches it).
+	Err error
 }
+
+func (e *FormatError) Unwrap() error { return e.Err }
 
 func (e *FormatError) Error() string {
 	s := ""

@@ -289,7 +289,7 @@ func TestOpenNamesFile(t *testing.T) {
 // FuzzScan checks that no input panics, that exactly one of result and
 // error comes back, and that results marshal.
 func FuzzScan(f *testing.F) {
-	for _, k := range kernels {
+	for _, k := range allKernels() {
 		for _, name := range []string{"lp_param.strip-unneeded.ko", "lp_multiobj.strip-unneeded.ko", "lp_replace.strip-debug.ko", "klp_user.strip-unneeded.ko", "lp_shadow.ko.zst"} {
 			b, err := os.ReadFile(filepath.Join(koDir, k, name))
 			if err != nil {
@@ -297,6 +297,12 @@ func FuzzScan(f *testing.F) {
 			}
 			f.Add(b)
 		}
+	}
+	for _, b := range klpBuildSeeds(f) {
+		f.Add(b)
+	}
+	for _, b := range kpatchSeeds(f) {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)

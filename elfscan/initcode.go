@@ -2,6 +2,7 @@ package elfscan
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -24,7 +25,8 @@ type enableCall struct {
 // store is a write to data seen in the init code.
 type store struct {
 	at    ref
-	imm   int64 // the value, when stored from an immediate
+	size  uint64 // bytes written; 0: the scan matches the address only
+	imm   int64  // the value, when stored from an immediate
 	isImm bool
 	from  ref // the address the stored register was loaded from
 	load  bool
@@ -34,8 +36,11 @@ type store struct {
 type regValue struct {
 	addr   ref // the register holds this address
 	isAddr bool
-	from   ref // the register was loaded from this address
+	page   bool // arm64: the register holds the 4 KiB page of addr (ADRP)
+	from   ref  // the register was loaded from this address
 	load   bool
+	imm    int64 // arm64: the register holds this constant
+	isImm  bool
 }
 
 func enableCalls(f *elfFile) ([]enableCall, error) {
@@ -52,7 +57,12 @@ func enableCalls(f *elfFile) ([]enableCall, error) {
 	if target < 0 {
 		return nil, nil
 	}
-	if f.machine != elf.EM_X86_64 {
+	scan := scanCode
+	switch f.machine {
+	case elf.EM_X86_64:
+	case elf.EM_AARCH64:
+		scan = scanCodeARM64
+	default:
 		return nil, formatErr("", 0, "finding the klp_patch in %s code is not supported", archName(f.machine))
 	}
 	var calls []enableCall
@@ -68,7 +78,7 @@ func enableCalls(f *elfFile) ([]enableCall, error) {
 		if !hasRelocTo(rs, uint32(target)) {
 			continue
 		}
-		c, err := scanCode(f, i, rs, uint32(target))
+		c, err := scan(f, i, rs, uint32(target))
 		if err != nil {
 			return nil, err
 		}
@@ -288,12 +298,26 @@ func moduleParams(f *elfFile) ([]param, error) {
 func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []param) error {
 	at := ref{sec: c.patch.sec, off: c.patch.off + uint64(l.patchReplace)}
 	for _, st := range c.stores {
-		if st.at != at {
+		// k: which byte of a wider store lands on the bool.
+		k, hit := uint64(0), st.at == at
+		if st.size > 1 && st.at.extern == "" && at.extern == "" && st.at.sec == at.sec &&
+			st.at.off <= at.off && at.off-st.at.off < st.size {
+			k, hit = at.off-st.at.off, true
+		}
+		if !hit {
 			continue
 		}
 		switch {
 		case st.isImm:
-			p.Replace, p.ReplaceSource, p.ReplaceParam = st.imm != 0, klp.ReplaceInit, ""
+			shift := 8 * k
+			if f.bo == binary.BigEndian {
+				shift = 8 * (st.size - 1 - k)
+			}
+			p.Replace, p.ReplaceSource, p.ReplaceParam = st.imm>>shift&0xff != 0, klp.ReplaceInit, ""
+		case st.load && st.size > 1 && (k != 0 || f.bo == binary.BigEndian):
+			// Which byte of the loaded value lands on the bool depends on
+			// the width of the load: not followed.
+			return formatErr("", 0, "klp_patch %s: init code sets replace with a %d-byte store the scan cannot follow", p.Symbol, st.size)
 		case st.load && paramNamed(params, st.from) != "":
 			if st.from.extern != "" {
 				return formatErr("", 0, "replace loaded from undefined %s", st.from.extern)

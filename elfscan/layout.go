@@ -218,31 +218,34 @@ func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
 	return l, nil
 }
 
-// tableLayouts are the x86_64 layouts of the kernels klpack is tested
-// against; TestLayoutTable proves each against the DWARF of a module built
-// for that kernel. Keyed by "major.minor" of the vermagic release.
-var tableLayouts = map[string]layout{
-	"6.1": {
-		source: klp.LayoutTable, patchObjs: 8, patchStates: 16, patchReplace: 24,
-		objSize: 0xa8, objName: 0, objFuncs: 8, objCallbacks: 16,
-		cbPre: 0, cbPost: 8, cbPreUnpatch: 16, cbPostUnpatch: 24,
-		funcSize: 0x98, funcOldName: 0, funcNewFunc: 8, funcOldSympos: 16,
-		stateSize: 24, stateID: 0, stateVersion: 8,
-	},
-	"6.12": {
-		source: klp.LayoutTable, patchObjs: 8, patchStates: 16, patchReplace: 24,
-		objSize: 0xa8, objName: 0, objFuncs: 8, objCallbacks: 16,
-		cbPre: 0, cbPost: 8, cbPreUnpatch: 16, cbPostUnpatch: 24,
-		funcSize: 0x98, funcOldName: 0, funcNewFunc: 8, funcOldSympos: 16,
-		stateSize: 24, stateID: 0, stateVersion: 8,
-	},
+// tableKey is an architecture and the "major.minor" of a vermagic release.
+type tableKey struct{ arch, release string }
+
+// klpLayout64 is the layout every 64-bit kernel klpack is tested against
+// has: x86_64 6.1 and 6.12 (Debian) and arm64 7.2 (linux-source-7.2,
+// tinyconfig plus testdata/gen/arm64/arm64.config) agree field by field.
+var klpLayout64 = layout{
+	source: klp.LayoutTable, patchObjs: 8, patchStates: 16, patchReplace: 24,
+	objSize: 0xa8, objName: 0, objFuncs: 8, objCallbacks: 16,
+	cbPre: 0, cbPost: 8, cbPreUnpatch: 16, cbPostUnpatch: 24,
+	funcSize: 0x98, funcOldName: 0, funcNewFunc: 8, funcOldSympos: 16,
+	stateSize: 24, stateID: 0, stateVersion: 8,
 }
 
-// tableLayout looks the layout up by the kernel release in vermagic.
+// tableLayouts are the layouts of the kernels klpack is tested against;
+// TestLayoutTable proves each against the DWARF of a module built for that
+// kernel and architecture. A kernel gets an entry only with such a module.
+var tableLayouts = map[tableKey]layout{
+	{"x86_64", "6.1"}:  klpLayout64,
+	{"x86_64", "6.12"}: klpLayout64,
+	{"arm64", "7.2"}:   klpLayout64,
+}
+
+// tableLayout looks the layout up by architecture and the kernel release
+// in vermagic.
 func tableLayout(arch, vermagic string) (*layout, error) {
 	rel, _, _ := strings.Cut(vermagic, " ")
-	key := majorMinor(rel)
-	if l, ok := tableLayouts[key]; ok && arch == "x86_64" {
+	if l, ok := tableLayouts[tableKey{arch, majorMinor(rel)}]; ok {
 		return &l, nil
 	}
 	return nil, fmt.Errorf("no debug information and no built-in klp struct layout for %s kernel %q: build with debug info or pass the kernel's vmlinux BTF", arch, rel)

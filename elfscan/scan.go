@@ -185,6 +185,9 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
 	if mod.layout != nil {
 		m.LayoutSource = &mod.layout.source
 	}
+	if m.KlpRelas, m.KlpSyms, err = klpRefs(f); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

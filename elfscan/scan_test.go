@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,11 +17,18 @@ import (
 )
 
 // The kernels the testdata modules are built for, and the variants of
-// each module that testdata/build.sh writes.
+// each module that testdata/build.sh writes. kernels are Debian's x86_64
+// kernels, rebuilt by testdata/build.sh from installed headers;
+// crossKernels are built from linux-source-7.2 by scripts/gen/arm64.sh
+// (make testdata-arm64), in the same variants.
 var (
-	kernels  = []string{"6.1.0-56-amd64", "6.12.117+deb12-amd64"}
-	variants = []string{".ko", ".strip-debug.ko", ".strip-unneeded.ko", ".ko.xz", ".ko.zst", ".ko.gz"}
+	kernels      = []string{"6.1.0-56-amd64", "6.12.117+deb12-amd64"}
+	crossKernels = []string{"7.2.13-arm64"}
+	variants     = []string{".ko", ".strip-debug.ko", ".strip-unneeded.ko", ".ko.xz", ".ko.zst", ".ko.gz"}
 )
+
+// allKernels is every kernel with committed sample modules.
+func allKernels() []string { return slices.Concat(kernels, crossKernels) }
 
 var koDir = filepath.Join("..", "testdata", "ko")
 
@@ -44,18 +52,50 @@ type expectPatch struct {
 	} `json:"objects"`
 }
 
-// loadExpected reads expected.json into the view of it a test needs.
-func loadExpected[T any](t *testing.T) map[string]T {
+// expectKernel is what expected.json says of every module built for one
+// kernel.
+type expectKernel struct {
+	Arch     string `json:"arch"`
+	Vermagic string `json:"vermagic"`
+}
+
+// expectFile is expected.json: facts per kernel, then per module.
+type expectFile[T any] struct {
+	Kernels map[string]expectKernel `json:"kernels"`
+	Modules map[string]T            `json:"modules"`
+}
+
+func readExpected[T any](t testing.TB) expectFile[T] {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "src", "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var exp map[string]T
+	var exp expectFile[T]
 	if err := json.Unmarshal(b, &exp); err != nil {
 		t.Fatalf("expected.json: %v", err)
 	}
 	return exp
+}
+
+// loadExpected reads the modules of expected.json into the view of them a
+// test needs.
+func loadExpected[T any](t *testing.T) map[string]T {
+	t.Helper()
+	return readExpected[T](t).Modules
+}
+
+// loadKernels reads the kernel facts of expected.json; every kernel with
+// committed modules must be there.
+func loadKernels(t testing.TB) map[string]expectKernel {
+	t.Helper()
+	ks := readExpected[json.RawMessage](t).Kernels
+	for _, k := range allKernels() {
+		if ks[k].Arch == "" || ks[k].Vermagic == "" {
+			t.Fatalf("expected.json: no arch and vermagic for kernel %s", k)
+		}
+	}
+	return ks
 }
 
 // vmlinuxBTF is the BTF-only vmlinux Debian ships in the 6.12 headers.
@@ -74,8 +114,9 @@ func vmlinuxBTF(t *testing.T) *btf.Spec {
 
 func TestScanTestdata(t *testing.T) {
 	exp := loadExpected[expectModule](t)
+	facts := loadKernels(t)
 	withBTF := &Options{VmlinuxBTF: vmlinuxBTF(t)}
-	for _, kernel := range kernels {
+	for _, kernel := range allKernels() {
 		for name, want := range exp {
 			for _, v := range variants {
 				path := filepath.Join(koDir, kernel, name+v)
@@ -84,7 +125,7 @@ func TestScanTestdata(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Open(%q) = %v", path, err)
 					}
-					checkModule(t, m, kernel, name, v, want, layoutFor(v, false))
+					checkModule(t, m, facts[kernel], name, v, want, layoutFor(v, false))
 				})
 				if kernel == "6.12.117+deb12-amd64" && strings.HasPrefix(v, ".strip") {
 					t.Run(kernel+"/"+name+v+"/btf", func(t *testing.T) {
@@ -92,7 +133,7 @@ func TestScanTestdata(t *testing.T) {
 						if err != nil {
 							t.Fatalf("Open(%q) = %v", path, err)
 						}
-						checkModule(t, m, kernel, name, v, want, layoutFor(v, true))
+						checkModule(t, m, facts[kernel], name, v, want, layoutFor(v, true))
 					})
 				}
 			}
@@ -110,16 +151,16 @@ func layoutFor(variant string, btf bool) string {
 	return klp.LayoutTable
 }
 
-func checkModule(t *testing.T, m *klp.Module, kernel, name, variant string, want expectModule, layout string) {
+func checkModule(t *testing.T, m *klp.Module, kernel expectKernel, name, variant string, want expectModule, layout string) {
 	t.Helper()
 	if m.Name != name {
 		t.Errorf("Name = %q, want %q", m.Name, name)
 	}
-	if !strings.HasPrefix(m.Vermagic, kernel+" ") {
-		t.Errorf("Vermagic = %q, want %s ...", m.Vermagic, kernel)
+	if m.Vermagic != kernel.Vermagic {
+		t.Errorf("Vermagic = %q, want %q", m.Vermagic, kernel.Vermagic)
 	}
-	if m.Arch != "x86_64" {
-		t.Errorf("Arch = %q", m.Arch)
+	if m.Arch != kernel.Arch {
+		t.Errorf("Arch = %q, want %q", m.Arch, kernel.Arch)
 	}
 	if got := first(m.Modinfo, "name"); got != name {
 		t.Errorf("modinfo name = %q", got)
@@ -195,7 +236,7 @@ func sameSym(a, b string, stripped bool) bool {
 
 // TestScanGolden pins the whole JSON document for every testdata module.
 func TestScanGolden(t *testing.T) {
-	for _, kernel := range kernels {
+	for _, kernel := range allKernels() {
 		t.Run(kernel, func(t *testing.T) {
 			files, err := Expand([]string{filepath.Join(koDir, kernel)})
 			if err != nil {
@@ -219,9 +260,11 @@ func TestScanGolden(t *testing.T) {
 }
 
 // TestLayoutTable proves the built-in table against the DWARF of a module
-// built for each kernel.
+// built for each kernel, and that the table holds no other kernel.
 func TestLayoutTable(t *testing.T) {
-	for _, kernel := range kernels {
+	facts := loadKernels(t)
+	proven := make(map[tableKey]bool)
+	for _, kernel := range allKernels() {
 		t.Run(kernel, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(koDir, kernel, "lp_replace.ko"))
 			if err != nil {
@@ -235,15 +278,25 @@ func TestLayoutTable(t *testing.T) {
 			if err != nil || fromDWARF == nil {
 				t.Fatalf("dwarfLayout = %v, %v", fromDWARF, err)
 			}
-			fromTable, err := tableLayout("x86_64", kernel+" SMP")
+			arch := facts[kernel].Arch
+			if got := archName(f.machine); got != arch {
+				t.Fatalf("lp_replace.ko is for %s, expected.json says %s", got, arch)
+			}
+			fromTable, err := tableLayout(arch, facts[kernel].Vermagic)
 			if err != nil {
 				t.Fatal(err)
 			}
+			proven[tableKey{arch, majorMinor(kernel)}] = true
 			fromDWARF.source = klp.LayoutTable
 			if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
 				t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", kernel, diff)
 			}
 		})
+	}
+	for k := range tableLayouts {
+		if !proven[k] {
+			t.Errorf("table layout for %s %s has no module built for that kernel to prove it", k.arch, k.release)
+		}
 	}
 }
 
@@ -253,8 +306,17 @@ func TestTableLayoutUnknownKernel(t *testing.T) {
 			t.Errorf("tableLayout(%q) = nil error, want one", vermagic)
 		}
 	}
-	if _, err := tableLayout("arm64", "6.1.0-56-arm64 SMP"); err == nil {
-		t.Error("tableLayout(arm64) = nil error: the table holds x86_64 layouts only")
+	// Layouts are per architecture: a release proven on one is not taken
+	// for another.
+	for _, c := range []struct{ arch, vermagic string }{
+		{"arm64", "6.1.0-56-arm64 SMP"},
+		{"arm64", "6.12.117+deb12-arm64 SMP"},
+		{"riscv64", "7.2.13 SMP"},
+		{"", "6.1.0-56-amd64 SMP"},
+	} {
+		if _, err := tableLayout(c.arch, c.vermagic); err == nil {
+			t.Errorf("tableLayout(%q, %q) = nil error, want one", c.arch, c.vermagic)
+		}
 	}
 }
 

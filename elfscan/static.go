@@ -27,7 +27,7 @@ type decoder interface {
 }
 
 // decoders in the order they are tried; the first match decodes.
-var decoders = []decoder{staticDecoder{}}
+var decoders = []decoder{klpBuildDecoder{}, kpatchDecoder{}, staticDecoder{}}
 
 // klpLayout finds the struct layouts: DWARF, then module BTF over vmlinux
 // BTF, then the built-in table.

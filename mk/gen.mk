@@ -15,6 +15,9 @@
 DEPS += recountdiff:patchutils gawk:gawk getopt:util-linux \
 	/usr/include/xxhash.h:libxxhash-dev
 
+# kpatch-build: gawk and lsdiff (it checks the patches' files), patch.
+DEPS += gawk:gawk lsdiff:patchutils patch:patch
+
 .PHONY: testdata-gen testdata-klp-build testdata-kpatch-build testdata-arm64
 
 testdata-gen: testdata-klp-build testdata-kpatch-build testdata-arm64
@@ -27,5 +30,8 @@ testdata-kpatch-build: install-deps
 
 testdata-arm64: install-deps
 	sh scripts/gen/arm64.sh $(CACHE)
+
+# arm64: the cross compiler and binutils, and what Kconfig and
+# modules_prepare run on the host.
 DEPS += aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu \
 	flex:flex bison:bison bc:bc

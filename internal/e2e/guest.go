@@ -66,6 +66,9 @@ type Initramfs struct {
 	Klpack  string            // a static klpack binary
 	Modules string            // directory of .ko files, /lib/modules/e2e
 	Steps   map[string][]byte // scenario name -> steps file, /e2e/NAME.steps
+	// Extra are more .ko files for /lib/modules/e2e (the prebuilt
+	// modules); a name already in Modules is an error.
+	Extra []string
 }
 
 // Write writes the initramfs as a newc cpio archive.
@@ -97,12 +100,18 @@ func (in *Initramfs) Write(w io.Writer) error {
 	if len(kos) == 0 {
 		return fmt.Errorf("no .ko files in %s", in.Modules)
 	}
-	for _, ko := range kos {
+	seen := map[string]string{}
+	for _, ko := range append(kos, in.Extra...) {
+		name := filepath.Base(ko)
+		if prev, ok := seen[name]; ok {
+			return fmt.Errorf("module %s twice: %s and %s", name, prev, ko)
+		}
+		seen[name] = ko
 		b, err := read(ko)
 		if err != nil {
 			return err
 		}
-		files = append(files, File{Path: "lib/modules/e2e/" + filepath.Base(ko), Mode: 0o644, Data: b})
+		files = append(files, File{Path: "lib/modules/e2e/" + name, Mode: 0o644, Data: b})
 	}
 	for _, name := range slices.Sorted(maps.Keys(in.Steps)) {
 		files = append(files, File{Path: "e2e/" + name + ".steps", Mode: 0o644, Data: in.Steps[name]})

@@ -22,7 +22,13 @@ var Update = flag.Bool("update", false, "rewrite golden files")
 // calling package, or rewrites the file under -update.
 func Golden(t testing.TB, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", filepath.FromSlash(t.Name())+".golden")
+	GoldenFile(t, filepath.Join("testdata", "golden", filepath.FromSlash(t.Name())+".golden"), got)
+}
+
+// GoldenFile is Golden for a golden file at path, for goldens that live
+// beside the inputs they describe (testdata/gen/<tool>/golden).
+func GoldenFile(t testing.TB, path string, got []byte) {
+	t.Helper()
 	if *Update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

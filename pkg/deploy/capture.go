@@ -540,6 +540,10 @@ func joinPatch(sp *sysPatch, cands []*klp.Module, otherPath string, listedBy map
 	p.Module = cloneModule(m)
 	if len(p.Patches) > 0 {
 		kp := p.Patches[0]
+		if sp.replace != nil && kp.ReplaceSource == klp.ReplaceUnknown {
+			// The kernel's value is what the scan could not read.
+			kp.Replace, kp.ReplaceSource, kp.ReplaceHint = *sp.replace, klp.ReplaceSysfs, ""
+		}
 		if sp.replace != nil && *sp.replace != kp.Replace {
 			if kp.ReplaceSource == klp.ReplaceParam {
 				add(EntryNote, m.Path, "replace=%t read from sysfs (module parameter %s)", *sp.replace, kp.ReplaceParam)
@@ -606,7 +610,7 @@ func compare(sp *sysPatch, m *klp.Module, listedBy map[string][]string) (diffs, 
 	}
 	if sp.replace != nil && len(m.Patches) > 0 {
 		kp := m.Patches[0]
-		if kp.ReplaceSource != klp.ReplaceParam && kp.Replace != *sp.replace {
+		if kp.ReplaceSource != klp.ReplaceParam && kp.ReplaceSource != klp.ReplaceUnknown && kp.Replace != *sp.replace {
 			diffs = append(diffs, fmt.Sprintf("sysfs has replace=%d, %s has replace=%t (%s)", b2i(*sp.replace), m.Path, kp.Replace, kp.ReplaceSource))
 		}
 	}

@@ -27,8 +27,13 @@ type Scenario struct {
 	Deployed    string `yaml:"deployed" json:"deployed"`
 	// Lockdown is the kernel's lockdown= boot mode (integrity or
 	// confidentiality); unsigned modules then do not load.
-	Lockdown string         `yaml:"lockdown" json:"lockdown,omitempty"`
-	Steps    []ScenarioStep `yaml:"steps" json:"steps"`
+	Lockdown string `yaml:"lockdown" json:"lockdown,omitempty"`
+	// Kernels names the e2e kernels the scenario boots on (all when
+	// empty): modules built for one kernel only, such as those the real
+	// livepatch tools made for the test kernel, load nowhere else. The
+	// simulator ignores it.
+	Kernels []string       `yaml:"kernels" json:"kernels,omitempty"`
+	Steps   []ScenarioStep `yaml:"steps" json:"steps"`
 }
 
 // ScenarioStep holds exactly one of its fields.

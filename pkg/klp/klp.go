@@ -28,6 +28,10 @@ const (
 	// ReplaceSysfs: the kernel's own /sys/kernel/livepatch/<p>/replace,
 	// read by deploy capture.
 	ReplaceSysfs = "sysfs"
+	// ReplaceUnknown: the module sets replace at run time from a value the
+	// scan cannot follow; Replace is then false and ReplaceHint says where
+	// to declare the real value.
+	ReplaceUnknown = "unknown"
 )
 
 // Scan is the document `klpack scan --json` prints.
@@ -58,6 +62,34 @@ type Module struct {
 	Modinfo   map[string][]string `json:"modinfo"`
 	Signature *Signature          `json:"signature"`
 	Patches   []*Patch            `json:"patches"`
+	// KlpRelas and KlpSyms are what the kernel resolves when it loads the
+	// patch (any flavour): the .klp.rela.<obj>.<sec> relocation sections
+	// and the .klp.sym.<obj>.<sym>,<pos> symbols they use, sorted.
+	KlpRelas []KlpRela `json:"klp_relas,omitempty"`
+	KlpSyms  []KlpSym  `json:"klp_syms,omitempty"`
+}
+
+// KlpRela is one .klp.rela.<object>.<section> relocation section: entries
+// the kernel applies to Target once Object is loaded.
+type KlpRela struct {
+	// Section is the full section name.
+	Section string `json:"section"`
+	// Object is the module the targets resolve in ("vmlinux" for the
+	// kernel), as the kernel parses it from the name.
+	Object string `json:"object"`
+	// Target is the module's own section the entries patch (sh_info).
+	Target string `json:"target"`
+	Count  int    `json:"count"`
+}
+
+// KlpSym is one .klp.sym.<object>.<name>,<sympos> symbol: a symbol of
+// Object the kernel looks up by name and position at load time.
+type KlpSym struct {
+	Object string `json:"object"`
+	Name   string `json:"name"`
+	// Sympos as the module holds it: 0 means the name is unique in
+	// Object, n > 0 the n-th symbol of that name in kallsyms order.
+	Sympos uint64 `json:"sympos"`
 }
 
 // Signature is the appended module signature, in the words modinfo uses.
@@ -78,6 +110,9 @@ type Patch struct {
 	ReplaceSource string `json:"replace_source"`
 	// ReplaceParam names the module parameter replace is read from.
 	ReplaceParam string `json:"replace_param,omitempty"`
+	// ReplaceHint, with ReplaceSource unknown, says why and where to
+	// declare the value the scan could not read.
+	ReplaceHint string `json:"replace_hint,omitempty"`
 	// Replaceable is nil when the module does not declare it.
 	Replaceable *bool   `json:"replaceable"`
 	ReplaceSet  *uint32 `json:"replace_set"`

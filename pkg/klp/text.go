@@ -46,7 +46,12 @@ func writePatch(w io.Writer, p *Patch) {
 	if p.ReplaceParam != "" {
 		src += " " + p.ReplaceParam
 	}
-	fmt.Fprintf(w, "  patch %s:\treplace=%t (%s)\n", p.Symbol, p.Replace, src)
+	if p.ReplaceSource == ReplaceUnknown {
+		fmt.Fprintf(w, "  patch %s:\treplace=unknown\n", p.Symbol)
+		fmt.Fprintf(w, "    replace_hint:\t%s\n", p.ReplaceHint)
+	} else {
+		fmt.Fprintf(w, "  patch %s:\treplace=%t (%s)\n", p.Symbol, p.Replace, src)
+	}
 	if p.Replaceable != nil {
 		fmt.Fprintf(w, "    replaceable:\t%t\n", *p.Replaceable)
 	}

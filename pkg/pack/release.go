@@ -97,6 +97,10 @@ type releaseModule struct {
 	// HookPoints declares functions of the module as BPF hook points,
 	// for modules built without klpack's header.
 	HookPoints []string `yaml:"hook_points"`
+	// Replace declares the patch's atomic replace where the scan cannot
+	// read it (replace_source unknown: a klp-build or kpatch-build module
+	// whose init code or struct layout the scan could not follow).
+	Replace *bool `yaml:"replace"`
 }
 
 // ScanFunc reads a module file's scan record; hookPoints are the hook
@@ -192,6 +196,9 @@ func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRelease, err)
 	}
+	if err := declareReplace(rec, rm.Replace); err != nil {
+		return nil, fmt.Errorf("%w: module %s: %v", ErrBadRelease, rm.File, err)
+	}
 	m := &Module{Record: rec, Layer: rm.Layer, File: p}
 	for _, h := range rm.Hooks {
 		hp, err := inRoot(root, rootDir, h)
@@ -201,6 +208,24 @@ func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) 
 		m.Hooks = append(m.Hooks, hp)
 	}
 	return m, nil
+}
+
+// declareReplace applies the manifest's replace to the patches whose
+// replace the scan could not read. A declaration that contradicts a value
+// the scan did read is an error: one of the two is wrong.
+func declareReplace(rec *klp.Module, replace *bool) error {
+	if replace == nil {
+		return nil
+	}
+	for _, p := range rec.Patches {
+		switch {
+		case p.ReplaceSource == klp.ReplaceUnknown:
+			p.Replace, p.ReplaceSource, p.ReplaceHint = *replace, klp.ReplaceManifest, ""
+		case p.Replace != *replace:
+			return fmt.Errorf("replace: %t declared, but the module's %s says %t", *replace, p.ReplaceSource, p.Replace)
+		}
+	}
+	return nil
 }
 
 // orderBy sorts the modules by the loads of a klpack.plan/v1 document.

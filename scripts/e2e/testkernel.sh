@@ -66,4 +66,9 @@ fi
 
 mods=$cache/e2e/modules/test-$hash
 sh "$here/build-modules.sh" "$tree" "$mods"
+# The tree's own modules (samples/kobject) go beside ours: they are the
+# module target of the tool-built patches in testdata/gen.
+for ko in "$tree"/samples/kobject/*.ko; do
+	if [ -f "$ko" ]; then cp "$ko" "$mods/"; fi
+done
 echo "$(cat "$dir/release") $tree/arch/x86/boot/bzImage $mods"

@@ -1,0 +1,61 @@
+package elfscan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// TestKlpSymName reads .klp.sym names as the kernel's
+// sscanf(".klp.sym.%55[^.].%511[^,],%lu") does, and refuses what it would
+// refuse (plus trailing bytes after the position, which no tool writes).
+func TestKlpSymName(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("a", n) }
+	tests := []struct {
+		name    string
+		sym     string
+		shndx   uint32
+		want    klp.KlpSym
+		wantErr string
+	}{
+		{name: "vmlinux", sym: ".klp.sym.vmlinux.saved_command_line,0", want: klp.KlpSym{Object: "vmlinux", Name: "saved_command_line"}},
+		{name: "module", sym: ".klp.sym.kobject_example.foo,0", want: klp.KlpSym{Object: "kobject_example", Name: "foo"}},
+		{name: "sympos", sym: ".klp.sym.vmlinux.m_show,2", want: klp.KlpSym{Object: "vmlinux", Name: "m_show", Sympos: 2}},
+		{name: "dotted static local", sym: ".klp.sym.vmlinux.reads.0,1", want: klp.KlpSym{Object: "vmlinux", Name: "reads.0", Sympos: 1}},
+		{name: "clone", sym: ".klp.sym.vmlinux.foo.isra.0,0", want: klp.KlpSym{Object: "vmlinux", Name: "foo.isra.0"}},
+		{name: "largest sympos", sym: ".klp.sym.vmlinux.f,18446744071562067968", want: klp.KlpSym{Object: "vmlinux", Name: "f", Sympos: 18446744071562067968}},
+		{name: "object at the limit", sym: ".klp.sym." + long(55) + ".f,0", want: klp.KlpSym{Object: long(55), Name: "f"}},
+		{name: "name at the limit", sym: ".klp.sym.vmlinux." + long(511) + ",0", want: klp.KlpSym{Object: "vmlinux", Name: long(511)}},
+		{name: "no pos", sym: ".klp.sym.vmlinux.foo", wantErr: "no \",<sympos>\""},
+		{name: "empty pos", sym: ".klp.sym.vmlinux.foo,", wantErr: "not a decimal number"},
+		{name: "letters in pos", sym: ".klp.sym.vmlinux.foo,1x", wantErr: "not a decimal number"},
+		{name: "negative pos", sym: ".klp.sym.vmlinux.foo,-1", wantErr: "not a decimal number"},
+		{name: "second comma", sym: ".klp.sym.vmlinux.foo,1,2", wantErr: "not a decimal number"},
+		{name: "pos overflows", sym: ".klp.sym.vmlinux.foo,18446744073709551616", wantErr: "out of range"},
+		{name: "no object", sym: ".klp.sym.foo,0", wantErr: "no object name"},
+		{name: "empty object", sym: ".klp.sym..foo,0", wantErr: "no object name"},
+		{name: "empty name", sym: ".klp.sym.vmlinux.,0", wantErr: "empty symbol name"},
+		{name: "object too long", sym: ".klp.sym." + long(56) + ".f,0", wantErr: "object name of 56 bytes"},
+		{name: "name too long", sym: ".klp.sym.vmlinux." + long(512) + ",0", wantErr: "symbol name of 512 bytes"},
+		{name: "not SHN_LIVEPATCH", sym: ".klp.sym.vmlinux.foo,0", shndx: 1, wantErr: "want SHN_LIVEPATCH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &symbol{name: tt.sym, shndx: shnLivepatch}
+			if tt.shndx != 0 {
+				s.shndx = tt.shndx
+			}
+			got, err := klpSym(s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("klpSym(%q) = %+v, %v, want an error with %q", tt.sym, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("klpSym(%q) = %+v, %v, want %+v", tt.sym, got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,784 @@
+package elfscan
+
+import (
+	"debug/elf"
+	"fmt"
+	"math"
+	"sort"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// kpatch-build (github.com/dynup/kpatch; read from 0.9.11's kmod/patch)
+// writes no struct klp_patch either. create-diff-object emits one
+//
+//	struct kpatch_patch_func { unsigned long new_addr, new_size, old_addr,
+//	                           old_size, sympos; char *name, *objname; };
+//
+// per changed function into .kpatch.funcs, the strings into
+// .kpatch.strings, and each KPATCH_*_CALLBACK as
+//
+//	struct kpatch_*_callback { void *fn; char *objname; };
+//
+// into .kpatch.callbacks.{pre_patch,post_patch,pre_unpatch,post_unpatch};
+// KPATCH_FORCE_UNSAFE(fn) puts &fn into .kpatch.force. The patch hook it
+// links in (livepatch-patch-hook.c) walks .kpatch.funcs and the callback
+// tables between linker-script symbols, groups them by objname ("vmlinux"
+// meaning the kernel), allocates klp_patch, klp_object[] and klp_func[] on
+// the heap, sets replace from KLP_REPLACE_ENABLE (false under
+// kpatch-build -R) and calls klp_enable_patch. Its linker script
+// (kpatch.lds.S) ends every callback table and .kpatch.force with 8 zero
+// bytes so an empty table keeps its section. .kpatch.checksum, an MD5 in
+// hex, only appears in modules for the legacy kpatch.ko core, which are not
+// livepatch modules.
+//
+// The structs are plain LP64 structs of pointers and longs: their layout
+// is fixed here, not read from debug info.
+
+const (
+	kpatchFuncSize       = 56
+	kpatchFuncNewAddr    = 0
+	kpatchFuncSympos     = 32
+	kpatchFuncName       = 40
+	kpatchFuncObjname    = 48
+	kpatchCallbackSize   = 16
+	kpatchCallbackFn     = 0
+	kpatchCallbackObj    = 8
+	kpatchPad            = 8 // the QUAD(0) after each kpatch.lds.S table
+	kpatchForceSize      = 8
+	kpatchChecksumLength = 32 // hex digits of an MD5
+)
+
+// kpatchFuncs is the section the decoder matches and the patch is named by.
+const kpatchFuncs = ".kpatch.funcs"
+
+// kpatchCallbackKinds are the callback tables in the order the hook reads
+// them; sym is the linker-script symbol at the table's start.
+var kpatchCallbackKinds = []struct {
+	section, sym string
+	dst          func(*klp.Callbacks) *string
+}{
+	{".kpatch.callbacks.pre_patch", "__kpatch_callbacks_pre_patch", func(c *klp.Callbacks) *string { return &c.PrePatch }},
+	{".kpatch.callbacks.post_patch", "__kpatch_callbacks_post_patch", func(c *klp.Callbacks) *string { return &c.PostPatch }},
+	{".kpatch.callbacks.pre_unpatch", "__kpatch_callbacks_pre_unpatch", func(c *klp.Callbacks) *string { return &c.PreUnpatch }},
+	{".kpatch.callbacks.post_unpatch", "__kpatch_callbacks_post_unpatch", func(c *klp.Callbacks) *string { return &c.PostUnpatch }},
+}
+
+// kpatchReplaceHint is where a kpatch-build module's replace must be
+// declared when its init code does not show it.
+const kpatchReplaceHint = "kpatch-build sets replace in the module's init code (KLP_REPLACE_ENABLE, false under kpatch-build -R), which the scan could not follow: declare the patch's replace in the release manifest"
+
+// kpatchDecoder reads modules kpatch-build made for the livepatch core.
+type kpatchDecoder struct{}
+
+func (kpatchDecoder) format() string { return klp.FormatKpatchBuild }
+
+func (kpatchDecoder) match(m *module) bool { return m.elf.section(kpatchFuncs) >= 0 }
+
+func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
+	f := m.elf
+	if _, err := f.symbols(); err != nil {
+		return nil, err
+	}
+	p := &klp.Patch{
+		Symbol:  kpatchFuncs,
+		States:  []klp.State{},
+		Objects: []klp.Object{},
+		Hooks:   []klp.Hook{},
+	}
+	g := &kpatchObjects{}
+	if err := g.funcs(f, f.section(kpatchFuncs)); err != nil {
+		return nil, err
+	}
+	for _, k := range kpatchCallbackKinds {
+		if err := g.callbacks(f, k.section, k.sym, k.dst); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.force(f); err != nil {
+		return nil, err
+	}
+	if err := kpatchChecksum(f); err != nil {
+		return nil, err
+	}
+	if g.objs != nil {
+		p.Objects = g.objs
+	}
+	if err := kpatchReplace(m, p); err != nil {
+		return nil, err
+	}
+	out := []*klp.Patch{p}
+	if err := declarations(m, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// kpatchObjects groups functions and callbacks by object name in the order
+// the module first names each object. (The 0.9.11 hook links each new
+// object and function at the head of its list, so the kernel sees them in
+// reverse; the order changes nothing the kernel does.)
+type kpatchObjects struct {
+	objs  []klp.Object
+	index map[string]int
+}
+
+func (g *kpatchObjects) object(name string) *klp.Object {
+	if g.index == nil {
+		g.index = make(map[string]int)
+	}
+	i, ok := g.index[name]
+	if !ok {
+		o := klp.Object{Funcs: []klp.Func{}}
+		if name != "vmlinux" {
+			o.Name = &name
+		}
+		i = len(g.objs)
+		g.index[name] = i
+		g.objs = append(g.objs, o)
+	}
+	return &g.objs[i]
+}
+
+// kpatchString reads the string a non-NULL pointer field points to; the
+// hook passes every one of them to strcmp or the kernel.
+func kpatchString(f *elfFile, sec int, off uint64) (string, error) {
+	r, ok, err := f.pointer(sec, off)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", formatErr(f.sections[sec].name, off, "NULL string pointer")
+	}
+	return f.stringAt(r)
+}
+
+// funcs reads .kpatch.funcs: as the hook counts it, every 56 bytes from
+// the section's start to its end are one function.
+func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
+	s := &f.sections[sec]
+	if s.typ == elf.SHT_NOBITS {
+		return formatErr(s.name, 0, "kpatch_patch_func table without contents")
+	}
+	if s.size%kpatchFuncSize != 0 {
+		return formatErr(s.name, 0, "size %d is not a multiple of struct kpatch_patch_func (%d bytes)", s.size, kpatchFuncSize)
+	}
+	for i := range s.size / kpatchFuncSize {
+		base := i * kpatchFuncSize
+		var fn klp.Func
+		var err error
+		if fn.OldName, err = kpatchString(f, sec, base+kpatchFuncName); err != nil {
+			return fmt.Errorf("kpatch_patch_func %d: name: %w", i, err)
+		}
+		obj, err := kpatchString(f, sec, base+kpatchFuncObjname)
+		if err != nil {
+			return fmt.Errorf("kpatch_patch_func %s: objname: %w", fn.OldName, err)
+		}
+		nf, ok, err := f.pointer(sec, base+kpatchFuncNewAddr)
+		if err != nil {
+			return fmt.Errorf("kpatch_patch_func %s: new_addr: %w", fn.OldName, err)
+		}
+		if !ok {
+			return formatErr(s.name, base+kpatchFuncNewAddr, "kpatch_patch_func %s: NULL new_addr", fn.OldName)
+		}
+		b, err := f.read(sec, base+kpatchFuncSympos, 8)
+		if err != nil {
+			return fmt.Errorf("kpatch_patch_func %s: sympos: %w", fn.OldName, err)
+		}
+		fn.OldSympos = f.bo.Uint64(b)
+		fn.NewFunc = f.symbolAt(nf, elf.STT_FUNC)
+		fn.Base, fn.Clone = splitClone(fn.OldName)
+		fn.Demangled = demangled(fn.OldName)
+		o := g.object(obj)
+		o.Funcs = append(o.Funcs, fn)
+	}
+	return nil
+}
+
+// callbacks reads one callback table into the objects it names. A second
+// callback of a kind for one object makes the hook's init fail, so the
+// module cannot load: that is an error here too.
+func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Callbacks) *string) error {
+	sec := f.section(name)
+	if sec < 0 {
+		return nil
+	}
+	start, n, err := kpatchTable(f, sec, sym, kpatchCallbackSize)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		base := start + i*kpatchCallbackSize
+		obj, err := kpatchString(f, sec, base+kpatchCallbackObj)
+		if err != nil {
+			return fmt.Errorf("callback %d: objname: %w", i, err)
+		}
+		fn, ok, err := f.pointer(sec, base+kpatchCallbackFn)
+		if err != nil {
+			return fmt.Errorf("callback %d: %w", i, err)
+		}
+		// The hook makes the object even for a NULL callback.
+		o := g.object(obj)
+		if !ok {
+			continue
+		}
+		d := dst(&o.Callbacks)
+		if *d != "" {
+			return formatErr(name, base, "second callback for object %s: the module's init refuses it", o.ObjectName())
+		}
+		*d = f.symbolAt(fn, elf.STT_FUNC)
+	}
+	return nil
+}
+
+// kpatchTable finds the entries of a table kpatch.lds.S lays out: between
+// the start symbol and its _end symbol when the module keeps them, else
+// everything before the 8-byte zero pad at the section's end.
+func kpatchTable(f *elfFile, sec int, sym string, size uint64) (start, n uint64, err error) {
+	s := &f.sections[sec]
+	if s.typ == elf.SHT_NOBITS {
+		return 0, 0, formatErr(s.name, 0, "table without contents")
+	}
+	lo, okLo := f.symbolIn(sec, sym)
+	hi, okHi := f.symbolIn(sec, sym+"_end")
+	if okLo && okHi {
+		if lo > hi || hi > s.size || (hi-lo)%size != 0 {
+			return 0, 0, formatErr(s.name, lo, "%s..%s_end (%#x..%#x) is not a table of %d-byte entries in %d bytes", sym, sym, lo, hi, size, s.size)
+		}
+		return lo, (hi - lo) / size, nil
+	}
+	if s.size < kpatchPad || (s.size-kpatchPad)%size != 0 {
+		return 0, 0, formatErr(s.name, 0, "size %d is not %d-byte entries and the %d-byte pad", s.size, size, kpatchPad)
+	}
+	end := s.size - kpatchPad
+	if _, ok, err := f.pointer(sec, end); err != nil || ok {
+		return 0, 0, formatErr(s.name, end, "the last %d bytes are not the zero pad", kpatchPad)
+	}
+	return 0, end / size, nil
+}
+
+// symbolIn returns the value of the symbol called name defined in section
+// sec.
+func (f *elfFile) symbolIn(sec int, name string) (uint64, bool) {
+	for i := range f.syms {
+		s := &f.syms[i]
+		if s.name == name && s.defined() && int(s.shndx) == sec && !s.isSection() {
+			return s.value, true
+		}
+	}
+	return 0, false
+}
+
+// force reads .kpatch.force: pointers to functions whose activeness check
+// KPATCH_FORCE_UNSAFE asks to skip. The livepatch hook never reads it (only
+// the legacy kpatch.ko core did), and a pointer to a function the patch
+// does not carry is filled by a .klp.rela entry at load, so the table only
+// has to be well formed.
+func (g *kpatchObjects) force(f *elfFile) error {
+	sec := f.section(".kpatch.force")
+	if sec < 0 {
+		return nil
+	}
+	start, n, err := kpatchTable(f, sec, "__kpatch_force_funcs", kpatchForceSize)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if _, _, err := f.pointer(sec, start+i*kpatchForceSize); err != nil {
+			return fmt.Errorf("force entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// kpatchChecksum checks .kpatch.checksum when present: the MD5 of the
+// patch objects in hex, NUL-terminated, as kpatch-build writes it.
+func kpatchChecksum(f *elfFile) error {
+	sec := f.section(".kpatch.checksum")
+	if sec < 0 {
+		return nil
+	}
+	d := f.sectionData(sec)
+	sum, ok := cstring(d, 0)
+	if !ok || len(sum) != kpatchChecksumLength {
+		return formatErr(".kpatch.checksum", 0, "not a NUL-terminated %d-digit checksum", kpatchChecksumLength)
+	}
+	for _, c := range []byte(sum) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return formatErr(".kpatch.checksum", 0, "%q is not hexadecimal", sum)
+		}
+	}
+	return nil
+}
+
+// kpatchReplace recovers replace from the init code: the constant the hook
+// stores into the heap klp_patch it hands to klp_enable_patch. Anything
+// else leaves it unknown, with a hint where to declare it.
+func kpatchReplace(m *module, p *klp.Patch) error {
+	unknown := func(why string) {
+		p.Replace, p.ReplaceSource = false, klp.ReplaceUnknown
+		p.ReplaceHint = kpatchReplaceHint + " (" + why + ")"
+	}
+	f := m.elf
+	if f.machine != elf.EM_X86_64 {
+		unknown("reading " + archName(f.machine) + " init code is not supported")
+		return nil
+	}
+	l, err := m.klpLayout()
+	if err != nil {
+		unknown("no struct klp_patch layout: " + err.Error())
+		return nil
+	}
+	v, why, err := kpatchStoredByte(f, uint64(l.patchReplace))
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		unknown(why)
+		return nil
+	}
+	p.Replace, p.ReplaceSource = v != 0, klp.ReplaceInit
+	return nil
+}
+
+// The hook's patch_init stores replace into the klp_patch it allocated,
+// then allocates more, copies callbacks (REP MOVS) and calls local helpers
+// before klp_enable_patch. A store can only be trusted across those calls
+// when no callee can reach the patch, so the scan below follows pointers
+// (an allocation plus an offset), the static variable holding the patch
+// (lpatch), and every call after the store: the patch must not be passed
+// to it, stored anywhere but in a static, and the callee, with every local
+// function it reaches, must not name that static. External functions
+// cannot name a module's local static.
+
+// kpPtr is a value the scan follows: a root value plus a byte offset.
+type kpPtr struct {
+	root int
+	off  int64
+}
+
+// kpStore is a store through a followed pointer; wild stores (indexed
+// addresses) may hit anything.
+type kpStore struct {
+	at    kpPtr
+	size  int64
+	value int64
+	known bool
+	wild  bool
+}
+
+type kpCall struct {
+	stores int // stores made before the call
+	args   []kpPtr
+	callee ref
+	known  bool // the callee is a relocated direct target
+}
+
+type kpState struct {
+	next    int
+	regs    map[x86asm.Reg]kpPtr
+	consts  map[kpPtr]int64
+	statics map[ref]kpPtr // 8-byte static variables and what they hold
+	holders map[int][]ref // statics each root was ever stored in
+	escaped map[int]bool  // roots stored into memory other than a static
+	taken   map[ref]bool  // statics whose address the code takes
+	stores  []kpStore
+	calls   []kpCall
+}
+
+func newKpState() *kpState {
+	return &kpState{
+		regs: map[x86asm.Reg]kpPtr{}, consts: map[kpPtr]int64{}, statics: map[ref]kpPtr{},
+		holders: map[int][]ref{}, escaped: map[int]bool{}, taken: map[ref]bool{},
+	}
+}
+
+func (s *kpState) fresh() kpPtr {
+	s.next++
+	return kpPtr{root: s.next}
+}
+
+func (s *kpState) reg(r x86asm.Reg) kpPtr {
+	r = family(r)
+	v, ok := s.regs[r]
+	if !ok {
+		v = s.fresh()
+		s.regs[r] = v
+	}
+	return v
+}
+
+var kpArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86asm.R8, x86asm.R9}
+
+var kpCallerSaved = []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RSI, x86asm.RDI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11}
+
+// kpReadOnly do not write their first operand.
+var kpReadOnly = map[x86asm.Op]bool{
+	x86asm.CMP: true, x86asm.TEST: true, x86asm.PUSH: true, x86asm.BT: true,
+	x86asm.NOP: true, x86asm.JMP: true, x86asm.CALL: true, x86asm.RET: true,
+}
+
+// kpStringStore are the string instructions that write at %rdi.
+var kpStringStore = map[x86asm.Op]bool{
+	x86asm.MOVSB: true, x86asm.MOVSW: true, x86asm.MOVSD: true, x86asm.MOVSQ: true,
+	x86asm.STOSB: true, x86asm.STOSW: true, x86asm.STOSD: true, x86asm.STOSQ: true,
+}
+
+// kpatchStoredByte returns the byte each call to klp_enable_patch sees at
+// off in the object it is passed, when all calls see the same constant,
+// else why not.
+func kpatchStoredByte(f *elfFile, off uint64) (byte, string, error) {
+	syms, err := f.symbols()
+	if err != nil {
+		return 0, "", err
+	}
+	target := -1
+	for i := range syms {
+		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
+			target = i
+		}
+	}
+	if target < 0 {
+		return 0, "no call to klp_enable_patch", nil
+	}
+	var vals []byte
+	for i := range f.sections {
+		s := &f.sections[i]
+		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
+			continue
+		}
+		rs, err := f.relocations(i)
+		if err != nil {
+			return 0, "", err
+		}
+		if !hasRelocTo(rs, uint32(target)) {
+			continue
+		}
+		v, why, err := kpatchStores(f, i, rs, uint32(target), int64(off))
+		if err != nil || why != "" {
+			return 0, why, err
+		}
+		vals = append(vals, v...)
+	}
+	if len(vals) == 0 {
+		return 0, "no call to klp_enable_patch in the code", nil
+	}
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			return 0, "calls to klp_enable_patch with different replace values", nil
+		}
+	}
+	return vals[0], "", nil
+}
+
+// kpatchStores scans section sec linearly, function by function, and
+// returns for each call to klp_enable_patch the byte at off of the object
+// in %rdi.
+func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off int64) ([]byte, string, error) {
+	code := f.sectionData(sec)
+	var starts []uint64
+	for _, s := range f.syms {
+		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
+			starts = append(starts, s.value)
+		}
+	}
+	sort.Slice(starts, func(a, b int) bool { return starts[a] < starts[b] })
+	var out []byte
+	st := newKpState()
+	next := 0
+	for pc := 0; pc < len(code); {
+		for next < len(starts) && starts[next] <= uint64(pc) {
+			st = newKpState()
+			next++
+		}
+		inst, err := x86asm.Decode(code[pc:], 64)
+		if err != nil || inst.Len == 0 {
+			pc++
+			continue
+		}
+		end := uint64(pc + inst.Len)
+		rel, hasRel := relocIn(rs, uint64(pc), end)
+		var at ref
+		if hasRel {
+			if at, err = f.target(rel); err != nil {
+				return nil, "", err
+			}
+			if isPCRel(rel.typ) {
+				at.off += end - rel.off
+			}
+		}
+		switch {
+		case (inst.Op == x86asm.CALL || inst.Op == x86asm.JMP) && hasRel && rel.sym == target:
+			v, why := st.enableSees(f, st.reg(x86asm.RDI), off)
+			if why != "" {
+				return nil, why, nil
+			}
+			out = append(out, v)
+			st.clobber()
+		case inst.Op == x86asm.CALL:
+			c := kpCall{stores: len(st.stores), callee: at, known: hasRel}
+			for _, r := range kpArgRegs {
+				c.args = append(c.args, st.reg(r))
+			}
+			st.calls = append(st.calls, c)
+			st.clobber()
+		case inst.Op == x86asm.MOV || inst.Op == x86asm.MOVZX || inst.Op == x86asm.LEA:
+			st.move(inst, at, hasRel)
+		case inst.Op == x86asm.XOR && kpSameReg(inst.Args[0], inst.Args[1]):
+			v := st.fresh()
+			st.consts[v] = 0
+			st.regs[family(inst.Args[0].(x86asm.Reg))] = v
+		case (inst.Op == x86asm.ADD || inst.Op == x86asm.SUB) && isReg(inst.Args[0]) && isImm(inst.Args[1]):
+			r := family(inst.Args[0].(x86asm.Reg))
+			d := int64(inst.Args[1].(x86asm.Imm))
+			if inst.Op == x86asm.SUB {
+				d = -d
+			}
+			v := st.reg(r)
+			st.regs[r] = kpPtr{v.root, v.off + d}
+		case kpStringStore[inst.Op]:
+			// Unknown bytes from %rdi on, as many as %rcx says.
+			st.stores = append(st.stores, kpStore{at: st.reg(x86asm.RDI), size: math.MaxInt32})
+			for _, r := range []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RCX} {
+				st.regs[r] = st.fresh()
+			}
+		default:
+			for _, a := range inst.Args {
+				if r, ok := a.(x86asm.Reg); ok && (a == inst.Args[0] && !kpReadOnly[inst.Op] || inst.Op == x86asm.XCHG || inst.Op == x86asm.XADD || inst.Op == x86asm.CMPXCHG) {
+					st.regs[family(r)] = st.fresh()
+				}
+			}
+			if m, ok := inst.Args[0].(x86asm.Mem); ok && !kpReadOnly[inst.Op] {
+				st.storeTo(m, inst.MemBytes, at, hasRel, kpStore{})
+			}
+		}
+		pc = int(end)
+	}
+	return out, "", nil
+}
+
+func isReg(a x86asm.Arg) bool { _, ok := a.(x86asm.Reg); return ok }
+func isImm(a x86asm.Arg) bool { _, ok := a.(x86asm.Imm); return ok }
+
+func (s *kpState) clobber() {
+	for _, r := range kpCallerSaved {
+		s.regs[r] = s.fresh()
+	}
+}
+
+// move follows MOV, MOVZX and LEA.
+func (s *kpState) move(inst x86asm.Inst, at ref, hasRel bool) {
+	switch d := inst.Args[0].(type) {
+	case x86asm.Reg:
+		r := family(d)
+		switch src := inst.Args[1].(type) {
+		case x86asm.Reg:
+			if inst.Op == x86asm.MOV {
+				s.regs[r] = s.reg(src)
+			} else {
+				s.regs[r] = s.fresh()
+			}
+		case x86asm.Imm:
+			v := s.fresh()
+			if hasRel {
+				s.taken[at] = true // an address, maybe of a static
+			} else {
+				s.consts[v] = int64(src)
+			}
+			s.regs[r] = v
+		case x86asm.Mem:
+			switch {
+			case hasRel && src.Base == x86asm.RIP && inst.Op == x86asm.LEA:
+				s.taken[at] = true
+				s.regs[r] = s.fresh()
+			case hasRel && src.Base == x86asm.RIP && inst.Op == x86asm.MOV && inst.MemBytes == 8:
+				v, ok := s.statics[at]
+				if !ok {
+					v = s.fresh()
+					s.statics[at] = v
+				}
+				s.regs[r] = v
+			case inst.Op == x86asm.LEA && src.Base != 0 && src.Base != x86asm.RIP && src.Index == 0:
+				b := s.reg(src.Base)
+				s.regs[r] = kpPtr{b.root, b.off + src.Disp}
+			default:
+				s.regs[r] = s.fresh()
+			}
+		default:
+			s.regs[r] = s.fresh()
+		}
+	case x86asm.Mem:
+		var st kpStore
+		switch src := inst.Args[1].(type) {
+		case x86asm.Imm:
+			st.value, st.known = int64(src), !hasRel
+		case x86asm.Reg:
+			v := s.reg(src)
+			st.value, st.known = s.consts[v], false
+			if c, ok := s.consts[v]; ok {
+				st.value, st.known = c, true
+			}
+			if hasRel && d.Base == x86asm.RIP {
+				if inst.MemBytes == 8 {
+					s.statics[at] = v
+					s.holders[v.root] = append(s.holders[v.root], at)
+				} else {
+					delete(s.statics, at)
+				}
+				return
+			}
+			s.escaped[v.root] = true
+		}
+		s.storeTo(d, inst.MemBytes, at, hasRel, st)
+	}
+}
+
+// storeTo records a store of st's value to memory operand m.
+func (s *kpState) storeTo(m x86asm.Mem, size int, at ref, hasRel bool, st kpStore) {
+	if hasRel && m.Base == x86asm.RIP {
+		delete(s.statics, at)
+		return
+	}
+	if size <= 0 {
+		size = 8
+	}
+	st.size = int64(size)
+	if m.Base == 0 || m.Base == x86asm.RIP || m.Index != 0 {
+		st.wild = true
+	} else {
+		b := s.reg(m.Base)
+		st.at = kpPtr{b.root, b.off + m.Disp}
+	}
+	s.stores = append(s.stores, st)
+}
+
+// enableSees is the byte at off of the object p points to when
+// klp_enable_patch is called: the last store there, if it is a constant
+// and nothing after it can have changed it.
+func (s *kpState) enableSees(f *elfFile, p kpPtr, off int64) (byte, string) {
+	want := p.off + off
+	k := -1
+	for i := len(s.stores) - 1; i >= 0; i-- {
+		st := s.stores[i]
+		if st.wild {
+			return 0, "a store the scan cannot place comes after replace's"
+		}
+		if st.at.root == p.root && want >= st.at.off && want-st.at.off < st.size {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		return 0, "no store to replace before klp_enable_patch"
+	}
+	st := s.stores[k]
+	if !st.known {
+		return 0, "replace stored from a value the scan cannot follow"
+	}
+	if s.escaped[p.root] {
+		return 0, "the patch's address is stored in memory the scan does not follow"
+	}
+	for _, h := range s.holders[p.root] {
+		if s.taken[h] {
+			return 0, "the address of the variable holding the patch is taken"
+		}
+	}
+	for _, c := range s.calls {
+		if c.stores <= k {
+			continue
+		}
+		for _, a := range c.args {
+			if a.root == p.root {
+				return 0, "the patch is passed to a call after replace is stored"
+			}
+		}
+		if why := kpCalleeSafe(f, c, s.holders[p.root]); why != "" {
+			return 0, why
+		}
+	}
+	return byte(uint64(st.value) >> (8 * uint64(want-st.at.off))), ""
+}
+
+// kpMaxCallees bounds the local functions followed from one call.
+const kpMaxCallees = 64
+
+// kpCalleeSafe checks that the function a call reaches, and every local
+// function it reaches in turn, never refers to a static holding the patch.
+func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
+	if !c.known {
+		return "an indirect call comes after replace is stored"
+	}
+	if c.callee.extern != "" {
+		return "" // an external function cannot name the module's static
+	}
+	seen := map[ref]bool{}
+	todo := []ref{c.callee}
+	for len(todo) > 0 {
+		at := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if seen[at] {
+			continue
+		}
+		if len(seen) >= kpMaxCallees {
+			return "calls after replace is stored reach too many functions to follow"
+		}
+		seen[at] = true
+		lo, hi, ok := kpFunctionAt(f, at)
+		if !ok {
+			return "a call after replace is stored goes to code without a function symbol"
+		}
+		rs, err := f.relocations(at.sec)
+		if err != nil {
+			return "a call after replace is stored goes to code whose relocations do not read"
+		}
+		for _, r := range rs {
+			if r.off < lo || r.off >= hi {
+				continue
+			}
+			t, err := f.target(r)
+			if err != nil {
+				return "a call after replace is stored goes to code whose relocations do not read"
+			}
+			if t.extern != "" {
+				continue
+			}
+			for _, h := range holders {
+				// Any reference near the static (PC-relative addends
+				// differ by the instruction's tail) counts.
+				if t.sec == h.sec && t.off+16 >= h.off && t.off <= h.off+16 {
+					return "a function called after replace is stored uses the variable holding the patch"
+				}
+			}
+			if f.sections[t.sec].flags&elf.SHF_EXECINSTR != 0 {
+				if isPCRel(r.typ) {
+					t.off += 4 // the call's target, as the CPU computes it
+				}
+				todo = append(todo, t)
+			}
+		}
+	}
+	return ""
+}
+
+// kpFunctionAt is the byte range of the function defined at (or around)
+// at.
+func kpFunctionAt(f *elfFile, at ref) (lo, hi uint64, ok bool) {
+	for i := range f.syms {
+		s := &f.syms[i]
+		if s.typ() != elf.STT_FUNC || !s.defined() || int(s.shndx) != at.sec || s.size == 0 {
+			continue
+		}
+		if at.off >= s.value && at.off-s.value < s.size {
+			return s.value, s.value + s.size, true
+		}
+	}
+	return 0, 0, false
+}
+
+func kpSameReg(a, b x86asm.Arg) bool {
+	ra, ok1 := a.(x86asm.Reg)
+	rb, ok2 := b.(x86asm.Reg)
+	return ok1 && ok2 && family(ra) == family(rb)
+}
