@@ -222,8 +222,10 @@ func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
 type tableKey struct{ arch, release string }
 
 // klpLayout64 is the layout every 64-bit kernel klpack is tested against
-// has: x86_64 6.1 and 6.12 (Debian) and arm64 7.2 (linux-source-7.2,
-// tinyconfig plus testdata/gen/arm64/arm64.config) agree field by field.
+// has: x86_64 6.1 and 6.12 (Debian), x86_64 7.2 (the test kernel: the
+// kpatch-build and klp-build modules' DWARF) and arm64 7.2
+// (linux-source-7.2, tinyconfig plus testdata/gen/arm64/arm64.config)
+// agree field by field.
 var klpLayout64 = layout{
 	source: klp.LayoutTable, patchObjs: 8, patchStates: 16, patchReplace: 24,
 	objSize: 0xa8, objName: 0, objFuncs: 8, objCallbacks: 16,
@@ -238,6 +240,7 @@ var klpLayout64 = layout{
 var tableLayouts = map[tableKey]layout{
 	{"x86_64", "6.1"}:  klpLayout64,
 	{"x86_64", "6.12"}: klpLayout64,
+	{"x86_64", "7.2"}:  klpLayout64,
 	{"arm64", "7.2"}:   klpLayout64,
 }
 

@@ -293,6 +293,38 @@ func TestLayoutTable(t *testing.T) {
 			}
 		})
 	}
+	// Kernels without hand-written samples: the generated modules carry
+	// the DWARF of the klp structs (their init code builds them).
+	for _, p := range []string{"../testdata/gen/klp-build/ko/klpb_replace.ko", "../testdata/gen/kpatch-build/ko/kpb_replace.ko"} {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			m, err := Open(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := parseELF(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromDWARF, err := dwarfLayout(f)
+			if err != nil || fromDWARF == nil {
+				t.Fatalf("dwarfLayout = %v, %v", fromDWARF, err)
+			}
+			fromTable, err := tableLayout(m.Arch, m.Vermagic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, _, _ := strings.Cut(m.Vermagic, " ")
+			proven[tableKey{m.Arch, majorMinor(rel)}] = true
+			fromDWARF.source = klp.LayoutTable
+			if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
+				t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", m.Vermagic, diff)
+			}
+		})
+	}
 	for k := range tableLayouts {
 		if !proven[k] {
 			t.Errorf("table layout for %s %s has no module built for that kernel to prove it", k.arch, k.release)

@@ -116,7 +116,9 @@ observe() {
 	n=$1
 	for pair in cmdline_proc_show:/proc/cmdline version_proc_show:/proc/version \
 		loadavg_proc_show:/proc/loadavg uptime_proc_show:/proc/uptime \
-		meminfo_proc_show:/proc/meminfo e2e_target_show:/proc/e2e_target; do
+		meminfo_proc_show:/proc/meminfo e2e_target_show:/proc/e2e_target \
+		foo_show:/sys/kernel/kobject_example/foo b_show:/sys/kernel/kobject_example/bar \
+		m_show:/proc/self/mounts; do
 		fn=${pair%%:*}
 		file=${pair#*:}
 		who=absent
