@@ -120,6 +120,7 @@ func Check(in *Input) (*Report, error) {
 	c.kernel(st)
 	c.offBand()
 	c.hooks()
+	c.unknownReplace()
 	c.target()
 	if err := c.replay(st, model); err != nil {
 		return nil, err
@@ -250,6 +251,16 @@ func (c *checker) hooks() {
 		}
 		if len(c.in.HookKernelLacks) > 0 {
 			c.report(RuleHookNotOverridable, p.file, fmt.Sprintf("%s declares hook points %s but the target kernel lacks %s", p.name, strings.Join(fs, ", "), strings.Join(c.in.HookKernelLacks, ", ")), []string{p.name}, fs)
+		}
+	}
+}
+
+// unknownReplace: a candidate whose replace flag the scan could not read
+// makes every answer about what it replaces a guess.
+func (c *checker) unknownReplace() {
+	for _, p := range c.all {
+		if p.candidate && p.mod != nil && len(p.mod.Patches) > 0 && p.mod.Patches[0].ReplaceSource == klp.ReplaceUnknown {
+			c.report(RuleReplaceUnknown, p.file, fmt.Sprintf("%s: replace unknown, assumed false (%s)", p.name, p.mod.Patches[0].ReplaceHint), []string{p.name}, nil)
 		}
 	}
 }

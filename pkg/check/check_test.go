@@ -28,6 +28,9 @@ type lp struct {
 	noEI        bool // the hooks lack error-injection entries
 	vermagic    string
 	notLivepach bool
+	// unknownReplace: the scan could not read replace (klp-build or
+	// kpatch-build init code it cannot follow).
+	unknownReplace bool
 }
 
 func (l lp) module() *klp.Module {
@@ -57,7 +60,10 @@ func (l lp) module() *klp.Module {
 		}
 		objs[obj].Funcs = append(objs[obj].Funcs, klp.Func{OldName: name, OldSympos: sympos, NewFunc: l.name + "_" + name})
 	}
-	p := &klp.Patch{Replace: l.replace, States: l.states, Hooks: []klp.Hook{}}
+	p := &klp.Patch{Replace: l.replace, ReplaceSource: klp.ReplaceStatic, States: l.states, Hooks: []klp.Hook{}}
+	if l.unknownReplace {
+		p.ReplaceSource, p.ReplaceHint = klp.ReplaceUnknown, "declare it"
+	}
 	if l.offBand {
 		p.Replaceable = new(bool)
 	}
@@ -164,6 +170,9 @@ func TestRules(t *testing.T) {
 
 		{RuleHookLost, true, &Input{Deployed: state(deploy.ModelMainline, lp{name: "h1", offBand: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "c2", replace: true, funcs: []string{"a"}})}},
 		{RuleHookLost, false, &Input{Deployed: state("", lp{name: "h1", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}}), Candidates: candidates(lp{name: "h2", replace: true, funcs: []string{"a"}, hooks: []string{"hook_fn"}})}},
+
+		{RuleReplaceUnknown, true, &Input{Deployed: state("", cum1), Candidates: candidates(lp{name: "u", unknownReplace: true, funcs: []string{"a"}})}},
+		{RuleReplaceUnknown, false, &Input{Deployed: state("", cum1), Candidates: candidates(lp{name: "u", replace: true, funcs: []string{"a"}})}},
 
 		{RuleModelDropsOffBand, true, &Input{Deployed: state(deploy.ModelMainline, off1), Candidates: candidates(cum1)}},
 		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},

@@ -70,6 +70,7 @@ const (
 	RuleHookNotOverridable = "KLP015"
 	RuleHookMoves          = "KLP016"
 	RuleHookLost           = "KLP017"
+	RuleReplaceUnknown     = "KLP018"
 )
 
 // Rules lists every rule, in ID order.
@@ -106,6 +107,8 @@ var Rules = []Rule{
 		"A BPF hook point cannot be overridden. bpf_override_return changes only the return value of functions on the kernel's error-injection list, and only in kernels built with CONFIG_FUNCTION_ERROR_INJECTION and CONFIG_BPF_KPROBE_OVERRIDE; otherwise the kprobe program is refused when it attaches and the hook never fires. kpatch-build and klp-build drop the error-injection entries of the modules they generate. Declare hook points with KLPACK_HOOK (templates/klpack_livepatch.h) in a hand-written livepatch module, and deploy on a kernel with both options."},
 	{RuleHookMoves, "hook-moves", Warning,
 		"Loading this replace patch replaces a patch with BPF hook points. When the transition completes the replaced patch's functions are never called again, but the kprobes on them stay, look attached, and override nothing: every cgroup's hook is bypassed. The new patch carries the same hook points, so the probes must move to its copies right after the transition: the package loader runs `klpack hooks sync`, which does it and reports the window; run it yourself when loading by hand."},
+	{RuleReplaceUnknown, "replace-unknown", Error,
+		"klpack could not read whether this patch is an atomic replace: the module builds its klp_patch at init (kpatch-build, klp-build) in code klpack does not follow, or without the debug information or layout table to read it. Replace decides which deployed patches survive the load, so every other answer of this check assumed it false and may be wrong. Declare it in the release manifest (modules[].replace), or scan a module with debug information."},
 	{RuleHookLost, "hook-lost", Error,
 		"Loading this replace patch replaces a patch with BPF hook points that the new patch does not declare. After the transition nothing runs the hook functions, so the BPF programs that override them per cgroup stop working and cannot be re-attached. Carry the hook points (KLPACK_HOOK) in the new patch, or keep them in a patch this one does not replace."},
 }
