@@ -44,18 +44,9 @@ type regValue struct {
 }
 
 func enableCalls(f *elfFile) ([]enableCall, error) {
-	syms, err := f.symbols()
-	if err != nil {
+	target, ok, err := enableTarget(f)
+	if err != nil || !ok {
 		return nil, err
-	}
-	target := -1
-	for i := range syms {
-		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
-			target = i
-		}
-	}
-	if target < 0 {
-		return nil, nil
 	}
 	scan := scanCode
 	switch f.machine {
@@ -66,23 +57,13 @@ func enableCalls(f *elfFile) ([]enableCall, error) {
 		return nil, formatErr("", 0, "finding the klp_patch in %s code is not supported", archName(f.machine))
 	}
 	var calls []enableCall
-	for i := range f.sections {
-		s := &f.sections[i]
-		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
-			continue
-		}
-		rs, err := f.relocations(i)
-		if err != nil {
-			return nil, err
-		}
-		if !hasRelocTo(rs, uint32(target)) {
-			continue
-		}
-		c, err := scan(f, i, rs, uint32(target))
-		if err != nil {
-			return nil, err
-		}
+	err = enableCode(f, target, func(sec int, rs []rela) (bool, error) {
+		c, err := scan(f, sec, rs, target)
 		calls = append(calls, c...)
+		return true, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return calls, nil
 }
@@ -100,68 +81,42 @@ func hasRelocTo(rs []rela, sym uint32) bool {
 // within each function, and records every call or tail call to
 // klp_enable_patch with the address in %rdi.
 func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
-	code := f.sectionData(sec)
-	// Function starts reset what is known; without symbols the whole
-	// section is one straight run, which is what init code is.
-	var starts []uint64
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			starts = append(starts, s.value)
-		}
-	}
-	sort.Slice(starts, func(a, b int) bool { return starts[a] < starts[b] })
+	starts := functionStarts(f, sec)
 	var calls []enableCall
 	regs := map[x86asm.Reg]regValue{}
 	var stores []store
-	next := 0
-	for pc := 0; pc < len(code); {
-		for next < len(starts) && starts[next] <= uint64(pc) {
+	for in, err := range x86Insts(f, sec, rs) {
+		if err != nil {
+			return nil, err
+		}
+		if starts.reached(in.pc) {
 			regs, stores = map[x86asm.Reg]regValue{}, nil
-			next++
 		}
-		inst, err := x86asm.Decode(code[pc:], 64)
-		if err != nil || inst.Len == 0 {
-			pc++
-			continue
-		}
-		end := uint64(pc + inst.Len)
-		rel, hasRel := relocIn(rs, uint64(pc), end)
-		var val ref
-		if hasRel {
-			if val, err = f.target(rel); err != nil {
-				return nil, err
-			}
-			if isPCRel(rel.typ) {
-				// The CPU adds the address of the next instruction; the
-				// addend subtracted the distance to it.
-				val.off += end - rel.off
-			}
-		}
-		switch inst.Op {
+		switch in.Op {
 		case x86asm.CALL, x86asm.JMP:
-			if hasRel && rel.sym == target {
+			if in.hasRel && in.rel.sym == target {
 				v := regs[x86asm.RDI]
 				if !v.isAddr {
-					return nil, formatErr(f.sections[sec].name, uint64(pc), "call to klp_enable_patch with an argument the scan cannot follow")
+					return nil, formatErr(f.sections[sec].name, in.pc, "call to klp_enable_patch with an argument the scan cannot follow")
 				}
 				calls = append(calls, enableCall{patch: v.addr, stores: stores})
 			}
-			if inst.Op == x86asm.CALL {
+			if in.Op == x86asm.CALL {
 				regs = map[x86asm.Reg]regValue{}
 			}
 		case x86asm.MOV, x86asm.MOVZX, x86asm.LEA:
-			dst, src := inst.Args[0], inst.Args[1]
+			dst, src := in.Args[0], in.Args[1]
 			switch d := dst.(type) {
 			case x86asm.Reg:
 				r := family(d)
 				switch src.(type) {
 				case x86asm.Imm:
-					regs[r] = regValue{addr: val, isAddr: hasRel}
+					regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
 				case x86asm.Mem:
-					if inst.Op == x86asm.LEA {
-						regs[r] = regValue{addr: val, isAddr: hasRel}
+					if in.Op == x86asm.LEA {
+						regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
 					} else {
-						regs[r] = regValue{from: val, load: hasRel}
+						regs[r] = regValue{from: in.at, load: in.hasRel}
 					}
 				case x86asm.Reg:
 					regs[r] = regs[family(src.(x86asm.Reg))]
@@ -169,10 +124,10 @@ func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, erro
 					delete(regs, r)
 				}
 			case x86asm.Mem:
-				if !hasRel {
+				if !in.hasRel {
 					break
 				}
-				st := store{at: val}
+				st := store{at: in.at}
 				switch s := src.(type) {
 				case x86asm.Imm:
 					st.imm, st.isImm = int64(s), true
@@ -184,11 +139,10 @@ func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, erro
 			}
 		default:
 			// Anything else may change its first operand.
-			if r, ok := inst.Args[0].(x86asm.Reg); ok {
+			if r, ok := in.Args[0].(x86asm.Reg); ok {
 				delete(regs, family(r))
 			}
 		}
-		pc = int(end)
 	}
 	return calls, nil
 }

@@ -96,7 +96,7 @@ func (klpBuildDecoder) decode(m *module) ([]*klp.Patch, error) {
 		return nil, err
 	}
 	p.Objects = objs
-	if err := klpBuildReplace(m, p); err != nil {
+	if err := initCodeReplace(m, p, klpReplaceHint, storedBytes); err != nil {
 		return nil, err
 	}
 	out := []*klp.Patch{p}
@@ -300,133 +300,23 @@ func decodeFuncExts(f *elfFile, at ref, nr uint64) ([]klp.Func, error) {
 	return out, nil
 }
 
-// klpBuildReplace recovers replace from the init code: the constant stored
-// into the klp_patch handed to klp_enable_patch. Anything else leaves it
-// unknown, with a hint where to declare it.
-func klpBuildReplace(m *module, p *klp.Patch) error {
-	unknown := func(why string) {
-		p.Replace, p.ReplaceSource = false, klp.ReplaceUnknown
-		p.ReplaceHint = klpReplaceHint + " (" + why + ")"
-	}
-	f := m.elf
-	if f.machine != elf.EM_X86_64 {
-		unknown("reading " + archName(f.machine) + " init code is not supported")
-		return nil
-	}
-	l, err := m.klpLayout()
-	if err != nil {
-		unknown("no struct klp_patch layout: " + err.Error())
-		return nil
-	}
-	v, why, err := initStoredByte(f, uint64(l.patchReplace))
-	if err != nil {
-		return err
-	}
-	if why != "" {
-		unknown(why)
-		return nil
-	}
-	p.Replace, p.ReplaceSource = v != 0, klp.ReplaceInit
-	return nil
-}
-
-// initStoredByte finds the calls to klp_enable_patch and the byte each
-// stores at off into the object it passes, before the call. It returns the
-// value when every call sees exactly one constant, else why not.
-func initStoredByte(f *elfFile, off uint64) (byte, string, error) {
-	syms, err := f.symbols()
-	if err != nil {
-		return 0, "", err
-	}
-	target := -1
-	for i := range syms {
-		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
-			target = i
-		}
-	}
-	if target < 0 {
-		return 0, "no call to klp_enable_patch", nil
-	}
-	var vals []byte
-	for i := range f.sections {
-		s := &f.sections[i]
-		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
-			continue
-		}
-		rs, err := f.relocations(i)
-		if err != nil {
-			return 0, "", err
-		}
-		if !hasRelocTo(rs, uint32(target)) {
-			continue
-		}
-		v, why, err := storedBytes(f, i, rs, uint32(target), off)
-		if err != nil {
-			return 0, "", err
-		}
-		if why != "" {
-			return 0, why, nil
-		}
-		vals = append(vals, v...)
-	}
-	if len(vals) == 0 {
-		return 0, "no call to klp_enable_patch in the code", nil
-	}
-	for _, v := range vals[1:] {
-		if v != vals[0] {
-			return 0, "calls to klp_enable_patch with different replace values", nil
-		}
-	}
-	return vals[0], "", nil
-}
-
-// A value number: registers and memory cells that hold the same number
-// hold the same value. Fresh numbers come from a counter.
-type valueNum int
-
-// codeState is what the scan knows inside one function.
+// codeState is what the scan knows inside one function: the registers and
+// static variables, and the stores made through registers.
 type codeState struct {
-	next   valueNum
-	regs   map[x86asm.Reg]valueNum
-	consts map[valueNum]int64 // value numbers known to be constants
-	mem    map[ref]valueNum   // relocated memory cells (static variables)
+	x86Track
 	stores []heapStore
 }
 
 // heapStore is a constant written through a register: *(base + disp).
 type heapStore struct {
-	base  valueNum
+	base  x86Val
 	disp  int64
 	size  int
 	value int64
 }
 
 func newCodeState() *codeState {
-	return &codeState{regs: map[x86asm.Reg]valueNum{}, consts: map[valueNum]int64{}, mem: map[ref]valueNum{}}
-}
-
-func (c *codeState) fresh() valueNum {
-	c.next++
-	return c.next
-}
-
-func (c *codeState) reg(r x86asm.Reg) valueNum {
-	r = family(r)
-	v, ok := c.regs[r]
-	if !ok {
-		v = c.fresh()
-		c.regs[r] = v
-	}
-	return v
-}
-
-// callerSaved are the registers a call may change (System V AMD64).
-var callerSaved = []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RSI, x86asm.RDI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11}
-
-// readOnlyOps do not write their first operand.
-var readOnlyOps = map[x86asm.Op]bool{
-	x86asm.CMP: true, x86asm.TEST: true, x86asm.PUSH: true, x86asm.BT: true,
-	x86asm.NOP: true, x86asm.JMP: true, x86asm.CALL: true, x86asm.RET: true,
+	return &codeState{x86Track: newX86Track()}
 }
 
 // storedBytes scans section sec linearly and returns, for each call to
@@ -435,37 +325,24 @@ var readOnlyOps = map[x86asm.Op]bool{
 // every function start, branch target and after every jump or return, so
 // a value stored on one path is never taken for another path's.
 func storedBytes(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error) {
-	code := f.sectionData(sec)
-	starts := branchTargets(code)
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			starts[s.value] = true
-		}
+	starts := branchTargets(f, sec)
+	for _, s := range functionStarts(f, sec) {
+		starts[s] = true
 	}
 	var out []byte
 	st := newCodeState()
-	for pc := 0; pc < len(code); {
-		if starts[uint64(pc)] {
-			st = newCodeState()
+	for in, err := range x86Insts(f, sec, rs) {
+		if err != nil {
+			return nil, "", err
 		}
-		inst, err := x86asm.Decode(code[pc:], 64)
-		if err != nil || inst.Len == 0 {
-			pc++
-			continue
-		}
-		end := uint64(pc + inst.Len)
-		rel, hasRel := relocIn(rs, uint64(pc), end)
-		var at ref
-		if hasRel {
-			if at, err = f.target(rel); err != nil {
-				return nil, "", err
-			}
-			if isPCRel(rel.typ) {
-				at.off += end - rel.off
+		// A start among bytes that did not decode counts too.
+		for p := in.from; p <= in.pc; p++ {
+			if starts[p] {
+				st = newCodeState()
 			}
 		}
 		switch {
-		case (inst.Op == x86asm.CALL || inst.Op == x86asm.JMP) && hasRel && rel.sym == target:
+		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.sym == target:
 			v, why := st.byteAt(st.reg(x86asm.RDI), off)
 			if why != "" {
 				return nil, why, nil
@@ -473,21 +350,18 @@ func storedBytes(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]b
 			out = append(out, v)
 			st.clobberCall()
 			st.forgetMemory()
-		case inst.Op == x86asm.CALL:
+		case in.Op == x86asm.CALL:
 			st.clobberCall()
 			st.forgetMemory()
-		case inst.Op == x86asm.JMP || inst.Op == x86asm.RET:
+		case in.Op == x86asm.JMP || in.Op == x86asm.RET:
 			st = newCodeState()
-		case inst.Op == x86asm.MOV || inst.Op == x86asm.MOVZX || inst.Op == x86asm.LEA:
-			st.move(inst, at, hasRel)
-		case inst.Op == x86asm.XOR && sameReg(inst.Args[0], inst.Args[1]):
-			v := st.fresh()
-			st.consts[v] = 0
-			st.regs[family(inst.Args[0].(x86asm.Reg))] = v
+		case in.Op == x86asm.MOV || in.Op == x86asm.MOVZX || in.Op == x86asm.LEA:
+			st.move(in)
+		case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
+			st.setConst(in.Args[0].(x86asm.Reg), 0)
 		default:
-			st.other(inst)
+			st.other(in.Inst)
 		}
-		pc = int(end)
 	}
 	return out, "", nil
 }
@@ -511,23 +385,17 @@ var implicitRegs = map[x86asm.Op][]x86asm.Reg{
 	x86asm.SCASD: {x86asm.RDI, x86asm.RCX}, x86asm.SCASQ: {x86asm.RDI, x86asm.RCX},
 }
 
-// stringOps write memory without naming it.
-var stringOps = map[x86asm.Op]bool{
-	x86asm.MOVSB: true, x86asm.MOVSW: true, x86asm.MOVSD: true, x86asm.MOVSQ: true,
-	x86asm.STOSB: true, x86asm.STOSW: true, x86asm.STOSD: true, x86asm.STOSQ: true,
-}
-
 // other follows any instruction the scan does not model: whatever it may
 // write becomes unknown, and a write to memory forgets every store seen.
 func (c *codeState) other(inst x86asm.Inst) {
 	for _, r := range implicitRegs[inst.Op] {
-		c.regs[r] = c.fresh()
+		c.forget(r)
 	}
 	writes := []x86asm.Arg{inst.Args[0]}
 	switch inst.Op {
 	case x86asm.XCHG, x86asm.XADD, x86asm.CMPXCHG:
 		writes = append(writes, inst.Args[1])
-		c.regs[x86asm.RAX] = c.fresh()
+		c.forget(x86asm.RAX)
 	}
 	if readOnlyOps[inst.Op] {
 		writes = nil
@@ -535,46 +403,13 @@ func (c *codeState) other(inst x86asm.Inst) {
 	for _, a := range writes {
 		switch a := a.(type) {
 		case x86asm.Reg:
-			c.regs[family(a)] = c.fresh()
+			c.forget(a)
 		case x86asm.Mem:
 			c.forgetMemory()
 		}
 	}
 	if stringOps[inst.Op] {
-		// They write memory through %rdi.
 		c.forgetMemory()
-	}
-}
-
-// branchTargets are the offsets relative jumps in code go to.
-func branchTargets(code []byte) map[uint64]bool {
-	out := map[uint64]bool{}
-	for pc := 0; pc < len(code); {
-		inst, err := x86asm.Decode(code[pc:], 64)
-		if err != nil || inst.Len == 0 {
-			pc++
-			continue
-		}
-		if rel, ok := inst.Args[0].(x86asm.Rel); ok && inst.Op != x86asm.CALL {
-			if to := int64(pc+inst.Len) + int64(rel); to >= 0 {
-				out[uint64(to)] = true
-			}
-		}
-		pc += inst.Len
-	}
-	return out
-}
-
-func sameReg(a, b x86asm.Arg) bool {
-	ra, ok1 := a.(x86asm.Reg)
-	rb, ok2 := b.(x86asm.Reg)
-	return ok1 && ok2 && family(ra) == family(rb)
-}
-
-// clobberCall forgets the registers a callee may change.
-func (c *codeState) clobberCall() {
-	for _, r := range callerSaved {
-		c.regs[r] = c.fresh()
 	}
 }
 
@@ -582,58 +417,35 @@ func (c *codeState) clobberCall() {
 // can reach, the klp_patch included.
 func (c *codeState) forgetMemory() {
 	c.stores = nil
-	c.mem = map[ref]valueNum{}
+	c.statics = map[ref]x86Val{}
 }
 
 // move follows MOV, MOVZX and LEA: register copies, constants, loads and
 // stores of static variables, and constant stores through a register.
-func (c *codeState) move(inst x86asm.Inst, at ref, hasRel bool) {
-	dst, src := inst.Args[0], inst.Args[1]
-	switch d := dst.(type) {
+func (c *codeState) move(in x86Inst) {
+	switch d := in.Args[0].(type) {
 	case x86asm.Reg:
-		r := family(d)
-		switch s := src.(type) {
-		case x86asm.Reg:
-			c.regs[r] = c.reg(s)
-		case x86asm.Imm:
-			v := c.fresh()
-			if !hasRel {
-				c.consts[v] = int64(s)
-			}
-			c.regs[r] = v
-		case x86asm.Mem:
-			if inst.Op == x86asm.MOV && hasRel && s.Base == x86asm.RIP && inst.MemBytes == 8 {
-				v, ok := c.mem[at]
-				if !ok {
-					v = c.fresh()
-					c.mem[at] = v
-				}
-				c.regs[r] = v
-			} else {
-				c.regs[r] = c.fresh()
-			}
-		default:
-			c.regs[r] = c.fresh()
+		// MOVZX of a register keeps its value number here, and so a
+		// constant: exact for a bool's 0 or 1 (kpatch's scan is stricter).
+		if s, ok := in.Args[1].(x86asm.Reg); ok {
+			c.set(d, c.reg(s))
+			return
 		}
+		c.moveToReg(in)
 	case x86asm.Mem:
-		if hasRel && d.Base == x86asm.RIP {
-			// A store to a static variable: it now holds the value.
-			if s, ok := src.(x86asm.Reg); ok && inst.MemBytes == 8 {
-				c.mem[at] = c.reg(s)
-			} else {
-				delete(c.mem, at)
-			}
+		if in.hasRel && d.Base == x86asm.RIP {
+			c.storeStatic(in)
 			return
 		}
 		if d.Base == 0 || d.Index != 0 {
 			c.stores = nil
 			return
 		}
-		hs := heapStore{base: c.reg(d.Base), disp: d.Disp, size: inst.MemBytes}
-		switch s := src.(type) {
+		hs := heapStore{base: c.reg(d.Base), disp: d.Disp, size: in.MemBytes}
+		switch s := in.Args[1].(type) {
 		case x86asm.Imm:
 			hs.value = int64(s)
-			if hasRel {
+			if in.hasRel {
 				// An address the loader fills in, not a constant.
 				hs.size = -hs.size
 			}
@@ -651,7 +463,7 @@ func (c *codeState) move(inst x86asm.Inst, at ref, hasRel bool) {
 }
 
 // byteAt is the last byte stored at off into the object numbered base.
-func (c *codeState) byteAt(base valueNum, off uint64) (byte, string) {
+func (c *codeState) byteAt(base x86Val, off uint64) (byte, string) {
 	for i := len(c.stores) - 1; i >= 0; i-- {
 		s := c.stores[i]
 		size := s.size

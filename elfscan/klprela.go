@@ -124,7 +124,12 @@ func klpRela(f *elfFile, i int) (klp.KlpRela, error) {
 
 // klpSym parses ".klp.sym.<object>.<name>,<sympos>".
 func klpSym(s *symbol) (klp.KlpSym, error) {
-	rest := s.name[len(klpSymPrefix):]
+	// The kernel's sscanf(".klp.sym.%55[^.].%511[^,],%lu") wants the
+	// prefix: a .klp.rela entry may point at any symbol.
+	rest, ok := strings.CutPrefix(s.name, klpSymPrefix)
+	if !ok {
+		return klp.KlpSym{}, fmt.Errorf("%q: not a %s<object>.<name>,<sympos> symbol", s.name, klpSymPrefix)
+	}
 	obj, after, ok := strings.Cut(rest, ".")
 	if !ok || obj == "" {
 		return klp.KlpSym{}, fmt.Errorf("%s: no object name before a '.'", s.name)

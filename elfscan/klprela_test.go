@@ -1,6 +1,11 @@
 package elfscan
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,6 +43,9 @@ func TestKlpSymName(t *testing.T) {
 		{name: "empty name", sym: ".klp.sym.vmlinux.,0", wantErr: "empty symbol name"},
 		{name: "object too long", sym: ".klp.sym." + long(56) + ".f,0", wantErr: "object name of 56 bytes"},
 		{name: "name too long", sym: ".klp.sym.vmlinux." + long(512) + ",0", wantErr: "symbol name of 512 bytes"},
+		{name: "not a klp symbol", sym: "foo", wantErr: "not a .klp.sym.<object>.<name>,<sympos> symbol"},
+		{name: "empty symbol name", sym: "", wantErr: "not a .klp.sym."},
+		{name: "prefix cut short", sym: ".klp.sy", wantErr: "not a .klp.sym."},
 		{name: "not SHN_LIVEPATCH", sym: ".klp.sym.vmlinux.foo,0", shndx: 1, wantErr: "want SHN_LIVEPATCH"},
 	}
 	for _, tt := range tests {
@@ -57,5 +65,43 @@ func TestKlpSymName(t *testing.T) {
 				t.Fatalf("klpSym(%q) = %+v, %v, want %+v", tt.sym, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestKlpRelaOtherSymbol points every .klp.rela entry of the generated
+// modules, one at a time, at each of the first symbols of the table (none
+// a .klp.sym): the scan refuses the module, naming the section, and
+// never panics.
+func TestKlpRelaOtherSymbol(t *testing.T) {
+	for _, p := range []string{"../testdata/gen/klp-build/ko/klpb_replace.ko", "../testdata/gen/kpatch-build/ko/kpb_module.ko"} {
+		orig, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := elf.NewFile(bytes.NewReader(orig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range f.Sections {
+			if !strings.HasPrefix(s.Name, ".klp.rela.") {
+				continue
+			}
+			for e := uint64(0); e < s.Size/24; e++ {
+				for sym := uint32(0); sym < 4; sym++ {
+					b := bytes.Clone(orig)
+					info := s.Offset + e*24 + 8
+					binary.LittleEndian.PutUint32(b[info+4:], sym)
+					_, err := scanBytes(t, b, nil)
+					if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), s.Name) {
+						t.Fatalf("%s: %s entry %d → symbol %d: err = %v, want a FormatError naming the section", p, s.Name, e, sym, err)
+					}
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatalf("%s: no .klp.rela entries", p)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"math"
-	"sort"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -106,7 +105,7 @@ func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
 	if g.objs != nil {
 		p.Objects = g.objs
 	}
-	if err := kpatchReplace(m, p); err != nil {
+	if err := initCodeReplace(m, p, kpatchReplaceHint, kpatchStores); err != nil {
 		return nil, err
 	}
 	out := []*klp.Patch{p}
@@ -313,36 +312,6 @@ func kpatchChecksum(f *elfFile) error {
 	return nil
 }
 
-// kpatchReplace recovers replace from the init code: the constant the hook
-// stores into the heap klp_patch it hands to klp_enable_patch. Anything
-// else leaves it unknown, with a hint where to declare it.
-func kpatchReplace(m *module, p *klp.Patch) error {
-	unknown := func(why string) {
-		p.Replace, p.ReplaceSource = false, klp.ReplaceUnknown
-		p.ReplaceHint = kpatchReplaceHint + " (" + why + ")"
-	}
-	f := m.elf
-	if f.machine != elf.EM_X86_64 {
-		unknown("reading " + archName(f.machine) + " init code is not supported")
-		return nil
-	}
-	l, err := m.klpLayout()
-	if err != nil {
-		unknown("no struct klp_patch layout: " + err.Error())
-		return nil
-	}
-	v, why, err := kpatchStoredByte(f, uint64(l.patchReplace))
-	if err != nil {
-		return err
-	}
-	if why != "" {
-		unknown(why)
-		return nil
-	}
-	p.Replace, p.ReplaceSource = v != 0, klp.ReplaceInit
-	return nil
-}
-
 // The hook's patch_init stores replace into the klp_patch it allocated,
 // then allocates more, copies callbacks (REP MOVS) and calls local helpers
 // before klp_enable_patch. A store can only be trusted across those calls
@@ -353,16 +322,10 @@ func kpatchReplace(m *module, p *klp.Patch) error {
 // function it reaches, must not name that static. External functions
 // cannot name a module's local static.
 
-// kpPtr is a value the scan follows: a root value plus a byte offset.
-type kpPtr struct {
-	root int
-	off  int64
-}
-
 // kpStore is a store through a followed pointer; wild stores (indexed
 // addresses) may hit anything.
 type kpStore struct {
-	at    kpPtr
+	at    x86Val
 	size  int64
 	value int64
 	known bool
@@ -371,16 +334,15 @@ type kpStore struct {
 
 type kpCall struct {
 	stores int // stores made before the call
-	args   []kpPtr
+	args   []x86Val
 	callee ref
 	known  bool // the callee is a relocated direct target
 }
 
+// kpState keeps stores and statics across calls, and the calls themselves
+// for enableSees to judge.
 type kpState struct {
-	next    int
-	regs    map[x86asm.Reg]kpPtr
-	consts  map[kpPtr]int64
-	statics map[ref]kpPtr // 8-byte static variables and what they hold
+	x86Track
 	holders map[int][]ref // statics each root was ever stored in
 	escaped map[int]bool  // roots stored into memory other than a static
 	taken   map[ref]bool  // statics whose address the code takes
@@ -389,172 +351,68 @@ type kpState struct {
 }
 
 func newKpState() *kpState {
-	return &kpState{
-		regs: map[x86asm.Reg]kpPtr{}, consts: map[kpPtr]int64{}, statics: map[ref]kpPtr{},
-		holders: map[int][]ref{}, escaped: map[int]bool{}, taken: map[ref]bool{},
-	}
-}
-
-func (s *kpState) fresh() kpPtr {
-	s.next++
-	return kpPtr{root: s.next}
-}
-
-func (s *kpState) reg(r x86asm.Reg) kpPtr {
-	r = family(r)
-	v, ok := s.regs[r]
-	if !ok {
-		v = s.fresh()
-		s.regs[r] = v
-	}
-	return v
+	return &kpState{x86Track: newX86Track(), holders: map[int][]ref{}, escaped: map[int]bool{}, taken: map[ref]bool{}}
 }
 
 var kpArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86asm.R8, x86asm.R9}
 
-var kpCallerSaved = []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RSI, x86asm.RDI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11}
-
-// kpReadOnly do not write their first operand.
-var kpReadOnly = map[x86asm.Op]bool{
-	x86asm.CMP: true, x86asm.TEST: true, x86asm.PUSH: true, x86asm.BT: true,
-	x86asm.NOP: true, x86asm.JMP: true, x86asm.CALL: true, x86asm.RET: true,
-}
-
-// kpStringStore are the string instructions that write at %rdi.
-var kpStringStore = map[x86asm.Op]bool{
-	x86asm.MOVSB: true, x86asm.MOVSW: true, x86asm.MOVSD: true, x86asm.MOVSQ: true,
-	x86asm.STOSB: true, x86asm.STOSW: true, x86asm.STOSD: true, x86asm.STOSQ: true,
-}
-
-// kpatchStoredByte returns the byte each call to klp_enable_patch sees at
-// off in the object it is passed, when all calls see the same constant,
-// else why not.
-func kpatchStoredByte(f *elfFile, off uint64) (byte, string, error) {
-	syms, err := f.symbols()
-	if err != nil {
-		return 0, "", err
-	}
-	target := -1
-	for i := range syms {
-		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
-			target = i
-		}
-	}
-	if target < 0 {
-		return 0, "no call to klp_enable_patch", nil
-	}
-	var vals []byte
-	for i := range f.sections {
-		s := &f.sections[i]
-		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
-			continue
-		}
-		rs, err := f.relocations(i)
-		if err != nil {
-			return 0, "", err
-		}
-		if !hasRelocTo(rs, uint32(target)) {
-			continue
-		}
-		v, why, err := kpatchStores(f, i, rs, uint32(target), int64(off))
-		if err != nil || why != "" {
-			return 0, why, err
-		}
-		vals = append(vals, v...)
-	}
-	if len(vals) == 0 {
-		return 0, "no call to klp_enable_patch in the code", nil
-	}
-	for _, v := range vals[1:] {
-		if v != vals[0] {
-			return 0, "calls to klp_enable_patch with different replace values", nil
-		}
-	}
-	return vals[0], "", nil
-}
-
 // kpatchStores scans section sec linearly, function by function, and
 // returns for each call to klp_enable_patch the byte at off of the object
 // in %rdi.
-func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off int64) ([]byte, string, error) {
-	code := f.sectionData(sec)
-	var starts []uint64
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			starts = append(starts, s.value)
-		}
-	}
-	sort.Slice(starts, func(a, b int) bool { return starts[a] < starts[b] })
+func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error) {
+	starts := functionStarts(f, sec)
 	var out []byte
 	st := newKpState()
-	next := 0
-	for pc := 0; pc < len(code); {
-		for next < len(starts) && starts[next] <= uint64(pc) {
+	for in, err := range x86Insts(f, sec, rs) {
+		if err != nil {
+			return nil, "", err
+		}
+		if starts.reached(in.pc) {
 			st = newKpState()
-			next++
-		}
-		inst, err := x86asm.Decode(code[pc:], 64)
-		if err != nil || inst.Len == 0 {
-			pc++
-			continue
-		}
-		end := uint64(pc + inst.Len)
-		rel, hasRel := relocIn(rs, uint64(pc), end)
-		var at ref
-		if hasRel {
-			if at, err = f.target(rel); err != nil {
-				return nil, "", err
-			}
-			if isPCRel(rel.typ) {
-				at.off += end - rel.off
-			}
 		}
 		switch {
-		case (inst.Op == x86asm.CALL || inst.Op == x86asm.JMP) && hasRel && rel.sym == target:
-			v, why := st.enableSees(f, st.reg(x86asm.RDI), off)
+		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.sym == target:
+			v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
 			if why != "" {
 				return nil, why, nil
 			}
 			out = append(out, v)
-			st.clobber()
-		case inst.Op == x86asm.CALL:
-			c := kpCall{stores: len(st.stores), callee: at, known: hasRel}
+			st.clobberCall()
+		case in.Op == x86asm.CALL:
+			c := kpCall{stores: len(st.stores), callee: in.at, known: in.hasRel}
 			for _, r := range kpArgRegs {
 				c.args = append(c.args, st.reg(r))
 			}
 			st.calls = append(st.calls, c)
-			st.clobber()
-		case inst.Op == x86asm.MOV || inst.Op == x86asm.MOVZX || inst.Op == x86asm.LEA:
-			st.move(inst, at, hasRel)
-		case inst.Op == x86asm.XOR && kpSameReg(inst.Args[0], inst.Args[1]):
-			v := st.fresh()
-			st.consts[v] = 0
-			st.regs[family(inst.Args[0].(x86asm.Reg))] = v
-		case (inst.Op == x86asm.ADD || inst.Op == x86asm.SUB) && isReg(inst.Args[0]) && isImm(inst.Args[1]):
-			r := family(inst.Args[0].(x86asm.Reg))
-			d := int64(inst.Args[1].(x86asm.Imm))
-			if inst.Op == x86asm.SUB {
+			st.clobberCall()
+		case in.Op == x86asm.MOV || in.Op == x86asm.MOVZX || in.Op == x86asm.LEA:
+			st.move(in)
+		case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
+			st.setConst(in.Args[0].(x86asm.Reg), 0)
+		case (in.Op == x86asm.ADD || in.Op == x86asm.SUB) && isReg(in.Args[0]) && isImm(in.Args[1]):
+			r := in.Args[0].(x86asm.Reg)
+			d := int64(in.Args[1].(x86asm.Imm))
+			if in.Op == x86asm.SUB {
 				d = -d
 			}
 			v := st.reg(r)
-			st.regs[r] = kpPtr{v.root, v.off + d}
-		case kpStringStore[inst.Op]:
+			st.set(r, x86Val{v.root, v.off + d})
+		case stringOps[in.Op]:
 			// Unknown bytes from %rdi on, as many as %rcx says.
 			st.stores = append(st.stores, kpStore{at: st.reg(x86asm.RDI), size: math.MaxInt32})
 			for _, r := range []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RCX} {
-				st.regs[r] = st.fresh()
+				st.forget(r)
 			}
 		default:
-			for _, a := range inst.Args {
-				if r, ok := a.(x86asm.Reg); ok && (a == inst.Args[0] && !kpReadOnly[inst.Op] || inst.Op == x86asm.XCHG || inst.Op == x86asm.XADD || inst.Op == x86asm.CMPXCHG) {
-					st.regs[family(r)] = st.fresh()
+			for _, a := range in.Args {
+				if r, ok := a.(x86asm.Reg); ok && (a == in.Args[0] && !readOnlyOps[in.Op] || in.Op == x86asm.XCHG || in.Op == x86asm.XADD || in.Op == x86asm.CMPXCHG) {
+					st.forget(r)
 				}
 			}
-			if m, ok := inst.Args[0].(x86asm.Mem); ok && !kpReadOnly[inst.Op] {
-				st.storeTo(m, inst.MemBytes, at, hasRel, kpStore{})
+			if m, ok := in.Args[0].(x86asm.Mem); ok && !readOnlyOps[in.Op] {
+				st.storeTo(in, m, kpStore{})
 			}
 		}
-		pc = int(end)
 	}
 	return out, "", nil
 }
@@ -562,85 +420,46 @@ func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off int64) ([]b
 func isReg(a x86asm.Arg) bool { _, ok := a.(x86asm.Reg); return ok }
 func isImm(a x86asm.Arg) bool { _, ok := a.(x86asm.Imm); return ok }
 
-func (s *kpState) clobber() {
-	for _, r := range kpCallerSaved {
-		s.regs[r] = s.fresh()
-	}
-}
-
-// move follows MOV, MOVZX and LEA.
-func (s *kpState) move(inst x86asm.Inst, at ref, hasRel bool) {
-	switch d := inst.Args[0].(type) {
+// move follows MOV, MOVZX and LEA, and the address arithmetic of LEA: the
+// hook stores into the patch through pointers into what it allocated.
+func (s *kpState) move(in x86Inst) {
+	switch d := in.Args[0].(type) {
 	case x86asm.Reg:
-		r := family(d)
-		switch src := inst.Args[1].(type) {
-		case x86asm.Reg:
-			if inst.Op == x86asm.MOV {
-				s.regs[r] = s.reg(src)
-			} else {
-				s.regs[r] = s.fresh()
-			}
-		case x86asm.Imm:
-			v := s.fresh()
-			if hasRel {
-				s.taken[at] = true // an address, maybe of a static
-			} else {
-				s.consts[v] = int64(src)
-			}
-			s.regs[r] = v
-		case x86asm.Mem:
-			switch {
-			case hasRel && src.Base == x86asm.RIP && inst.Op == x86asm.LEA:
-				s.taken[at] = true
-				s.regs[r] = s.fresh()
-			case hasRel && src.Base == x86asm.RIP && inst.Op == x86asm.MOV && inst.MemBytes == 8:
-				v, ok := s.statics[at]
-				if !ok {
-					v = s.fresh()
-					s.statics[at] = v
-				}
-				s.regs[r] = v
-			case inst.Op == x86asm.LEA && src.Base != 0 && src.Base != x86asm.RIP && src.Index == 0:
-				b := s.reg(src.Base)
-				s.regs[r] = kpPtr{b.root, b.off + src.Disp}
-			default:
-				s.regs[r] = s.fresh()
-			}
-		default:
-			s.regs[r] = s.fresh()
+		if m, ok := in.Args[1].(x86asm.Mem); ok && in.Op == x86asm.LEA && m.Base != 0 && m.Base != x86asm.RIP && m.Index == 0 {
+			b := s.reg(m.Base)
+			s.set(d, x86Val{b.root, b.off + m.Disp})
+			return
+		}
+		if s.moveToReg(in) {
+			s.taken[in.at] = true // an address, maybe of a static
 		}
 	case x86asm.Mem:
+		if in.hasRel && d.Base == x86asm.RIP {
+			if v, ok := s.storeStatic(in); ok {
+				s.holders[v.root] = append(s.holders[v.root], in.at)
+			}
+			return
+		}
 		var st kpStore
-		switch src := inst.Args[1].(type) {
+		switch src := in.Args[1].(type) {
 		case x86asm.Imm:
-			st.value, st.known = int64(src), !hasRel
+			st.value, st.known = int64(src), !in.hasRel
 		case x86asm.Reg:
 			v := s.reg(src)
-			st.value, st.known = s.consts[v], false
-			if c, ok := s.consts[v]; ok {
-				st.value, st.known = c, true
-			}
-			if hasRel && d.Base == x86asm.RIP {
-				if inst.MemBytes == 8 {
-					s.statics[at] = v
-					s.holders[v.root] = append(s.holders[v.root], at)
-				} else {
-					delete(s.statics, at)
-				}
-				return
-			}
+			st.value, st.known = s.consts[v]
 			s.escaped[v.root] = true
 		}
-		s.storeTo(d, inst.MemBytes, at, hasRel, st)
+		s.storeTo(in, d, st)
 	}
 }
 
-// storeTo records a store of st's value to memory operand m.
-func (s *kpState) storeTo(m x86asm.Mem, size int, at ref, hasRel bool, st kpStore) {
-	if hasRel && m.Base == x86asm.RIP {
-		delete(s.statics, at)
+// storeTo records a store of st's value to memory operand m of in.
+func (s *kpState) storeTo(in x86Inst, m x86asm.Mem, st kpStore) {
+	if in.hasRel && m.Base == x86asm.RIP {
+		delete(s.statics, in.at)
 		return
 	}
+	size := in.MemBytes
 	if size <= 0 {
 		size = 8
 	}
@@ -649,7 +468,7 @@ func (s *kpState) storeTo(m x86asm.Mem, size int, at ref, hasRel bool, st kpStor
 		st.wild = true
 	} else {
 		b := s.reg(m.Base)
-		st.at = kpPtr{b.root, b.off + m.Disp}
+		st.at = x86Val{b.root, b.off + m.Disp}
 	}
 	s.stores = append(s.stores, st)
 }
@@ -657,7 +476,7 @@ func (s *kpState) storeTo(m x86asm.Mem, size int, at ref, hasRel bool, st kpStor
 // enableSees is the byte at off of the object p points to when
 // klp_enable_patch is called: the last store there, if it is a constant
 // and nothing after it can have changed it.
-func (s *kpState) enableSees(f *elfFile, p kpPtr, off int64) (byte, string) {
+func (s *kpState) enableSees(f *elfFile, p x86Val, off int64) (byte, string) {
 	want := p.off + off
 	k := -1
 	for i := len(s.stores) - 1; i >= 0; i-- {
@@ -775,10 +594,4 @@ func kpFunctionAt(f *elfFile, at ref) (lo, hi uint64, ok bool) {
 		}
 	}
 	return 0, 0, false
-}
-
-func kpSameReg(a, b x86asm.Arg) bool {
-	ra, ok1 := a.(x86asm.Reg)
-	rb, ok2 := b.(x86asm.Reg)
-	return ok1 && ok2 && family(ra) == family(rb)
 }

@@ -1,0 +1,336 @@
+package elfscan
+
+import (
+	"debug/elf"
+	"iter"
+	"sort"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// The x86-64 init-code scans (scanCode, and the klp-build and kpatch-build
+// replace decoders) share what follows: finding the calls to
+// klp_enable_patch, decoding code with its relocations, a register file of
+// value numbers, and (for the two decoders) settling replace from the
+// bytes their scans find. What a call or a store does to memory is each
+// decoder's own policy, so none of it is here.
+
+// enableTarget is the index of the undefined symbol klp_enable_patch, the
+// target of the calls the scans look for.
+func enableTarget(f *elfFile) (uint32, bool, error) {
+	syms, err := f.symbols()
+	if err != nil {
+		return 0, false, err
+	}
+	target := -1
+	for i := range syms {
+		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
+			target = i
+		}
+	}
+	return uint32(target), target >= 0, nil
+}
+
+// enableCode calls fn on each code section with a relocation to target, in
+// section order, until fn returns false or an error.
+func enableCode(f *elfFile, target uint32, fn func(sec int, rs []rela) (bool, error)) error {
+	for i := range f.sections {
+		s := &f.sections[i]
+		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
+			continue
+		}
+		rs, err := f.relocations(i)
+		if err != nil {
+			return err
+		}
+		if !hasRelocTo(rs, target) {
+			continue
+		}
+		if more, err := fn(i, rs); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// initCodeReplace recovers replace from the init code: the constant scan,
+// a decoder's reading of one code section, finds stored into the klp_patch
+// handed to klp_enable_patch. Anything else leaves it unknown, with hint
+// saying where to declare it.
+func initCodeReplace(m *module, p *klp.Patch, hint string, scan storeScan) error {
+	unknown := func(why string) {
+		p.Replace, p.ReplaceSource = false, klp.ReplaceUnknown
+		p.ReplaceHint = hint + " (" + why + ")"
+	}
+	f := m.elf
+	if f.machine != elf.EM_X86_64 {
+		unknown("reading " + archName(f.machine) + " init code is not supported")
+		return nil
+	}
+	l, err := m.klpLayout()
+	if err != nil {
+		unknown("no struct klp_patch layout: " + err.Error())
+		return nil
+	}
+	v, why, err := enableStoredByte(f, uint64(l.patchReplace), scan)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		unknown(why)
+		return nil
+	}
+	p.Replace, p.ReplaceSource = v != 0, klp.ReplaceInit
+	return nil
+}
+
+// storeScan returns, for each call to target in section sec, the byte
+// stored at off into the object the call is passed; else why not.
+type storeScan func(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error)
+
+// enableStoredByte returns the byte every call to klp_enable_patch finds
+// at off, when all calls find the same constant; else why not.
+func enableStoredByte(f *elfFile, off uint64, scan storeScan) (byte, string, error) {
+	target, ok, err := enableTarget(f)
+	if err != nil {
+		return 0, "", err
+	}
+	if !ok {
+		return 0, "no call to klp_enable_patch", nil
+	}
+	var vals []byte
+	var why string
+	err = enableCode(f, target, func(sec int, rs []rela) (bool, error) {
+		v, w, err := scan(f, sec, rs, target, off)
+		vals, why = append(vals, v...), w
+		return w == "", err
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	if why != "" {
+		return 0, why, nil
+	}
+	if len(vals) == 0 {
+		return 0, "no call to klp_enable_patch in the code", nil
+	}
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			return 0, "calls to klp_enable_patch with different replace values", nil
+		}
+	}
+	return vals[0], "", nil
+}
+
+// x86Inst is one instruction of a code section, with the relocation that
+// patches it resolved to the address it makes.
+type x86Inst struct {
+	x86asm.Inst
+	from    uint64 // bytes from here to pc did not decode
+	pc, end uint64
+	rel     rela
+	hasRel  bool
+	at      ref
+}
+
+// x86Insts decodes section sec linearly, stepping a byte where nothing
+// decodes. It yields an error, and stops, at a relocation that does not
+// resolve.
+func x86Insts(f *elfFile, sec int, rs []rela) iter.Seq2[x86Inst, error] {
+	return func(yield func(x86Inst, error) bool) {
+		code := f.sectionData(sec)
+		from := 0
+		for pc := 0; pc < len(code); {
+			inst, err := x86asm.Decode(code[pc:], 64)
+			if err != nil || inst.Len == 0 {
+				pc++
+				continue
+			}
+			in := x86Inst{Inst: inst, from: uint64(from), pc: uint64(pc), end: uint64(pc + inst.Len)}
+			in.rel, in.hasRel = relocIn(rs, in.pc, in.end)
+			if in.hasRel {
+				if in.at, err = f.target(in.rel); err != nil {
+					yield(x86Inst{}, err)
+					return
+				}
+				if isPCRel(in.rel.typ) {
+					// The CPU adds the address of the next instruction; the
+					// addend subtracted the distance to it.
+					in.at.off += in.end - in.rel.off
+				}
+			}
+			if !yield(in, nil) {
+				return
+			}
+			pc, from = int(in.end), int(in.end)
+		}
+	}
+}
+
+// branchTargets are the offsets relative jumps in section sec go to.
+func branchTargets(f *elfFile, sec int) map[uint64]bool {
+	out := map[uint64]bool{}
+	for in := range x86Insts(f, sec, nil) {
+		if rel, ok := in.Args[0].(x86asm.Rel); ok && in.Op != x86asm.CALL {
+			if to := int64(in.end) + int64(rel); to >= 0 {
+				out[uint64(to)] = true
+			}
+		}
+	}
+	return out
+}
+
+// funcStarts are the offsets of the functions defined in a code section,
+// in order.
+type funcStarts []uint64
+
+func functionStarts(f *elfFile, sec int) funcStarts {
+	var out funcStarts
+	for _, s := range f.syms {
+		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
+			out = append(out, s.value)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a] < out[b] })
+	return out
+}
+
+// reached reports whether a linear scan at pc has come to or past another
+// function's start: what it knew belongs to the function before. Without
+// symbols the whole section is one straight run, which is what init code
+// is.
+func (s *funcStarts) reached(pc uint64) bool {
+	n := 0
+	for n < len(*s) && (*s)[n] <= pc {
+		n++
+	}
+	*s = (*s)[n:]
+	return n > 0
+}
+
+func sameReg(a, b x86asm.Arg) bool {
+	ra, ok1 := a.(x86asm.Reg)
+	rb, ok2 := b.(x86asm.Reg)
+	return ok1 && ok2 && family(ra) == family(rb)
+}
+
+// callerSaved are the registers a call may change (System V AMD64).
+var callerSaved = []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RSI, x86asm.RDI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11}
+
+// readOnlyOps do not write their first operand.
+var readOnlyOps = map[x86asm.Op]bool{
+	x86asm.CMP: true, x86asm.TEST: true, x86asm.PUSH: true, x86asm.BT: true,
+	x86asm.NOP: true, x86asm.JMP: true, x86asm.CALL: true, x86asm.RET: true,
+}
+
+// stringOps write memory at %rdi without naming it.
+var stringOps = map[x86asm.Op]bool{
+	x86asm.MOVSB: true, x86asm.MOVSW: true, x86asm.MOVSD: true, x86asm.MOVSQ: true,
+	x86asm.STOSB: true, x86asm.STOSW: true, x86asm.STOSD: true, x86asm.STOSQ: true,
+}
+
+// x86Val is a value a scan follows: registers and memory cells with equal
+// values hold the same value. Roots are numbered fresh wherever the scan
+// cannot tell what a value is; off moves a pointer by address arithmetic.
+type x86Val struct {
+	root int
+	off  int64
+}
+
+// x86Track is what a scan knows of the registers and of the 8-byte static
+// variables inside one straight run of code. What a call or a write to
+// memory forgets is the caller's choice.
+type x86Track struct {
+	next    int
+	regs    map[x86asm.Reg]x86Val
+	consts  map[x86Val]int64 // values known to be constants
+	statics map[ref]x86Val   // 8-byte static variables and what they hold
+}
+
+func newX86Track() x86Track {
+	return x86Track{regs: map[x86asm.Reg]x86Val{}, consts: map[x86Val]int64{}, statics: map[ref]x86Val{}}
+}
+
+func (t *x86Track) fresh() x86Val {
+	t.next++
+	return x86Val{root: t.next}
+}
+
+func (t *x86Track) reg(r x86asm.Reg) x86Val {
+	r = family(r)
+	v, ok := t.regs[r]
+	if !ok {
+		v = t.fresh()
+		t.regs[r] = v
+	}
+	return v
+}
+
+func (t *x86Track) set(r x86asm.Reg, v x86Val) { t.regs[family(r)] = v }
+
+// forget makes r hold a value the scan does not know.
+func (t *x86Track) forget(r x86asm.Reg) { t.set(r, t.fresh()) }
+
+func (t *x86Track) setConst(r x86asm.Reg, c int64) {
+	v := t.fresh()
+	t.consts[v] = c
+	t.set(r, v)
+}
+
+// clobberCall forgets the registers a callee may change.
+func (t *x86Track) clobberCall() {
+	for _, r := range callerSaved {
+		t.forget(r)
+	}
+}
+
+// moveToReg follows a MOV, MOVZX or LEA into a register: a register copy,
+// a constant, or a load of a static variable; anything else makes a new
+// value. It reports whether the register now holds the relocated address
+// in.at, which a caller may care was taken.
+func (t *x86Track) moveToReg(in x86Inst) (addr bool) {
+	r := in.Args[0].(x86asm.Reg)
+	switch src := in.Args[1].(type) {
+	case x86asm.Reg:
+		if in.Op == x86asm.MOV {
+			t.set(r, t.reg(src))
+			return false
+		}
+	case x86asm.Imm:
+		if !in.hasRel {
+			t.setConst(r, int64(src))
+			return false
+		}
+		addr = true // an address the loader fills in, not a constant
+	case x86asm.Mem:
+		if in.hasRel && src.Base == x86asm.RIP {
+			if in.Op == x86asm.MOV && in.MemBytes == 8 {
+				v, ok := t.statics[in.at]
+				if !ok {
+					v = t.fresh()
+					t.statics[in.at] = v
+				}
+				t.set(r, v)
+				return false
+			}
+			addr = in.Op == x86asm.LEA
+		}
+	}
+	t.forget(r)
+	return addr
+}
+
+// storeStatic follows a store to the static variable in.at: an 8-byte
+// store of a register leaves it holding the register's value, which it
+// returns; any other store leaves it unknown.
+func (t *x86Track) storeStatic(in x86Inst) (x86Val, bool) {
+	if s, ok := in.Args[1].(x86asm.Reg); ok && in.MemBytes == 8 {
+		v := t.reg(s)
+		t.statics[in.at] = v
+		return v, true
+	}
+	delete(t.statics, in.at)
+	return x86Val{}, false
+}
