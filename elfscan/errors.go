@@ -22,7 +22,9 @@ type FormatError struct {
 	Section string
 	Off     uint64
 	Msg     string
-	// Err is the sentinel the error means, if any (errors.Is matches it).
+	// Err is what the error wraps, if anything: a sentinel such as
+	// ErrUnsupportedMachine, or the error of a library that read the
+	// file (debug/dwarf). errors.Is and errors.As see it.
 	Err error
 }
 

@@ -105,9 +105,16 @@ func dwarfLayout(f *elfFile) (l *layout, err error) {
 		return nil, nil
 	}
 	// debug/elf and debug/dwarf are not hardened against hostile input.
+	// Whatever they refuse is bad input, reported as such.
 	defer func() {
 		if r := recover(); r != nil {
-			l, err = nil, fmt.Errorf("DWARF: malformed debug information: %v", r)
+			err = fmt.Errorf("DWARF: malformed debug information: %v", r)
+		}
+		if err != nil {
+			l = nil
+			if _, ok := errors.AsType[*FormatError](err); !ok {
+				err = &FormatError{Section: ".debug_info", Msg: err.Error(), Err: err}
+			}
 		}
 	}()
 	ef, err := elf.NewFile(bytes.NewReader(f.data))
