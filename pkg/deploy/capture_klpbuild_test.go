@@ -15,8 +15,9 @@ import (
 )
 
 // withoutDWARF is the klp-build module klpb_kobject with its debug
-// sections renamed: its scan cannot read replace (klp-build also drops
-// .BTF), so the record says unknown.
+// sections renamed (klp-build also drops .BTF) and its vermagic moved to
+// a kernel the built-in layout table does not know (7.9): its scan
+// cannot read replace, so the record says unknown.
 func withoutDWARF(t *testing.T) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "gen", "klp-build", "ko", "klpb_kobject.ko"))
@@ -35,6 +36,11 @@ func withoutDWARF(t *testing.T) []byte {
 			copy(b[at:], ".hidden")
 		}
 	}
+	vm := []byte("vermagic=7.2.13 ")
+	if bytes.Count(b, vm) != 1 {
+		t.Fatalf("klpb_kobject.ko: want one %q", vm)
+	}
+	copy(b[bytes.Index(b, vm):], "vermagic=7.9.13 ")
 	return b
 }
 
@@ -49,7 +55,7 @@ func TestCaptureUnknownReplace(t *testing.T) {
 		t.Run("replace="+replace, func(t *testing.T) {
 			sysfs := tree(fake{"klpb_kobject", map[string]string{"enabled": "1", "transition": "0", "replace": replace, "stack_order": "1"},
 				map[string]fakeObject{"kobject_example": {patched: "1", funcs: []string{"b_show,1", "foo_show,1"}}}})
-			st, rep, err := Capture(context.Background(), sysfs, []string{dir}, &CaptureOptions{KernelRelease: "7.2.13"})
+			st, rep, err := Capture(context.Background(), sysfs, []string{dir}, &CaptureOptions{KernelRelease: "7.9.13"})
 			if err != nil {
 				t.Fatal(err)
 			}
