@@ -70,9 +70,12 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	if spec, err = build.Validate(obj, fn); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := onBPFFS(h.Pin); err != nil {
+		return nil, err
+	}
 	dir := h.dir(fn)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("bpffs: %w (is bpffs mounted at %s?)", err, filepath.Dir(h.Pin))
+		return nil, fmt.Errorf("bpffs: %w", err)
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinByName
@@ -139,6 +142,26 @@ func overrideHint(ve *ebpf.VerifierError) string {
 		}
 	}
 	return ""
+}
+
+// onBPFFS checks that dir is, or would be created, on a bpf file system:
+// the nearest existing ancestor decides. Pinning elsewhere fails with a
+// bare EPERM.
+func onBPFFS(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st unix.Statfs_t
+		err := unix.Statfs(d, &st)
+		if errors.Is(err, unix.ENOENT) && d != filepath.Dir(d) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("bpffs %s: %w", dir, err)
+		}
+		if st.Type != unix.BPF_FS_MAGIC {
+			return fmt.Errorf("bpffs %s: %s is not on a bpf file system (mount -t bpf bpf /sys/fs/bpf)", dir, d)
+		}
+		return nil
+	}
 }
 
 // replacePin pins prog at path, over what is pinned there.
