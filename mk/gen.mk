@@ -10,6 +10,12 @@
 #                               source package, on the test kernel's tree
 #   make testdata-arm64         our hand-written samples cross-built for arm64
 
+GEN_GOALS := testdata-gen testdata-klp-build testdata-kpatch-build testdata-arm64
+
+# What the generators need, installed only when one is asked for: `make
+# test` reads their committed output and needs none of it.
+ifneq ($(filter $(GEN_GOALS),$(MAKECMDGOALS)),)
+
 # klp-build: patchutils (recountdiff), gawk, getopt, and xxhash for
 # objtool's klp subcommands.
 DEPS += recountdiff:patchutils gawk:gawk getopt:util-linux \
@@ -18,7 +24,14 @@ DEPS += recountdiff:patchutils gawk:gawk getopt:util-linux \
 # kpatch-build: gawk and lsdiff (it checks the patches' files), patch.
 DEPS += gawk:gawk lsdiff:patchutils patch:patch
 
-.PHONY: testdata-gen testdata-klp-build testdata-kpatch-build testdata-arm64
+# arm64: the cross compiler and binutils, and what Kconfig and
+# modules_prepare run on the host.
+DEPS += aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu \
+	flex:flex bison:bison bc:bc
+
+endif
+
+.PHONY: $(GEN_GOALS)
 
 testdata-gen: testdata-klp-build testdata-kpatch-build testdata-arm64
 
@@ -30,8 +43,3 @@ testdata-kpatch-build: install-deps
 
 testdata-arm64: install-deps
 	sh scripts/gen/arm64.sh $(CACHE)
-
-# arm64: the cross compiler and binutils, and what Kconfig and
-# modules_prepare run on the host.
-DEPS += aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu \
-	flex:flex bison:bison bc:bc
