@@ -46,6 +46,8 @@ demo: build
 	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_*[a-z].ko
 	@echo "== the same module stripped of all local symbols, xz-compressed copies included"
 	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_param.strip-unneeded.ko testdata/ko/6.1.0-56-amd64/lp_multiobj.ko.xz
+	@echo "== modules made by kpatch-build and upstream klp-build for the test kernel (patch built at init), and one cross-built for arm64"
+	./$(BIN) scan testdata/gen/kpatch-build/ko/kpb_replace.ko testdata/gen/klp-build/ko/klpb_sympos.ko testdata/ko/7.2.13-arm64/lp_replace.ko
 	@echo "== JSON (klpack.scan/v1) of one module"
 	./$(BIN) scan --json testdata/ko/6.12.117+deb12-amd64/lp_replace.ko.zst
 	@echo "== klpack simulate: the sample modules loaded, disabled, replaced and unloaded on 6.1"
