@@ -3,6 +3,7 @@ package klp
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -27,6 +28,7 @@ func writeModule(w io.Writer, m *Module) {
 	}
 	fmt.Fprintf(w, "%s: %s %s\n", m.Path, kind, m.Name)
 	fmt.Fprintf(w, "  vermagic:\t%s\n", strings.TrimSpace(m.Vermagic))
+	fmt.Fprintf(w, "  arch:\t%s\n", m.Arch)
 	if m.Signature != nil {
 		fmt.Fprintf(w, "  signature:\t%s %s, key %s (%s)\n", m.Signature.IDType, m.Signature.Signer, m.Signature.KeyID, m.Signature.HashAlgo)
 	} else {
@@ -34,6 +36,22 @@ func writeModule(w io.Writer, m *Module) {
 	}
 	if m.LayoutSource != nil {
 		fmt.Fprintf(w, "  layout:\t%s\n", *m.LayoutSource)
+	}
+	if len(m.KlpRelas) > 0 || len(m.KlpSyms) > 0 {
+		// What the kernel resolves when each object loads: listed in
+		// the JSON, counted here.
+		var objs []string
+		for _, s := range m.KlpSyms {
+			if !slices.Contains(objs, s.Object) {
+				objs = append(objs, s.Object)
+			}
+		}
+		n := 0
+		for _, r := range m.KlpRelas {
+			n += r.Count
+		}
+		fmt.Fprintf(w, "  resolved at load:\t%d .klp.sym symbols in %s; %d relocations in %d .klp.rela sections\n",
+			len(m.KlpSyms), strings.Join(objs, ", "), n, len(m.KlpRelas))
 	}
 	for _, p := range m.Patches {
 		writePatch(w, p)

@@ -61,3 +61,27 @@ func TestKlpRefsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteScanTextRefs: the text form counts the load-time references
+// and names their objects; a module without any prints no such line.
+func TestWriteScanTextRefs(t *testing.T) {
+	m := &Module{Name: "m", Arch: "arm64", Livepatch: true,
+		KlpRelas: []KlpRela{{Section: ".klp.rela.vmlinux..text", Object: "vmlinux", Target: ".text", Count: 2}, {Section: ".klp.rela.kobject_example..text", Object: "kobject_example", Target: ".text", Count: 3}},
+		KlpSyms:  []KlpSym{{Object: "vmlinux", Name: "m_show", Sympos: 2}, {Object: "kobject_example", Name: "foo"}, {Object: "vmlinux", Name: "x"}}}
+	var b bytes.Buffer
+	if err := WriteScanText(&b, []*Module{m}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"arch:", "arm64", "3 .klp.sym symbols in vmlinux, kobject_example; 5 relocations in 2 .klp.rela sections"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("WriteScanText lacks %q:\n%s", w, b.String())
+		}
+	}
+	b.Reset()
+	if err := WriteScanText(&b, []*Module{{Name: "plain"}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "resolved at load") {
+		t.Errorf("a module without references shows them:\n%s", b.String())
+	}
+}
