@@ -176,6 +176,14 @@ func Validate(obj []byte, fn string) (*ebpf.CollectionSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if err := ValidateSpec(spec, fn); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// ValidateSpec is Validate on an object already read.
+func ValidateSpec(spec *ebpf.CollectionSpec, fn string) error {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	p := spec.Programs[ProgramName]
@@ -213,9 +221,9 @@ func Validate(obj []byte, fn string) (*ebpf.CollectionSpec, error) {
 		}
 	}
 	if len(probs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(probs, "; "))
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(probs, "; "))
 	}
-	return spec, nil
+	return nil
 }
 
 func entries(n uint32) string {

@@ -28,10 +28,11 @@ type expectDecl struct {
 }
 
 // TestDeclarations checks hooks and the modinfo declarations of every
-// testdata module, in every variant, against expected.json.
+// testdata module, for every kernel (arm64 included), in every variant,
+// against expected.json.
 func TestDeclarations(t *testing.T) {
 	for name, want := range loadExpected[expectDecl](t) {
-		for _, kernel := range kernels {
+		for _, kernel := range allKernels() {
 			for _, v := range variants {
 				path := filepath.Join(koDir, kernel, name+v)
 				t.Run(kernel+"/"+name+v, func(t *testing.T) {

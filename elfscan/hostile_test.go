@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -197,44 +198,47 @@ func hostileCases(t testing.TB) []hostileCase {
 	return cs
 }
 
-// TestHostile feeds malformed modules to the scanner: each must be read
-// (with a result that marshals) or refused with a FormatError naming the
-// problem (or ErrNotELF), never a panic, and without allocating far beyond
-// the input.
-func TestHostile(t *testing.T) {
-	for _, tc := range hostileCases(t) {
-		t.Run(tc.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			m, err := NewReader(bytes.NewReader(tc.data), int64(len(tc.data)), nil)
-			runtime.ReadMemStats(&after)
-			if (err == nil) == (m == nil) {
-				t.Fatalf("NewReader = %v, %v: want exactly one of module and error", m, err)
-			}
-			if err != nil {
-				if err.Error() == "" {
-					t.Error("empty error message")
-				}
-				var fe *FormatError
-				if !errors.As(err, &fe) && !errors.Is(err, ErrNotELF) && !errors.Is(err, ErrNoSignature) {
-					t.Errorf("not a FormatError: %v", err)
-				}
-				t.Log(err)
-			} else if _, err := json.Marshal(m); err != nil {
-				t.Errorf("result does not marshal: %v", err)
-			}
-			// DWARF decoding allocates its own trees; the bound is loose,
-			// but a size taken from the file would blow it.
-			if n := after.TotalAlloc - before.TotalAlloc; n > 64*uint64(len(tc.data))+64<<20 {
-				t.Errorf("allocated %d bytes for %d bytes of input", n, len(tc.data))
-			}
-		})
+// scanHostile scans one malformed input: no panic, exactly one of module
+// and error, a FormatError (or ErrNotELF) with a message, a result that
+// marshals, and no allocation far beyond the input. mustFail: the input
+// cannot be read correctly, so a scan that succeeds reports something
+// that is not in the file.
+func scanHostile(t *testing.T, data []byte, mustFail bool) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m, err := NewReader(bytes.NewReader(data), int64(len(data)), nil)
+	runtime.ReadMemStats(&after)
+	if (err == nil) == (m == nil) {
+		t.Fatalf("NewReader = %v, %v: want exactly one of module and error", m, err)
+	}
+	switch {
+	case err == nil && mustFail:
+		b, _ := json.Marshal(m)
+		t.Fatalf("NewReader succeeded, want an error: %.300s", b)
+	case err != nil:
+		if err.Error() == "" {
+			t.Error("empty error message")
+		}
+		if _, ok := errors.AsType[*FormatError](err); !ok && !errors.Is(err, ErrNotELF) {
+			t.Errorf("not a FormatError: %v (%T)", err, err)
+		}
+		t.Log(err)
+	default:
+		if _, err := json.Marshal(m); err != nil {
+			t.Errorf("result does not marshal: %v", err)
+		}
+	}
+	// DWARF decoding allocates its own trees; the bound is loose, but a
+	// size taken from the file would blow it.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64*uint64(len(data))+64<<20 {
+		t.Errorf("allocated %d bytes for %d bytes of input", n, len(data))
 	}
 }
 
-// TestHostileMustFail lists inputs that cannot be read correctly: a scan
-// that succeeds on them reports something that is not in the file.
-func TestHostileMustFail(t *testing.T) {
+// TestHostile feeds malformed modules to the scanner (scanHostile); the
+// inputs listed in mustFail cannot be read correctly and must be refused.
+func TestHostile(t *testing.T) {
 	mustFail := map[string]bool{
 		"empty": true, "magic only": true, "not ELF": true, "truncated header": true,
 		"class 32": true, "bad class": true, "bad data encoding": true,
@@ -257,13 +261,10 @@ func TestHostileMustFail(t *testing.T) {
 	}
 	seen := 0
 	for _, tc := range hostileCases(t) {
-		if !mustFail[tc.name] {
-			continue
+		if mustFail[tc.name] {
+			seen++
 		}
-		seen++
-		if _, err := NewReader(bytes.NewReader(tc.data), int64(len(tc.data)), nil); err == nil {
-			t.Errorf("%s: NewReader succeeded, want an error", tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) { scanHostile(t, tc.data, mustFail[tc.name]) })
 	}
 	if seen != len(mustFail) {
 		t.Errorf("matched %d of %d must-fail cases: a case was renamed", seen, len(mustFail))
@@ -298,10 +299,11 @@ func FuzzScan(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	for _, b := range klpBuildSeeds(f) {
-		f.Add(b)
-	}
-	for _, b := range kpatchSeeds(f) {
+	for _, p := range slices.Concat(klpBuildModules(f), kpatchModules(f)) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -76,14 +76,17 @@ var klpBuildWants = map[string]klpBuildWant{
 	},
 }
 
-func klpBuildModules(t testing.TB) []string {
+func klpBuildModules(t testing.TB) []string { return genModules(t, klpBuildDir) }
+
+// genModules lists the .ko files a generator committed under dir/ko.
+func genModules(t testing.TB, dir string) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(klpBuildDir, "ko", "*.ko"))
+	paths, err := filepath.Glob(filepath.Join(dir, "ko", "*.ko"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Fatalf("no modules in %s (make testdata-klp-build)", klpBuildDir)
+		t.Fatalf("no modules in %s (make testdata-gen)", dir)
 	}
 	return paths
 }

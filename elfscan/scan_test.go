@@ -266,70 +266,55 @@ func TestLayoutTable(t *testing.T) {
 	proven := make(map[tableKey]bool)
 	for _, kernel := range allKernels() {
 		t.Run(kernel, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join(koDir, kernel, "lp_replace.ko"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := parseELF(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fromDWARF, err := dwarfLayout(f)
-			if err != nil || fromDWARF == nil {
-				t.Fatalf("dwarfLayout = %v, %v", fromDWARF, err)
-			}
-			arch := facts[kernel].Arch
-			if got := archName(f.machine); got != arch {
-				t.Fatalf("lp_replace.ko is for %s, expected.json says %s", got, arch)
-			}
-			fromTable, err := tableLayout(arch, facts[kernel].Vermagic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			proven[tableKey{arch, majorMinor(kernel)}] = true
-			fromDWARF.source = klp.LayoutTable
-			if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
-				t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", kernel, diff)
+			m := proveLayout(t, filepath.Join(koDir, kernel, "lp_replace.ko"), proven)
+			if m.Arch != facts[kernel].Arch {
+				t.Errorf("lp_replace.ko is for %s, expected.json says %s", m.Arch, facts[kernel].Arch)
 			}
 		})
 	}
 	// Kernels without hand-written samples: the generated modules carry
 	// the DWARF of the klp structs (their init code builds them).
 	for _, p := range []string{"../testdata/gen/klp-build/ko/klpb_replace.ko", "../testdata/gen/kpatch-build/ko/kpb_replace.ko"} {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			m, err := Open(p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := parseELF(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fromDWARF, err := dwarfLayout(f)
-			if err != nil || fromDWARF == nil {
-				t.Fatalf("dwarfLayout = %v, %v", fromDWARF, err)
-			}
-			fromTable, err := tableLayout(m.Arch, m.Vermagic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rel, _, _ := strings.Cut(m.Vermagic, " ")
-			proven[tableKey{m.Arch, majorMinor(rel)}] = true
-			fromDWARF.source = klp.LayoutTable
-			if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
-				t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", m.Vermagic, diff)
-			}
-		})
+		t.Run(filepath.Base(p), func(t *testing.T) { proveLayout(t, p, proven) })
 	}
 	for k := range tableLayouts {
 		if !proven[k] {
 			t.Errorf("table layout for %s %s has no module built for that kernel to prove it", k.arch, k.release)
 		}
 	}
+}
+
+// proveLayout compares the table's layout for the module's arch and
+// vermagic with the module's DWARF, and marks that table entry proven.
+func proveLayout(t *testing.T, path string, proven map[tableKey]bool) *klp.Module {
+	t.Helper()
+	m, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseELF(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDWARF, err := dwarfLayout(f)
+	if err != nil || fromDWARF == nil {
+		t.Fatalf("dwarfLayout = %v, %v", fromDWARF, err)
+	}
+	fromTable, err := tableLayout(m.Arch, m.Vermagic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _, _ := strings.Cut(m.Vermagic, " ")
+	proven[tableKey{m.Arch, majorMinor(rel)}] = true
+	fromDWARF.source = klp.LayoutTable
+	if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
+		t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", m.Vermagic, diff)
+	}
+	return m
 }
 
 func TestTableLayoutUnknownKernel(t *testing.T) {

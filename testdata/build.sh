@@ -18,6 +18,7 @@ KVERS="6.1.0-56-amd64 6.12.117+deb12-amd64"
 
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/src"
+. "$here/../scripts/variants.sh"
 outdir=${1:-"$here/ko"}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/klpack/testdata-build
 
@@ -101,12 +102,7 @@ for kver in $KVERS; do
 		ko=$bdir/$name.ko
 		[ -f "$ko" ] || die "$kver: $ko was not built"
 
-		cp "$ko" "$dest/$name.ko"
-		strip --strip-debug -o "$dest/$name.strip-debug.ko" "$ko"
-		strip --strip-unneeded -o "$dest/$name.strip-unneeded.ko" "$ko"
-		xz --check=crc32 --lzma2=dict=1MiB -T1 -c "$ko" >"$dest/$name.ko.xz"
-		zstd -19 -q -c "$ko" >"$dest/$name.ko.zst"
-		gzip -9 -n -c "$ko" >"$dest/$name.ko.gz"
+		write_variants "$ko" "$dest" "$name"
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ] || die "$kver: no modules built"

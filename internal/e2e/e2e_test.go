@@ -112,7 +112,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatalf("scenario %s: %v", sc.name, err)
 		}
-		steps[sc.name] = b
+		steps[sc.name+".steps"] = b
 	}
 	initScript, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "init.sh"))
 	if err != nil {
@@ -121,7 +121,7 @@ func TestE2E(t *testing.T) {
 	initrds := map[string]string{}
 	work := t.TempDir()
 	for _, k := range kernels {
-		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Modules: k.Modules, Steps: steps}
+		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Modules: k.Modules, Files: steps}
 		for _, name := range slices.Sorted(maps.Keys(k.Extra)) {
 			in.Extra = append(in.Extra, k.Extra[name])
 		}

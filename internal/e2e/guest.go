@@ -61,11 +61,13 @@ func GuestSteps(sc *deploy.Scenario) ([]byte, error) {
 
 // Initramfs is what goes into a guest's initramfs.
 type Initramfs struct {
-	Init    []byte            // the runner, /init
-	Busybox string            // a static busybox binary
-	Klpack  string            // a static klpack binary
-	Modules string            // directory of .ko files, /lib/modules/e2e
-	Steps   map[string][]byte // scenario name -> steps file, /e2e/NAME.steps
+	Init    []byte // the runner, /init
+	Busybox string // a static busybox binary
+	Klpack  string // a static klpack binary
+	Modules string // directory of .ko files, /lib/modules/e2e
+	// Files go under /e2e, by name: a scenario's steps (NAME.steps), a
+	// hook object.
+	Files map[string][]byte
 	// Extra are more .ko files for /lib/modules/e2e (the prebuilt
 	// modules); a name already in Modules is an error.
 	Extra []string
@@ -113,8 +115,8 @@ func (in *Initramfs) Write(w io.Writer) error {
 		}
 		files = append(files, File{Path: "lib/modules/e2e/" + name, Mode: 0o644, Data: b})
 	}
-	for _, name := range slices.Sorted(maps.Keys(in.Steps)) {
-		files = append(files, File{Path: "e2e/" + name + ".steps", Mode: 0o644, Data: in.Steps[name]})
+	for _, name := range slices.Sorted(maps.Keys(in.Files)) {
+		files = append(files, File{Path: "e2e/" + name, Mode: 0o644, Data: in.Files[name]})
 	}
 	return WriteCPIO(w, files)
 }

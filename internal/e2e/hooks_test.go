@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -309,39 +308,13 @@ func parseHooksRun(console []byte) *hooksRun {
 
 func hooksInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, obj []byte) string {
 	t.Helper()
-	read := func(p string) []byte {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	files := []File{
-		{Path: "bin", Mode: fs.ModeDir | 0o755},
-		{Path: "dev", Mode: fs.ModeDir | 0o755},
-		{Path: "e2e", Mode: fs.ModeDir | 0o755},
-		{Path: "lib", Mode: fs.ModeDir | 0o755},
-		{Path: "lib/modules", Mode: fs.ModeDir | 0o755},
-		{Path: "lib/modules/e2e", Mode: fs.ModeDir | 0o755},
-		{Path: "proc", Mode: fs.ModeDir | 0o755},
-		{Path: "sys", Mode: fs.ModeDir | 0o755},
-		{Path: "tmp", Mode: fs.ModeDir | 0o755},
-		{Path: "dev/console", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, Major: 5, Minor: 1},
-		{Path: "dev/null", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o666, Major: 1, Minor: 3},
-		{Path: "init", Mode: 0o755, Data: []byte(hooksInit)},
-		{Path: "bin/busybox", Mode: 0o755, Data: read(busybox)},
-		{Path: "bin/sh", Mode: fs.ModeSymlink | 0o777, Data: []byte("busybox")},
-		{Path: "bin/klpack", Mode: 0o755, Data: read(klpackBin)},
-		{Path: "e2e/e2e_hook_value.bpf.o", Mode: 0o644, Data: obj},
-	}
-	for _, m := range []string{"e2e_hook1.ko", "e2e_hookcum.ko", "e2e_hookcum2.ko"} {
-		files = append(files, File{Path: "lib/modules/e2e/" + m, Mode: 0o644, Data: read(filepath.Join(k.Modules, m))})
-	}
-	p := filepath.Join(t.TempDir(), "initrd.cpio")
+	in := &Initramfs{Init: []byte(hooksInit), Busybox: busybox, Klpack: klpackBin, Modules: k.Modules,
+		Files: map[string][]byte{"e2e_hook_value.bpf.o": obj}}
 	var b bytes.Buffer
-	if err := WriteCPIO(&b, files); err != nil {
+	if err := in.Write(&b); err != nil {
 		t.Fatal(err)
 	}
+	p := filepath.Join(t.TempDir(), "initrd.cpio")
 	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -65,9 +65,9 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	if p := spec.Programs[build.ProgramName]; p != nil {
 		fn = p.AttachTo
 	}
-	// The hook function is what the program says it probes; Validate
-	// checks everything else against it.
-	if spec, err = build.Validate(obj, fn); err != nil {
+	// The hook function is what the program says it probes; the rest
+	// is checked against it.
+	if err := build.ValidateSpec(spec, fn); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := onBPFFS(h.Pin); err != nil {
@@ -110,25 +110,21 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	}
 	for _, m := range live {
 		start := time.Now()
-		tmp := filepath.Join(dir, newPrefix+linkPrefix+m)
-		if err := h.link(prog, m, fn, tmp); err != nil {
+		if err := h.link(prog, m, fn); err != nil {
 			return changes, err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, linkPrefix+m)); err != nil {
-			os.Remove(tmp)
-			return changes, fmt.Errorf("bpffs: %w", err)
 		}
 		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy", Took: time.Since(start)})
 	}
-	if err := replacePin(prog, filepath.Join(dir, progPin)); err != nil {
+	if err := pinOver(filepath.Join(dir, progPin), prog.Pin); err != nil {
 		return changes, err
 	}
 	for _, m := range old {
 		if !slices.Contains(live, m) {
-			if err := os.Remove(filepath.Join(dir, linkPrefix+m)); err != nil {
-				return changes, fmt.Errorf("bpffs: %w", err)
+			c, err := h.unlink(fn, m, "not live")
+			if err != nil {
+				return changes, err
 			}
-			changes = append(changes, Change{Hook: fn, Module: m, Action: "detached", Why: "not live"})
+			changes = append(changes, c)
 		}
 	}
 	return changes, ctx.Err()
@@ -164,11 +160,13 @@ func onBPFFS(dir string) error {
 	}
 }
 
-// replacePin pins prog at path, over what is pinned there.
-func replacePin(prog *ebpf.Program, path string) error {
+// pinOver pins an object at path with pin, over whatever is pinned there:
+// beside it first, then renamed, so that path never goes empty (a link
+// replaced this way leaves its function probed throughout).
+func pinOver(path string, pin func(string) error) error {
 	tmp := filepath.Join(filepath.Dir(path), newPrefix+filepath.Base(path))
 	os.Remove(tmp)
-	if err := prog.Pin(tmp); err != nil {
+	if err := pin(tmp); err != nil {
 		return fmt.Errorf("bpffs: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -176,6 +174,15 @@ func replacePin(prog *ebpf.Program, path string) error {
 		return fmt.Errorf("bpffs: %w", err)
 	}
 	return nil
+}
+
+// unlink removes hook fn's probe on module m's copy.
+func (h *Host) unlink(fn, m, why string) (Change, error) {
+	start := time.Now()
+	if err := os.Remove(filepath.Join(h.dir(fn), linkPrefix+m)); err != nil {
+		return Change{}, fmt.Errorf("bpffs: %w", err)
+	}
+	return Change{Hook: fn, Module: m, Action: "detached", Why: why, Took: time.Since(start)}, nil
 }
 
 // Sync moves every pinned hook to the copies of its function that run
@@ -231,7 +238,7 @@ func (h *Host) sync(fn string) ([]Change, error) {
 			}
 			defer prog.Close()
 		}
-		err := h.link(prog, m, fn, filepath.Join(dir, linkPrefix+m))
+		err := h.link(prog, m, fn)
 		if errors.Is(err, unix.ENOENT) {
 			continue // m does not define fn
 		}
@@ -247,11 +254,11 @@ func (h *Host) sync(fn string) ([]Change, error) {
 		if live[m] || m == Vmlinux {
 			continue
 		}
-		start := time.Now()
-		if err := os.Remove(filepath.Join(dir, linkPrefix+m)); err != nil {
-			return changes, fmt.Errorf("bpffs: %w", err)
+		c, err := h.unlink(fn, m, h.whyNotLive(m))
+		if err != nil {
+			return changes, err
 		}
-		changes = append(changes, Change{Hook: fn, Module: m, Action: "detached", Why: h.whyNotLive(m), Took: time.Since(start)})
+		changes = append(changes, c)
 	}
 	return changes, nil
 }
@@ -289,7 +296,8 @@ func (h *Host) whyNotLive(m string) string {
 	return "patch disabled"
 }
 
-// link opens a kprobe on module:fn and links prog to it, pinned at pin.
+// link opens a kprobe on module:fn and links prog to it, pinned as the
+// hook's link@module (over an older link there).
 // The module-qualified name is what makes the probe unambiguous: a
 // livepatch's function may share its name with vmlinux's (klp-build keeps
 // the original name) or with an older patch's copy, and the kernel
@@ -297,7 +305,7 @@ func (h *Host) whyNotLive(m string) string {
 // define it (EADDRNOTAVAIL). cilium/ebpf's link.Kprobe refuses the
 // "module:symbol" form, so the perf event is opened here and handed to
 // link.AttachRawLink.
-func (h *Host) link(prog *ebpf.Program, module, fn, pin string) error {
+func (h *Host) link(prog *ebpf.Program, module, fn string) error {
 	sym := module + ":" + fn
 	if module == Vmlinux {
 		sym = fn
@@ -315,10 +323,7 @@ func (h *Host) link(prog *ebpf.Program, module, fn, pin string) error {
 		return fmt.Errorf("%w: linking the hook program to %s: %w", ErrRefused, sym, err)
 	}
 	defer l.Close()
-	if err := l.Pin(pin); err != nil {
-		return fmt.Errorf("bpffs: %w", err)
-	}
-	return nil
+	return pinOver(filepath.Join(h.dir(fn), linkPrefix+module), l.Pin)
 }
 
 // kprobe opens a perf event of the kprobe PMU on sym at offset 0.
@@ -453,10 +458,10 @@ func (h *Host) Unset(fn string, cgroup uint64) error {
 }
 
 func (h *Host) openMap(fn, name string) (*ebpf.Map, error) {
-	if _, err := h.links(fn); err != nil {
-		return nil, err
-	}
 	m, err := ebpf.LoadPinnedMap(filepath.Join(h.dir(fn), name), nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoHook, fn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hook %s: bpffs: %w", fn, err)
 	}

@@ -27,6 +27,7 @@ cache=$(cd "$cache" && pwd)
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$root/scripts/variants.sh"
 fragment=$root/testdata/gen/arm64/arm64.config
 src=$root/testdata/src
 SRCPKG=linux-source-7.2
@@ -35,16 +36,6 @@ CROSS=aarch64-linux-gnu-
 die() {
 	echo "arm64: $*" >&2
 	exit 1
-}
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		die "need root to run: $*"
-	fi
 }
 
 # Fixed build identity, so the output does not depend on who built it when.
@@ -60,13 +51,9 @@ kmake() {
 	make ARCH=arm64 CROSS_COMPILE=$CROSS "$@"
 }
 
-if ! command -v "${CROSS}gcc" >/dev/null 2>&1; then
-	as_root apt-get update -q
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends gcc-aarch64-linux-gnu
-fi
+# make testdata-arm64 installs these (mk/gen.mk).
 for tool in make "${CROSS}gcc" "${CROSS}strip" xz zstd gzip flex bison bc; do
-	command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"
+	command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool (make testdata-arm64 installs it)"
 done
 [ -f "$src/Kbuild" ] || die "no Kbuild in $src"
 
@@ -141,12 +128,7 @@ for entry in $(cat "$bdir/modules.order"); do
 	name=${name%.ko}
 	ko=$bdir/$name.ko
 	[ -f "$ko" ] || die "$ko was not built"
-	cp "$ko" "$dest/$name.ko"
-	"${CROSS}strip" --strip-debug -o "$dest/$name.strip-debug.ko" "$ko"
-	"${CROSS}strip" --strip-unneeded -o "$dest/$name.strip-unneeded.ko" "$ko"
-	xz --check=crc32 --lzma2=dict=1MiB -T1 -c "$ko" >"$dest/$name.ko.xz"
-	zstd -19 -q -c "$ko" >"$dest/$name.ko.zst"
-	gzip -9 -n -c "$ko" >"$dest/$name.ko.gz"
+	write_variants "$ko" "$dest" "$name" "${CROSS}strip"
 	n=$((n + 1))
 done
 [ "$n" -gt 0 ] || die "no modules built"

@@ -15,6 +15,13 @@
  *   E2E_STATE_ID, E2E_STATE_VERSION
  *                      one klp_state
  *   E2E_TAG            a word printed after the patch name (default "-")
+ *   E2E_HOOK           meminfo_proc_show prints " hook=<value>" after its
+ *                      line, the value of the BPF hook point
+ *                      e2e_hook_value (KLPACK_HOOK, ERRNO): 0 unless a BPF
+ *                      program overrides it for the reading task's cgroup.
+ *                      Every hook module defines e2e_hook_value, so after
+ *                      one replaces another two modules define it.
+ *   E2E_OFF_BAND       declare the patch off-band (KLPACK_OFF_BAND)
  *
  * Every new function prints one line, "klpe <patch> <tag> <function>", so
  * the guest runner reads which patch's code runs by reading the file the
@@ -54,7 +61,27 @@ E2E_SHOW(loadavg_proc_show)
 #ifdef E2E_UPTIME
 E2E_SHOW(uptime_proc_show)
 #endif
-#ifdef E2E_MEMINFO
+#if defined(E2E_HOOK) || defined(E2E_OFF_BAND)
+#include "klpack_livepatch.h"
+#endif
+
+#ifdef E2E_HOOK
+#define E2E_MEMINFO
+int e2e_hook_value(void);
+
+__klpack_hook int e2e_hook_value(void)
+{
+	return 0;
+}
+KLPACK_HOOK(e2e_hook_value, ERRNO);
+
+static int e2e_meminfo_proc_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "klpe %s %s meminfo_proc_show hook=%d\n", KBUILD_MODNAME,
+		   E2E_TAG, e2e_hook_value());
+	return 0;
+}
+#elif defined(E2E_MEMINFO)
 E2E_SHOW(meminfo_proc_show)
 #endif
 #ifdef E2E_TARGET
@@ -131,6 +158,9 @@ static void __exit e2e_exit(void)
 
 module_init(e2e_init);
 module_exit(e2e_exit);
+#ifdef E2E_OFF_BAND
+KLPACK_OFF_BAND();
+#endif
 MODULE_LICENSE("GPL");
 MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("klpack e2e livepatch");

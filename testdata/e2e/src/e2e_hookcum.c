@@ -4,4 +4,5 @@
  * a mainline kernel it replaces e2e_hook1 despite its off-band declaration.
  */
 #define E2E_REPLACE 1
-#include "e2e_hook.h"
+#define E2E_HOOK
+#include "e2e.h"

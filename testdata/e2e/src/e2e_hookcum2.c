@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* e2e_hookcum2: the next cumulative replace, with the same hook point */
 #define E2E_REPLACE 1
-#include "e2e_hook.h"
+#define E2E_HOOK
+#include "e2e.h"
