@@ -126,7 +126,7 @@ func hooksGuest(t *testing.T, g *guests, k kernelInfo, bin, clang, strip string)
 	// What check predicts for loading e2e_hookcum over e2e_hook1.
 	predict := func(model string) []check.Finding {
 		st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: k.Release, Model: model},
-			Patches: []*deploy.Patch{{Module: *hook1, Enabled: true, LoadOrder: 1, Layer: deploy.LayerOffBand}}}
+			Patches: []*deploy.Patch{{Module: *hook1, Enabled: true, LoadOrder: 1, Layer: klp.LayerOffBand}}}
 		rep, err := check.Check(&check.Input{Deployed: st, Candidates: []*klp.Module{cum}})
 		if err != nil {
 			t.Fatal(err)

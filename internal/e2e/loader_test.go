@@ -19,7 +19,6 @@ import (
 
 	"github.com/klpack/klpack/build"
 	"github.com/klpack/klpack/elfscan"
-	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/pack"
 )
@@ -128,9 +127,9 @@ var loaderCases = []loaderCase{
 		// loading it later than an off-band patch would drop that patch.
 		name: "success",
 		release: []relModule{
-			{file: "e2e_r.ko", layer: deploy.LayerCumulative},
-			{file: "e2e_c.ko", layer: deploy.LayerOffBand},
-			{file: "e2e_a.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_r.ko", layer: klp.LayerCumulative},
+			{file: "e2e_c.ko", layer: klp.LayerOffBand},
+			{file: "e2e_a.ko", layer: klp.LayerOffBand},
 		},
 		timeout: lpDefaultWait,
 		// Run again (an upgrade or reinstall): nothing to do. Then remove
@@ -146,9 +145,9 @@ var loaderCases = []loaderCase{
 		// version 1.
 		name: "refused",
 		release: []relModule{
-			{file: "e2e_s2r.ko", layer: deploy.LayerCumulative},
-			{file: "e2e_n.ko", layer: deploy.LayerOffBand},
-			{file: "e2e_s1.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_s2r.ko", layer: klp.LayerCumulative},
+			{file: "e2e_n.ko", layer: klp.LayerOffBand},
+			{file: "e2e_s1.ko", layer: klp.LayerOffBand},
 		},
 		timeout: lpDefaultWait,
 		check:   checkRefused,
@@ -158,9 +157,9 @@ var loaderCases = []loaderCase{
 		// e2e_busy_patch replaces; the loader waits busyTimeoutS.
 		name: "stalled",
 		release: []relModule{
-			{file: "e2e_r.ko", layer: deploy.LayerCumulative},
-			{file: "e2e_busy_patch.ko", layer: deploy.LayerOffBand},
-			{file: "e2e_c.ko", layer: deploy.LayerOffBand},
+			{file: "e2e_r.ko", layer: klp.LayerCumulative},
+			{file: "e2e_busy_patch.ko", layer: klp.LayerOffBand},
+			{file: "e2e_c.ko", layer: klp.LayerOffBand},
 		},
 		timeout: busyTimeoutS,
 		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
@@ -176,7 +175,7 @@ var loaderCases = []loaderCase{
 		// CONFIG_BPF_KPROBE_OVERRIDE).
 		name:    "hooks",
 		kernels: []string{"test"},
-		release: []relModule{{file: "e2e_hookcum.ko", layer: deploy.LayerCumulative, hooks: true}},
+		release: []relModule{{file: "e2e_hookcum.ko", layer: klp.LayerCumulative, hooks: true}},
 		before:  []string{"e2e_hook1.ko"},
 		pre: "run pre-attach klpack hooks attach /usr/lib/klpack/$(uname -r)/$PKG1/hooks/e2e_hook_value.bpf.o\n" +
 			"run pre-set klpack hooks set e2e_hook_value --cgroup /sys/fs/cgroup/a --value -5\n" +
@@ -187,14 +186,14 @@ var loaderCases = []loaderCase{
 	{
 		// The escape hatch: klpack.enable=0 on the kernel command line.
 		name:    "disabled",
-		release: []relModule{{file: "e2e_r.ko", layer: deploy.LayerCumulative}},
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}},
 		append:  "klpack.enable=0",
 		check:   checkDisabled,
 	},
 	{
 		// Packages for another kernel: the loader leaves this one alone.
 		name:    "other-kernel",
-		release: []relModule{{file: "e2e_r.ko", layer: deploy.LayerCumulative}},
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}},
 		kernel:  otherKernel,
 		check:   checkOtherKernel,
 	},

@@ -74,7 +74,7 @@ type patchInfo struct {
 }
 
 func info(m *klp.Module, file, layer string, candidate, enabled bool) *patchInfo {
-	pi := &patchInfo{name: m.Name, file: file, candidate: candidate, enabled: enabled, replaceable: layer != deploy.LayerOffBand, mod: m}
+	pi := &patchInfo{name: m.Name, file: file, candidate: candidate, enabled: enabled, replaceable: layer != klp.LayerOffBand, mod: m}
 	if len(m.Patches) == 0 {
 		return pi
 	}
@@ -91,7 +91,7 @@ func info(m *klp.Module, file, layer string, candidate, enabled bool) *patchInfo
 			if pos == 0 {
 				pos = 1
 			}
-			pi.funcs = append(pi.funcs, deploy.FuncKey{Object: o.ObjectName(), Name: o.Funcs[j].OldName, Sympos: pos}.String())
+			pi.funcs = append(pi.funcs, klp.FuncKey{Object: o.ObjectName(), Name: o.Funcs[j].OldName, Sympos: pos}.String())
 		}
 	}
 	return pi

@@ -83,9 +83,9 @@ func (l lp) module() *klp.Module {
 func state(model string, ps ...lp) *deploy.State {
 	st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: release, Model: model}}
 	for i, p := range ps {
-		layer := deploy.LayerCumulative
+		layer := klp.LayerCumulative
 		if p.offBand {
-			layer = deploy.LayerOffBand
+			layer = klp.LayerOffBand
 		}
 		st.Patches = append(st.Patches, &deploy.Patch{Module: *p.module(), Enabled: true, LoadOrder: i + 1, Layer: layer})
 	}

@@ -13,24 +13,6 @@ import (
 // what changes between the end of a transition and the state after it
 // completes changes for all tasks at once, outside the consistency model.
 
-// FuncKey names a patched function as sysfs does. Sympos 0 and 1 are the
-// same function (klp_find_func), so 0 is stored as 1.
-type FuncKey struct {
-	Object string
-	Name   string
-	Sympos uint64
-}
-
-func (k FuncKey) String() string { return fmt.Sprintf("%s/%s,%d", k.Object, k.Name, k.Sympos) }
-
-func keyOf(o *klp.Object, f *klp.Func) FuncKey {
-	pos := f.OldSympos
-	if pos == 0 {
-		pos = 1
-	}
-	return FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: pos}
-}
-
 // Original is what runs when no patch's code does.
 const Original = "original"
 
@@ -80,14 +62,14 @@ type Sim struct {
 	lockdown   string
 	modules    map[string]*simModule
 	patches    []*simPatch
-	stacks     map[FuncKey]*funcStack
+	stacks     map[klp.FuncKey]*funcStack
 	transition *simPatch    // a transition left pending by a deployed state
 	seen       []*funcStack // every function ever patched, in first-seen order
 	gen        int
 }
 
 // funcStackOf returns the func_stack of key, made empty when new.
-func (s *Sim) funcStackOf(key FuncKey) *funcStack {
+func (s *Sim) funcStackOf(key klp.FuncKey) *funcStack {
 	st := s.stacks[key]
 	if st == nil {
 		st = &funcStack{key: key}
@@ -99,7 +81,7 @@ func (s *Sim) funcStackOf(key FuncKey) *funcStack {
 
 // funcStack is a function's func_stack, bottom first.
 type funcStack struct {
-	key   FuncKey
+	key   klp.FuncKey
 	funcs []*simFunc
 	dirty bool // queued for removal of gone functions
 	mark  int  // last Sim.gen that listed it, to list each stack once
@@ -123,7 +105,7 @@ type simPatch struct {
 }
 
 type simFunc struct {
-	key   FuncKey
+	key   klp.FuncKey
 	patch *simPatch
 	nop   bool
 	stack *funcStack // set when pushed
@@ -138,7 +120,7 @@ func NewSim(model string) (*Sim, error) {
 	if !ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[FuncKey]*funcStack{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}}, nil
 }
 
 // ValidModel reports whether m names a kernel model.
@@ -177,7 +159,7 @@ func (s *Sim) Deploy(st *State) error {
 }
 
 func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
-	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != LayerOffBand, states: p.States}
+	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != klp.LayerOffBand, states: p.States}
 	if p.Replaceable != nil {
 		sp.replaceable = *p.Replaceable
 	}
@@ -187,7 +169,7 @@ func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
 	for i := range p.Objects {
 		o := &p.Objects[i]
 		for j := range o.Funcs {
-			sp.funcs = append(sp.funcs, &simFunc{key: keyOf(o, &o.Funcs[j]), patch: sp})
+			sp.funcs = append(sp.funcs, &simFunc{key: klp.KeyOf(o, &o.Funcs[j]), patch: sp})
 		}
 	}
 	return sp

@@ -20,12 +20,6 @@ const (
 	ModelReplaceSet = "replace-set" // RFC 2026-05: replace acts within a u32 set
 )
 
-// Layers: how a release treats a patch module.
-const (
-	LayerCumulative = "cumulative"
-	LayerOffBand    = "off-band"
-)
-
 // State is the set of livepatch modules deployed on a kernel, in load
 // order.
 type State struct {

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"github.com/klpack/klpack/pkg/klp"
+
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -423,9 +425,9 @@ func validate(s *State) *StateError {
 		}
 		orders[p.LoadOrder] = i
 		switch p.Layer {
-		case "", LayerCumulative, LayerOffBand:
+		case "", klp.LayerCumulative, klp.LayerOffBand:
 		default:
-			return bad(at+".layer", "unknown layer %q, want %s or %s", p.Layer, LayerCumulative, LayerOffBand)
+			return bad(at+".layer", "unknown layer %q, want %s or %s", p.Layer, klp.LayerCumulative, klp.LayerOffBand)
 		}
 		if p.Enabled && (!p.Livepatch || len(p.Patches) == 0) {
 			return bad(at+".enabled", "module %s carries no livepatch, it cannot be enabled", p.Name)

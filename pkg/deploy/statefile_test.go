@@ -189,7 +189,7 @@ func scanState(t *testing.T) *State {
 		}
 		m.Path = "ko/" + name
 		tr := i == 1
-		s.Patches = append(s.Patches, &Patch{Module: *m, Enabled: m.Livepatch && i != 1, LoadOrder: 10 - i, Transition: &tr, Layer: []string{"", LayerCumulative, LayerOffBand}[i%3]})
+		s.Patches = append(s.Patches, &Patch{Module: *m, Enabled: m.Livepatch && i != 1, LoadOrder: 10 - i, Transition: &tr, Layer: []string{"", klp.LayerCumulative, klp.LayerOffBand}[i%3]})
 	}
 	return s
 }

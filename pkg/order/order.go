@@ -162,7 +162,7 @@ func disableable(st *deploy.State, exclude []string) []string {
 		if !p.Enabled || slices.Contains(exclude, p.Name) || len(p.Patches) == 0 {
 			continue
 		}
-		if r := p.Patches[0].Replaceable; r != nil && !*r || p.Layer == deploy.LayerOffBand {
+		if r := p.Patches[0].Replaceable; r != nil && !*r || p.Layer == klp.LayerOffBand {
 			continue
 		}
 		out = append(out, p.Name)
@@ -180,7 +180,7 @@ func disableNotes(st *deploy.State, disabled []string, cands []*klp.Module) []st
 			}
 			for _, o := range p.Patches[0].Objects {
 				for _, f := range o.Funcs {
-					funcs = append(funcs, deploy.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}.String())
+					funcs = append(funcs, klp.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}.String())
 				}
 			}
 		}

@@ -29,9 +29,9 @@ func mod(name string, replace bool, offBand bool, states []klp.State, funcs ...s
 func stateOf(model string, mods ...*klp.Module) *deploy.State {
 	st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: "6.12.117+deb12-amd64", Model: model}}
 	for i, m := range mods {
-		layer := deploy.LayerCumulative
+		layer := klp.LayerCumulative
 		if r := m.Patches[0].Replaceable; r != nil && !*r {
-			layer = deploy.LayerOffBand
+			layer = klp.LayerOffBand
 		}
 		st.Patches = append(st.Patches, &deploy.Patch{Module: *m, Enabled: true, LoadOrder: i + 1, Layer: layer})
 	}

@@ -20,7 +20,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safeio"
-	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -68,7 +67,7 @@ type Module struct {
 	// Record is the module's scan record; its Path is rewritten to the
 	// installed path in the package manifest.
 	Record *klp.Module
-	// Layer is deploy.LayerCumulative or deploy.LayerOffBand.
+	// Layer is klp.LayerCumulative or klp.LayerOffBand.
 	Layer string
 	// File is the module file on disk; Hooks its hook objects.
 	File  string
@@ -295,13 +294,13 @@ func (r *Release) Validate() error {
 			return fmt.Errorf("%w: %s: module name %q", ErrBadRelease, name, rec.Name)
 		case seen[rec.Name]:
 			return fmt.Errorf("%w: module %s twice", ErrBadRelease, rec.Name)
-		case m.Layer != deploy.LayerCumulative && m.Layer != deploy.LayerOffBand:
-			return fmt.Errorf("%w: %s: layer %q, want %s or %s", ErrBadRelease, name, m.Layer, deploy.LayerCumulative, deploy.LayerOffBand)
+		case m.Layer != klp.LayerCumulative && m.Layer != klp.LayerOffBand:
+			return fmt.Errorf("%w: %s: layer %q, want %s or %s", ErrBadRelease, name, m.Layer, klp.LayerCumulative, klp.LayerOffBand)
 		case !strings.HasPrefix(rec.Vermagic, r.Kernel+" "):
 			return fmt.Errorf("%w: %s: vermagic %q is not for kernel %s", ErrBadRelease, name, rec.Vermagic, r.Kernel)
 		}
 		seen[rec.Name] = true
-		if m.Layer == deploy.LayerCumulative {
+		if m.Layer == klp.LayerCumulative {
 			cumulative++
 		}
 		if r.Arch == "" {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // LibDir is where packages install their files:
@@ -34,7 +34,7 @@ func (r *Release) Specs() []*Spec {
 	var out []*Spec
 	for i, m := range r.Modules {
 		s := &Spec{Release: r, Module: m, LoadOrder: i + 1, Name: r.prefix() + "-" + debName(r.Kernel)}
-		if m.Layer == deploy.LayerOffBand {
+		if m.Layer == klp.LayerOffBand {
 			s.Name += "-" + debName(m.Record.Name)
 		}
 		out = append(out, s)
@@ -69,13 +69,13 @@ func (s *Spec) DebVersion() string { return strings.ReplaceAll(s.Release.Version
 
 // funcKeys lists the functions the module patches as sysfs names them:
 // object/func,sympos (sympos 0 shown as 1), sorted and unique.
-func (s *Spec) funcKeys() []deploy.FuncKey {
-	var keys []deploy.FuncKey
-	seen := map[deploy.FuncKey]bool{}
+func (s *Spec) funcKeys() []klp.FuncKey {
+	var keys []klp.FuncKey
+	seen := map[klp.FuncKey]bool{}
 	for _, p := range s.Module.Record.Patches {
 		for _, o := range p.Objects {
 			for _, f := range o.Funcs {
-				k := deploy.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}
+				k := klp.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}
 				if !seen[k] {
 					seen[k] = true
 					keys = append(keys, k)
@@ -83,7 +83,7 @@ func (s *Spec) funcKeys() []deploy.FuncKey {
 			}
 		}
 	}
-	slices.SortFunc(keys, func(a, b deploy.FuncKey) int {
+	slices.SortFunc(keys, func(a, b klp.FuncKey) int {
 		return cmp.Or(cmp.Compare(a.Object, b.Object), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Sympos, b.Sympos))
 	})
 	return keys
@@ -108,10 +108,10 @@ func (s *Spec) RPMRelations() Relations {
 		fmt.Sprintf("klp-module(%s:%s) = %s", k, s.Module.Record.Name, s.RPMEVR()),
 	}
 	switch s.Module.Layer {
-	case deploy.LayerCumulative:
+	case klp.LayerCumulative:
 		r.Provides = append(r.Provides, fmt.Sprintf("klp-cumulative(%s) = %s", k, s.RPMEVR()))
 		r.Replaces = []string{fmt.Sprintf("%s < %s", s.Name, s.RPMEVR())}
-	case deploy.LayerOffBand:
+	case klp.LayerOffBand:
 		for _, f := range s.funcKeys() {
 			v := fmt.Sprintf("klp-func(%s:%s)", k, f)
 			r.Provides = append(r.Provides, v)
@@ -137,10 +137,10 @@ func (s *Spec) DebRelations() Relations {
 		fmt.Sprintf("klp-module-%s-%s (= %s)", k, mod, s.DebVersion()),
 	}
 	switch s.Module.Layer {
-	case deploy.LayerCumulative:
+	case klp.LayerCumulative:
 		r.Provides = append(r.Provides, fmt.Sprintf("klp-cumulative-%s (= %s)", k, s.DebVersion()))
 		r.Replaces = []string{fmt.Sprintf("%s (<< %s)", s.Name, s.DebVersion())}
-	case deploy.LayerOffBand:
+	case klp.LayerOffBand:
 		for _, f := range s.funcKeys() {
 			v := "klp-func-" + k + "--" + debName(f.Object) + "--" + debName(f.Name) + "--" + strconv.FormatUint(f.Sympos, 10)
 			r.Provides = append(r.Provides, v)
