@@ -9,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sysfs"
 )
 
 func newDeployCmd() *cobra.Command {
@@ -67,12 +69,12 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 	} else if !st.IsDir() {
 		return &exitError{exitInput, fmt.Errorf("--sysfs %s: not a directory", o.sysfs)}
 	}
-	state, rep, err := deploy.Capture(cmd.Context(), os.DirFS(o.sysfs), o.modules, &deploy.CaptureOptions{
+	state, rep, err := capture.Capture(cmd.Context(), os.DirFS(o.sysfs), o.modules, &capture.CaptureOptions{
 		KernelRelease: o.release,
 		KernelModel:   o.model,
 		Order:         o.order,
 	})
-	if se, ok := errors.AsType[*deploy.SysfsError](err); ok {
+	if se, ok := errors.AsType[*sysfs.Error](err); ok {
 		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))
 	}
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 type simulateOptions struct {
@@ -26,20 +26,20 @@ step, whether the kernel accepts it, the patch stack, which patch's code runs
 for every function, and every change of code outside a transition.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := deploy.ReadScenario(args[0])
+			sc, err := sim.ReadScenario(args[0])
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
-			sim, err := deploy.Simulate(sc, o.model, loadModule)
+			res, err := sim.Simulate(sc, o.model, loadModule)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
 			if o.json {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(sim)
+				return enc.Encode(res)
 			}
-			return deploy.WriteSimulationText(cmd.OutOrStdout(), sim)
+			return sim.WriteText(cmd.OutOrStdout(), res)
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.simulate/v1 JSON document")

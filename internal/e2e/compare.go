@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // Diff is one thing the kernel and the simulator disagree on.
@@ -42,7 +43,7 @@ type Result struct {
 // simulator has reported so far (and the original code for every other
 // function the guest reads), and the state klpack deploy capture built in
 // the guest.
-func Compare(tr *Transcript, sim *deploy.Simulation) *Result {
+func Compare(tr *Transcript, sim *sim.Simulation) *Result {
 	res := &Result{Steps: len(sim.Steps)}
 	if !tr.Ended {
 		res.Diffs = append(res.Diffs, Diff{What: "run", Kernel: "the runner did not finish", Sim: "-"})
@@ -123,15 +124,15 @@ func dmesgReason(lines []string) string {
 // reasonShown checks the kernel's log for the reason the simulator gives,
 // where the kernel logs one: klp_enable_patch's message for an
 // incompatible klp_state.
-func reasonShown(g *GuestStep, st deploy.Step) bool {
-	if st.Cause != deploy.CauseState {
+func reasonShown(g *GuestStep, st sim.Step) bool {
+	if st.Cause != sim.CauseState {
 		return true
 	}
 	want := fmt.Sprintf("Livepatch patch (%s) is not compatible with the already installed livepatches", st.Target)
 	return slices.ContainsFunc(g.Dmesg, func(l string) bool { return strings.Contains(l, want) })
 }
 
-func simAnswer(st deploy.Step) string {
+func simAnswer(st sim.Step) string {
 	if st.Accepted {
 		return "accepted"
 	}
@@ -154,7 +155,7 @@ func stackText(names []string, enabled []bool) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-func compareStack(n int, g *GuestStep, st deploy.Step) []Diff {
+func compareStack(n int, g *GuestStep, st sim.Step) []Diff {
 	gp := g.Patches()
 	ordered := HasStackOrder(gp)
 	var gn, sn []string
@@ -202,7 +203,7 @@ func compareStack(n int, g *GuestStep, st deploy.Step) []Diff {
 		}
 	}
 	for _, p := range gp {
-		i := slices.IndexFunc(st.Stack, func(e deploy.StackEntry) bool { return e.Name == p.Name })
+		i := slices.IndexFunc(st.Stack, func(e sim.StackEntry) bool { return e.Name == p.Name })
 		if p.Replace != nil && *p.Replace != st.Stack[i].Replace {
 			out = append(out, Diff{Step: n, What: "replace of " + p.Name, Kernel: fmt.Sprint(*p.Replace), Sim: fmt.Sprint(st.Stack[i].Replace)})
 		}
@@ -228,7 +229,7 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		covered[fn] = true
 		got, ok := g.Funcs[fn]
 		if !ok || got == "absent" {
-			if unobserved != nil && want[key] != deploy.Original {
+			if unobserved != nil && want[key] != sim.Original {
 				*unobserved = append(*unobserved, fmt.Sprintf("step %d: %s (simulator: %s)", n, key, want[key]))
 			}
 			continue
@@ -242,14 +243,14 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		if covered[fn] {
 			continue
 		}
-		if got := g.Funcs[fn]; got != deploy.Original && got != "absent" {
+		if got := g.Funcs[fn]; got != sim.Original && got != "absent" {
 			out = append(out, Diff{Step: n, What: "function " + fn, Kernel: got, Sim: "not reported (original)"})
 		}
 	}
 	return out
 }
 
-func compareCapture(n int, g *GuestStep, st deploy.Step) []Diff {
+func compareCapture(n int, g *GuestStep, st sim.Step) []Diff {
 	if g.CaptureRC != 0 {
 		return []Diff{{Step: n, What: "capture", Kernel: fmt.Sprintf("klpack deploy capture exit %d: %s", g.CaptureRC, strings.Join(g.CaptureLog, " / ")), Sim: "-"}}
 	}
@@ -274,7 +275,7 @@ func compareCapture(n int, g *GuestStep, st deploy.Step) []Diff {
 }
 
 // SideBySide renders both sides of every step, for a failed comparison.
-func SideBySide(w io.Writer, tr *Transcript, sim *deploy.Simulation) {
+func SideBySide(w io.Writer, tr *Transcript, sim *sim.Simulation) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tACTION\tKERNEL\tSIMULATOR")
 	for i, st := range sim.Steps {

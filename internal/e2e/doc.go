@@ -2,7 +2,7 @@
 // kernels under qemu with a busybox initramfs that runs a scenario's steps
 // (insmod, writes to /sys/kernel/livepatch/<patch>/enabled, rmmod), parses
 // what the guest recorded on its console, and compares every step with
-// deploy.Simulate on the same scenario and the same module files.
+// sim.Simulate on the same scenario and the same module files.
 //
 // The parts that need no kernel (the initramfs writer, the transcript
 // parser, the comparison) are ordinary code with ordinary tests; the test

@@ -20,8 +20,8 @@ import (
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/testutil"
-	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // Environment knobs:
@@ -184,7 +184,7 @@ func TestE2E(t *testing.T) {
 type scenario struct {
 	name string
 	path string
-	sc   *deploy.Scenario
+	sc   *sim.Scenario
 	// Append is extra kernel command line: the scenario's lockdown mode.
 	Append string
 }
@@ -205,7 +205,7 @@ func loadScenarios(t *testing.T, dir string) []scenario {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := deploy.ParseScenario(f)
+		sc, err := sim.ParseScenario(f)
 		f.Close()
 		if err != nil {
 			t.Fatalf("file %s: %v", p, err)
@@ -242,7 +242,7 @@ func prepare(t *testing.T, ctx context.Context, root, cache string, names []stri
 
 func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, sc scenario, outDir string) Row {
 	row := Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps)}
-	sim, err := deploy.Simulate(sc.sc, "", func(p string) (*klp.Module, error) {
+	sim, err := sim.Simulate(sc.sc, "", func(p string) (*klp.Module, error) {
 		if extra, ok := k.Extra[p]; ok {
 			return elfscan.Open(extra, nil)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // readNewc walks a newc archive back into files.
@@ -91,7 +92,7 @@ func TestWriteCPIO(t *testing.T) {
 }
 
 func TestGuestSteps(t *testing.T) {
-	sc, err := deploy.ParseScenario(strings.NewReader("steps:\n- load: e2e_a.ko\n- disable: e2e_a\n- enable: e2e_a\n- unload: e2e_a\n"))
+	sc, err := sim.ParseScenario(strings.NewReader("steps:\n- load: e2e_a.ko\n- disable: e2e_a\n- enable: e2e_a\n- unload: e2e_a\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestScenariosParse(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			sc, err := deploy.ParseScenario(f)
+			sc, err := sim.ParseScenario(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,17 +243,17 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := []deploy.StackEntry{{Name: "e2e_a", Enabled: true, Replaceable: true}}
-	sim := &deploy.Simulation{
-		Initial: deploy.Step{Funcs: map[string]string{}},
-		Steps: []deploy.Step{
+	stack := []sim.StackEntry{{Name: "e2e_a", Enabled: true, Replaceable: true}}
+	simulated := &sim.Simulation{
+		Initial: sim.Step{Funcs: map[string]string{}},
+		Steps: []sim.Step{
 			{Action: "load", Target: "e2e_a", Accepted: true, Stack: stack,
 				Funcs: map[string]string{"vmlinux/cmdline_proc_show,1": "e2e_a"}},
 			{Action: "unload", Target: "e2e_a", Accepted: false, Errno: "EBUSY", Cause: "in-use", Stack: stack,
 				Funcs: map[string]string{}},
 		},
 	}
-	res := Compare(tr, sim)
+	res := Compare(tr, simulated)
 	if res.Steps != 2 || res.Agreed != 1 {
 		t.Errorf("Compare: %d steps, %d agreed, want 2, 1", res.Steps, res.Agreed)
 	}
@@ -263,10 +264,10 @@ func TestCompare(t *testing.T) {
 
 	// A function the simulator never reported but the kernel patched, and
 	// a stack the simulator got wrong.
-	sim.Steps[0].Funcs = map[string]string{}
-	sim.Steps[1].Errno = "EAGAIN"
-	sim.Steps[1].Stack = nil
-	res = Compare(tr, sim)
+	simulated.Steps[0].Funcs = map[string]string{}
+	simulated.Steps[1].Errno = "EAGAIN"
+	simulated.Steps[1].Stack = nil
+	res = Compare(tr, simulated)
 	var whats []string
 	for _, d := range res.Diffs {
 		whats = append(whats, strconv.Itoa(d.Step)+" "+d.What)
@@ -276,14 +277,14 @@ func TestCompare(t *testing.T) {
 		t.Errorf("Compare diffs (-want +got):\n%s\n%v", diff, res.Diffs)
 	}
 	var b bytes.Buffer
-	SideBySide(&b, tr, sim)
+	SideBySide(&b, tr, simulated)
 	if !strings.Contains(b.String(), "refused EAGAIN") {
 		t.Errorf("SideBySide does not show the kernel's answer:\n%s", b.String())
 	}
 }
 
 func TestReasonShown(t *testing.T) {
-	st := deploy.Step{Action: "load", Target: "e2e_s0r", Cause: deploy.CauseState, Errno: "EINVAL"}
+	st := sim.Step{Action: "load", Target: "e2e_s0r", Cause: sim.CauseState, Errno: "EINVAL"}
 	g := &GuestStep{Kind: "load", RC: 22, Dmesg: []string{
 		"[    6.146636] livepatch: Livepatch patch (e2e_s0r) is not compatible with the already installed livepatches.",
 	}}
@@ -294,7 +295,7 @@ func TestReasonShown(t *testing.T) {
 	if reasonShown(g, st) {
 		t.Error("reasonShown: no message, but shown")
 	}
-	st.Cause = deploy.CauseInUse
+	st.Cause = sim.CauseInUse
 	if !reasonShown(g, st) {
 		t.Error("reasonShown: a cause the kernel does not log must not be checked")
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // GuestSteps turns a scenario into the runner's steps file: one
@@ -26,7 +27,7 @@ import (
 // directory. A guest starts from a kernel with no patch and follows the
 // kernel's own rules, so a scenario with a deployed state or a kernel model
 // other than mainline cannot run there.
-func GuestSteps(sc *deploy.Scenario) ([]byte, error) {
+func GuestSteps(sc *sim.Scenario) ([]byte, error) {
 	if sc.Deployed != "" {
 		return nil, errors.New("deployed: a guest starts with no patch; load the patches in steps instead")
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // Prebuilt modules are the .ko files the real livepatch tools (klp-build,
@@ -41,14 +41,14 @@ func PrebuiltModules(root string) (map[string]string, error) {
 }
 
 // RunsOn reports whether scenario sc boots on the e2e kernel named kernel.
-func RunsOn(sc *deploy.Scenario, kernel string) bool {
+func RunsOn(sc *sim.Scenario, kernel string) bool {
 	return len(sc.Kernels) == 0 || slices.Contains(sc.Kernels, kernel)
 }
 
 // CheckPrebuiltUse refuses a scenario that loads a prebuilt module but
 // may boot on a kernel other than the one the module was built for: the
 // load would fail there for a reason the scenario is not about.
-func CheckPrebuiltUse(sc *deploy.Scenario, prebuilt map[string]string) error {
+func CheckPrebuiltUse(sc *sim.Scenario, prebuilt map[string]string) error {
 	for i, st := range sc.Steps {
 		if _, ok := prebuilt[st.Load]; !ok {
 			continue

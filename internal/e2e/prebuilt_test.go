@@ -10,17 +10,17 @@ import (
 	"testing"
 
 	"github.com/klpack/klpack/internal/testutil"
-	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 func TestCheckPrebuiltUse(t *testing.T) {
 	prebuilt := map[string]string{"klpb_replace.ko": "/x/klpb_replace.ko"}
-	load := func(kernels ...string) *deploy.Scenario {
-		return &deploy.Scenario{Kernels: kernels, Steps: []deploy.ScenarioStep{{Load: "e2e_a.ko"}, {Load: "klpb_replace.ko"}}}
+	load := func(kernels ...string) *sim.Scenario {
+		return &sim.Scenario{Kernels: kernels, Steps: []sim.ScenarioStep{{Load: "e2e_a.ko"}, {Load: "klpb_replace.ko"}}}
 	}
 	tests := []struct {
 		name    string
-		sc      *deploy.Scenario
+		sc      *sim.Scenario
 		wantErr bool
 		runs    map[string]bool
 	}{
@@ -28,7 +28,7 @@ func TestCheckPrebuiltUse(t *testing.T) {
 		{"every kernel", load(), true, map[string]bool{"test": true, "6.1": true}},
 		{"another kernel too", load("test", "7.2"), true, map[string]bool{"test": true, "7.2": true, "6.12": false}},
 		{"another kernel only", load("6.12"), true, map[string]bool{"test": false, "6.12": true}},
-		{"no prebuilt module", &deploy.Scenario{Steps: []deploy.ScenarioStep{{Load: "e2e_a.ko"}}}, false, map[string]bool{"6.1": true}},
+		{"no prebuilt module", &sim.Scenario{Steps: []sim.ScenarioStep{{Load: "e2e_a.ko"}}}, false, map[string]bool{"6.1": true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestPrebuiltScenarios(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := deploy.ParseScenario(f)
+		sc, err := sim.ParseScenario(f)
 		f.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)

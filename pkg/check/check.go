@@ -7,6 +7,7 @@ import (
 
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sim"
 )
 
 // ReportSchema names the version of the document `klpack check --json`
@@ -288,21 +289,21 @@ func (c *checker) hooksReplaced(file string, cand, old *patchInfo) {
 // replay loads the candidates, in order, on a simulator holding the
 // deployed set, and turns what the kernel does into findings.
 func (c *checker) replay(st *deploy.State, model string) error {
-	sim, err := deploy.NewSim(model)
+	s, err := sim.New(model)
 	if err != nil {
 		return err
 	}
-	if err := sim.Deploy(st); err != nil {
+	if err := s.Deploy(st); err != nil {
 		return err
 	}
 	for _, m := range c.in.Candidates {
-		step := sim.Apply(deploy.Action{Kind: "load", Name: m.Name, Module: m})
+		step := s.Apply(sim.Action{Kind: "load", Name: m.Name, Module: m})
 		if !step.Accepted {
 			id := RuleKernelRefuses
 			switch step.Cause {
-			case deploy.CauseLoaded:
+			case sim.CauseLoaded:
 				id = RuleNameDeployed
-			case deploy.CauseState:
+			case sim.CauseState:
 				id = RuleStateIncompat
 			}
 			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), append([]string{m.Name}, step.With...), nil)
@@ -328,7 +329,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			}
 			var dropped []string
 			for _, f := range old.funcs {
-				if !keeps[f] && step.Funcs[f] == deploy.Original {
+				if !keeps[f] && step.Funcs[f] == sim.Original {
 					dropped = append(dropped, f)
 				}
 			}

@@ -20,6 +20,29 @@ const (
 	ModelReplaceSet = "replace-set" // RFC 2026-05: replace acts within a u32 set
 )
 
+// ValidModel reports whether m names a kernel model.
+func ValidModel(m string) bool {
+	return m == ModelMainline || m == ModelHybrid || m == ModelReplaceSet
+}
+
+// DefaultModel is the model a kernel release follows. Every released
+// kernel is mainline; the RFC models are chosen explicitly.
+func DefaultModel(release string) string { return ModelMainline }
+
+// ModelFor picks the kernel model: an explicit choice, then the deployed
+// state's, then what the kernel release supports.
+func ModelFor(explicit string, st *State) string {
+	switch {
+	case explicit != "":
+		return explicit
+	case st != nil && st.Kernel.Model != "":
+		return st.Kernel.Model
+	case st != nil:
+		return DefaultModel(st.Kernel.Release)
+	}
+	return ModelMainline
+}
+
 // State is the set of livepatch modules deployed on a kernel, in load
 // order.
 type State struct {
@@ -64,7 +87,7 @@ func WriteSummary(w io.Writer, s *State) error {
 		return nil
 	}
 	ps := slices.Clone(s.Patches)
-	sortPatches(ps)
+	SortPatches(ps)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDER\tMODULE\tENABLED\tTRANSITION\tREPLACE\tLAYER\tFUNCS\tFILE")
 	for _, p := range ps {

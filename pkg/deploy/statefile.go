@@ -131,7 +131,7 @@ func decodeState(data []byte) (*State, *StateError) {
 	if s.Patches == nil {
 		s.Patches = []*Patch{}
 	}
-	sortPatches(s.Patches)
+	SortPatches(s.Patches)
 	return &s, nil
 }
 
@@ -448,7 +448,9 @@ func validate(s *State) *StateError {
 	return nil
 }
 
-func sortPatches(ps []*Patch) {
+// SortPatches sorts patches by load order, oldest first, keeping ties in
+// their order.
+func SortPatches(ps []*Patch) {
 	slices.SortStableFunc(ps, func(a, b *Patch) int { return cmp.Compare(a.LoadOrder, b.LoadOrder) })
 }
 
@@ -472,7 +474,7 @@ func marshalState(s *State) ([]byte, error) {
 	if out.Patches == nil {
 		out.Patches = []*Patch{}
 	}
-	sortPatches(out.Patches)
+	SortPatches(out.Patches)
 	b, err := json.MarshalIndent(&out, "", "  ")
 	if err != nil {
 		return nil, err

@@ -205,7 +205,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseState(EncodeState()) = %v", err)
 	}
-	sortPatches(want.Patches)
+	SortPatches(want.Patches)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}

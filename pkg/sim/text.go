@@ -1,4 +1,4 @@
-package deploy
+package sim
 
 import (
 	"fmt"
@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 )
 
-// WriteSimulationText prints a simulation for people: per step the
+// WriteText prints a simulation for people: per step the
 // kernel's answer, the stack, which code runs and every hazard.
-func WriteSimulationText(w io.Writer, s *Simulation) error {
+func WriteText(w io.Writer, s *Simulation) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "kernel model: %s\n", s.KernelModel)
 	writeStep(tw, "initial state", &s.Initial)

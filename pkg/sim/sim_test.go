@@ -1,4 +1,4 @@
-package deploy
+package sim
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -48,7 +49,7 @@ func fn(name string) string { return "vmlinux/" + name + ",1" }
 
 func runSteps(t *testing.T, model string, steps []step) {
 	t.Helper()
-	sim, err := NewSim(model)
+	sim, err := New(model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ var (
 )
 
 func TestSeedExampleHybrid(t *testing.T) {
-	runSteps(t, ModelHybrid, []step{
+	runSteps(t, deploy.ModelHybrid, []step{
 		{kind: "load", mod: &lp1, wantFuncs: map[string]string{fn("funcA"): "lp1"}},
 		// lp2 replaces, but the kernel keeps the non-replaceable lp1.
 		{kind: "load", mod: &lp2, wantStack: []string{"lp1", "lp2"},
@@ -128,7 +129,7 @@ func TestSeedExampleHybrid(t *testing.T) {
 func TestSeedExampleMainline(t *testing.T) {
 	// Today's kernels know nothing of non-replaceable patches: lp2's
 	// replace removes the off-band lp1, whose fix silently goes away.
-	runSteps(t, ModelMainline, []step{
+	runSteps(t, deploy.ModelMainline, []step{
 		{kind: "load", mod: &lp1},
 		{kind: "load", mod: &lp2, wantStack: []string{"lp2"},
 			wantFuncs: map[string]string{fn("funcA"): "lp2", fn("funcB"): "lp2"}},
@@ -142,7 +143,7 @@ func TestSeedExampleMainline(t *testing.T) {
 
 func TestSeedExampleReplaceSet(t *testing.T) {
 	// lp1 is in set 1; lp2 (set 0) touching funcA is refused outright.
-	runSteps(t, ModelReplaceSet, []step{
+	runSteps(t, deploy.ModelReplaceSet, []step{
 		{kind: "load", mod: &lp1},
 		{kind: "load", mod: &lp2, wantErrno: EINVAL, wantStack: []string{"lp1"},
 			wantFuncs: map[string]string{}},
@@ -158,7 +159,7 @@ func TestSelftestLivepatch(t *testing.T) {
 	a := modSpec{name: "test_klp_livepatch", funcs: []string{"cmdline_proc_show"}}
 	b := modSpec{name: "test_klp_atomic_replace", replace: true, funcs: []string{"meminfo_proc_show"}}
 	t.Run("basic", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &a, wantFuncs: map[string]string{fn("cmdline_proc_show"): a.name}},
 			{kind: "disable", name: a.name, wantFuncs: map[string]string{fn("cmdline_proc_show"): Original}, wantStack: []string{}},
 			{kind: "enable", name: a.name, wantErrno: ENOENT},
@@ -168,7 +169,7 @@ func TestSelftestLivepatch(t *testing.T) {
 	})
 	t.Run("multiple livepatches", func(t *testing.T) {
 		c := modSpec{name: "second", funcs: []string{"cmdline_proc_show"}}
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &a},
 			{kind: "load", mod: &c, wantFuncs: map[string]string{fn("cmdline_proc_show"): "second"}},
 			// Disabling the one below the top changes nothing.
@@ -177,7 +178,7 @@ func TestSelftestLivepatch(t *testing.T) {
 		})
 	})
 	t.Run("atomic replace", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &a},
 			{kind: "load", mod: &b, wantStack: []string{b.name},
 				wantFuncs: map[string]string{fn("cmdline_proc_show"): Original, fn("meminfo_proc_show"): b.name}},
@@ -189,7 +190,7 @@ func TestSelftestLivepatch(t *testing.T) {
 		})
 	})
 	t.Run("same name twice", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &a},
 			{kind: "load", mod: &a, wantErrno: EEXIST},
 			{kind: "enable", name: a.name, wantErrno: EINVAL},
@@ -198,7 +199,7 @@ func TestSelftestLivepatch(t *testing.T) {
 }
 
 func TestLockdown(t *testing.T) {
-	sim, _ := NewSim(ModelMainline)
+	sim, _ := New(deploy.ModelMainline)
 	sim.SetLockdown("integrity")
 	unsigned := modSpec{name: "unsigned", funcs: []string{"a"}}.module()
 	signed := modSpec{name: "signed", funcs: []string{"a"}}.module()
@@ -223,13 +224,13 @@ func TestSelftestState(t *testing.T) {
 	lp3 := modSpec{name: "test_klp_state3", replace: true, states: v(2), funcs: []string{"console_loglevel_fn"}}
 	none := modSpec{name: "test_klp_livepatch", replace: true, funcs: []string{"cmdline_proc_show"}}
 	t.Run("take over", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &lp1},
 			{kind: "load", mod: &lp2, wantStack: []string{lp2.name}},
 		})
 	})
 	t.Run("compatible cumulative", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &lp2},
 			{kind: "load", mod: &lp3, wantStack: []string{lp3.name}},
 			{kind: "unload", name: lp2.name},
@@ -237,7 +238,7 @@ func TestSelftestState(t *testing.T) {
 		})
 	})
 	t.Run("incompatible: replace without the state", func(t *testing.T) {
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &lp1},
 			{kind: "load", mod: &none, wantErrno: EINVAL, wantStack: []string{lp1.name}},
 		})
@@ -245,7 +246,7 @@ func TestSelftestState(t *testing.T) {
 	t.Run("non-replace patches are checked on the states they carry", func(t *testing.T) {
 		older := modSpec{name: "older", states: v(1), funcs: []string{"x"}}
 		noState := modSpec{name: "nostate", funcs: []string{"y"}}
-		runSteps(t, ModelMainline, []step{
+		runSteps(t, deploy.ModelMainline, []step{
 			{kind: "load", mod: &lp3},
 			{kind: "load", mod: &noState},
 			{kind: "load", mod: &older, wantErrno: EINVAL},
@@ -257,10 +258,10 @@ func TestSelftestState(t *testing.T) {
 // in every kernel model.
 func TestSimProperties(t *testing.T) {
 	pool := []string{"a", "b", "c", "d", "e"}
-	for _, model := range []string{ModelMainline, ModelHybrid, ModelReplaceSet} {
+	for _, model := range []string{deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet} {
 		for seed := range uint64(200) {
 			r := rand.New(rand.NewPCG(seed, 7))
-			sim, _ := NewSim(model)
+			sim, _ := New(model)
 			var mods []modSpec
 			for i := range 8 {
 				m := modSpec{name: fmt.Sprintf("p%d", i), replace: r.IntN(3) == 0, replaceable: ptr(r.IntN(3) != 0), set: ptr(uint32(r.IntN(2)))}
@@ -308,7 +309,7 @@ func TestSimProperties(t *testing.T) {
 						if e.Name == m.name {
 							continue
 						}
-						kept := model == ModelHybrid && !e.Replaceable || model == ModelReplaceSet && e.ReplaceSet != *m.set
+						kept := model == deploy.ModelHybrid && !e.Replaceable || model == deploy.ModelReplaceSet && e.ReplaceSet != *m.set
 						if !kept {
 							t.Fatalf("%s: %s survived a replace in model %s", where, e.Name, model)
 						}

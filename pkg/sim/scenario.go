@@ -1,4 +1,4 @@
-package deploy
+package sim
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -105,7 +106,7 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	if sc.KernelModel != "" && !ValidModel(sc.KernelModel) {
+	if sc.KernelModel != "" && !deploy.ValidModel(sc.KernelModel) {
 		return nil, fmt.Errorf("scenario: kernel_model: unknown model %q", sc.KernelModel)
 	}
 	switch sc.Lockdown {
@@ -143,18 +144,18 @@ type Loader func(path string) (*klp.Module, error)
 // Simulate replays sc. model, when not empty, overrides the scenario's and
 // the deployed state's.
 func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
-	var st *State
+	var st *deploy.State
 	if sc.Deployed != "" {
 		var err error
-		if st, err = ReadState(sc.Deployed); err != nil {
+		if st, err = deploy.ReadState(sc.Deployed); err != nil {
 			return nil, err
 		}
 	}
 	if model == "" {
 		model = sc.KernelModel
 	}
-	model = ModelFor(model, st)
-	sim, err := NewSim(model)
+	model = deploy.ModelFor(model, st)
+	sim, err := New(model)
 	if err != nil {
 		return nil, err
 	}
@@ -179,20 +180,6 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 		out.Steps = append(out.Steps, sim.Apply(a))
 	}
 	return out, nil
-}
-
-// ModelFor picks the kernel model: an explicit choice, then the deployed
-// state's, then what the kernel release supports.
-func ModelFor(explicit string, st *State) string {
-	switch {
-	case explicit != "":
-		return explicit
-	case st != nil && st.Kernel.Model != "":
-		return st.Kernel.Model
-	case st != nil:
-		return DefaultModel(st.Kernel.Release)
-	}
-	return ModelMainline
 }
 
 // snapshot is the state as a step with no action.

@@ -1,4 +1,4 @@
-package deploy
+package capture
 
 import (
 	"bytes"
@@ -14,7 +14,9 @@ import (
 	"testing/fstest"
 
 	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sysfs"
 )
 
 const (
@@ -180,7 +182,7 @@ func TestCapture(t *testing.T) {
 		sysfs: tree(
 			fake{"lp_shadow", map[string]string{"enabled": "1", "transition": "0", "replace": "0"}, vmlinux("1", "show_softirqs,1")},
 		),
-		opts: CaptureOptions{KernelRelease: k61, KernelModel: ModelHybrid},
+		opts: CaptureOptions{KernelRelease: k61, KernelModel: deploy.ModelHybrid},
 	}, {
 		// RFC attributes tell the model.
 		name:   "replace-set-model",
@@ -222,7 +224,7 @@ func TestCapture(t *testing.T) {
 				t.Fatal(err)
 			}
 			out.WriteString("# state\n")
-			if err := WriteSummary(&out, st); err != nil {
+			if err := deploy.WriteSummary(&out, st); err != nil {
 				t.Fatal(err)
 			}
 			out.WriteString("# patches\n")
@@ -244,11 +246,11 @@ func TestCapture(t *testing.T) {
 
 			// What Capture returns is a valid state that survives a file.
 			var enc bytes.Buffer
-			if err := EncodeState(&enc, st); err != nil {
-				t.Fatalf("EncodeState(captured) = %v", err)
+			if err := deploy.EncodeState(&enc, st); err != nil {
+				t.Fatalf("deploy.EncodeState(captured) = %v", err)
 			}
-			if _, err := ParseState(&enc, "captured.json"); err != nil {
-				t.Fatalf("ParseState(captured) = %v", err)
+			if _, err := deploy.ParseState(&enc, "captured.json"); err != nil {
+				t.Fatalf("deploy.ParseState(captured) = %v", err)
 			}
 		})
 	}
@@ -289,7 +291,7 @@ func TestCaptureErrors(t *testing.T) {
 		sysfs fstest.MapFS
 		dirs  []string // nil: a directory with lp_shadow
 		opts  CaptureOptions
-		path  string // SysfsError.Path; "" when another error
+		path  string // sysfs.Error.Path; "" when another error
 		msg   string
 	}{
 		{name: "enabled not 0 or 1", sysfs: tree(fake{"lp_shadow", map[string]string{"enabled": "2"}, nil}), path: "lp_shadow/enabled", msg: `want 0 or 1, got "2"`},
@@ -301,7 +303,7 @@ func TestCaptureErrors(t *testing.T) {
 		{name: "function bad sympos", sysfs: tree(fake{"lp_shadow", map[string]string{"enabled": "1"}, vmlinux("1", "show_softirqs,x")}), path: "lp_shadow/vmlinux/show_softirqs,x", msg: "<function>,<sympos>"},
 		{name: "patched bad", sysfs: tree(fake{"lp_shadow", map[string]string{"enabled": "1"}, vmlinux("maybe", "show_softirqs,1")}), path: "lp_shadow/vmlinux/patched", msg: "want 0 or 1"},
 		{name: "attribute too large", sysfs: fstest.MapFS{
-			"lp_shadow/enabled": &fstest.MapFile{Data: bytes.Repeat([]byte("1"), maxAttr+1)},
+			"lp_shadow/enabled": &fstest.MapFile{Data: bytes.Repeat([]byte("1"), 4096+1)},
 		}, path: "lp_shadow/enabled", msg: "larger than"},
 		{name: "no release", sysfs: fstest.MapFS{}, msg: "kernel release unknown"},
 		{name: "unknown model", sysfs: tree(good), opts: CaptureOptions{KernelModel: "kpatch"}, msg: `unknown kernel model "kpatch"`},
@@ -320,12 +322,12 @@ func TestCaptureErrors(t *testing.T) {
 			if err == nil || st != nil || rep != nil {
 				t.Fatalf("Capture() = %v, %v, %v; want only an error", st, rep, err)
 			}
-			se, ok := errors.AsType[*SysfsError](err)
+			se, ok := errors.AsType[*sysfs.Error](err)
 			if tt.path != "" && (!ok || se.Path != tt.path) {
-				t.Errorf("Capture() = %v, want a SysfsError for %s", err, tt.path)
+				t.Errorf("Capture() = %v, want a sysfs.Error for %s", err, tt.path)
 			}
 			if tt.path == "" && ok {
-				t.Errorf("Capture() = %v, want no SysfsError", err)
+				t.Errorf("Capture() = %v, want no sysfs.Error", err)
 			}
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("Capture() = %v, want it to contain %q", err, tt.msg)

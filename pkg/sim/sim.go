@@ -1,9 +1,10 @@
-package deploy
+package sim
 
 import (
 	"fmt"
 	"slices"
 
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -115,29 +116,20 @@ type simFunc struct {
 // SetLockdown boots the kernel with lockdown=mode ("" for none).
 func (s *Sim) SetLockdown(mode string) { s.lockdown = mode }
 
-// NewSim starts from an empty kernel following model.
-func NewSim(model string) (*Sim, error) {
-	if !ValidModel(model) {
-		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, ModelMainline, ModelHybrid, ModelReplaceSet)
+// New starts from an empty kernel following model.
+func New(model string) (*Sim, error) {
+	if !deploy.ValidModel(model) {
+		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
 	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}}, nil
 }
 
-// ValidModel reports whether m names a kernel model.
-func ValidModel(m string) bool {
-	return m == ModelMainline || m == ModelHybrid || m == ModelReplaceSet
-}
-
-// DefaultModel is the model a kernel release follows. Every released
-// kernel is mainline; the RFC models are chosen explicitly.
-func DefaultModel(release string) string { return ModelMainline }
-
 // Deploy puts a deployed state in place as the kernel holds it: modules
 // loaded in load order, enabled patches registered with their functions
 // on the stacks (nops of completed replaces are gone).
-func (s *Sim) Deploy(st *State) error {
+func (s *Sim) Deploy(st *deploy.State) error {
 	ps := slices.Clone(st.Patches)
-	slices.SortStableFunc(ps, func(a, b *Patch) int { return a.LoadOrder - b.LoadOrder })
+	slices.SortStableFunc(ps, func(a, b *deploy.Patch) int { return a.LoadOrder - b.LoadOrder })
 	for _, p := range ps {
 		if _, ok := s.modules[p.Name]; ok {
 			return fmt.Errorf("deployed state: module %s listed twice", p.Name)
@@ -325,7 +317,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	if s.transition != nil {
 		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
 	}
-	if s.model == ModelReplaceSet {
+	if s.model == deploy.ModelReplaceSet {
 		for _, f := range p.funcs {
 			for _, g := range s.funcStackOf(f.key).funcs {
 				if g.patch.set != p.set {
@@ -403,9 +395,9 @@ func (s *Sim) replaced(p *simPatch) []*simPatch {
 // keeps reports whether a replace by p leaves old alone.
 func (s *Sim) keeps(p, old *simPatch) bool {
 	switch s.model {
-	case ModelHybrid:
+	case deploy.ModelHybrid:
 		return !old.replaceable
-	case ModelReplaceSet:
+	case deploy.ModelReplaceSet:
 		return old.set != p.set
 	}
 	return false

@@ -1,4 +1,4 @@
-package deploy
+package capture
 
 import (
 	"bytes"

@@ -1,0 +1,182 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sysfs"
+)
+
+// Where Capture took the load order from.
+const (
+	OrderStackOrder = "stack_order" // the kernel's stack_order (Linux 6.13+)
+	OrderOption     = "option"      // CaptureOptions.Order
+	OrderGuess      = "guess"       // sorted by name, see Capture
+)
+
+// CaptureOptions tune Capture. The zero value is ready to use.
+type CaptureOptions struct {
+	// KernelRelease is the release of the kernel the tree was taken from
+	// (uname -r). Empty: the vermagic of the matched modules.
+	KernelRelease string
+	// KernelModel is one of the Model constants. Empty: inferred from the
+	// attributes sysfs shows (replace_set: replace-set, replaceable:
+	// hybrid, else mainline).
+	KernelModel string
+	// Order lists every patch in sysfs by name, oldest first, as the caller
+	// knows it (a loader's record). It is used when the kernel has no
+	// stack_order attribute; stack_order wins when present.
+	Order []string
+	// Scan tunes the scan of module files.
+	Scan *elfscan.Options
+	// Logger receives debug records; nil discards them.
+	Logger *slog.Logger
+	// Progress, when set, is called after each module file is scanned,
+	// one call at a time.
+	Progress func(done, total int)
+}
+
+// Capture builds the deployed state of a kernel from its livepatch sysfs
+// tree (the contents of /sys/kernel/livepatch, live or copied) and the
+// module files under moduleDirs, scanned with elfscan. A patch directory
+// is matched with the livepatch module of the same name (the kernel names
+// the directory after the module).
+//
+// From sysfs it reads, per patch: enabled (Linux 3.19), transition (4.12),
+// replace (6.11), stack_order (6.13) and, from the replaceable and
+// replace-set RFCs, replaceable and replace_set; force is write-only and
+// not read. Per object: the directory name, patched (6.1); per function:
+// the <function>,<sympos> directory names. The functions sysfs lists must
+// be those the module file patches; differences are reported as
+// mismatches (the file is likely not the one loaded), except the nop
+// functions the kernel adds to a replace patch during its transition.
+//
+// The load order (deploy.Patch.LoadOrder, from 1) is stack_order when the kernel
+// has it, else opts.Order, else a guess: patches sorted by name, except
+// that on the mainline model an enabled atomic-replace patch out of
+// transition goes first, since the kernel freed every patch older than it.
+// The report says which was used.
+//
+// A patch in sysfs without a module file is kept, with a record built from
+// sysfs alone (no path, no scan data, new_func unknown), and reported, so
+// that checks still see the functions it patches. Livepatch module files
+// that are not loaded are reported and left out.
+//
+// Errors: *sysfs.Error for a bad tree; errors from elfscan.Expand for a bad
+// module directory; an error when no kernel release is known.
+func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *CaptureOptions) (*deploy.State, *CaptureReport, error) {
+	if opts == nil {
+		opts = &CaptureOptions{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch opts.KernelModel {
+	case "", deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet:
+	default:
+		return nil, nil, fmt.Errorf("unknown kernel model %q, want %s, %s or %s", opts.KernelModel, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
+	}
+	rep := &CaptureReport{Entries: []ReportEntry{}}
+	tree, err := sysfs.Read(ctx, fsys)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range tree.Ignored {
+		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", name)
+	}
+	sps := tree.Patches
+	log.Debug("read sysfs", "patches", len(sps))
+
+	files, err := elfscan.Expand(moduleDirs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var progress func()
+	if opts.Progress != nil {
+		// ScanFiles calls from its workers; the caller's func gets one
+		// call at a time.
+		var mu sync.Mutex
+		done := 0
+		progress = func() {
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			opts.Progress(done, len(files))
+		}
+	}
+	results := elfscan.ScanFiles(ctx, files, opts.Scan, progress)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	byName := make(map[string][]*klp.Module)
+	other := make(map[string]string)
+	var skipped []ReportEntry
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+			skipped = append(skipped, ReportEntry{Kind: EntrySkipped, Path: r.Path, Msg: r.Err.Error()})
+		case r.Module.Livepatch:
+			byName[r.Module.Name] = append(byName[r.Module.Name], r.Module)
+		default:
+			other[r.Module.Name] = r.Path
+		}
+	}
+	log.Debug("scanned modules", "files", len(files), "livepatch names", len(byName))
+
+	// Functions each patch lists in sysfs, to tell a replace patch's nops.
+	listedBy := make(map[string][]string)
+	for _, sp := range sps {
+		for k := range listed(sp) {
+			listedBy[k] = append(listedBy[k], sp.Name)
+		}
+	}
+	st := &deploy.State{Schema: deploy.StateSchema, Patches: []*deploy.Patch{}}
+	matched := make(map[string]*klp.Module)
+	var body []ReportEntry
+	for _, sp := range sps {
+		p, m, entries := joinPatch(sp, byName[sp.Name], other[sp.Name], listedBy)
+		body = append(body, entries...)
+		if m != nil {
+			matched[sp.Name] = m
+		}
+		st.Patches = append(st.Patches, p)
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		if _, ok := findPatch(sps, name); ok {
+			continue
+		}
+		for _, m := range byName[name] {
+			body = append(body, ReportEntry{Kind: EntryNotLoaded, Patch: name, Path: m.Path,
+				Msg: fmt.Sprintf("%s is a livepatch module that is not loaded (no sysfs directory)", m.Path)})
+		}
+	}
+
+	wrongRelease, err := kernelRelease(st, rep, sps, matched, opts.KernelRelease)
+	if err != nil {
+		return nil, nil, err
+	}
+	kernelModel(st, rep, sps, opts.KernelModel)
+	if err := loadOrder(st, rep, sps, opts.Order); err != nil {
+		return nil, nil, err
+	}
+	// Entries: where things came from, then per patch, then the files.
+	rep.Entries = append(rep.Entries, wrongRelease...)
+	rep.Entries = append(rep.Entries, body...)
+	slices.SortStableFunc(skipped, func(a, b ReportEntry) int { return strings.Compare(a.Path, b.Path) })
+	rep.Entries = append(rep.Entries, skipped...)
+	if err := st.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("captured state: %w", err)
+	}
+	deploy.SortPatches(st.Patches)
+	return st, rep, nil
+}
