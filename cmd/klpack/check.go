@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -14,7 +12,6 @@ import (
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
-	"github.com/klpack/klpack/pkg/klp"
 )
 
 type checkOptions struct {
@@ -122,34 +119,8 @@ func (o *checkOptions) input(args []string) (*check.Input, check.Severity, error
 		}
 		in.HookKernelLacks = t.Lacks
 	}
-	if in.Candidates, err = readCandidates(args); err != nil {
+	if in.Candidates, err = elfscan.Records(args, nil); err != nil {
 		return nil, 0, err
 	}
 	return in, failOn, nil
-}
-
-// readCandidates reads module files and scan documents, in order.
-func readCandidates(paths []string) ([]*klp.Module, error) {
-	var out []*klp.Module
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".json") {
-			m, err := elfscan.Open(p, nil)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, m)
-			continue
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		doc, err := klp.ParseScan(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", p, err)
-		}
-		out = append(out, doc.Modules...)
-	}
-	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/elfscan"
 )
 
 type hooksBuildOptions struct {
@@ -53,7 +54,7 @@ build or validation failed or the target lacks something, 2 on bad input.`,
 }
 
 func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) error {
-	mods, err := readCandidates(args)
+	mods, err := elfscan.Records(args, nil)
 	if err != nil {
 		return &exitError{exitInput, err}
 	}

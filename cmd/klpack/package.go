@@ -27,15 +27,15 @@ func newPackageCmd() *cobra.Command {
 		Long: `Package reads a release manifest (klpack.release/v1, YAML or JSON: the
 kernel, the version, the modules with their layer, optionally the plan that
 orders them) and writes one rpm and one deb per patch module, plus each
-package's manifest, into --out. With SOURCE_DATE_EPOCH set, unsigned builds
-are byte-identical. Exit 2 on bad input; nothing is left in --out then.`,
+package's manifest, into --output. With SOURCE_DATE_EPOCH set, unsigned builds
+are byte-identical. Exit 2 on bad input; nothing is left in --output then.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPackage(cmd, &o, args[0])
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.out, "out", "o", ".", "directory to write the packages and manifests into")
+	f.StringVarP(&o.out, "output", "o", ".", "directory to write the packages and manifests into")
 	f.StringVar(&o.formats, "format", "rpm,deb", "formats to build, comma-separated")
 	f.StringVar(&o.key, "sign-key", "", "OpenPGP secret key file to sign the packages with")
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")
@@ -66,7 +66,7 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 		return &exitError{exitInput, err}
 	}
 	if st, err := os.Stat(o.out); err != nil || !st.IsDir() {
-		return &exitError{exitInput, fmt.Errorf("--out %s: not a directory", o.out)}
+		return &exitError{exitInput, fmt.Errorf("--output %s: not a directory", o.out)}
 	}
 	arts, err := pack.Build(cmd.Context(), rel, o.out, opts)
 	if err != nil {

@@ -27,7 +27,7 @@ func newSignCmd() *cobra.Command {
 		Long: `Sign appends a PKCS#7 module signature made with an X.509 certificate and
 its private key (PEM; one file may hold both, like the kernel's
 signing_key.pem), replacing any signature already there. The module is
-rewritten in place unless --out names another file. Exit 2 on bad input.`,
+rewritten in place unless --output names another file. Exit 2 on bad input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSign(cmd, &o, args[0])
@@ -37,7 +37,7 @@ rewritten in place unless --out names another file. Exit 2 on bad input.`,
 	f.StringVar(&o.key, "key", "", "PEM private key (required)")
 	f.StringVar(&o.cert, "cert", "", "X.509 certificate, PEM or DER (default: the key file)")
 	f.StringVar(&o.hash, "hash", "sha256", "digest: sha256, sha384 or sha512")
-	f.StringVarP(&o.out, "out", "o", "", "write the signed module here instead of in place")
+	f.StringVarP(&o.out, "output", "o", "", "write the signed module here instead of in place")
 	f.BoolVar(&o.keyID, "keyid", false, "identify the signer by subject key identifier (sign-file -k)")
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")
 	f.StringVar(&o.passFile, "passphrase-file", "", "file whose first line is the key's passphrase")

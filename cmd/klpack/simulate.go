@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/sim"
 )
@@ -50,7 +51,7 @@ for every function, and every change of code outside a transition.`,
 // loadModule reads a module record: a module file, or a scan document
 // holding one module.
 func loadModule(path string) (*klp.Module, error) {
-	ms, err := readCandidates([]string{path})
+	ms, err := elfscan.Records([]string{path}, nil)
 	if err != nil {
 		return nil, err
 	}

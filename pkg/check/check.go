@@ -88,11 +88,7 @@ func info(m *klp.Module, file, layer string, candidate, enabled bool) *patchInfo
 	for i := range p.Objects {
 		o := &p.Objects[i]
 		for j := range o.Funcs {
-			pos := o.Funcs[j].OldSympos
-			if pos == 0 {
-				pos = 1
-			}
-			pi.funcs = append(pi.funcs, klp.FuncKey{Object: o.ObjectName(), Name: o.Funcs[j].OldName, Sympos: pos}.String())
+			pi.funcs = append(pi.funcs, klp.KeyOf(o, &o.Funcs[j]).String())
 		}
 	}
 	return pi
@@ -166,7 +162,7 @@ func (c *checker) report(id, file, msg string, patches, funcs []string) {
 func (c *checker) kernel(st *deploy.State) {
 	want := st.Kernel.Release
 	for _, m := range c.in.Candidates {
-		rel, _, _ := strings.Cut(m.Vermagic, " ")
+		rel := klp.KernelRelease(m.Vermagic)
 		switch {
 		case want == "":
 			want = rel

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // Symbols counts the symbols of the target kernel by object and name, as
@@ -124,7 +126,7 @@ func (c *checker) target() {
 		for _, o := range m.Patches[0].Objects {
 			obj := o.ObjectName()
 			for _, f := range o.Funcs {
-				key := fmt.Sprintf("%s/%s,%d", obj, f.OldName, max(f.OldSympos, 1))
+				key := klp.KeyOf(&o, &f).String()
 				on := objName{obj, f.OldName}
 				if syms != nil && syms.objects[obj] {
 					n := syms.count[on]

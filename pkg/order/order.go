@@ -129,14 +129,14 @@ func (a *attempt) plan(in *check.Input, st *deploy.State, notes []string) *Plan 
 			continue
 		}
 		if d.Enabled {
-			p.Ops = append(p.Ops, Op{Action: "disable", Name: d.Name})
+			p.Ops = append(p.Ops, Op{Action: ActionDisable, Name: d.Name})
 		}
 		if candidateNamed(a.cands, d.Name) {
-			p.Ops = append(p.Ops, Op{Action: "unload", Name: d.Name})
+			p.Ops = append(p.Ops, Op{Action: ActionUnload, Name: d.Name})
 		}
 	}
 	for _, m := range a.cands {
-		p.Ops = append(p.Ops, Op{Action: "load", Name: m.Name, Path: m.Path})
+		p.Ops = append(p.Ops, Op{Action: ActionLoad, Name: m.Name, Path: m.Path})
 	}
 	return p
 }
@@ -180,7 +180,7 @@ func disableNotes(st *deploy.State, disabled []string, cands []*klp.Module) []st
 			}
 			for _, o := range p.Patches[0].Objects {
 				for _, f := range o.Funcs {
-					funcs = append(funcs, klp.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}.String())
+					funcs = append(funcs, klp.KeyOf(&o, &f).String())
 				}
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/order"
 )
 
 // ReleaseSchema names the release manifest's version; ManifestSchema the
@@ -233,35 +233,24 @@ func (r *Release) orderBy(planFile string) error {
 	if err != nil {
 		return err
 	}
-	var plan struct {
-		Schema string `json:"schema"`
-		OK     bool   `json:"ok"`
-		Ops    []struct {
-			Action, Name string
-		} `json:"ops"`
+	plan, err := order.ParsePlan(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRelease, err)
 	}
-	if err := json.Unmarshal(b, &plan); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRelease, err)
+	if !plan.OK {
+		return fmt.Errorf("%w: the plan has no safe order", ErrBadRelease)
 	}
-	if plan.Schema != "klpack.plan/v1" || !plan.OK {
-		return fmt.Errorf("%w: not a klpack.plan/v1 document with a safe order", ErrBadRelease)
-	}
-	var order []string
-	for _, op := range plan.Ops {
-		if op.Action == "load" {
-			order = append(order, op.Name)
-		}
-	}
+	loads := plan.Loads()
 	for _, m := range r.Modules {
-		if !slices.Contains(order, m.Record.Name) {
+		if !slices.Contains(loads, m.Record.Name) {
 			return fmt.Errorf("%w: the plan does not load %s", ErrBadRelease, m.Record.Name)
 		}
 	}
-	if len(order) != len(r.Modules) {
-		return fmt.Errorf("%w: the plan loads %d modules, the release has %d", ErrBadRelease, len(order), len(r.Modules))
+	if len(loads) != len(r.Modules) {
+		return fmt.Errorf("%w: the plan loads %d modules, the release has %d", ErrBadRelease, len(loads), len(r.Modules))
 	}
 	slices.SortStableFunc(r.Modules, func(a, b *Module) int {
-		return slices.Index(order, a.Record.Name) - slices.Index(order, b.Record.Name)
+		return slices.Index(loads, a.Record.Name) - slices.Index(loads, b.Record.Name)
 	})
 	return nil
 }
@@ -294,9 +283,9 @@ func (r *Release) Validate() error {
 			return fmt.Errorf("%w: %s: module name %q", ErrBadRelease, name, rec.Name)
 		case seen[rec.Name]:
 			return fmt.Errorf("%w: module %s twice", ErrBadRelease, rec.Name)
-		case m.Layer != klp.LayerCumulative && m.Layer != klp.LayerOffBand:
+		case !klp.ValidLayer(m.Layer):
 			return fmt.Errorf("%w: %s: layer %q, want %s or %s", ErrBadRelease, name, m.Layer, klp.LayerCumulative, klp.LayerOffBand)
-		case !strings.HasPrefix(rec.Vermagic, r.Kernel+" "):
+		case klp.KernelRelease(rec.Vermagic) != r.Kernel:
 			return fmt.Errorf("%w: %s: vermagic %q is not for kernel %s", ErrBadRelease, name, rec.Vermagic, r.Kernel)
 		}
 		seen[rec.Name] = true

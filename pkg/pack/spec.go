@@ -75,7 +75,7 @@ func (s *Spec) funcKeys() []klp.FuncKey {
 	for _, p := range s.Module.Record.Patches {
 		for _, o := range p.Objects {
 			for _, f := range o.Funcs {
-				k := klp.FuncKey{Object: o.ObjectName(), Name: f.OldName, Sympos: max(f.OldSympos, 1)}
+				k := klp.KeyOf(&o, &f)
 				if !seen[k] {
 					seen[k] = true
 					keys = append(keys, k)
