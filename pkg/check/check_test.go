@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
@@ -191,6 +193,38 @@ func TestRules(t *testing.T) {
 
 		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
 		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
+
+		// Two deployed off-band patches that overlap are not this
+		// release's finding: only what the candidates bring is.
+		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
+	}
+	// What each rule reports when it fires, written by hand: its
+	// severity, the patches and the functions it names, so that neither
+	// the Rules table under test nor a rewritten golden can bless a change.
+	type exp struct {
+		sev     Severity
+		patches []string
+		funcs   []string
+	}
+	wants := map[string][]exp{
+		RuleOffBandOverlap:     {{Error, []string{"off_1", "off_2"}, []string{"vmlinux/x,1"}}},
+		RuleReplaceNopHazard:   {{Error, []string{"cum_2", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleShadowsOffBand:     {{Warning, []string{"cum_1", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleDropsFunctions:     {{Warning, []string{"cum_2", "cum_1"}, []string{"vmlinux/b,1"}}},
+		RuleStateIncompat:      {{Error, []string{"s2", "s1"}, nil}},
+		RuleKernelMismatch:     {{Error, []string{"old"}, nil}},
+		RuleNameDeployed:       {{Error, []string{"cum_1"}, nil}},
+		RuleHookReplaceable:    {{Warning, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleModelDropsOffBand:  {{Error, []string{"cum_1", "off_1"}, nil}},
+		RuleFuncMissing:        {{Error, []string{"p"}, []string{"vmlinux/nosuch,1"}}},
+		RuleFuncAmbiguous:      {{Error, []string{"p"}, []string{"vmlinux/dup,1"}}},
+		RuleSymposRange:        {{Error, []string{"p"}, []string{"vmlinux/dup,3"}}},
+		RuleNotTraceable:       {{Error, []string{"p"}, []string{"vmlinux/b,1"}}},
+		RuleKernelRefuses:      {{Error, []string{"p", "off_1"}, nil}},
+		RuleHookNotOverridable: {{Error, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleHookMoves:          {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
+		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
+		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -209,10 +243,16 @@ func TestRules(t *testing.T) {
 			if (len(got) > 0) != tt.fires {
 				t.Fatalf("rule %s fired %d times, want fires=%v; all findings: %+v", tt.rule, len(got), tt.fires, rep.Findings)
 			}
-			for _, f := range got {
-				r, _ := RuleByID(f.Rule)
-				if f.Message == "" || f.Why != r.Why || f.Severity != r.Severity || len(f.Patches) == 0 {
-					t.Errorf("incomplete finding %+v", f)
+			if tt.fires {
+				var have []exp
+				for _, f := range got {
+					have = append(have, exp{f.Severity, f.Patches, f.Functions})
+					if r, _ := RuleByID(f.Rule); f.Message == "" || f.Why == "" || f.Why != r.Why {
+						t.Errorf("finding without message or why: %+v", f)
+					}
+				}
+				if diff := cmp.Diff(wants[tt.rule], have, cmp.AllowUnexported(exp{}), cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("rule %s findings (-want +got):\n%s", tt.rule, diff)
 				}
 			}
 			// The whole report, other rules included, is pinned too.
@@ -309,6 +349,90 @@ func TestSeedGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Golden(t, b.Bytes())
+		})
+	}
+}
+
+// TestRuleTable pins every rule's stable ID, name and severity, by hand:
+// tools and acknowledgement files name them, and CI gates on severity.
+func TestRuleTable(t *testing.T) {
+	want := []struct {
+		id, name string
+		sev      Severity
+	}{
+		{"KLP001", "off-band-overlap", Error},
+		{"KLP002", "replace-nop-hazard", Error},
+		{"KLP003", "shadows-off-band", Warning},
+		{"KLP004", "drops-functions", Warning},
+		{"KLP005", "state-incompatible", Error},
+		{"KLP006", "kernel-mismatch", Error},
+		{"KLP007", "name-deployed", Error},
+		{"KLP008", "hook-in-replaceable", Warning},
+		{"KLP009", "model-drops-off-band", Error},
+		{"KLP010", "function-missing", Error},
+		{"KLP011", "function-ambiguous", Error},
+		{"KLP012", "sympos-out-of-range", Error},
+		{"KLP013", "not-traceable", Error},
+		{"KLP014", "kernel-refuses", Error},
+		{"KLP015", "hook-not-overridable", Error},
+		{"KLP016", "hook-moves", Warning},
+		{"KLP017", "hook-lost", Error},
+		{"KLP018", "replace-unknown", Error},
+	}
+	if len(Rules) != len(want) {
+		t.Errorf("%d rules, want %d: a new rule needs its line here", len(Rules), len(want))
+	}
+	for _, w := range want {
+		r, ok := RuleByID(w.id)
+		if !ok {
+			t.Errorf("rule %s missing", w.id)
+			continue
+		}
+		if r.Name != w.name || r.Severity != w.sev || r.Why == "" {
+			t.Errorf("rule %s = %s %s (why %d bytes), want %s %s", w.id, r.Name, r.Severity, len(r.Why), w.name, w.sev)
+		}
+	}
+}
+
+// TestTransitionPending: a deployed transition that has not completed
+// makes the kernel refuse every load (-EBUSY), and check says so, naming
+// the patch in transition; once it completes the same release is fine.
+func TestTransitionPending(t *testing.T) {
+	off := lp{name: "off_1", offBand: true, funcs: []string{"x"}}
+	cum := lp{name: "cum_2", replace: true, funcs: []string{"a", "b"}}
+	for _, tt := range []struct {
+		name       string
+		transition bool
+		fires      bool
+	}{
+		{"pending", true, true},
+		{"completed", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := state(deploy.ModelHybrid, off)
+			st.Patches[0].Transition = &tt.transition
+			rep, err := Check(&Input{Deployed: st, Candidates: candidates(cum)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Finding
+			for _, f := range rep.Findings {
+				if f.Rule == RuleKernelRefuses {
+					got = append(got, f)
+				}
+			}
+			if !tt.fires {
+				if len(got) > 0 {
+					t.Fatalf("KLP014 without a pending transition: %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Severity != Error || !slices.Equal(got[0].Patches, []string{"cum_2", "off_1"}) || !strings.Contains(got[0].Message, "EBUSY") {
+				t.Fatalf("findings %+v, want one KLP014 error on cum_2 and off_1 with EBUSY", rep.Findings)
+			}
+			if !rep.Failed(Error) {
+				t.Error("report does not fail at error")
+			}
 		})
 	}
 }

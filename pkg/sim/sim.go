@@ -26,6 +26,7 @@ const (
 	CauseReplaceSet  = "replace-set-conflict" // another set patches the function
 	CauseNoPatch     = "no-patch"             // no /sys/kernel/livepatch/<name>
 	CauseEnabled     = "already-enabled"      // writing 1 to enabled again
+	CauseDisabled    = "already-disabled"     // writing 0 to a patch being disabled
 	CauseNotLoaded   = "not-loaded"           // rmmod of a module not loaded
 	CauseInUse       = "in-use"               // rmmod of a module whose patch is enabled
 	CauseLockdown    = "lockdown"             // an unsigned module under lockdown
@@ -126,7 +127,10 @@ func New(model string) (*Sim, error) {
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
 // loaded in load order, enabled patches registered with their functions
-// on the stacks (nops of completed replaces are gone).
+// on the stacks (nops of completed replaces are gone). A patch with
+// transition true is klp_transition_patch: being enabled when enabled,
+// being disabled (still registered, still on the stacks) when not. A
+// disabled patch out of transition was freed: only its module remains.
 func (s *Sim) Deploy(st *deploy.State) error {
 	ps := slices.Clone(st.Patches)
 	slices.SortStableFunc(ps, func(a, b *deploy.Patch) int { return a.LoadOrder - b.LoadOrder })
@@ -136,14 +140,18 @@ func (s *Sim) Deploy(st *deploy.State) error {
 		}
 		m := &simModule{rec: &p.Module, layer: p.Layer}
 		s.modules[p.Name] = m
-		if !p.Enabled || len(p.Patches) == 0 {
+		inTransition := p.Transition != nil && *p.Transition
+		if !p.Enabled && !inTransition || len(p.Patches) == 0 {
 			continue
 		}
+		if inTransition && s.transition != nil {
+			return fmt.Errorf("deployed state: %s and %s both in transition; the kernel runs one transition at a time", s.transition.name, p.Name)
+		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
-		sp.enabled = true
+		sp.enabled = p.Enabled
 		m.patch = sp
 		s.register(sp)
-		if p.Transition != nil && *p.Transition {
+		if inTransition {
 			s.transition = sp
 		}
 	}
@@ -260,7 +268,7 @@ func (s *Sim) Apply(a Action) Step {
 	case "load":
 		touched, r = s.load(a, &st)
 	case "enable":
-		r = s.enable(a.Name)
+		touched, r = s.enable(a.Name)
 	case "disable":
 		touched, r = s.disable(a.Name, &st)
 	case "unload":
@@ -315,7 +323,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return nil, r
 	}
 	if s.transition != nil {
-		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
+		return nil, s.busy()
 	}
 	if s.model == deploy.ModelReplaceSet {
 		for _, f := range p.funcs {
@@ -485,19 +493,39 @@ func (s *Sim) patch(name string) (*simPatch, *refusal) {
 	return m.patch, nil
 }
 
-func (s *Sim) enable(name string) *refusal {
-	if _, r := s.patch(name); r != nil {
-		return r
-	}
-	// enabled_store: writing the current state is -EINVAL; a disabled
-	// patch is freed, never re-enabled.
-	return refuse(EINVAL, CauseEnabled, "patch %s is already enabled", name)
+// busy is the -EBUSY of an action while another patch's transition is
+// pending.
+func (s *Sim) busy() *refusal {
+	r := refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
+	r.with = []string{s.transition.name}
+	return r
 }
 
+// enable mirrors enabled_store writing 1: the current state is -EINVAL;
+// the patch being disabled has its transition reversed; any other
+// disabled patch was freed and is never re-enabled.
+func (s *Sim) enable(name string) ([]*funcStack, *refusal) {
+	p, r := s.patch(name)
+	if r != nil {
+		return nil, r
+	}
+	if p.enabled || p != s.transition {
+		return nil, refuse(EINVAL, CauseEnabled, "patch %s is already enabled", name)
+	}
+	p.enabled, s.transition = true, nil
+	return s.stacksOf([]*simPatch{p}), nil
+}
+
+// disable mirrors enabled_store writing 0: the current state is -EINVAL,
+// a pending transition of the patch itself is reversed, another's makes
+// it -EBUSY (__klp_disable_patch).
 func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 	p, r := s.patch(name)
 	if r != nil {
 		return nil, r
+	}
+	if !p.enabled {
+		return nil, refuse(EINVAL, CauseDisabled, "patch %s is already being disabled", name)
 	}
 	switch s.transition {
 	case nil:
@@ -505,7 +533,7 @@ func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 		// enabled_store reverses a pending transition of the patch itself.
 		s.transition = nil
 	default:
-		return nil, refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
+		return nil, s.busy()
 	}
 	touched := s.stacksOf([]*simPatch{p})
 	during := viewOf(touched, p)

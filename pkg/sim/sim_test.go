@@ -53,6 +53,12 @@ func runSteps(t *testing.T, model string, steps []step) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runOn(t, sim, steps)
+}
+
+// runOn applies steps to sim and checks each against what it wants.
+func runOn(t *testing.T, sim *Sim, steps []step) {
+	t.Helper()
 	for i, s := range steps {
 		a := Action{Kind: s.kind, Name: s.name}
 		if s.mod != nil {
