@@ -202,37 +202,39 @@ func candidateNamed(cands []*klp.Module, name string) bool {
 }
 
 // orders yields the candidate orders to try: the given one first, then
-// off-band patches first, then every other permutation of small releases.
+// the ranked one, then every other permutation of small releases.
 func orders(cands []*klp.Module) [][]*klp.Module {
 	given := slices.Clone(cands)
-	offFirst := slices.Clone(cands)
-	slices.SortStableFunc(offFirst, func(a, b *klp.Module) int { return rank(a) - rank(b) })
+	ranked := slices.Clone(cands)
+	slices.SortStableFunc(ranked, func(a, b *klp.Module) int { return rank(a) - rank(b) })
 	out := [][]*klp.Module{given}
-	if !slices.Equal(given, offFirst) {
-		out = append(out, offFirst)
+	if !slices.Equal(given, ranked) {
+		out = append(out, ranked)
 	}
 	if len(cands) > maxPermute {
 		return out
 	}
 	permute(slices.Clone(cands), 0, func(p []*klp.Module) {
-		if !slices.Equal(p, given) && !slices.Equal(p, offFirst) {
+		if !slices.Equal(p, given) && !slices.Equal(p, ranked) {
 			out = append(out, slices.Clone(p))
 		}
 	})
 	return out
 }
 
-// rank puts non-replaceable patches before replaceable ones and replace
-// patches last.
+// rank puts replace patches first: one loaded after another candidate
+// would replace it at once (and, on a mainline kernel, remove an
+// off-band one). Non-replaceable patches go last, so that their fix is
+// the code that runs where a cumulative patch also patches a function.
 func rank(m *klp.Module) int {
 	if len(m.Patches) == 0 {
-		return 0
+		return 1
 	}
 	p := m.Patches[0]
 	switch {
-	case p.Replaceable != nil && !*p.Replaceable:
-		return 0
 	case p.Replace:
+		return 0
+	case p.Replaceable != nil && !*p.Replaceable:
 		return 2
 	}
 	return 1

@@ -1,8 +1,10 @@
 package order
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -115,5 +117,80 @@ func TestSeedPlan(t *testing.T) {
 	p, err := Make(&check.Input{Deployed: st, Candidates: doc.Modules}, check.Error)
 	if err != nil || !p.OK || len(p.Ops) != 2 || p.Ops[0] != (Op{"disable", "lp2", ""}) {
 		t.Fatalf("Make = %+v, %v: want disable lp2 then load lp3", p, err)
+	}
+}
+
+// TestOrdersMany: past maxPermute candidates the planner tries only the
+// given order and the ranked one (replace patches first, plain patches
+// next, non-replaceable last, each group in the given order).
+func TestOrdersMany(t *testing.T) {
+	var cands []*klp.Module
+	for i, kind := range []string{"replace", "plain", "off", "replace", "off", "plain", "off", "plain"} {
+		cands = append(cands, mod(fmt.Sprintf("%s%d", kind, i), kind == "replace", kind == "off", nil, fmt.Sprintf("f%d", i)))
+	}
+	got := orders(cands)
+	if len(got) != 2 {
+		t.Fatalf("orders of %d candidates: %d orders, want the given and the ranked one", len(cands), len(got))
+	}
+	var given, ranked []string
+	for i := range cands {
+		given, ranked = append(given, got[0][i].Name), append(ranked, got[1][i].Name)
+	}
+	if diff := cmp.Diff([]string{"replace0", "plain1", "off2", "replace3", "off4", "plain5", "off6", "plain7"}, given); diff != "" {
+		t.Errorf("first order is not the given one (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"replace0", "replace3", "plain1", "plain5", "plain7", "off2", "off4", "off6"}, ranked); diff != "" {
+		t.Errorf("ranked order (-want +got):\n%s", diff)
+	}
+	// Small releases get every permutation: 4! orders, each once.
+	small := orders(cands[:4])
+	seen := map[string]bool{}
+	for _, o := range small {
+		var k []string
+		for _, m := range o {
+			k = append(k, m.Name)
+		}
+		seen[strings.Join(k, ",")] = true
+	}
+	if len(small) != 24 || len(seen) != 24 {
+		t.Errorf("orders of 4 candidates: %d orders, %d distinct, want 24", len(small), len(seen))
+	}
+}
+
+// TestMakeMany: a release of 8 candidates (past maxPermute) given in an
+// order where its replace patch comes last, so it would replace the
+// release's own plain patches and drop their functions, is planned in
+// the ranked order: the replace patch first, the off-band patch last.
+func TestMakeMany(t *testing.T) {
+	cands := []*klp.Module{mod("off", false, true, nil, "x")}
+	for i := range 6 {
+		cands = append(cands, mod(fmt.Sprintf("plain%d", i), false, false, nil, fmt.Sprintf("p%d", i)))
+	}
+	cands = append(cands, mod("cum", true, false, nil, "a"))
+	in := &check.Input{Deployed: stateOf(deploy.ModelHybrid), Candidates: cands}
+	p, err := Make(in, check.Warning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.OK {
+		t.Fatalf("no plan: %+v", p.Findings)
+	}
+	want := []string{"cum", "plain0", "plain1", "plain2", "plain3", "plain4", "plain5", "off"}
+	if diff := cmp.Diff(want, p.Loads()); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	// The given order is what the plan avoids: check says why.
+	rep, err := check.Check(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := 0
+	for _, f := range rep.Findings {
+		if f.Rule == check.RuleDropsFunctions {
+			drops++
+		}
+	}
+	if drops != 6 {
+		t.Errorf("given order: %d KLP004 findings, want one per plain patch (6)", drops)
 	}
 }
