@@ -32,7 +32,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 2 on bad input.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, failOn, err := o.input(args)
+			in, failOn, err := o.input(cmd.ErrOrStderr(), args)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
@@ -83,7 +83,7 @@ func (o *checkOptions) flags(f *pflag.FlagSet) {
 }
 
 // input reads every file the flags and arguments name.
-func (o *checkOptions) input(args []string) (*check.Input, check.Severity, error) {
+func (o *checkOptions) input(stderr io.Writer, args []string) (*check.Input, check.Severity, error) {
 	failOn, err := check.ParseSeverity(o.failOn)
 	if err != nil {
 		return nil, 0, fmt.Errorf("--fail-on: %w", err)
@@ -93,7 +93,7 @@ func (o *checkOptions) input(args []string) (*check.Input, check.Severity, error
 		return nil, 0, fmt.Errorf("--kernel-model: unknown model %q", o.model)
 	}
 	if o.deployed != "" {
-		if in.Deployed, err = deploy.ReadState(o.deployed); err != nil {
+		if in.Deployed, err = readState(stderr, o.deployed); err != nil {
 			return nil, 0, err
 		}
 	}

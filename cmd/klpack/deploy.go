@@ -110,7 +110,7 @@ a line per patch in load order (--json: the normalized document).
 Exit 0 when the file is valid, 2 naming the file and field when not.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := deploy.ReadState(args[0])
+			st, err := readState(cmd.ErrOrStderr(), args[0])
 			if err != nil {
 				return &exitError{exitInput, err}
 			}

@@ -21,7 +21,7 @@ Exit 0 with the plan, 1 when no safe order exists (with the reasons), 2 on
 bad input.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, failOn, err := o.input(args)
+			in, failOn, err := o.input(cmd.ErrOrStderr(), args)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}

@@ -49,6 +49,10 @@ type State struct {
 	Schema  string   `json:"schema"`
 	Kernel  Kernel   `json:"kernel"`
 	Patches []*Patch `json:"patches"`
+	// Ignored lists, by JSON path, the fields of the document read that
+	// this reader does not know: a newer writer's, or a typo. It is not
+	// part of the document.
+	Ignored []string `json:"-"`
 }
 
 // Kernel identifies the target kernel.

@@ -114,14 +114,14 @@ func decodeState(data []byte) (*State, *StateError) {
 	}
 	// Second pass: the shape of the tree against the Go types, so that
 	// every unknown field and wrong type is named by its full path.
-	if err := checkShape(tree, reflect.TypeFor[State](), ""); err != nil {
-		return nil, err
+	unknown, serr := checkShape(tree, reflect.TypeFor[State](), "")
+	if serr != nil {
+		return nil, serr
 	}
 	// Third pass: the real decoding; the shape check has already refused
 	// what it would refuse.
 	var s State
 	dec = json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return nil, &StateError{Msg: err.Error()}
 	}
@@ -132,6 +132,7 @@ func decodeState(data []byte) (*State, *StateError) {
 		s.Patches = []*Patch{}
 	}
 	SortPatches(s.Patches)
+	s.Ignored = unknown
 	return &s, nil
 }
 
@@ -166,13 +167,20 @@ func position(data []byte, off int) (line, col int) {
 // decoded into, naming the first offending value by its JSON path. Object
 // keys must match a field's JSON name exactly (encoding/json would also
 // take other cases).
-func checkShape(v any, t reflect.Type, path string) *StateError {
+// The fields the Go types do not know are returned by path: a v1
+// reader ignores them (see the package doc).
+func checkShape(v any, t reflect.Type, path string) ([]string, *StateError) {
 	c := shapeChecker{fields: map[reflect.Type]map[string]reflect.Type{}}
 	if err := c.check(v, t); err != nil {
 		err.Field = join(path, err.Field)
-		return err
+		return nil, err
 	}
-	return nil
+	var unknown []string
+	for _, u := range c.unknown {
+		unknown = append(unknown, join(path, u.Field))
+	}
+	slices.Sort(unknown)
+	return unknown, nil
 }
 
 // shapeChecker walks a decoded tree against a Go type. Paths are built
@@ -180,6 +188,9 @@ func checkShape(v any, t reflect.Type, path string) *StateError {
 // patches are mostly valid, and a path per value cost most of the parse.
 type shapeChecker struct {
 	fields map[reflect.Type]map[string]reflect.Type
+	// unknown are the fields no Go type has, their paths built the same
+	// way as an error's.
+	unknown []*StateError
 }
 
 // under prefixes err's field path with seg (a key, or "[i]").
@@ -224,6 +235,19 @@ func (c *shapeChecker) check(v any, t reflect.Type) *StateError {
 			fields = jsonFields(t)
 			c.fields[t] = fields
 		}
+		for k := range obj {
+			if fields[k] != nil {
+				continue
+			}
+			// encoding/json takes a key in another case for the field:
+			// that is no field a newer writer added, it would change a
+			// known one.
+			for name := range fields {
+				if strings.EqualFold(k, name) {
+					return &StateError{Field: k, Msg: fmt.Sprintf("unknown field (the field is %q)", name)}
+				}
+			}
+		}
 		return c.keys(obj, func(k string) reflect.Type { return fields[k] }, func(k string) string { return k })
 	case reflect.Slice:
 		arr, ok := v.([]any)
@@ -231,8 +255,12 @@ func (c *shapeChecker) check(v any, t reflect.Type) *StateError {
 			return bad("want array, got %s", jsonKind(v))
 		}
 		for i, e := range arr {
+			mark := len(c.unknown)
 			if err := c.check(e, t.Elem()); err != nil {
 				return under(err, "["+strconv.Itoa(i)+"]")
+			}
+			for _, u := range c.unknown[mark:] {
+				under(u, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return nil
@@ -286,15 +314,22 @@ func (c *shapeChecker) keys(obj map[string]any, typeOf func(string) reflect.Type
 	one := func(k string) *StateError {
 		ft := typeOf(k)
 		if ft == nil {
-			return &StateError{Field: seg(k), Msg: "unknown field"}
+			c.unknown = append(c.unknown, &StateError{Field: seg(k)})
+			return nil
 		}
+		mark := len(c.unknown)
 		if err := c.check(obj[k], ft); err != nil {
 			return under(err, seg(k))
 		}
+		for _, u := range c.unknown[mark:] {
+			under(u, seg(k))
+		}
 		return nil
 	}
+	mark := len(c.unknown)
 	for k := range obj {
 		if one(k) != nil {
+			c.unknown = c.unknown[:mark]
 			for _, k := range slices.Sorted(maps.Keys(obj)) {
 				if err := one(k); err != nil {
 					return err

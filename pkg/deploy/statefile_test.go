@@ -2,10 +2,12 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,9 +88,8 @@ func TestParseStateBad(t *testing.T) {
 		{name: "no name", doc: head + `[{"load_order":1}]}`, field: "patches[0].name", msg: "missing"},
 		{name: "null patch", doc: head + `[null]}`, field: "patches[0]", msg: "null"},
 		{name: "null klp_patch", doc: head + `[{"name":"a","patches":[null]}]}`, field: "patches[0].patches[0]", msg: "null"},
-		{name: "unknown field", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[],"extra":1}`, field: "extra", msg: "unknown field"},
-		{name: "unknown nested field", doc: head + `[{"name":"a","patches":[{"objects":[{"funcs":[{"old_nam":"x"}]}]}]}]}`, field: "patches[0].patches[0].objects[0].funcs[0].old_nam", msg: "unknown field"},
-		{name: "other case", doc: `{"Schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}`, field: "Schema", msg: "unknown field"},
+		{name: "other case", doc: `{"Schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}`, field: "Schema", msg: `unknown field (the field is "schema")`},
+		{name: "other case nested", doc: head + `[{"name":"a","patches":[{"objects":[{"funcs":[{"Old_Name":"x"}]}]}]}]}`, field: "patches[0].patches[0].objects[0].funcs[0].Old_Name", msg: `the field is "old_name"`},
 		{name: "string load order", doc: head + `[{"name":"a","load_order":1},{"name":"b","load_order":"2"}]}`, field: "patches[1].load_order", msg: `want integer, got string "2"`},
 		{name: "fractional load order", doc: head + `[{"name":"a","load_order":1.5}]}`, field: "patches[0].load_order", msg: "want integer"},
 		{name: "huge load order", doc: head + `[{"name":"a","load_order":1e400}]}`, field: "patches[0].load_order", msg: "want integer"},
@@ -395,4 +396,74 @@ func FuzzStateFile(f *testing.F) {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestStateVersions: the v1 reader policy (pkg/klp's doc) on state
+// files: a newer writer's fields are ignored and listed, an older
+// writer's missing fields are zero, another schema is refused.
+func TestStateVersions(t *testing.T) {
+	path := filepath.Join(testutil.Root(), "testdata", "states", "seed-hybrid.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ParseState(bytes.NewReader(data), "current.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Ignored != nil {
+		t.Fatalf("current document: ignored %v", want.Ignored)
+	}
+	// A newer writer: a field added to every object of the document
+	// (maps such as modinfo excepted: their keys are data).
+	var tree any
+	if err := json.Unmarshal(data, &tree); err != nil {
+		t.Fatal(err)
+	}
+	var add func(v any, isMap bool)
+	add = func(v any, isMap bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				add(e, k == "modinfo")
+			}
+			if !isMap {
+				v["zz_future"] = map[string]any{"n": 1}
+			}
+		case []any:
+			for _, e := range v {
+				add(e, false)
+			}
+		}
+	}
+	add(tree, false)
+	newer, _ := json.Marshal(tree)
+	got, err := ParseState(bytes.NewReader(newer), "newer.json")
+	if err != nil {
+		t.Fatalf("newer document: %v", err)
+	}
+	for _, f := range []string{"zz_future", "kernel.zz_future", "patches[0].zz_future", "patches[1].patches[0].objects[0].funcs[0].zz_future"} {
+		if !slices.Contains(got.Ignored, f) {
+			t.Errorf("Ignored = %v, lacks %s", got.Ignored, f)
+		}
+	}
+	got.Ignored = nil
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("newer document read differently (-current +newer):\n%s", diff)
+	}
+	// An older writer: only what the first v1 contract required.
+	older := `{"schema":"klpack.deployed/v1","kernel":{"release":"6.1.0-56-amd64"},"patches":[
+		{"name":"lp1","vermagic":"6.1.0-56-amd64 SMP","livepatch":true,"enabled":true,"load_order":1,
+		 "patches":[{"replace":false,"objects":[{"name":null,"funcs":[{"old_name":"f"}]}]}]}]}`
+	old, err := ParseState(strings.NewReader(older), "older.json")
+	if err != nil {
+		t.Fatalf("older document: %v", err)
+	}
+	if p := old.Patches[0]; p.Transition != nil || p.Layer != "" || p.Arch != "" || old.Kernel.Model != "" || p.Patches[0].Objects[0].Funcs[0].OldName != "f" {
+		t.Errorf("older document: %+v", p)
+	}
+	v2 := strings.Replace(string(data), StateSchema, "klpack.deployed/v2", 1)
+	if _, err := ParseState(strings.NewReader(v2), "v2.json"); err == nil {
+		t.Error("a v2 document was read")
+	}
 }

@@ -1,5 +1,27 @@
 // Package klp is the data model every klpack stage shares: a scanned
-// Module with its Patches, Objects, Funcs, States and Callbacks. Its JSON
-// form is the versioned klpack.scan/v1 contract (ScanSchema): add fields
-// freely, but rename or retype one only with a new schema version.
+// Module with its Patches, Objects, Funcs, States and Callbacks, and the
+// kernel's own rules about them that every stage needs (Sympos, FuncKey,
+// KernelRelease, the layers). Its JSON form is the versioned
+// klpack.scan/v1 contract (ScanSchema).
+//
+// # Versions of the JSON documents
+//
+// klpack's documents (klpack.scan/v1, klpack.deployed/v1, klpack.plan/v1,
+// klpack.simulate/v1, klpack.check/v1) follow one policy, so that hosts
+// and builders need not upgrade together:
+//   - A writer may add an optional field within v1. It never renames,
+//     retypes or removes a field, nor changes what one means, without a
+//     new schema version.
+//   - A reader ignores the fields it does not know: an older host reads a
+//     newer builder's document. The deployed-state reader also lists them
+//     (deploy.State.Ignored), so that a typo in a hand-edited file is
+//     seen; a key that differs from a known field only in case is
+//     refused, since encoding/json would take it for that field.
+//   - A field missing from a document is its zero value: a newer reader
+//     reads an older document.
+//   - A reader refuses a document of another schema version.
+//
+// Hand-written inputs (scenarios, acknowledgements, release manifests)
+// are no such documents: an unknown key there is a typo, refused with its
+// line.
 package klp

@@ -51,10 +51,10 @@ func WriteScanJSON(w io.Writer, mods []*Module) error {
 	return err
 }
 
-// ParseScan decodes a klpack.scan/v1 document.
+// ParseScan decodes a klpack.scan/v1 document. As every v1 reader, it
+// ignores the fields it does not know (see the package doc).
 func ParseScan(r io.Reader) (*Scan, error) {
 	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var s Scan
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("scan document: %w", err)
