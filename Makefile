@@ -93,7 +93,8 @@ unit:
 # go test -list, so that a new or moved target runs without being named
 # here; each alone, as go test -fuzz takes one target of one package.
 # go test -list runs on the directories whose tests grep finds a func Fuzz
-# in: listing ./... would build every test binary.
+# in (listing ./... would build every test binary), and must find as many
+# targets as grep: one it misses would never run.
 # FUZZ_EACH is the time per target, FUZZ_SCAN FuzzScan's (the broadest),
 # FUZZ_MINIMIZE bounds the minimizing of each new input, which for large
 # seeds (the .ko.xz of FuzzDifferential) would take the whole run.
@@ -109,8 +110,10 @@ fuzz-short fuzz:
 	[ -n "$$dirs" ] || { echo "$@: no fuzz targets found" >&2; exit 1; }; \
 	list=$$($(GO) test -list '^Fuzz' $$dirs) || { echo "$$list" >&2; exit 1; }; \
 	targets=$$(echo "$$list" | awk '/^Fuzz/ { n[++c] = $$1; next } /^ok/ { for (i = 1; i <= c; i++) print $$2 ":" n[i]; c = 0 }'); \
-	[ -n "$$targets" ] || { echo "$@: no fuzz targets found" >&2; exit 1; }; \
-	echo "$@: $$(echo $$targets | wc -w) fuzz targets"; \
+	want=$$(grep -rh --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | wc -l); \
+	got=$$(echo $$targets | wc -w); \
+	[ "$$got" -eq "$$want" ] || { echo "$@: go test -list found $$got fuzz targets, the sources define $$want (a build tag hiding one?):" $$targets >&2; exit 1; }; \
+	echo "$@: $$got fuzz targets"; \
 	for t in $$targets; do \
 		pkg=$${t%:*}; name=$${t##*:}; dur=$(FUZZ_EACH); \
 		[ "$$name" != FuzzScan ] || dur=$(FUZZ_SCAN); \
