@@ -14,7 +14,7 @@ import (
 // TestNoRawSkips fails on any t.Skip, t.Skipf or t.SkipNow (or b., f.,
 // tb.) outside this package: a skip must go through Missing, NeedTool or
 // Slow, which fail under KLPACK_REQUIRE_TOOLS=1 instead of letting CI pass
-// without the test.
+// without the test. Likewise -update is read only through Updating.
 func TestNoRawSkips(t *testing.T) {
 	root := Root()
 	self, err := filepath.Abs(filepath.Join(root, "internal", "testutil"))
@@ -48,6 +48,10 @@ func TestNoRawSkips(t *testing.T) {
 		for _, pos := range rawSkips(fset, f) {
 			rel, _ := filepath.Rel(root, pos.Filename)
 			t.Errorf("%s:%d: raw skip; use testutil.Missing, NeedTool or Slow", rel, pos.Line)
+		}
+		for _, pos := range updateReads(fset, f) {
+			rel, _ := filepath.Rel(root, pos.Filename)
+			t.Errorf("%s:%d: reads testutil.Update; use testutil.Updating(t), which refuses -update under CI", rel, pos.Line)
 		}
 		return nil
 	})
@@ -108,6 +112,21 @@ func rawSkips(fset *token.FileSet, f *ast.File) []token.Position {
 	return found
 }
 
+// updateReads finds uses of testutil.Update, which bypass Updating's
+// refusal under CI.
+func updateReads(fset *token.FileSet, f *ast.File) []token.Position {
+	var found []token.Position
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Update" {
+			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "testutil" {
+				found = append(found, fset.Position(sel.Pos()))
+			}
+		}
+		return true
+	})
+	return found
+}
+
 // isTestingType reports whether typ is *testing.T, *testing.B, *testing.F
 // or testing.TB.
 func isTestingType(typ ast.Expr) bool {
@@ -162,5 +181,21 @@ func TestRawSkips(t *testing.T) {
 				t.Errorf("rawSkips(%q) at lines %v, want %v", tt.src, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestUpdateReads(t *testing.T) {
+	src := "package x\nvar a = *testutil.Update\nvar b = testutil.Updating(t)\nvar c = other.Update\n"
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "x_test.go", src, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, p := range updateReads(fset, f) {
+		got = append(got, p.Line)
+	}
+	if want := []int{2}; !slices.Equal(got, want) {
+		t.Errorf("updateReads at lines %v, want %v", got, want)
 	}
 }
