@@ -14,7 +14,7 @@ DEPS := make:make gcc:gcc strip:binutils modinfo:kmod xz:xz-utils zstd:zstd \
 	/usr/src/linux-headers-6.1.0-56-amd64/Makefile:linux-headers-6.1.0-56-amd64 \
 	/usr/src/linux-headers-6.12.117+deb12-amd64/vmlinux:linux-headers-6.12.117+deb12-amd64
 
-.PHONY: all build demo test unit fuzz fuzz-short bench install-deps testdata trees clean
+.PHONY: all build demo test unit fuzz fuzz-short tidy-check bench install-deps testdata trees clean
 
 # Each area's own targets and the Debian packages it needs (DEPS += ...).
 include $(wildcard mk/*.mk)
@@ -59,23 +59,67 @@ demo: build
 	@echo "== the same release on a mainline kernel: refused, lp3 would remove the off-band lp1"
 	./$(BIN) check --deployed testdata/states/seed-mainline.json testdata/scenarios/seed/lp3.json || test $$? -eq 1
 
+# TREE_STATE hashes the work tree's changes: git status, the diff of
+# tracked files and the content of untracked ones. make test compares it
+# before and after, so edits made before the run do not count and files
+# written by the run (a test writing into the tree, a golden rewritten) do.
+TREE_STATE = { git status --porcelain --untracked-files=all; git diff HEAD --binary; \
+	git ls-files -o --exclude-standard | git hash-object --stdin-paths; } | git hash-object --stdin
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+TREE_BEFORE := $(shell git rev-parse --is-inside-work-tree >/dev/null 2>&1 && { $(TREE_STATE); })
+endif
+
 # Every tier: unit, golden, CLI scripts, rebuild of the testdata, real
-# Debian trees, a short fuzz run. Missing tools fail instead of skipping.
-test: install-deps trees
+# Debian trees, a short run of every fuzz target. Missing tools fail
+# instead of skipping, and the run must leave the work tree as it found it.
+test: install-deps trees tidy-check
 	KLPACK_REQUIRE_TOOLS=1 KLPACK_TREES=$(TREES) $(GO) test -tags e2e -count=1 ./...
 	KLPACK_TREES=$(TREES) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) fuzz-short
+	@if [ -n "$(TREE_BEFORE)" ] && [ "$$($(TREE_STATE))" != "$(TREE_BEFORE)" ]; then \
+		echo "make test: the run changed the work tree (a test writing into it, or a golden rewritten); git status now:" >&2; \
+		git status --porcelain --untracked-files=all >&2; \
+		exit 1; \
+	fi
+
+# go.mod and go.sum as go mod tidy would leave them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "tidy-check: go.mod/go.sum are not tidy (the diff above); run go mod tidy" >&2; exit 1; }
 
 unit:
 	$(GO) test ./...
 
-fuzz-short:
-	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s
-	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime 10s
-	$(GO) test ./pkg/hooks -run '^$$' -fuzz '^FuzzKallsyms$$' -fuzztime 5s
-
-fuzz:
-	$(GO) test ./elfscan -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)
+# fuzz-short and fuzz run every fuzz target of every package, found with
+# go test -list, so that a new or moved target runs without being named
+# here; each alone, as go test -fuzz takes one target of one package.
+# go test -list runs on the directories whose tests grep finds a func Fuzz
+# in (listing ./... would build every test binary), and must find as many
+# targets as grep: one it misses would never run.
+# FUZZ_EACH is the time per target, FUZZ_SCAN FuzzScan's (the broadest),
+# FUZZ_MINIMIZE bounds the minimizing of each new input, which for large
+# seeds (the .ko.xz of FuzzDifferential) would take the whole run.
+fuzz-short: FUZZ_EACH := 5s
+fuzz-short: FUZZ_SCAN := 20s
+fuzz-short: FUZZ_MINIMIZE := 2s
+fuzz: FUZZ_EACH := $(FUZZTIME)
+fuzz: FUZZ_SCAN := $(FUZZTIME)
+fuzz: FUZZ_MINIMIZE := 60s
+fuzz-short fuzz:
+	@set -e; \
+	dirs=$$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | xargs -r -n1 dirname | sort -u); \
+	[ -n "$$dirs" ] || { echo "$@: no fuzz targets found" >&2; exit 1; }; \
+	list=$$($(GO) test -list '^Fuzz' $$dirs) || { echo "$$list" >&2; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { n[++c] = $$1; next } /^ok/ { for (i = 1; i <= c; i++) print $$2 ":" n[i]; c = 0 }'); \
+	want=$$(grep -rh --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | wc -l); \
+	got=$$(echo $$targets | wc -w); \
+	[ "$$got" -eq "$$want" ] || { echo "$@: go test -list found $$got fuzz targets, the sources define $$want (a build tag hiding one?):" $$targets >&2; exit 1; }; \
+	echo "$@: $$got fuzz targets"; \
+	for t in $$targets; do \
+		pkg=$${t%:*}; name=$${t##*:}; dur=$(FUZZ_EACH); \
+		[ "$$name" != FuzzScan ] || dur=$(FUZZ_SCAN); \
+		echo "== $$name in $$pkg for $$dur"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$dur -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg || exit 1; \
+	done
 
 bench: install-deps trees build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

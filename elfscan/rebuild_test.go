@@ -18,9 +18,7 @@ import (
 // (testdata/build.sh) and checks that every rebuilt file scans exactly like
 // the committed one, so sources and binaries cannot drift apart.
 func TestRebuildScansIdentically(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rebuilds kernel modules")
-	}
+	testutil.Slow(t, "rebuilds kernel modules")
 	for _, k := range kernels {
 		if _, err := os.Stat(filepath.Join("/usr/src", "linux-headers-"+k, "Makefile")); err != nil {
 			testutil.Missing(t, "linux-headers-"+k+" not installed (make install-deps)")

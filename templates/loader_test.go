@@ -227,6 +227,17 @@ func (h *fakeHost) loaded() []string {
 	return out
 }
 
+// patches lists the livepatch directories in sysfs as "module enabled=N".
+func (h *fakeHost) patches() []string {
+	var out []string
+	lp := filepath.Join(h.sys, "kernel", "livepatch")
+	ents, _ := os.ReadDir(lp)
+	for _, e := range ents {
+		out = append(out, e.Name()+" enabled="+read(filepath.Join(lp, e.Name(), "enabled")))
+	}
+	return out
+}
+
 func TestLoader(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -378,6 +389,16 @@ func TestLoader(t *testing.T) {
 				}
 				if got := h.loaded(); !slices.Equal(got, tt.wantLoaded) {
 					t.Errorf("klpack-load %v left loaded %q, want %q", args, got, tt.wantLoaded)
+				}
+				// Every module left loaded has its patch enabled: a
+				// disable the loader gives up on (the stuck rollback)
+				// must be reversed, not left half done.
+				var wantPatches []string
+				for _, m := range tt.wantLoaded {
+					wantPatches = append(wantPatches, m+" enabled=1")
+				}
+				if got := h.patches(); !slices.Equal(got, wantPatches) {
+					t.Errorf("klpack-load %v left patches %q, want %q", args, got, wantPatches)
 				}
 				if !strings.Contains(stdout, tt.wantOut) {
 					t.Errorf("klpack-load %v stdout:\n%s\nwant it to contain %q", args, stdout, tt.wantOut)

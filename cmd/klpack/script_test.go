@@ -38,7 +38,7 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
-		UpdateScripts:       *testutil.Update,
+		UpdateScripts:       testutil.Updating(t),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("KO", filepath.Join(td, "ko"))
 			env.Setenv("SCENARIOS", filepath.Join(td, "scenarios"))

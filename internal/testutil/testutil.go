@@ -1,6 +1,7 @@
 // Package testutil holds what klpack's tests share: golden files with an
-// -update flag, and the rule that a missing tool skips a test except under
-// KLPACK_REQUIRE_TOOLS=1, where it fails it.
+// -update flag that CI may not use, and the only ways a test may skip: a
+// missing tool (Missing, NeedTool), which fails instead under
+// KLPACK_REQUIRE_TOOLS=1, and a slow test under -short (Slow).
 package testutil
 
 import (
@@ -15,8 +16,23 @@ import (
 	"testing"
 )
 
-// Update rewrites golden files instead of comparing with them.
+// Update rewrites golden files instead of comparing with them. Read it
+// through Updating, which refuses it under CI.
 var Update = flag.Bool("update", false, "rewrite golden files")
+
+// Updating reports whether the test is to rewrite its expected output
+// (-update). With CI set it fails the test instead: a CI run that rewrites
+// the goldens it compares with would pass whatever the code does.
+func Updating(t testing.TB) bool {
+	t.Helper()
+	if !*Update {
+		return false
+	}
+	if ci := os.Getenv("CI"); ci != "" {
+		t.Fatalf("-update refused: CI=%q is set, and CI must compare with the committed goldens, not rewrite them", ci)
+	}
+	return true
+}
 
 // Golden compares got with testdata/golden/<test name>.golden of the
 // calling package, or rewrites the file under -update.
@@ -29,7 +45,7 @@ func Golden(t testing.TB, got []byte) {
 // beside the inputs they describe (testdata/gen/<tool>/golden).
 func GoldenFile(t testing.TB, path string, got []byte) {
 	t.Helper()
-	if *Update {
+	if Updating(t) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -81,6 +97,20 @@ func Missing(t testing.TB, why string) {
 	t.Skip(why)
 }
 
+// Slow skips a slow test (why says what makes it slow) under go test
+// -short, the one opt-out of a tier. Under KLPACK_REQUIRE_TOOLS=1 it fails
+// instead: -short there would let CI pass without the test.
+func Slow(t testing.TB, why string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if RequireTools() {
+		t.Fatalf("-short with KLPACK_REQUIRE_TOOLS=1 would skip a slow test: %s", why)
+	}
+	t.Skip("-short: " + why)
+}
+
 // NeedTool returns the path of a program on $PATH, or skips/fails.
 func NeedTool(t testing.TB, name string) string {
 	t.Helper()
@@ -95,6 +125,16 @@ func NeedTool(t testing.TB, name string) string {
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// TreesDir is where scripts/fetch-trees.sh unpacked the real Debian module
+// trees: $KLPACK_TREES (the Makefile's $(CACHE)/trees), else trees under
+// CacheDir.
+func TreesDir() string {
+	if d := os.Getenv("KLPACK_TREES"); d != "" {
+		return d
+	}
+	return filepath.Join(CacheDir(), "trees")
 }
 
 // CacheDir is where downloads and builds live, outside the repository.

@@ -5,11 +5,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	txz "github.com/therootcompany/xz"
+	uxz "github.com/ulikunitz/xz"
+
+	"github.com/klpack/klpack/internal/testutil"
 )
 
 // cpuTime is the user+system CPU time used so far by this process (who =
@@ -132,4 +136,44 @@ func decodeLoop(b *testing.B, files [][]byte, size int) {
 		}
 	}
 	reportCPU(b, syscall.RUSAGE_SELF, start, size)
+}
+
+// BenchmarkDecodeModule decodes one committed module, a real kbuild .ko.xz
+// (CRC32, 1 MiB dictionary), with this package and with
+// github.com/ulikunitz/xz, which FuzzDifferential checks it against: the
+// hand-written decoder has to stay faster to be worth its code.
+func BenchmarkDecodeModule(b *testing.B) {
+	c, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "ko", "6.12.117+deb12-amd64", "lp_replace.ko.xz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, err := Decode(nil, c, 1<<30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("internal", func(b *testing.B) {
+		b.SetBytes(int64(len(want)))
+		b.ReportAllocs()
+		decodeLoop(b, [][]byte{c}, len(want))
+	})
+	b.Run("ulikunitz", func(b *testing.B) {
+		b.SetBytes(int64(len(want)))
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		start := cpuTime(b, syscall.RUSAGE_SELF)
+		for b.Loop() {
+			r, err := uxz.NewReader(bytes.NewReader(c))
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf.Reset()
+			if _, err := io.Copy(&buf, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, syscall.RUSAGE_SELF, start, len(want))
+		if !bytes.Equal(buf.Bytes(), want) {
+			b.Fatalf("ulikunitz decoded %d bytes, ours %d that differ", buf.Len(), len(want))
+		}
+	})
 }

@@ -13,16 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klpack/klpack/internal/testutil"
 )
 
-// xzTool returns the path of the xz command, skipping the test without it.
+// xzTool returns the path of the xz command, skipping the test without it
+// (failing it under KLPACK_REQUIRE_TOOLS=1).
 func xzTool(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("xz")
-	if err != nil {
-		t.Skip("xz command not installed")
-	}
-	return p
+	return testutil.NeedTool(t, "xz")
 }
 
 // compress runs xz with args over data.
@@ -277,21 +276,20 @@ func TestBomb(t *testing.T) {
 	}
 }
 
-// moduleTree is where the test finds real Debian kernel modules.
-const moduleTree = "/root/.cache/klpack/trees/7.2"
-
-// modules lists the .ko.xz files under moduleTree, sorted, or skips.
+// modules lists the .ko.xz files of the real Debian 7.2 tree (make trees),
+// sorted, or skips (fails under KLPACK_REQUIRE_TOOLS=1).
 func modules(t testing.TB) []string {
 	t.Helper()
+	tree := filepath.Join(testutil.TreesDir(), "7.2")
 	var files []string
-	filepath.WalkDir(moduleTree, func(p string, e fs.DirEntry, err error) error {
+	filepath.WalkDir(tree, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && e.Type().IsRegular() && strings.HasSuffix(p, ".ko.xz") {
 			files = append(files, p)
 		}
 		return nil
 	})
 	if len(files) == 0 {
-		t.Skipf("no .ko.xz files under %s", moduleTree)
+		testutil.Missing(t, "no .ko.xz files under "+tree+" (make trees)")
 	}
 	sort.Strings(files)
 	return files
