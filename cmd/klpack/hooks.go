@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/pkg/hookabi"
 )
 
 type hooksBuildOptions struct {
@@ -62,7 +63,7 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 		return &exitError{exitInput, err}
 	}
 	objs, err := build.Build(cmd.Context(), mods, &build.Options{Target: target})
-	if errors.Is(err, build.ErrCompile) || errors.Is(err, build.ErrInvalid) {
+	if errors.Is(err, build.ErrCompile) || errors.Is(err, hookabi.ErrInvalid) {
 		return &exitError{exitFindings, err}
 	}
 	if err != nil {
@@ -95,15 +96,15 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 
 // hookTarget reads what the target kernel lacks for BPF hooks from its
 // config, its BTF or both; nil when neither is given.
-func hookTarget(kernelConfig, vmlinuxBTF string) (*build.Target, error) {
-	var t *build.Target
+func hookTarget(kernelConfig, vmlinuxBTF string) (*hookabi.Target, error) {
+	var t *hookabi.Target
 	if kernelConfig != "" {
 		f, err := os.Open(kernelConfig)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		if t, err = build.ReadKernelConfig(f, kernelConfig); err != nil {
+		if t, err = hookabi.ReadKernelConfig(f, kernelConfig); err != nil {
 			return nil, err
 		}
 	}
@@ -112,7 +113,7 @@ func hookTarget(kernelConfig, vmlinuxBTF string) (*build.Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("file %s: %w", vmlinuxBTF, err)
 		}
-		b, err := build.TargetFromBTF(spec, vmlinuxBTF)
+		b, err := hookabi.TargetFromBTF(spec, vmlinuxBTF)
 		if err != nil {
 			return nil, err
 		}

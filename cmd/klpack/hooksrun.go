@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/hooks"
 )
 
@@ -202,7 +202,7 @@ func hookErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, hooks.ErrRefused), errors.Is(err, hooks.ErrNotLive), errors.Is(err, build.ErrInvalid):
+	case errors.Is(err, hooks.ErrRefused), errors.Is(err, hooks.ErrNotLive), errors.Is(err, hookabi.ErrInvalid):
 		return &exitError{exitFindings, err}
 	default:
 		return &exitError{exitInput, err}

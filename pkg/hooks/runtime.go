@@ -20,7 +20,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/pkg/hookabi"
 )
 
 // Sentinels callers may test for with errors.Is.
@@ -59,15 +59,15 @@ func (h *Host) dir(fn string) string { return filepath.Join(h.Pin, fn) }
 func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", path, build.ErrInvalid, err)
+		return nil, fmt.Errorf("%s: %w: %w", path, hookabi.ErrInvalid, err)
 	}
 	var fn string
-	if p := spec.Programs[build.ProgramName]; p != nil {
+	if p := spec.Programs[hookabi.ProgramName]; p != nil {
 		fn = p.AttachTo
 	}
 	// The hook function is what the program says it probes; the rest
 	// is checked against it.
-	if err := build.ValidateSpec(spec, fn); err != nil {
+	if err := hookabi.ValidateSpec(spec, fn); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := onBPFFS(h.Pin); err != nil {
@@ -90,7 +90,7 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		return nil, fmt.Errorf("%s: loading into the kernel: %w", path, err)
 	}
 	defer coll.Close()
-	prog := coll.Programs[build.ProgramName]
+	prog := coll.Programs[hookabi.ProgramName]
 
 	// A new program replaces the old one's links one module at a time:
 	// pin the new link beside the old, then rename it over the old pin,
@@ -433,7 +433,7 @@ func inode(fi os.FileInfo) (uint64, bool) {
 
 // Set makes hook fn return v in the cgroup id.
 func (h *Host) Set(fn string, cgroup uint64, v int64) error {
-	m, err := h.openMap(fn, build.ValuesMap)
+	m, err := h.openMap(fn, hookabi.ValuesMap)
 	if err != nil {
 		return err
 	}
@@ -446,7 +446,7 @@ func (h *Host) Set(fn string, cgroup uint64, v int64) error {
 
 // Unset stops overriding hook fn in the cgroup id.
 func (h *Host) Unset(fn string, cgroup uint64) error {
-	m, err := h.openMap(fn, build.ValuesMap)
+	m, err := h.openMap(fn, hookabi.ValuesMap)
 	if err != nil {
 		return err
 	}
