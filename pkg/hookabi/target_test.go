@@ -53,6 +53,32 @@ func TestTarget(t *testing.T) {
 	if got, err := TargetFromBTF(spec, "full"); err != nil || len(got.Lacks) != 0 {
 		t.Errorf("TargetFromBTF(full) = %v, %v; want nothing lacking", got, err)
 	}
+
+	// ReadTarget: from files, either or both.
+	dir := t.TempDir()
+	config, full := filepath.Join(dir, "config"), filepath.Join(dir, "btf")
+	os.WriteFile(config, []byte(tests[1].config), 0o644)
+	os.WriteFile(full, raw, 0o644)
+	if got, err := ReadTarget("", ""); got != nil || err != nil {
+		t.Errorf("ReadTarget(nothing) = %v, %v; want nil, nil", got, err)
+	}
+	for _, tt := range []struct {
+		config, btf string
+		source      string
+		lacks       []string
+	}{
+		{config, "", "config " + config, tests[1].want},
+		{"", full, "btf " + full, []string{}},
+		{config, full, "config " + config + ", btf " + full, tests[1].want},
+	} {
+		got, err := ReadTarget(tt.config, tt.btf)
+		if err != nil || got.Source != tt.source || !cmp.Equal(got.Lacks, tt.lacks) {
+			t.Errorf("ReadTarget(%q, %q) = %+v, %v; want %s lacking %v", tt.config, tt.btf, got, err, tt.source, tt.lacks)
+		}
+	}
+	if _, err := ReadTarget("", config); err == nil || !strings.HasPrefix(err.Error(), "file "+config+": ") {
+		t.Errorf("ReadTarget(a config as BTF) = %v, want an error naming the file", err)
+	}
 }
 
 // TestTargetDebian reads the real Debian 6.12 kernel: it has kprobes and

@@ -36,6 +36,12 @@ type Status struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// OK says whether the hook is on exactly the code that runs: no live copy
+// bypassed, no stale probe, nothing unreadable.
+func (s *Status) OK() bool {
+	return s.Problem == "" && len(s.Bypassed) == 0 && len(s.Stale) == 0
+}
+
 // Value is the return value a hook forces in one cgroup.
 type Value struct {
 	Cgroup uint64 `json:"cgroup"`
