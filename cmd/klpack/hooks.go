@@ -19,7 +19,7 @@ func newHooksCmd() *cobra.Command {
 		Use:   "hooks",
 		Short: "Build, attach and manage the BPF programs of livepatch hook points",
 	}
-	cmd.AddCommand(newHooksBuildCmd())
+	cmd.AddCommand(hooksReleaseCmds()...)
 	cmd.AddCommand(newHooksAttachCmd(), newHooksSyncCmd(), newHooksStatusCmd(),
 		newHooksSetCmd(), newHooksUnsetCmd(), newHooksDetachCmd())
 	return cmd
