@@ -124,3 +124,34 @@ func FuzzKallsyms(f *testing.F) {
 		LoadOrder(strings.NewReader(string(b)))
 	})
 }
+
+func TestStatusOK(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Status
+		want bool
+	}{
+		{"probed where it runs", Status{Linked: []string{"lp"}, Live: []string{"lp"}}, true},
+		{"bypassed", Status{Live: []string{"lp"}, Bypassed: []string{"lp"}}, false},
+		{"stale", Status{Linked: []string{"old", "lp"}, Live: []string{"lp"}, Stale: []string{"old"}}, false},
+		{"unreadable", Status{Problem: "function not live"}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.OK(); got != tt.want {
+			t.Errorf("%s: OK() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestOnBPFFS: a pin directory elsewhere than on bpffs is refused, by its
+// nearest existing ancestor, before anything is created.
+func TestOnBPFFS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bpf", "klpack")
+	err := onBPFFS(dir)
+	if err == nil || !strings.Contains(err.Error(), "is not on a bpf file system") {
+		t.Errorf("onBPFFS(%s) = %v, want not on a bpf file system", dir, err)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("onBPFFS created %s: %v", filepath.Dir(dir), err)
+	}
+}
