@@ -39,10 +39,13 @@ func pinHook(t *testing.T, h *Host, fn string, linked ...string) {
 }
 
 // fakeProbe stands in for the kernel: it pins a link for a module whose
-// copy of fn kallsyms lists, and fails as perf_event_open does (ENOENT)
-// for a module that does not define fn.
-func fakeProbe(h *Host) func(fn, module string) error {
+// copy of fn kallsyms lists, fails as perf_event_open does (ENOENT) for a
+// module that does not define fn, and refuses the modules in refused.
+func fakeProbe(h *Host, refused ...string) func(fn, module string) error {
 	return func(fn, m string) error {
+		if slices.Contains(refused, m) {
+			return fmt.Errorf("%w: linking the hook program to %s:%s: %w", ErrRefused, m, fn, unix.EINVAL)
+		}
 		defs, err := Definers(strings.NewReader(kallsyms), fn)
 		if err != nil {
 			return err
@@ -151,7 +154,10 @@ func TestSyncWait(t *testing.T) {
 		delete(lp, "e2e_hook1/transition")
 		lp["e2e_hookcum/transition"] = &fstest.MapFile{Data: []byte("0\n")}
 	}}
-	r, err := h.Sync(t.Context(), &SyncOptions{Wait: true, Interval: time.Microsecond})
+	// A wait that never sees the end fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	r, err := h.Sync(ctx, &SyncOptions{Wait: true, Interval: time.Microsecond})
 	if err != nil {
 		t.Fatalf("Sync = %v", err)
 	}
@@ -195,5 +201,40 @@ func TestSyncWaitCancelled(t *testing.T) {
 	}
 	if got, err := h.links(hookFn); err != nil || !slices.Equal(got, []string{"e2e_hook1", "e2e_hookcum"}) {
 		t.Errorf("links after a cancelled Sync = %q, %v; want both", got, err)
+	}
+	if r.Done != 0 || r.Settled != 0 {
+		t.Errorf("a cancelled Sync: done %v, settled %v; want 0: the transitions were not seen done", r.Done, r.Settled)
+	}
+}
+
+// TestSyncWaitRefused: a failure in the pass after the wait is Sync's
+// error, with the changes of both passes.
+func TestSyncWaitRefused(t *testing.T) {
+	h := fakeHost(t, "e2e_hook1=1,1", "e2e_hookcum=1,1")
+	h.probe = fakeProbe(h, "e2e_hookcum2")
+	pinHook(t, h, hookFn, "e2e_hook1")
+	lp := h.Livepatch.(fstest.MapFS)
+	h.Livepatch = &pollFS{m: lp, at: func(n int) {
+		if n != 1 {
+			return
+		}
+		// The transition ends, and a patch the kernel refuses to probe
+		// is enabled before the second pass.
+		lp["e2e_hook1/enabled"] = &fstest.MapFile{Data: []byte("0\n")}
+		lp["e2e_hook1/transition"] = &fstest.MapFile{Data: []byte("0\n")}
+		lp["e2e_hookcum/transition"] = &fstest.MapFile{Data: []byte("0\n")}
+		lp["e2e_hookcum2/enabled"] = &fstest.MapFile{Data: []byte("1\n")}
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	r, err := h.Sync(ctx, &SyncOptions{Wait: true, Interval: time.Microsecond})
+	if !errors.Is(err, ErrRefused) || !strings.HasPrefix(err.Error(), "hook e2e_hook_value: ") {
+		t.Errorf("Sync = %v, want ErrRefused naming the hook", err)
+	}
+	if got, want := actions(r.Changes), []string{"attached e2e_hookcum:e2e_hook_value (live copy without a probe)"}; !slices.Equal(got, want) {
+		t.Errorf("Sync changed %q, want %q", got, want)
+	}
+	if r.Done <= 0 {
+		t.Errorf("Sync: done %v, want > 0: the transitions were seen done", r.Done)
 	}
 }
