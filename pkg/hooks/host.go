@@ -31,7 +31,7 @@ type Host struct {
 	Cgroup string
 
 	// probe links hook fn's pinned program to module's copy of fn and
-	// pins the link; nil means the kernel (probePinned). Tests fake it.
+	// pins the link; nil means the kernel's (pinnedProbe). Tests fake it.
 	probe func(fn, module string) error
 }
 

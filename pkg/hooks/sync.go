@@ -98,7 +98,9 @@ func (h *Host) sync(fn string) ([]Change, error) {
 	}
 	probe := h.probe
 	if probe == nil {
-		probe = h.probePinned
+		var release func()
+		probe, release = h.pinnedProbe()
+		defer release()
 	}
 	var changes []Change
 	live := map[string]bool{}
@@ -133,14 +135,27 @@ func (h *Host) sync(fn string) ([]Change, error) {
 	return changes, nil
 }
 
-// probePinned links hook fn's pinned program to module's copy of fn.
-func (h *Host) probePinned(fn, module string) error {
-	prog, err := ebpf.LoadPinnedProgram(filepath.Join(h.dir(fn), progPin), nil)
-	if err != nil {
-		return fmt.Errorf("bpffs: %w", err)
+// pinnedProbe returns the kernel's probe for one hook: it links the hook's
+// pinned program, loaded once on first use (sync probes copy after copy
+// while the hook is bypassed), and a func that releases the program.
+func (h *Host) pinnedProbe() (func(fn, module string) error, func()) {
+	var prog *ebpf.Program
+	probe := func(fn, module string) error {
+		if prog == nil {
+			p, err := ebpf.LoadPinnedProgram(filepath.Join(h.dir(fn), progPin), nil)
+			if err != nil {
+				return fmt.Errorf("bpffs: %w", err)
+			}
+			prog = p
+		}
+		return h.link(prog, module, fn)
 	}
-	defer prog.Close()
-	return h.link(prog, module, fn)
+	release := func() {
+		if prog != nil {
+			prog.Close()
+		}
+	}
+	return probe, release
 }
 
 // enabledPatches lists the enabled livepatches: their modules' names.
