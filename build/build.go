@@ -12,26 +12,16 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-
+	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/templates"
 )
 
-// Sentinels callers may test for with errors.Is.
+// Sentinels callers may test for with errors.Is; a validation failure
+// matches hookabi.ErrInvalid.
 var (
 	ErrCompile = errors.New("compile failed")
-	ErrInvalid = errors.New("invalid hook object")
 	ErrNoHooks = errors.New("no hook points")
-)
-
-// What the template defines and the loader relies on.
-const (
-	ProgramName = "klpack_hook"
-	ValuesMap   = "klpack_values" // cgroup id (u64) → return value (s64)
-	CountsMap   = "klpack_counts" // per CPU: calls, overrides, refused
-	NumCounts   = 3
 )
 
 // Options tune a build. The zero value uses clang and llvm-strip from $PATH.
@@ -40,7 +30,7 @@ type Options struct {
 	Strip string // the llvm-strip binary; "" means "llvm-strip"
 	// Target, when set, is the kernel the hooks are for: each Object
 	// says what it lacks.
-	Target *Target
+	Target *hookabi.Target
 }
 
 // Object is one hook point's BPF program, built and validated.
@@ -97,7 +87,7 @@ func buildHook(ctx context.Context, module string, h klp.Hook, opts *Options) (*
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Validate(obj, h.Func); err != nil {
+	if _, err := hookabi.Validate(obj, h.Func); err != nil {
 		return nil, err
 	}
 	o := &Object{Module: module, Hook: h, Source: src, ELF: obj}
@@ -161,88 +151,6 @@ func tool(ctx context.Context, dir, name string, args ...string) error {
 		return fmt.Errorf("%w: %s %s: %v\n%s", ErrCompile, name, strings.Join(args, " "), err, strings.TrimRight(out.String(), "\n"))
 	}
 	return nil
-}
-
-// gplCompatible are the licenses the kernel counts as GPL
-// (license_is_gpl_compatible): GPL-only helpers need one.
-var gplCompatible = []string{"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"}
-
-// Validate checks, without loading it, that obj is a hook program for
-// function fn: one kprobe program attached to fn, a GPL-compatible
-// license, a call to bpf_override_return, and the maps klpack's loader
-// expects. A failure lists every problem and matches ErrInvalid.
-func Validate(obj []byte, fn string) (*ebpf.CollectionSpec, error) {
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := ValidateSpec(spec, fn); err != nil {
-		return nil, err
-	}
-	return spec, nil
-}
-
-// ValidateSpec is Validate on an object already read.
-func ValidateSpec(spec *ebpf.CollectionSpec, fn string) error {
-	var probs []string
-	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
-	p := spec.Programs[ProgramName]
-	if p == nil || len(spec.Programs) != 1 {
-		bad("want one program %s, have %s", ProgramName, strings.Join(sortedKeys(spec.Programs), ", "))
-	}
-	if p != nil {
-		if p.Type != ebpf.Kprobe {
-			bad("program type %s, want %s", p.Type, ebpf.Kprobe)
-		}
-		if p.AttachTo != fn {
-			bad("attach target %q (section %s), want the hook function %q", p.AttachTo, p.SectionName, fn)
-		}
-		if !slices.Contains(gplCompatible, p.License) {
-			bad("license %q is not GPL-compatible: bpf_override_return is GPL-only", p.License)
-		}
-		if !slices.ContainsFunc(p.Instructions, func(ins asm.Instruction) bool {
-			return ins.IsBuiltinCall() && asm.BuiltinFunc(ins.Constant) == asm.FnOverrideReturn
-		}) {
-			bad("no call to bpf_override_return: the program cannot override %s", fn)
-		}
-	}
-	for _, want := range []ebpf.MapSpec{
-		{Name: ValuesMap, Type: ebpf.Hash, KeySize: 8, ValueSize: 8},
-		{Name: CountsMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: NumCounts},
-	} {
-		m := spec.Maps[want.Name]
-		switch {
-		case m == nil:
-			bad("no map %s", want.Name)
-		case m.Type != want.Type || m.KeySize != want.KeySize || m.ValueSize != want.ValueSize ||
-			want.MaxEntries != 0 && m.MaxEntries != want.MaxEntries || m.MaxEntries == 0:
-			bad("map %s is %s key %d value %d entries %d, want %s key %d value %d entries %s",
-				want.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, want.Type, want.KeySize, want.ValueSize, entries(want.MaxEntries))
-		}
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(probs, "; "))
-	}
-	return nil
-}
-
-func entries(n uint32) string {
-	if n == 0 {
-		return "> 0"
-	}
-	return fmt.Sprint(n)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	if len(out) == 0 {
-		return []string{"none"}
-	}
-	return out
 }
 
 // Write writes each object's source and ELF under dir as

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/templates"
 )
@@ -52,11 +52,11 @@ func TestBuildTestdata(t *testing.T) {
 		if !bytes.Equal(o.ELF, builds[1][i].ELF) {
 			t.Errorf("%s: two builds differ", o.Name())
 		}
-		spec, err := Validate(o.ELF, o.Hook.Func)
+		spec, err := hookabi.Validate(o.ELF, o.Hook.Func)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := spec.Programs[ProgramName].SectionName; got != "kprobe/"+o.Hook.Func {
+		if got := spec.Programs[hookabi.ProgramName].SectionName; got != "kprobe/"+o.Hook.Func {
 			t.Errorf("%s: section %q", o.Name(), got)
 		}
 		if len(o.Lacks) != 0 {
@@ -129,14 +129,11 @@ func TestValidateFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Validate(obj, fn)
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			_, err = hookabi.Validate(obj, fn)
+			if !errors.Is(err, hookabi.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate = %v, want ErrInvalid with %q", err, tt.want)
 			}
 		})
-	}
-	if _, err := Validate([]byte("not ELF"), fn); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Validate(garbage) = %v, want ErrInvalid", err)
 	}
 }
 
@@ -150,80 +147,6 @@ func TestCompileError(t *testing.T) {
 	for _, want := range []string{"clang -target bpf -O2 -g", "broken.bpf.c:1:22: error: use of undeclared identifier 'undeclared_thing'", "1 error generated."} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
-}
-
-func TestTarget(t *testing.T) {
-	all := "CONFIG_KPROBES=y\nCONFIG_BPF_EVENTS=y\nCONFIG_FUNCTION_ERROR_INJECTION=y\nCONFIG_BPF_KPROBE_OVERRIDE=y\n"
-	tests := []struct {
-		name, config string
-		want         []string
-	}{
-		{"all", all, []string{}},
-		{"debian", "CONFIG_KPROBES=y\nCONFIG_BPF_EVENTS=y\n# CONFIG_FUNCTION_ERROR_INJECTION is not set\n", []string{"CONFIG_FUNCTION_ERROR_INJECTION", "CONFIG_BPF_KPROBE_OVERRIDE"}},
-		{"module is not enough", strings.Replace(all, "CONFIG_KPROBES=y", "CONFIG_KPROBES=m", 1), []string{"CONFIG_KPROBES"}},
-	}
-	for _, tt := range tests {
-		got, err := ReadKernelConfig(strings.NewReader(tt.config), "config")
-		if err != nil || !cmp.Equal(got.Lacks, tt.want) {
-			t.Errorf("%s: ReadKernelConfig = %v, %v; want lacks %v", tt.name, got, err, tt.want)
-		}
-	}
-	if _, err := ReadKernelConfig(strings.NewReader("hello\n"), "x"); err == nil {
-		t.Error("ReadKernelConfig(not a config) = nil error")
-	}
-
-	// A BTF holding the functions each option compiles in.
-	var types []btf.Type
-	for _, r := range requirements {
-		types = append(types, &btf.Func{Name: r.btfFn, Type: &btf.FuncProto{Return: &btf.Void{}}, Linkage: btf.GlobalFunc})
-	}
-	b, err := btf.NewBuilder(types, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := b.Marshal(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := TargetFromBTF(spec, "full"); err != nil || len(got.Lacks) != 0 {
-		t.Errorf("TargetFromBTF(full) = %v, %v; want nothing lacking", got, err)
-	}
-}
-
-// TestTargetDebian reads the real Debian 6.12 kernel: it has kprobes and
-// BPF events but neither option hooks need, by its config and by its BTF.
-func TestTargetDebian(t *testing.T) {
-	dir := "/usr/src/linux-headers-6.12.117+deb12-amd64"
-	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err != nil {
-		testutil.Missing(t, "linux-headers-6.12.117+deb12-amd64 not installed (make install-deps)")
-	}
-	f, err := os.Open(filepath.Join(dir, ".config"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := ReadKernelConfig(f, ".config")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := btf.LoadSpec(filepath.Join(dir, "vmlinux"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromBTF, err := TargetFromBTF(spec, "vmlinux")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"CONFIG_FUNCTION_ERROR_INJECTION", "CONFIG_BPF_KPROBE_OVERRIDE"}
-	for _, got := range []*Target{cfg, fromBTF, cfg.Merge(fromBTF)} {
-		if !cmp.Equal(got.Lacks, want) {
-			t.Errorf("%s lacks %v, want %v", got.Source, got.Lacks, want)
 		}
 	}
 }

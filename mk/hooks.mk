@@ -14,8 +14,8 @@ demo-hooks: install-deps build $(if $(filter demo,$(MAKECMDGOALS)),demo-pack)
 	./$(BIN) scan testdata/ko/$(HOOKS_KERNEL)/lp_hook.ko | grep -E 'replaceable|replace_set|hook '
 	@echo "== klpack hooks build: a kprobe program per hook point, compiled with clang and validated, into dist/hooks/"
 	rm -rf dist/hooks
-	./$(BIN) hooks build -o dist/hooks testdata/ko/$(HOOKS_KERNEL)/lp_hook.ko
+	./$(BIN) hooks build --output dist/hooks testdata/ko/$(HOOKS_KERNEL)/lp_hook.ko
 	@echo "== against Debian's own $(HOOKS_KERNEL) (config and BTF): what it lacks for the override"
-	./$(BIN) hooks build -o dist/hooks --kernel-config /usr/src/linux-headers-$(HOOKS_KERNEL)/.config \
+	./$(BIN) hooks build --output dist/hooks --kernel-config /usr/src/linux-headers-$(HOOKS_KERNEL)/.config \
 		--vmlinux-btf /usr/src/linux-headers-$(HOOKS_KERNEL)/vmlinux testdata/ko/$(HOOKS_KERNEL)/lp_hook.ko || test $$? -eq 1
 	@echo "== left in dist/hooks/:"; find dist/hooks -type f | sort

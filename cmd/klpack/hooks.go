@@ -1,123 +1,81 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"io"
+	"time"
 
-	"github.com/cilium/ebpf/btf"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/klpack/klpack/build"
-	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/hookabi"
+	"github.com/klpack/klpack/pkg/hooks"
 )
-
-type hooksBuildOptions struct {
-	kernelConfig string
-	vmlinuxBTF   string
-	out          string
-}
 
 func newHooksCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hooks",
 		Short: "Build, attach and manage the BPF programs of livepatch hook points",
 	}
-	cmd.AddCommand(newHooksBuildCmd())
-	addHookRuntimeCmds(cmd)
+	cmd.AddCommand(hooksReleaseCmds()...)
+	cmd.AddCommand(newHooksAttachCmd(), newHooksSyncCmd(), newHooksStatusCmd(),
+		newHooksSetCmd(), newHooksUnsetCmd(), newHooksDetachCmd())
 	return cmd
 }
 
-func newHooksBuildCmd() *cobra.Command {
-	var o hooksBuildOptions
-	cmd := &cobra.Command{
-		Use:   "build [--kernel-config FILE] [--vmlinux-btf FILE] [-o DIR] MODULE|SCAN.json...",
-		Short: "Render, compile and validate a BPF program per hook point",
-		Long: `Build renders the BPF C template for every hook point of the livepatch
-modules (or scan documents) given, compiles it with clang and validates the
-object without loading it. It writes DIR/<module>/<func>.bpf.c and .bpf.o.
-With --kernel-config or --vmlinux-btf it says what that kernel lacks for
-the hooks to override anything.
-Exit 0 when every hook built and the target has what it needs, 1 when a
-build or validation failed or the target lacks something, 2 on bad input.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runHooksBuild(cmd, &o, args)
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config")
-	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF (vmlinux ELF or raw BTF)")
-	f.StringVarP(&o.out, "output", "o", ".", "directory to write the objects to")
-	return cmd
+// hostOptions are the flags of every host subcommand of hooks.
+type hostOptions struct {
+	bpffs string
 }
 
-func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) error {
-	mods, err := elfscan.Records(args, nil)
-	if err != nil {
-		return &exitError{exitInput, err}
-	}
-	target, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
-	if err != nil {
-		return &exitError{exitInput, err}
-	}
-	objs, err := build.Build(cmd.Context(), mods, &build.Options{Target: target})
-	if errors.Is(err, build.ErrCompile) || errors.Is(err, build.ErrInvalid) {
+func (o *hostOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.bpffs, "bpffs", hooks.DefaultPin, "bpffs directory the hooks are pinned in")
+}
+
+func (o *hostOptions) host() *hooks.Host {
+	h := hooks.DefaultHost()
+	h.Pin = o.bpffs
+	return h
+}
+
+// hookErr maps runtime errors to exit codes: what the kernel refused is a
+// finding (1), anything else an input error (2).
+func hookErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hooks.ErrRefused), errors.Is(err, hooks.ErrNotLive), errors.Is(err, hookabi.ErrInvalid):
 		return &exitError{exitFindings, err}
-	}
-	if err != nil {
+	default:
 		return &exitError{exitInput, err}
 	}
-	paths, err := build.Write(o.out, objs)
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	var lacking []string
-	for i, obj := range objs {
-		fmt.Fprintf(out, "%s\tkprobe %s\t%s\t(%s)\n", paths[i], obj.Hook.Func, obj.Hook.Errno, obj.Hook.Source)
-		if len(obj.Lacks) > 0 {
-			lacking = append(lacking, fmt.Sprintf("%s: %s", obj.Name(), strings.Join(obj.Lacks, ", ")))
+}
+
+func printChanges(w io.Writer, cs []hooks.Change, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if cs == nil {
+			cs = []hooks.Change{}
 		}
+		return enc.Encode(struct {
+			Changes []hooks.Change `json:"changes"`
+		}{cs})
 	}
-	if target != nil && len(target.Lacks) == 0 {
-		fmt.Fprintf(out, "target kernel (%s): has what the hooks need\n", target.Source)
-	}
-	if len(lacking) > 0 {
-		src := "the scan"
-		if target != nil {
-			src = target.Source
+	for _, c := range cs {
+		if c.Module == "" {
+			fmt.Fprintf(w, "%s\t%s\t(%s)\n", c.Hook, c.Action, c.Why)
+			continue
 		}
-		return &exitError{exitFindings, fmt.Errorf("hooks cannot override on the target kernel (%s); it lacks:\n  %s", src, strings.Join(lacking, "\n  "))}
+		fmt.Fprintf(w, "%s\t%s %s:%s\t(%s, %s)\n", c.Hook, c.Action, c.Module, c.Hook, c.Why, c.Took.Round(time.Microsecond))
 	}
 	return nil
 }
 
-// hookTarget reads what the target kernel lacks for BPF hooks from its
-// config, its BTF or both; nil when neither is given.
-func hookTarget(kernelConfig, vmlinuxBTF string) (*build.Target, error) {
-	var t *build.Target
-	if kernelConfig != "" {
-		f, err := os.Open(kernelConfig)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if t, err = build.ReadKernelConfig(f, kernelConfig); err != nil {
-			return nil, err
-		}
-	}
-	if vmlinuxBTF != "" {
-		spec, err := btf.LoadSpec(vmlinuxBTF)
-		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", vmlinuxBTF, err)
-		}
-		b, err := build.TargetFromBTF(spec, vmlinuxBTF)
-		if err != nil {
-			return nil, err
-		}
-		t = t.Merge(b)
-	}
-	return t, nil
+// hookTarget is what check and hooks build pass for their --kernel-config
+// and --vmlinux-btf flags.
+func hookTarget(kernelConfig, vmlinuxBTF string) (*hookabi.Target, error) {
+	return hookabi.ReadTarget(kernelConfig, vmlinuxBTF)
 }

@@ -35,14 +35,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd())
-	root.AddCommand(newSimulateCmd())
-	root.AddCommand(newCheckCmd())
-	root.AddCommand(newPlanCmd())
-	root.AddCommand(newDeployCmd())
-	root.AddCommand(newPackageCmd())
-	root.AddCommand(newSignCmd())
-	root.AddCommand(newHooksCmd())
+	root.AddCommand(newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd())
+	root.AddCommand(releaseCmds()...)
 	return root
 }
 

@@ -1,3 +1,5 @@
+//go:build !klpack_host
+
 package main
 
 import (

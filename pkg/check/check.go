@@ -27,7 +27,7 @@ type Input struct {
 	Symbols   *Symbols
 	Traceable *Traceable
 	// HookKernelLacks is what the target kernel lacks for BPF hooks, as
-	// build.Target.Lacks says from its config or BTF; nil when unknown.
+	// hookabi.Target.Lacks says from its config or BTF; nil when unknown.
 	HookKernelLacks []string
 	Acks            []Ack
 }

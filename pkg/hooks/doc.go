@@ -2,7 +2,11 @@
 // objects `klpack hooks build` made, pins their programs, maps and kprobe
 // links in bpffs, sets the value a hook returns per cgroup, reports what
 // each hook does, and moves the probes to the copy of the hook function
-// that runs after a livepatch replaces another (Sync).
+// that runs after a livepatch replaces another (Sync; with Wait, across
+// the transition, never leaving the function without a probe).
+//
+// It knows the objects through the hook ABI (hookabi) only, not through
+// the stage that builds them, so a host links no compiler stage.
 //
 // Layout under Host.Pin (default /sys/fs/bpf/klpack/hooks), one directory
 // per hook function:
@@ -11,4 +15,9 @@
 //	<func>/klpack_values     cgroup id → return value
 //	<func>/klpack_counts     calls, overrides, refused (per CPU)
 //	<func>/link@<module>     the kprobe on <module>:<func>
+//
+// Errors callers may test for: ErrNotFound and ErrNotLive (no copy of the
+// function runs), ErrNoHook (nothing pinned for that function), ErrRefused
+// (the kernel refused a program, probe or link) and hookabi.ErrInvalid (an
+// object that is no hook program).
 package hooks

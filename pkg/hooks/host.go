@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -23,12 +22,17 @@ type Host struct {
 	Kallsyms string
 	// Modules is /proc/modules: loaded modules, newest first.
 	Modules string
-	// Livepatch is /sys/kernel/livepatch: which patches are enabled.
-	Livepatch string
+	// Livepatch is /sys/kernel/livepatch: which patches are enabled
+	// and which are in transition.
+	Livepatch fs.FS
 	// KprobePMU is the kprobe PMU's type file in sysfs.
 	KprobePMU string
 	// Cgroup is the cgroup v2 mount, for naming cgroup ids in Status.
 	Cgroup string
+
+	// probe links hook fn's pinned program to module's copy of fn and
+	// pins the link; nil means the kernel's (pinnedProbe). Tests fake it.
+	probe func(fn, module string) error
 }
 
 // DefaultPin is where hooks are pinned unless told otherwise.
@@ -40,7 +44,7 @@ func DefaultHost() *Host {
 		Pin:       DefaultPin,
 		Kallsyms:  "/proc/kallsyms",
 		Modules:   "/proc/modules",
-		Livepatch: "/sys/kernel/livepatch",
+		Livepatch: os.DirFS("/sys/kernel/livepatch"),
 		KprobePMU: "/sys/bus/event_source/devices/kprobe/type",
 		Cgroup:    "/sys/fs/cgroup",
 	}
@@ -140,12 +144,12 @@ func (h *Host) Live(fn string) ([]string, error) {
 // enabled says whether module m's livepatch is enabled. A replaced patch
 // leaves sysfs when its replacement's transition completes.
 func (h *Host) enabled(m string) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(h.Livepatch, m, "enabled"))
+	b, err := fs.ReadFile(h.Livepatch, m+"/enabled")
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("livepatch sysfs: %w", err)
 	}
 	return strings.TrimSpace(string(b)) == "1", nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 const kallsyms = `ffffffff81000000 T _stext
@@ -59,32 +60,28 @@ func TestLoadOrder(t *testing.T) {
 	}
 }
 
-// fakeHost writes kallsyms, modules and a livepatch tree with the given
-// patches ("name=enabled,transition").
+// fakeHost writes kallsyms and modules and makes a livepatch sysfs with
+// the given patches ("name=enabled,transition").
 func fakeHost(t *testing.T, patches ...string) *Host {
 	t.Helper()
 	dir := t.TempDir()
+	lp := fstest.MapFS{}
 	h := &Host{
 		Pin:       filepath.Join(dir, "bpf"),
 		Kallsyms:  filepath.Join(dir, "kallsyms"),
 		Modules:   filepath.Join(dir, "modules"),
-		Livepatch: filepath.Join(dir, "livepatch"),
+		Livepatch: lp,
 	}
-	write := func(p, s string) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	for p, s := range map[string]string{h.Kallsyms: kallsyms, h.Modules: modules} {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(h.Kallsyms, kallsyms)
-	write(h.Modules, modules)
 	for _, p := range patches {
 		name, attrs, _ := strings.Cut(p, "=")
 		enabled, transition, _ := strings.Cut(attrs, ",")
-		write(filepath.Join(h.Livepatch, name, "enabled"), enabled+"\n")
-		write(filepath.Join(h.Livepatch, name, "transition"), transition+"\n")
+		lp[name+"/enabled"] = &fstest.MapFile{Data: []byte(enabled + "\n")}
+		lp[name+"/transition"] = &fstest.MapFile{Data: []byte(transition + "\n")}
 	}
 	return h
 }
@@ -116,21 +113,6 @@ func TestLive(t *testing.T) {
 	}
 }
 
-func TestWaitTransitions(t *testing.T) {
-	h := fakeHost(t, "e2e_hook1=1,0", "e2e_hookcum=1,1")
-	busy, err := h.inTransition()
-	if err != nil || !busy {
-		t.Fatalf("inTransition = %v, %v; want true", busy, err)
-	}
-	os.WriteFile(filepath.Join(h.Livepatch, "e2e_hookcum", "transition"), []byte("0\n"), 0o644)
-	if _, err := h.WaitTransitions(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := h.enabledPatches(); err != nil || !slices.Equal(got, []string{"e2e_hook1", "e2e_hookcum"}) {
-		t.Errorf("enabledPatches = %q, %v", got, err)
-	}
-}
-
 func FuzzKallsyms(f *testing.F) {
 	f.Add([]byte(kallsyms), "e2e_hook_value")
 	f.Add([]byte(modules), "e2e_hook1")
@@ -141,4 +123,35 @@ func FuzzKallsyms(f *testing.F) {
 		}
 		LoadOrder(strings.NewReader(string(b)))
 	})
+}
+
+func TestStatusOK(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Status
+		want bool
+	}{
+		{"probed where it runs", Status{Linked: []string{"lp"}, Live: []string{"lp"}}, true},
+		{"bypassed", Status{Live: []string{"lp"}, Bypassed: []string{"lp"}}, false},
+		{"stale", Status{Linked: []string{"old", "lp"}, Live: []string{"lp"}, Stale: []string{"old"}}, false},
+		{"unreadable", Status{Problem: "function not live"}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.OK(); got != tt.want {
+			t.Errorf("%s: OK() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestOnBPFFS: a pin directory elsewhere than on bpffs is refused, by its
+// nearest existing ancestor, before anything is created.
+func TestOnBPFFS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bpf", "klpack")
+	err := onBPFFS(dir)
+	if err == nil || !strings.Contains(err.Error(), "is not on a bpf file system") {
+		t.Errorf("onBPFFS(%s) = %v, want not on a bpf file system", dir, err)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("onBPFFS created %s: %v", filepath.Dir(dir), err)
+	}
 }

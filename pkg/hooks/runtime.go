@@ -20,7 +20,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/pkg/hookabi"
 )
 
 // Sentinels callers may test for with errors.Is.
@@ -59,15 +59,15 @@ func (h *Host) dir(fn string) string { return filepath.Join(h.Pin, fn) }
 func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", path, build.ErrInvalid, err)
+		return nil, fmt.Errorf("%s: %w: %w", path, hookabi.ErrInvalid, err)
 	}
 	var fn string
-	if p := spec.Programs[build.ProgramName]; p != nil {
+	if p := spec.Programs[hookabi.ProgramName]; p != nil {
 		fn = p.AttachTo
 	}
 	// The hook function is what the program says it probes; the rest
 	// is checked against it.
-	if err := build.ValidateSpec(spec, fn); err != nil {
+	if err := hookabi.ValidateSpec(spec, fn); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := onBPFFS(h.Pin); err != nil {
@@ -90,7 +90,7 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		return nil, fmt.Errorf("%s: loading into the kernel: %w", path, err)
 	}
 	defer coll.Close()
-	prog := coll.Programs[build.ProgramName]
+	prog := coll.Programs[hookabi.ProgramName]
 
 	// A new program replaces the old one's links one module at a time:
 	// pin the new link beside the old, then rename it over the old pin,
@@ -183,117 +183,6 @@ func (h *Host) unlink(fn, m, why string) (Change, error) {
 		return Change{}, fmt.Errorf("bpffs: %w", err)
 	}
 	return Change{Hook: fn, Module: m, Action: "detached", Why: why, Took: time.Since(start)}, nil
-}
-
-// Sync moves every pinned hook to the copies of its function that run
-// now: it links the live copies that have no link and removes the links
-// of copies that no longer run (a replaced or disabled patch, an unloaded
-// module). Run it right after a livepatch transition completes: until
-// then an atomic replace leaves each kprobe on a function nobody calls.
-func (h *Host) Sync(ctx context.Context) ([]Change, error) {
-	fns, err := h.Hooks()
-	if err != nil {
-		return nil, err
-	}
-	var changes []Change
-	for _, fn := range fns {
-		if err := ctx.Err(); err != nil {
-			return changes, err
-		}
-		c, err := h.sync(fn)
-		changes = append(changes, c...)
-		if err != nil {
-			return changes, fmt.Errorf("hook %s: %w", fn, err)
-		}
-	}
-	return changes, nil
-}
-
-func (h *Host) sync(fn string) ([]Change, error) {
-	dir := h.dir(fn)
-	have, err := h.links(fn)
-	if err != nil {
-		return nil, err
-	}
-	// Not h.Live: reading kallsyms costs tens of milliseconds on a
-	// distribution kernel (hundreds under emulation), and this runs
-	// while the hook is bypassed. The kernel answers "does module m
-	// define fn" itself when asked for a probe on m:fn.
-	enabled, err := h.enabledPatches()
-	if err != nil {
-		return nil, err
-	}
-	var changes []Change
-	var prog *ebpf.Program
-	live := map[string]bool{}
-	for _, m := range enabled {
-		if slices.Contains(have, m) {
-			live[m] = true
-			continue
-		}
-		start := time.Now()
-		if prog == nil {
-			if prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, progPin), nil); err != nil {
-				return changes, fmt.Errorf("bpffs: %w", err)
-			}
-			defer prog.Close()
-		}
-		err := h.link(prog, m, fn)
-		if errors.Is(err, unix.ENOENT) {
-			continue // m does not define fn
-		}
-		if err != nil {
-			return changes, err
-		}
-		live[m] = true
-		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy without a probe", Took: time.Since(start)})
-	}
-	for _, m := range have {
-		// A probe on vmlinux's copy is the user's choice: only
-		// livepatch copies move.
-		if live[m] || m == Vmlinux {
-			continue
-		}
-		c, err := h.unlink(fn, m, h.whyNotLive(m))
-		if err != nil {
-			return changes, err
-		}
-		changes = append(changes, c)
-	}
-	return changes, nil
-}
-
-// enabledPatches lists the enabled livepatches: their modules' names.
-func (h *Host) enabledPatches() ([]string, error) {
-	ents, err := os.ReadDir(h.Livepatch)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		on, err := h.enabled(e.Name())
-		if err != nil {
-			return nil, err
-		}
-		if on {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
-}
-
-func (h *Host) whyNotLive(m string) string {
-	order, err := readWith(h.Modules, LoadOrder)
-	if err == nil && !slices.Contains(order, m) {
-		return "module unloaded"
-	}
-	if _, err := os.Stat(filepath.Join(h.Livepatch, m)); errors.Is(err, fs.ErrNotExist) {
-		return "patch replaced or removed"
-	}
-	return "patch disabled"
 }
 
 // link opens a kprobe on module:fn and links prog to it, pinned as the
@@ -433,7 +322,7 @@ func inode(fi os.FileInfo) (uint64, bool) {
 
 // Set makes hook fn return v in the cgroup id.
 func (h *Host) Set(fn string, cgroup uint64, v int64) error {
-	m, err := h.openMap(fn, build.ValuesMap)
+	m, err := h.openMap(fn, hookabi.ValuesMap)
 	if err != nil {
 		return err
 	}
@@ -446,7 +335,7 @@ func (h *Host) Set(fn string, cgroup uint64, v int64) error {
 
 // Unset stops overriding hook fn in the cgroup id.
 func (h *Host) Unset(fn string, cgroup uint64) error {
-	m, err := h.openMap(fn, build.ValuesMap)
+	m, err := h.openMap(fn, hookabi.ValuesMap)
 	if err != nil {
 		return err
 	}
@@ -466,49 +355,4 @@ func (h *Host) openMap(fn, name string) (*ebpf.Map, error) {
 		return nil, fmt.Errorf("hook %s: bpffs: %w", fn, err)
 	}
 	return m, nil
-}
-
-// WaitTransitions polls the livepatch sysfs every interval until no patch
-// is in transition, and returns when it saw that. Sync right after it
-// moves the probes as soon as the replaced code stops running.
-func (h *Host) WaitTransitions(ctx context.Context, interval time.Duration) (time.Time, error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		busy, err := h.inTransition()
-		if err != nil {
-			return time.Time{}, err
-		}
-		if !busy {
-			return time.Now(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func (h *Host) inTransition() (bool, error) {
-	ents, err := os.ReadDir(h.Livepatch)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(h.Livepatch, e.Name(), "transition"))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // freed since ReadDir
-		}
-		if err != nil {
-			return false, err
-		}
-		if strings.TrimSpace(string(b)) == "1" {
-			return true, nil
-		}
-	}
-	return false, nil
 }

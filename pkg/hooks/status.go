@@ -11,7 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/pkg/hookabi"
 )
 
 // Status is what one pinned hook is doing.
@@ -34,6 +34,12 @@ type Status struct {
 	Values    []Value `json:"values"`
 	// Problem is set when the hook's state could not be read.
 	Problem string `json:"problem,omitempty"`
+}
+
+// OK says whether the hook is on exactly the code that runs: no live copy
+// bypassed, no stale probe, nothing unreadable.
+func (s *Status) OK() bool {
+	return s.Problem == "" && len(s.Bypassed) == 0 && len(s.Stale) == 0
 }
 
 // Value is the return value a hook forces in one cgroup.
@@ -91,21 +97,21 @@ func (h *Host) status(fn string) (*Status, error) {
 			s.Stale = append(s.Stale, m)
 		}
 	}
-	counts, err := h.openMap(fn, build.CountsMap)
+	counts, err := h.openMap(fn, hookabi.CountsMap)
 	if err != nil {
 		return nil, err
 	}
 	defer counts.Close()
-	for i, dst := range []*uint64{&s.Calls, &s.Overrides, &s.Refused} {
+	for key, dst := range map[uint32]*uint64{hookabi.CountCalls: &s.Calls, hookabi.CountOverrides: &s.Overrides, hookabi.CountRefused: &s.Refused} {
 		var per []uint64
-		if err := counts.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", build.CountsMap, err)
+		if err := counts.Lookup(key, &per); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", hookabi.CountsMap, err)
 		}
 		for _, n := range per {
 			*dst += n
 		}
 	}
-	values, err := h.openMap(fn, build.ValuesMap)
+	values, err := h.openMap(fn, hookabi.ValuesMap)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +125,7 @@ func (h *Host) status(fn string) (*Status, error) {
 		s.Values = append(s.Values, Value{Cgroup: id, Value: v})
 	}
 	if err := its.Err(); err != nil && !errors.Is(err, ebpf.ErrIterationAborted) {
-		return nil, fmt.Errorf("reading %s: %w", build.ValuesMap, err)
+		return nil, fmt.Errorf("reading %s: %w", hookabi.ValuesMap, err)
 	}
 	slices.SortFunc(s.Values, func(a, b Value) int { return cmp.Compare(a.Cgroup, b.Cgroup) })
 	return s, nil

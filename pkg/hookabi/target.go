@@ -1,10 +1,11 @@
-package build
+package hookabi
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -35,6 +36,35 @@ var requirements = []requirement{
 	{"CONFIG_BPF_EVENTS", "trace_call_bpf"},
 	{"CONFIG_FUNCTION_ERROR_INJECTION", "within_error_injection_list"},
 	{"CONFIG_BPF_KPROBE_OVERRIDE", "bpf_override_return"},
+}
+
+// ReadTarget reads what a kernel lacks from its .config at configPath,
+// its vmlinux BTF (an ELF or raw BTF) at btfPath, or both; an empty path
+// is not read, and nil means neither was given.
+func ReadTarget(configPath, btfPath string) (*Target, error) {
+	var t *Target
+	if configPath != "" {
+		f, err := os.Open(configPath)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if t, err = ReadKernelConfig(f, configPath); err != nil {
+			return nil, err
+		}
+	}
+	if btfPath != "" {
+		spec, err := btf.LoadSpec(btfPath)
+		if err != nil {
+			return nil, fmt.Errorf("file %s: %w", btfPath, err)
+		}
+		b, err := TargetFromBTF(spec, btfPath)
+		if err != nil {
+			return nil, err
+		}
+		t = t.Merge(b)
+	}
+	return t, nil
 }
 
 // ReadKernelConfig reads a kernel .config from r; name is its file name.

@@ -1,0 +1,86 @@
+//go:build !klpack_host
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/hookabi"
+)
+
+type hooksBuildOptions struct {
+	kernelConfig string
+	vmlinuxBTF   string
+	out          string
+}
+
+func newHooksBuildCmd() *cobra.Command {
+	var o hooksBuildOptions
+	cmd := &cobra.Command{
+		Use:   "build [--kernel-config FILE] [--vmlinux-btf FILE] [--output DIR] MODULE|SCAN.json...",
+		Short: "Render, compile and validate a BPF program per hook point",
+		Long: `Build renders the BPF C template for every hook point of the livepatch
+modules (or scan documents) given, compiles it with clang and validates the
+object without loading it. It writes DIR/<module>/<func>.bpf.c and .bpf.o.
+With --kernel-config or --vmlinux-btf it says what that kernel lacks for
+the hooks to override anything.
+Exit 0 when every hook built and the target has what it needs, 1 when a
+build or validation failed or the target lacks something, 2 on bad input.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runHooksBuild(cmd, &o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config")
+	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF (vmlinux ELF or raw BTF)")
+	f.StringVarP(&o.out, "output", "o", ".", "directory to write the objects to")
+	return cmd
+}
+
+func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) error {
+	mods, err := elfscan.Records(args, nil)
+	if err != nil {
+		return &exitError{exitInput, err}
+	}
+	target, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
+	if err != nil {
+		return &exitError{exitInput, err}
+	}
+	objs, err := build.Build(cmd.Context(), mods, &build.Options{Target: target})
+	if errors.Is(err, build.ErrCompile) || errors.Is(err, hookabi.ErrInvalid) {
+		return &exitError{exitFindings, err}
+	}
+	if err != nil {
+		return &exitError{exitInput, err}
+	}
+	paths, err := build.Write(o.out, objs)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	var lacking []string
+	for i, obj := range objs {
+		fmt.Fprintf(out, "%s\tkprobe %s\t%s\t(%s)\n", paths[i], obj.Hook.Func, obj.Hook.Errno, obj.Hook.Source)
+		if len(obj.Lacks) > 0 {
+			lacking = append(lacking, fmt.Sprintf("%s: %s", obj.Name(), strings.Join(obj.Lacks, ", ")))
+		}
+	}
+	if target != nil && len(target.Lacks) == 0 {
+		fmt.Fprintf(out, "target kernel (%s): has what the hooks need\n", target.Source)
+	}
+	if len(lacking) > 0 {
+		src := "the scan"
+		if target != nil {
+			src = target.Source
+		}
+		return &exitError{exitFindings, fmt.Errorf("hooks cannot override on the target kernel (%s); it lacks:\n  %s", src, strings.Join(lacking, "\n  "))}
+	}
+	return nil
+}
