@@ -14,8 +14,8 @@ import (
 )
 
 // hostForbidden are what the host build must not link: the packaging
-// stack and the stages that make a release. (gojsonschema is not here
-// yet: check's SARIF writer links it, pkg/check → go-sarif.)
+// stack and the stages that make a release. (No build links a JSON
+// Schema validator any more: internal/layers pins that for pkg/check.)
 var hostForbidden = []string{
 	"github.com/goreleaser/nfpm",
 	"github.com/go-git",

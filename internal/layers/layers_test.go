@@ -30,8 +30,9 @@ func TestLayers(t *testing.T) {
 		{"pkg/deploy", []string{module + "elfscan", module + "pkg/sim", module + "pkg/check", module + "pkg/capture", module + "pkg/sysfs"}},
 		{"pkg/sysfs", []string{module + "elfscan", module + "pkg/deploy"}},
 		{"pkg/sim", []string{module + "elfscan", module + "pkg/check", module + "pkg/capture"}},
-		{"pkg/check", []string{module + "elfscan", module + "internal/xz", "golang.org/x/arch", module + "pkg/capture", module + "pkg/pack"}},
+		{"pkg/check", []string{module + "elfscan", module + "internal/xz", "golang.org/x/arch", module + "pkg/capture", module + "pkg/pack", "github.com/owenrumney/go-sarif", "github.com/xeipuuv/gojsonschema"}},
 		{"pkg/order", []string{module + "elfscan", module + "internal/xz", "golang.org/x/arch", module + "pkg/capture", module + "pkg/pack"}},
+		{"pkg/hooks", []string{module + "build", module + "templates", module + "pkg/pack", "github.com/goreleaser/nfpm"}},
 		{"pkg/pack", []string{module + "elfscan", module + "internal/xz", "golang.org/x/arch", module + "pkg/capture", module + "build"}},
 	} {
 		t.Run(tt.pkg, func(t *testing.T) {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
 )
 
 // WriteText prints findings for people: one headline each, the patches
@@ -70,35 +68,6 @@ func wrap(s string, width int, indent string) string {
 		col += len(word)
 	}
 	return b.String()
-}
-
-// SARIF builds a SARIF 2.1.0 log of the findings, with every rule in the
-// tool's rule list and acknowledged findings as external suppressions.
-func SARIF(r *Report, version string) *sarif.Report {
-	run := sarif.NewRunWithInformationURI("klpack", "https://github.com/klpack/klpack")
-	run.Tool.Driver.WithVersion(version)
-	for _, rule := range Rules {
-		run.AddRule(rule.ID).WithName(rule.Name).
-			WithShortDescription(sarif.NewMultiformatMessageString().WithText(rule.Name)).
-			WithFullDescription(sarif.NewMultiformatMessageString().WithText(rule.Why)).
-			WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel(level(rule.Severity)))
-	}
-	for _, f := range r.Findings {
-		res := run.CreateResultForRule(f.Rule).
-			WithLevel(level(f.Severity)).
-			WithMessage(sarif.NewTextMessage(f.Message))
-		uri := f.File
-		if uri == "" {
-			uri = "deployed-state"
-		}
-		res.AddLocation(sarif.NewLocationWithPhysicalLocation(
-			sarif.NewPhysicalLocation().WithArtifactLocation(sarif.NewSimpleArtifactLocation(uri))))
-		res.WithPartialFingerprints(map[string]string{"klpack/v1": f.Rule + ":" + strings.Join(f.Patches, ",") + ":" + strings.Join(f.Functions, ",")})
-		if f.Acknowledged {
-			res.AddSuppression(sarif.NewSuppression().WithKind("external").WithJustification(f.AckReason))
-		}
-	}
-	return sarif.NewReport().AddRun(run)
 }
 
 func level(s Severity) string {
