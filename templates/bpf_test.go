@@ -1,9 +1,7 @@
 package templates
 
 import (
-	"bytes"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/klpack/klpack/internal/testutil"
@@ -39,15 +37,5 @@ func TestRenderHookRefuses(t *testing.T) {
 		if _, err := Hook(d); !errors.Is(err, ErrBadValue) {
 			t.Errorf("Hook(%+v) = %v, want ErrBadValue", d, err)
 		}
-	}
-}
-
-func TestLivepatchHeader(t *testing.T) {
-	want, err := os.ReadFile("klpack_livepatch.h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(LivepatchHeader(), want) {
-		t.Error("LivepatchHeader differs from klpack_livepatch.h")
 	}
 }

@@ -116,21 +116,14 @@ func script(name string, d ScriptData) ([]byte, error) {
 	return render(name, d)
 }
 
-// The BPF side: the header livepatch authors include to declare hook
-// points and off-band patches, and the BPF C template klpack renders for
-// each hook point.
+// The BPF side: the BPF C template klpack renders for each hook point.
+// (The header livepatch authors include, klpack_livepatch.h, is a file of
+// this directory their builds name; nothing in Go reads it.)
 var (
-	//go:embed klpack_livepatch.h
-	livepatchHeader []byte
 	//go:embed bpf/hook.bpf.c
 	bpfFiles  embed.FS
 	bpfParsed = template.Must(template.New("").Option("missingkey=error").ParseFS(bpfFiles, "bpf/*.bpf.c"))
 )
-
-// LivepatchHeader returns klpack_livepatch.h, the header that declares
-// hook points (KLPACK_HOOK) and off-band patches (KLPACK_OFF_BAND,
-// KLPACK_NON_REPLACEABLE, KLPACK_REPLACE_SET).
-func LivepatchHeader() []byte { return bytes.Clone(livepatchHeader) }
 
 // HookData fills bpf/hook.bpf.c.
 type HookData struct {

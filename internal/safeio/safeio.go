@@ -4,8 +4,7 @@
 // caller chooses.
 //
 // Callers may test errors with errors.Is for ErrTooLarge (the data is
-// bigger than the caller's limit) and ErrOutOfBounds (an offset or size
-// lies outside the data).
+// bigger than the caller's limit).
 package safeio
 
 import (
@@ -17,9 +16,6 @@ import (
 
 // ErrTooLarge means the data went past the caller's limit.
 var ErrTooLarge = errors.New("data exceeds limit")
-
-// ErrOutOfBounds means a requested range does not fit in the data.
-var ErrOutOfBounds = errors.New("range out of bounds")
 
 const (
 	// firstChunk is the first allocation of ReadAll: small inputs stay
@@ -79,42 +75,4 @@ func ReadAllInto(dst []byte, r io.Reader, limit int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-// Range checks that n bytes at off fit in size bytes, without overflow:
-// 0 <= off, 0 <= n, off+n <= size.
-func Range(off, n, size int64) error {
-	if off < 0 || n < 0 || size < 0 || off > size || n > size-off {
-		return fmt.Errorf("%w: %d bytes at offset %d of %d", ErrOutOfBounds, n, off, size)
-	}
-	return nil
-}
-
-// ReadAt reads the n bytes at off from r, whose size is size. It checks the
-// range against size before allocating anything, and allocates in steps of
-// at most 10 MiB, so a reader shorter than size claims costs no more memory
-// than the data it really holds. A short read is io.ErrUnexpectedEOF.
-func ReadAt(r io.ReaderAt, off, n, size int64) ([]byte, error) {
-	if err := Range(off, n, size); err != nil {
-		return nil, err
-	}
-	if n <= maxChunk {
-		buf := make([]byte, int(n))
-		m, err := r.ReadAt(buf, off)
-		if m == len(buf) {
-			return buf, nil
-		}
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	buf, err := ReadAll(io.NewSectionReader(r, off, n), n)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(buf)) != n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return buf, nil
 }
