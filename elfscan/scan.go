@@ -17,6 +17,7 @@ import (
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/xz"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/modsign"
 )
 
 // Options tune a scan. The zero value is ready to use.
@@ -146,7 +147,7 @@ func decompressLimit(n int) int64 {
 func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
 	sig, n, err := parseSignature(data)
 	switch {
-	case errors.Is(err, ErrNoSignature):
+	case errors.Is(err, modsign.ErrNoSignature):
 		n = len(data)
 	case err != nil:
 		return nil, fmt.Errorf("module signature: %w", err)

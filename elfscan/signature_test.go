@@ -16,9 +16,29 @@ import (
 
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/modsign"
 )
 
 // --- building signatures -----------------------------------------------------
+
+// What the synthetic signatures are made of (include/linux/module_signature.h
+// and the PKCS#7 structures), written out here so the tests do not read
+// them from the parser they test.
+const (
+	sigMagic            = modsign.Magic
+	moduleSignatureSize = 12
+	idPGP               = 0
+	idX509              = 1
+	idPKCS7             = 2
+	tagInteger          = 2
+	tagSequence         = 16
+	tagSet              = 17
+)
+
+var (
+	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+)
 
 // der marshals v or fails the test.
 func der(t testing.TB, v any) []byte {
@@ -258,7 +278,7 @@ func TestParseSignatureSynthetic(t *testing.T) {
 }
 
 // hostileSignatures are inputs parseSignature must refuse: with
-// ErrNoSignature when wantNone, else with a *FormatError.
+// modsign.ErrNoSignature when wantNone, else with a *FormatError.
 func hostileSignatures(t testing.TB) []struct {
 	name     string
 	in       []byte
@@ -309,16 +329,16 @@ func TestParseSignatureHostile(t *testing.T) {
 				t.Errorf("parseSignature() = %+v, %d with error %v, want nil, 0", sig, n, err)
 			}
 			if tt.wantNone {
-				if !errors.Is(err, ErrNoSignature) {
-					t.Errorf("parseSignature() error = %v, want ErrNoSignature", err)
+				if !errors.Is(err, modsign.ErrNoSignature) {
+					t.Errorf("parseSignature() error = %v, want modsign.ErrNoSignature", err)
 				}
 				return
 			}
 			if _, ok := errors.AsType[*FormatError](err); !ok {
 				t.Errorf("parseSignature() error = %v (%T), want *FormatError", err, err)
 			}
-			if errors.Is(err, ErrNoSignature) {
-				t.Errorf("parseSignature() error = %v matches ErrNoSignature for a malformed signature", err)
+			if errors.Is(err, modsign.ErrNoSignature) {
+				t.Errorf("parseSignature() error = %v matches modsign.ErrNoSignature for a malformed signature", err)
 			}
 			t.Log(err)
 		})
@@ -466,7 +486,7 @@ func TestSignatureMatchesModinfo(t *testing.T) {
 					want := modinfoSignature(t, modinfo, p)
 					sig, n, err := parseSignature(data)
 					if want.IDType == "" {
-						if !errors.Is(err, ErrNoSignature) {
+						if !errors.Is(err, modsign.ErrNoSignature) {
 							t.Errorf("parseSignature(%q) = %+v, %v; modinfo shows no signature", p, sig, err)
 						}
 						return
