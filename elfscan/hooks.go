@@ -48,13 +48,10 @@ func etypeName(v uint32, base uint32) (string, bool) {
 }
 
 // eiBase is the kernel's number of EI_ETYPE_NULL for the kernel release
-// in vermagic.
+// in vermagic; a release without a version reads as an old kernel.
 func eiBase(vermagic string) uint32 {
-	rel, _, _ := strings.Cut(vermagic, " ")
-	major, minor, _ := strings.Cut(majorMinor(rel), ".")
-	a, _ := strconv.Atoi(major)
-	b, _ := strconv.Atoi(minor)
-	if a < 6 || a == 6 && b < 3 {
+	major, minor, _ := klp.KernelVersion(klp.KernelRelease(vermagic))
+	if major < 6 || major == 6 && minor < 3 {
 		return 1
 	}
 	return 0

@@ -6,8 +6,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf/btf"
 
@@ -225,8 +223,11 @@ func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
 	return l, nil
 }
 
-// tableKey is an architecture and the "major.minor" of a vermagic release.
-type tableKey struct{ arch, release string }
+// tableKey is an architecture and the major and minor kernel version.
+type tableKey struct {
+	arch         string
+	major, minor int
+}
 
 // klpLayout64 is the layout every 64-bit kernel klpack is tested against
 // has: x86_64 6.1 and 6.12 (Debian), x86_64 7.2 (the test kernel: the
@@ -245,37 +246,20 @@ var klpLayout64 = layout{
 // TestLayoutTable proves each against the DWARF of a module built for that
 // kernel and architecture. A kernel gets an entry only with such a module.
 var tableLayouts = map[tableKey]layout{
-	{"x86_64", "6.1"}:  klpLayout64,
-	{"x86_64", "6.12"}: klpLayout64,
-	{"x86_64", "7.2"}:  klpLayout64,
-	{"arm64", "7.2"}:   klpLayout64,
+	{"x86_64", 6, 1}:  klpLayout64,
+	{"x86_64", 6, 12}: klpLayout64,
+	{"x86_64", 7, 2}:  klpLayout64,
+	{"arm64", 7, 2}:   klpLayout64,
 }
 
 // tableLayout looks the layout up by architecture and the kernel release
 // in vermagic.
 func tableLayout(arch, vermagic string) (*layout, error) {
-	rel, _, _ := strings.Cut(vermagic, " ")
-	if l, ok := tableLayouts[tableKey{arch, majorMinor(rel)}]; ok {
-		return &l, nil
+	rel := klp.KernelRelease(vermagic)
+	if major, minor, ok := klp.KernelVersion(rel); ok {
+		if l, ok := tableLayouts[tableKey{arch, major, minor}]; ok {
+			return &l, nil
+		}
 	}
 	return nil, fmt.Errorf("no debug information and no built-in klp struct layout for %s kernel %q: build with debug info or pass the kernel's vmlinux BTF", arch, rel)
-}
-
-// majorMinor returns "6.1" for "6.1.0-56-amd64".
-func majorMinor(release string) string {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return ""
-	}
-	minor := parts[1]
-	if i := strings.IndexFunc(minor, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		minor = minor[:i]
-	}
-	if _, err := strconv.Atoi(parts[0]); err != nil {
-		return ""
-	}
-	if _, err := strconv.Atoi(minor); err != nil {
-		return ""
-	}
-	return parts[0] + "." + minor
 }

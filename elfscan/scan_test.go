@@ -279,7 +279,7 @@ func TestLayoutTable(t *testing.T) {
 	}
 	for k := range tableLayouts {
 		if !proven[k] {
-			t.Errorf("table layout for %s %s has no module built for that kernel to prove it", k.arch, k.release)
+			t.Errorf("table layout for %s %d.%d has no module built for that kernel to prove it", k.arch, k.major, k.minor)
 		}
 	}
 }
@@ -308,8 +308,8 @@ func proveLayout(t *testing.T, path string, proven map[tableKey]bool) *klp.Modul
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, _, _ := strings.Cut(m.Vermagic, " ")
-	proven[tableKey{m.Arch, majorMinor(rel)}] = true
+	major, minor, _ := klp.KernelVersion(klp.KernelRelease(m.Vermagic))
+	proven[tableKey{m.Arch, major, minor}] = true
 	fromDWARF.source = klp.LayoutTable
 	if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
 		t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", m.Vermagic, diff)
