@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -28,8 +29,13 @@ type store struct {
 	size  uint64 // bytes written; 0: the scan matches the address only
 	imm   int64  // the value, when stored from an immediate
 	isImm bool
-	from  ref // the address the stored register was loaded from
+	from  ref // the address the stored value was loaded from
 	load  bool
+	// nonzero: the value stored is whether the fromSize bytes at from
+	// are non-zero (C's conversion of an int to a bool: CMP $0 or TEST,
+	// then SETNE), not the loaded bytes themselves.
+	nonzero  bool
+	fromSize uint64
 }
 
 // value a register holds, as far as the scan can tell.
@@ -39,7 +45,8 @@ type regValue struct {
 	page   bool // arm64: the register holds the 4 KiB page of addr (ADRP)
 	from   ref  // the register was loaded from this address
 	load   bool
-	imm    int64 // arm64: the register holds this constant
+	size   uint64 // x86_64: bytes loaded from from
+	imm    int64  // arm64: the register holds this constant
 	isImm  bool
 }
 
@@ -79,18 +86,22 @@ func hasRelocTo(rs []rela, sym uint32) bool {
 
 // scanCode decodes section sec linearly, following the values of registers
 // within each function, and records every call or tail call to
-// klp_enable_patch with the address in %rdi.
+// klp_enable_patch with the address in %rdi and the stores to data before
+// it. Every write to a relocated address is a store, of a value the scan
+// may not know: a write it cannot read must not leave the bytes it
+// overwrote standing.
 func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
 	starts := functionStarts(f, sec)
 	var calls []enableCall
 	regs := map[x86asm.Reg]regValue{}
+	var flags regValue // what the last CMP $0 or TEST compared with zero
 	var stores []store
 	for in, err := range x86Insts(f, sec, rs) {
 		if err != nil {
 			return nil, err
 		}
 		if starts.reached(in.pc) {
-			regs, stores = map[x86asm.Reg]regValue{}, nil
+			regs, stores, flags = map[x86asm.Reg]regValue{}, nil, regValue{}
 		}
 		switch in.Op {
 		case x86asm.CALL, x86asm.JMP:
@@ -102,49 +113,94 @@ func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, erro
 				calls = append(calls, enableCall{patch: v.addr, stores: stores})
 			}
 			if in.Op == x86asm.CALL {
-				regs = map[x86asm.Reg]regValue{}
+				regs, flags = map[x86asm.Reg]regValue{}, regValue{}
 			}
 		case x86asm.MOV, x86asm.MOVZX, x86asm.LEA:
-			dst, src := in.Args[0], in.Args[1]
-			switch d := dst.(type) {
-			case x86asm.Reg:
-				r := family(d)
-				switch src.(type) {
-				case x86asm.Imm:
-					regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
-				case x86asm.Mem:
-					if in.Op == x86asm.LEA {
-						regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
-					} else {
-						regs[r] = regValue{from: in.at, load: in.hasRel}
-					}
-				case x86asm.Reg:
-					regs[r] = regs[family(src.(x86asm.Reg))]
-				default:
-					delete(regs, r)
-				}
-			case x86asm.Mem:
-				if !in.hasRel {
-					break
-				}
-				st := store{at: in.at}
-				switch s := src.(type) {
-				case x86asm.Imm:
-					st.imm, st.isImm = int64(s), true
-				case x86asm.Reg:
-					v := regs[family(s)]
-					st.from, st.load = v.from, v.load
-				}
+			if st, ok := x86Move(in, regs); ok {
+				stores = append(stores, st)
+			}
+		case x86asm.CMP, x86asm.TEST:
+			flags = x86ZeroTest(in, regs)
+		case x86asm.SETNE:
+			if st, ok := x86MemStore(in); ok {
+				st.from, st.load, st.nonzero, st.fromSize = flags.from, flags.load, true, flags.size
 				stores = append(stores, st)
 			}
 		default:
+			if st, ok := x86MemStore(in); ok && !readOnlyOps[in.Op] {
+				stores = append(stores, st)
+			}
 			// Anything else may change its first operand.
 			if r, ok := in.Args[0].(x86asm.Reg); ok {
 				delete(regs, family(r))
 			}
+			flags = regValue{}
 		}
 	}
 	return calls, nil
+}
+
+// x86Move follows a MOV, MOVZX or LEA in regs, and returns the store it
+// makes to a relocated address.
+func x86Move(in x86Inst, regs map[x86asm.Reg]regValue) (store, bool) {
+	switch d := in.Args[0].(type) {
+	case x86asm.Reg:
+		r := family(d)
+		switch src := in.Args[1].(type) {
+		case x86asm.Imm:
+			regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
+		case x86asm.Mem:
+			if in.Op == x86asm.LEA {
+				regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
+			} else {
+				regs[r] = regValue{from: in.at, load: in.hasRel, size: uint64(in.MemBytes)}
+			}
+		case x86asm.Reg:
+			regs[r] = regs[family(src)]
+		default:
+			delete(regs, r)
+		}
+	case x86asm.Mem:
+		st, ok := x86MemStore(in)
+		if !ok {
+			return store{}, false
+		}
+		switch s := in.Args[1].(type) {
+		case x86asm.Imm:
+			st.imm, st.isImm = int64(s), true
+		case x86asm.Reg:
+			v := regs[family(s)]
+			st.from, st.load = v.from, v.load
+		}
+		return st, true
+	}
+	return store{}, false
+}
+
+// x86MemStore is the store an instruction writing its first operand makes
+// when that operand is a relocated address, its value not yet known.
+func x86MemStore(in x86Inst) (store, bool) {
+	if _, ok := in.Args[0].(x86asm.Mem); !ok || !in.hasRel {
+		return store{}, false
+	}
+	return store{at: in.at, size: uint64(max(in.MemBytes, 1))}, true
+}
+
+// x86ZeroTest is what a CMP or TEST compares with zero: a value loaded
+// from a relocated address, by CMP $0 of it or TEST of a register with
+// itself; anything else compares a value the scan does not follow.
+func x86ZeroTest(in x86Inst, regs map[x86asm.Reg]regValue) regValue {
+	switch a := in.Args[0].(type) {
+	case x86asm.Mem:
+		if imm, ok := in.Args[1].(x86asm.Imm); ok && imm == 0 && in.Op == x86asm.CMP && in.hasRel {
+			return regValue{from: in.at, load: true, size: uint64(in.MemBytes)}
+		}
+	case x86asm.Reg:
+		if in.Op == x86asm.TEST && sameReg(a, in.Args[1]) {
+			return regs[family(a)]
+		}
+	}
+	return regValue{}
 }
 
 // relocIn returns the relocation that patches bytes in [start, end).
@@ -247,8 +303,13 @@ func moduleParams(f *elfFile) ([]param, error) {
 	return out, nil
 }
 
+// staticReplaceHint is where a hand-written module's replace must be
+// declared when its init code stores a value the scan cannot follow.
+const staticReplaceHint = "the init code stores replace from a value the scan cannot follow: declare the patch's replace in the release manifest"
+
 // initReplace applies what the init code stores into patch.replace before
-// enabling the patch.
+// enabling the patch. The last store there wins; one the scan cannot
+// evaluate makes replace unknown, never the static initializer's value.
 func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []param) error {
 	at := ref{sec: c.patch.sec, off: c.patch.off + uint64(l.patchReplace)}
 	for _, st := range c.stores {
@@ -261,29 +322,49 @@ func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []par
 		if !hit {
 			continue
 		}
-		switch {
-		case st.isImm:
-			shift := 8 * k
-			if f.bo == binary.BigEndian {
-				shift = 8 * (st.size - 1 - k)
-			}
-			p.Replace, p.ReplaceSource, p.ReplaceParam = st.imm>>shift&0xff != 0, klp.ReplaceInit, ""
-		case st.load && st.size > 1 && (k != 0 || f.bo == binary.BigEndian):
-			// Which byte of the loaded value lands on the bool depends on
-			// the width of the load: not followed.
-			return formatErr("", 0, "klp_patch %s: init code sets replace with a %d-byte store the scan cannot follow", p.Symbol, st.size)
-		case st.load && paramNamed(params, st.from) != "":
-			if st.from.extern != "" {
-				return formatErr("", 0, "replace loaded from undefined %s", st.from.extern)
-			}
-			b, err := f.read(st.from.sec, st.from.off, 1)
-			if err != nil {
-				return fmt.Errorf("default of parameter %s: %w", paramNamed(params, st.from), err)
-			}
-			p.Replace, p.ReplaceSource, p.ReplaceParam = b[0] != 0, klp.ReplaceParam, paramNamed(params, st.from)
-		default:
-			return formatErr("", 0, "klp_patch %s: init code sets replace from a value the scan cannot follow", p.Symbol)
+		if err := applyStore(f, p, st, k, params); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// applyStore sets replace from one store hitting it, k bytes into it.
+func applyStore(f *elfFile, p *klp.Patch, st store, k uint64, params []param) error {
+	unknown := func(why string) {
+		p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
+		p.ReplaceHint = staticReplaceHint + " (" + why + ")"
+	}
+	name := ""
+	if st.load {
+		name = paramNamed(params, st.from)
+	}
+	switch {
+	case st.isImm:
+		shift := 8 * k
+		if f.bo == binary.BigEndian {
+			shift = 8 * (st.size - 1 - k)
+		}
+		p.Replace, p.ReplaceSource, p.ReplaceParam, p.ReplaceHint = st.imm>>shift&0xff != 0, klp.ReplaceInit, "", ""
+	case name == "":
+		unknown("not a constant or a module parameter")
+	case !st.nonzero && (k != 0 || st.size > 1 && f.bo == binary.BigEndian):
+		// Which byte of the loaded value lands on the bool depends on
+		// the width of the load: not followed.
+		unknown(fmt.Sprintf("parameter %s stored %d bytes wide", name, st.size))
+	default:
+		if st.from.extern != "" {
+			return formatErr("", 0, "replace loaded from undefined %s", st.from.extern)
+		}
+		n := uint64(1)
+		if st.nonzero {
+			n = st.fromSize
+		}
+		b, err := f.read(st.from.sec, st.from.off, n)
+		if err != nil {
+			return fmt.Errorf("default of parameter %s: %w", name, err)
+		}
+		p.Replace, p.ReplaceSource, p.ReplaceParam, p.ReplaceHint = slices.ContainsFunc(b, func(c byte) bool { return c != 0 }), klp.ReplaceParam, name, ""
 	}
 	return nil
 }
