@@ -544,25 +544,11 @@ func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
 			return "calls after replace is stored reach too many functions to follow"
 		}
 		seen[at] = true
-		lo, hi, ok := kpFunctionAt(f, at)
-		if !ok {
-			return "a call after replace is stored goes to code without a function symbol"
+		refs, why := kpCodeRefs(f, at)
+		if why != "" {
+			return why
 		}
-		rs, err := f.relocations(at.sec)
-		if err != nil {
-			return "a call after replace is stored goes to code whose relocations do not read"
-		}
-		for _, r := range rs {
-			if r.off < lo || r.off >= hi {
-				continue
-			}
-			t, err := f.target(r)
-			if err != nil {
-				return "a call after replace is stored goes to code whose relocations do not read"
-			}
-			if t.extern != "" {
-				continue
-			}
+		for _, t := range refs {
 			for _, h := range holders {
 				// Any reference near the static (PC-relative addends
 				// differ by the instruction's tail) counts.
@@ -571,9 +557,6 @@ func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
 				}
 			}
 			if f.sections[t.sec].flags&elf.SHF_EXECINSTR != 0 {
-				if isPCRel(r.typ) {
-					t.off += 4 // the call's target, as the CPU computes it
-				}
 				todo = append(todo, t)
 			}
 		}
@@ -581,17 +564,71 @@ func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
 	return ""
 }
 
-// kpFunctionAt is the byte range of the function defined at (or around)
-// at.
-func kpFunctionAt(f *elfFile, at ref) (lo, hi uint64, ok bool) {
-	for i := range f.syms {
-		s := &f.syms[i]
-		if s.typ() != elf.STT_FUNC || !s.defined() || int(s.shndx) != at.sec || s.size == 0 {
-			continue
-		}
-		if at.off >= s.value && at.off-s.value < s.size {
-			return s.value, s.value + s.size, true
+// kpMaxInsts bounds the instructions followed in one callee.
+const kpMaxInsts = 1 << 16
+
+// kpCodeRefs returns the defined places the code run from at refers to
+// through relocations (for calls, where the call goes). The code is what
+// control flow reaches from at inside its section, up to returns and
+// jumps elsewhere, so no symbol is needed: strip --strip-unneeded leaves
+// none for local functions. Branches and calls within the section are
+// followed; an indirect jump is not, and makes the callee unsafe.
+func kpCodeRefs(f *elfFile, at ref) ([]ref, string) {
+	const unreadable = "a call after replace is stored goes to code whose relocations do not read"
+	if f.sections[at.sec].typ != elf.SHT_PROGBITS {
+		return nil, "a call after replace is stored goes to code without contents"
+	}
+	rs, err := f.relocations(at.sec)
+	if err != nil {
+		return nil, unreadable
+	}
+	code := f.sectionData(at.sec)
+	var out []ref
+	seen := map[uint64]bool{}
+	todo := []uint64{at.off}
+	for len(todo) > 0 {
+		pc := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for pc < uint64(len(code)) && !seen[pc] {
+			if len(seen) >= kpMaxInsts {
+				return nil, "calls after replace is stored reach too much code to follow"
+			}
+			seen[pc] = true
+			in, err := x86asm.Decode(code[pc:], 64)
+			if err != nil {
+				return nil, "a call after replace is stored goes to code that does not decode"
+			}
+			end := pc + uint64(in.Len)
+			r, hasRel := relocIn(rs, pc, end)
+			if hasRel {
+				t, err := f.target(r)
+				if err != nil {
+					return nil, unreadable
+				}
+				if t.extern == "" {
+					if isPCRel(r.typ) {
+						t.off += 4 // where the CPU goes: the addend counted from the field's end
+					}
+					out = append(out, t)
+				}
+			}
+			rel, isRel := in.Args[0].(x86asm.Rel)
+			switch {
+			case in.Op == x86asm.RET || in.Op == x86asm.UD2 || in.Op == x86asm.INT:
+				pc = uint64(len(code))
+				continue
+			case (in.Op == x86asm.JMP || in.Op == x86asm.CALL) && !isRel && !hasRel:
+				return nil, "code called after replace is stored jumps or calls through a pointer"
+			case isRel && !hasRel:
+				if to := int64(end) + int64(rel); to >= 0 {
+					todo = append(todo, uint64(to))
+				}
+			}
+			if in.Op == x86asm.JMP {
+				break
+			}
+			pc = end
 		}
 	}
-	return 0, 0, false
+	return out, ""
 }
