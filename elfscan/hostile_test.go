@@ -188,14 +188,51 @@ func hostileCases(t testing.TB) []hostileCase {
 		add(fmt.Sprintf("symbol %d section out of range", i), poke(base, e+6, u16(0xfeff)))
 		add(fmt.Sprintf("symbol %d value huge", i), poke(base, e+8, u64(math.MaxUint64-3)))
 	}
+	// lp_param's klp_func array: funcs[0] at .data+0x240 (its old_name
+	// relocated to .rodata.str1.1+0), the terminator right after it
+	// ending .data (klpLayout64: 0x98-byte entries, old_sympos at 16).
+	const funcs, funcSize, oldSympos = 0x240, 0x98, 16
+	add("klp_func array unterminated", m.set(base, data, shSize, funcs+funcSize))
+	// klp_for_each_func_static stops only when old_name, new_func and
+	// old_sympos are all zero: with old_sympos 1 the entry is a
+	// function, and the array runs off the end of .data.
+	add("klp_func terminator with old_sympos 1", poke(base, m.f.sections[data].off+funcs+funcSize+oldSympos, u64(1)))
+	for e := rd.off; e < rd.off+rd.size; e += relaSize {
+		switch le.Uint64(base[e:]) {
+		case 8: // klp_patch.objs
+			add("objs pointer at the end of .data", poke(base, e+16, u64(m.f.sections[data].size)))
+		case funcs: // funcs[0].old_name
+			str := m.index(".rodata.str1.1")
+			add("old_name pointer at the end of its section", poke(base, e+16, u64(m.f.sections[str].size)))
+		}
+	}
 	add("__param size not a multiple", m.set(base, param, shSize, 41))
 	add("modinfo missing", m.set(base, m.index(".modinfo"), shType, uint64(elf.SHT_NOBITS)))
 	add("signature magic with huge length", append(bytes.Clone(base), append([]byte{0, 0, 2, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0}, "~Module signature appended~\n"...)...))
 	add("signature magic alone", append(bytes.Clone(base), "~Module signature appended~\n"...))
+	add("module .klp.rela referencing vmlinux", crossObjectKlpRela(t))
 	add("xz truncated", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0, 0})
 	add("zstd truncated", []byte{0x28, 0xb5, 0x2f, 0xfd, 0x24})
 	add("gzip truncated", []byte{0x1f, 0x8b, 8, 0, 0, 0})
 	return cs
+}
+
+// crossObjectKlpRela is klpb_replace with its .klp.rela.vmlinux..text
+// renamed .klp.rela.vmlinuz..text: a section for the module vmlinuz whose
+// entries use .klp.sym.vmlinux symbols. klp_resolve_symbols
+// (kernel/livepatch/core.c), called by klp_write_section_relocs for each
+// .klp.rela section, refuses with -EINVAL any entry of a module's section
+// (!sec_vmlinux) whose symbol names vmlinux (sym_vmlinux), so the patch
+// cannot load.
+func crossObjectKlpRela(t testing.TB) []byte {
+	b, err := os.ReadFile(filepath.Join(klpBuildDir, "ko", "klpb_replace.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMutator(t, b)
+	shstrtab := m.f.sections[binary.LittleEndian.Uint16(b[62:])]
+	name := uint64(binary.LittleEndian.Uint32(b[m.sh+uint64(m.index(".klp.rela.vmlinux..text"))*shdrSize:]))
+	return poke(b, shstrtab.off+name+uint64(len(".klp.rela.vmlinu")), []byte{'z'})
 }
 
 // scanHostile scans one malformed input: no panic, exactly one of module
@@ -258,6 +295,9 @@ func TestHostile(t *testing.T) {
 		".rela.data entsize zero": true, ".rela.data entsize huge": true,
 		".symtab entsize zero": true, ".symtab entsize huge": true,
 		".data offset past EOF": true, ".data size past EOF": true, ".data size near 2^64": true,
+		"klp_func array unterminated": true, "klp_func terminator with old_sympos 1": true,
+		"objs pointer at the end of .data": true, "old_name pointer at the end of its section": true,
+		"module .klp.rela referencing vmlinux": true,
 	}
 	seen := 0
 	for _, tc := range hostileCases(t) {
