@@ -84,13 +84,13 @@ func TestUnsupportedMachine(t *testing.T) {
 	// The machines klpack reads are not this error, and a malformed
 	// header is not either.
 	for _, b := range [][]byte{arm, x86} {
-		if _, err := NewReader(bytes.NewReader(b), int64(len(b)), nil); err != nil {
-			t.Errorf("NewReader = %v, want a module", err)
+		if _, err := scanBytes(b, nil); err != nil {
+			t.Errorf("scan = %v, want a module", err)
 		}
 	}
 	bad := poke(arm, elf.EI_CLASS, []byte{7})
-	if _, err := NewReader(bytes.NewReader(bad), int64(len(bad)), nil); err == nil || errors.Is(err, ErrUnsupportedMachine) {
-		t.Errorf("bad class: NewReader = %v, want a FormatError that is not ErrUnsupportedMachine", err)
+	if _, err := scanBytes(bad, nil); err == nil || errors.Is(err, ErrUnsupportedMachine) {
+		t.Errorf("bad class: scan = %v, want a FormatError that is not ErrUnsupportedMachine", err)
 	}
 }
 
@@ -230,18 +230,18 @@ func TestInitCodeARM64(t *testing.T) {
 	for _, variant := range []string{"lp_param.ko", "lp_param.strip-unneeded.ko"} {
 		for _, tt := range arm64InitCases(t, arm64Module(t, variant)) {
 			t.Run(variant+"/"+tt.name, func(t *testing.T) {
-				m, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+				m, err := scanBytes(tt.data, nil)
 				if tt.fail {
 					if err == nil {
-						t.Fatalf("NewReader succeeded (replace %v from %q), want an error", m.Patches[0].Replace, m.Patches[0].ReplaceSource)
+						t.Fatalf("scan succeeded (replace %v from %q), want an error", m.Patches[0].Replace, m.Patches[0].ReplaceSource)
 					}
 					if _, ok := errors.AsType[*FormatError](err); !ok {
-						t.Errorf("NewReader = %v (%T), want a FormatError", err, err)
+						t.Errorf("scan = %v (%T), want a FormatError", err, err)
 					}
 					return
 				}
 				if err != nil {
-					t.Fatalf("NewReader = %v", err)
+					t.Fatalf("scan = %v", err)
 				}
 				if len(m.Patches) != 1 {
 					t.Fatalf("%d patches, want 1", len(m.Patches))
@@ -331,9 +331,9 @@ func FuzzInitCodeARM64(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code []byte) {
 		b := bytes.Clone(base)
 		copy(b[s.off:s.off+s.size], code)
-		mod, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+		mod, err := scanBytes(b, nil)
 		if (err == nil) == (mod == nil) {
-			t.Fatalf("NewReader = %v, %v", mod, err)
+			t.Fatalf("scan = %v, %v", mod, err)
 		}
 		if mod != nil {
 			if _, err := json.Marshal(mod); err != nil {

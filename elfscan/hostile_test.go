@@ -244,15 +244,15 @@ func scanHostile(t *testing.T, data []byte, mustFail bool) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m, err := NewReader(bytes.NewReader(data), int64(len(data)), nil)
+	m, err := scanBytes(data, nil)
 	runtime.ReadMemStats(&after)
 	if (err == nil) == (m == nil) {
-		t.Fatalf("NewReader = %v, %v: want exactly one of module and error", m, err)
+		t.Fatalf("scan = %v, %v: want exactly one of module and error", m, err)
 	}
 	switch {
 	case err == nil && mustFail:
 		b, _ := json.Marshal(m)
-		t.Fatalf("NewReader succeeded, want an error: %.300s", b)
+		t.Fatalf("scan succeeded, want an error: %.300s", b)
 	case err != nil:
 		if err.Error() == "" {
 			t.Error("empty error message")
@@ -347,9 +347,9 @@ func FuzzScan(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+		m, err := scanBytes(b, nil)
 		if (err == nil) == (m == nil) {
-			t.Fatalf("NewReader = %v, %v", m, err)
+			t.Fatalf("scan = %v, %v", m, err)
 		}
 		if m != nil {
 			if _, err := json.Marshal(m); err != nil {

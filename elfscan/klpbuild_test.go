@@ -1,7 +1,6 @@
 package elfscan
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -199,7 +198,7 @@ func TestKlpBuildReplaceFromCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+			m, err := scanBytes(tt.data, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,7 +275,7 @@ func replaceStore(t *testing.T, b []byte) (disp, imm uint64) {
 // section name table, and nothing else changed.
 func TestKlpBuild619Form(t *testing.T) {
 	base := readKlpBuild(t, "klpb_kobject")
-	want, err := NewReader(bytes.NewReader(base), int64(len(base)), nil)
+	want, err := scanBytes(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +287,7 @@ func TestKlpBuild619Form(t *testing.T) {
 		nameOff := uint64(binary.LittleEndian.Uint32(base[m.sh+uint64(i)*shdrSize:]))
 		b = poke(b, shstrtab.off+nameOff, append([]byte(repl), 0))
 	}
-	got, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	got, err := scanBytes(b, nil)
 	if err != nil {
 		t.Fatalf("6.19 form: %v", err)
 	}
@@ -320,7 +319,7 @@ func parseOrFatal(t *testing.T, b []byte) *elfFile {
 // then unknown, with a hint, never a guess.
 func TestKlpBuildWithoutDWARF(t *testing.T) {
 	base := readKlpBuild(t, "klpb_kobject")
-	want, err := NewReader(bytes.NewReader(base), int64(len(base)), nil)
+	want, err := scanBytes(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +332,7 @@ func TestKlpBuildWithoutDWARF(t *testing.T) {
 			b = poke(b, shstrtab.off+nameOff, []byte(".hidden"))
 		}
 	}
-	got, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	got, err := scanBytes(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +377,8 @@ func TestKlpBuildExtLayoutMismatch(t *testing.T) {
 	saved := extLayout["klp_func_ext"]["sympos"]
 	extLayout["klp_func_ext"]["sympos"] = saved + 8
 	defer func() { extLayout["klp_func_ext"]["sympos"] = saved }()
-	_, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	_, err := scanBytes(b, nil)
 	if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), "klp_func_ext: member sympos") {
-		t.Fatalf("NewReader with another layout = %v, want a FormatError naming klp_func_ext's sympos", err)
+		t.Fatalf("scan with another layout = %v, want a FormatError naming klp_func_ext's sympos", err)
 	}
 }

@@ -92,7 +92,7 @@ func TestKlpRelaOtherSymbol(t *testing.T) {
 					b := bytes.Clone(orig)
 					info := s.Offset + e*24 + 8
 					binary.LittleEndian.PutUint32(b[info+4:], sym)
-					_, err := scanBytes(t, b, nil)
+					_, err := scanBytes(b, nil)
 					if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), s.Name) {
 						t.Fatalf("%s: %s entry %d → symbol %d: err = %v, want a FormatError naming the section", p, s.Name, e, sym, err)
 					}

@@ -471,9 +471,9 @@ func TestKpatchReplaceUnknown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mod, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+			mod, err := scanBytes(tt.data, nil)
 			if err != nil {
-				t.Fatalf("NewReader = %v", err)
+				t.Fatalf("scan = %v", err)
 			}
 			p := mod.Patches[0]
 			if p.ReplaceSource != klp.ReplaceUnknown || p.Replace || !strings.Contains(p.ReplaceHint, tt.why) || !strings.Contains(p.ReplaceHint, "manifest") {
@@ -542,9 +542,9 @@ func TestKpatchByteFlips(t *testing.T) {
 		}
 		for off := s.off; off < s.off+s.size; off++ {
 			b := poke(base, off, []byte{^base[off]})
-			mod, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+			mod, err := scanBytes(b, nil)
 			if (err == nil) == (mod == nil) {
-				t.Fatalf("%s+%#x flipped: NewReader = %v, %v", s.name, off-s.off, mod, err)
+				t.Fatalf("%s+%#x flipped: scan = %v, %v", s.name, off-s.off, mod, err)
 			}
 			if mod != nil {
 				if _, err := json.Marshal(mod); err != nil {

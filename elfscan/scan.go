@@ -14,7 +14,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/xz"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/modsign"
@@ -58,23 +57,6 @@ func newScanner(opts *Options) *scanner {
 // Open scans the module file at path.
 func Open(path string, opts *Options) (*klp.Module, error) {
 	return newScanner(opts).open(path)
-}
-
-// NewReader scans the module held in r, size bytes long: plain ELF, or
-// compressed with xz, zstd or gzip.
-func NewReader(r io.ReaderAt, size int64, opts *Options) (*klp.Module, error) {
-	s := newScanner(opts)
-	if size < 0 || size > maxModule {
-		return nil, &FormatError{Msg: fmt.Sprintf("size %d out of range", size)}
-	}
-	raw, err := safeio.ReadAll(io.NewSectionReader(r, 0, size), size)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(raw)) != size {
-		return nil, &FormatError{Msg: fmt.Sprintf("truncated: read %d of %d bytes", len(raw), size)}
-	}
-	return s.scan(raw)
 }
 
 func (s *scanner) open(path string) (m *klp.Module, err error) {

@@ -27,6 +27,9 @@ var (
 	variants     = []string{".ko", ".strip-debug.ko", ".strip-unneeded.ko", ".ko.xz", ".ko.zst", ".ko.gz"}
 )
 
+// scanBytes scans a whole module file held in memory.
+func scanBytes(b []byte, opts *Options) (*klp.Module, error) { return newScanner(opts).scan(b) }
+
 // allKernels is every kernel with committed sample modules.
 func allKernels() []string { return slices.Concat(kernels, crossKernels) }
 
