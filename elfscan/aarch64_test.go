@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -99,8 +100,8 @@ func TestUnsupportedMachine(t *testing.T) {
 func a64Word(t testing.TB, b []byte, sec string, off uint64, old, new uint32) []byte {
 	t.Helper()
 	m := newMutator(t, b)
-	s := m.f.sections[m.index(sec)]
-	at := s.off + off
+	s := m.f.Sections[m.index(sec)]
+	at := s.Off + off
 	if got := binary.LittleEndian.Uint32(b[at:]); got != old {
 		t.Fatalf("%s+%#x holds %#08x, want %#08x: the committed module changed", sec, off, got, old)
 	}
@@ -112,9 +113,9 @@ func a64Word(t testing.TB, b []byte, sec string, off uint64, old, new uint32) []
 func a64Rela(t testing.TB, b []byte, rsec string, off uint64, f func(info uint64) uint64) []byte {
 	t.Helper()
 	m := newMutator(t, b)
-	s := m.f.sections[m.index(rsec)]
+	s := m.f.Sections[m.index(rsec)]
 	le := binary.LittleEndian
-	for e := s.off; e < s.off+s.size; e += relaSize {
+	for e := s.Off; e < s.Off+s.Size; e += elf64.RelaSize {
 		if le.Uint64(b[e:]) == off {
 			return poke(b, e+8, le.AppendUint64(nil, f(le.Uint64(b[e+8:]))))
 		}
@@ -300,8 +301,8 @@ func arm64HostileCases(t testing.TB) []hostileCase {
 		add("objs relocated by "+typ.String(), a64Rela(t, base, ".rela.data", 8, setType(typ)))
 	}
 	add("objs relocation symbol out of range", a64Rela(t, base, ".rela.data", 8, func(info uint64) uint64 { return 9000<<32 | info&0xffffffff }))
-	rd := m.f.sections[m.index(".rela.data")]
-	add("relocation outside .data", poke(base, rd.off, le.AppendUint64(nil, m.f.sections[m.index(".data")].size-4)))
+	rd := m.f.Sections[m.index(".rela.data")]
+	add("relocation outside .data", poke(base, rd.Off, le.AppendUint64(nil, m.f.Sections[m.index(".data")].Size-4)))
 	for _, c := range arm64InitCases(t, base) {
 		if c.fail {
 			add("init code: "+c.name, c.data)
@@ -323,14 +324,14 @@ func TestHostileARM64(t *testing.T) {
 func FuzzInitCodeARM64(f *testing.F) {
 	base := arm64Module(f, "lp_param.strip-unneeded.ko")
 	m := newMutator(f, base)
-	s := m.f.sections[m.index(".init.text")]
-	f.Add(bytes.Clone(base[s.off : s.off+s.size]))
+	s := m.f.Sections[m.index(".init.text")]
+	f.Add(bytes.Clone(base[s.Off : s.Off+s.Size]))
 	for _, c := range arm64InitCases(f, base) {
-		f.Add(bytes.Clone(c.data[s.off : s.off+s.size]))
+		f.Add(bytes.Clone(c.data[s.Off : s.Off+s.Size]))
 	}
 	f.Fuzz(func(t *testing.T, code []byte) {
 		b := bytes.Clone(base)
-		copy(b[s.off:s.off+s.size], code)
+		copy(b[s.Off:s.Off+s.Size], code)
 		mod, err := scanBytes(b, nil)
 		if (err == nil) == (mod == nil) {
 			t.Fatalf("scan = %v, %v", mod, err)

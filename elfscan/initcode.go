@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -19,17 +20,17 @@ import (
 
 // enableCall is one call to klp_enable_patch.
 type enableCall struct {
-	patch  ref
+	patch  elf64.Ref
 	stores []store // stores the function made before the call
 }
 
 // store is a write to data seen in the init code.
 type store struct {
-	at    ref
+	at    elf64.Ref
 	size  uint64 // bytes written; 0: the scan matches the address only
 	imm   int64  // the value, when stored from an immediate
 	isImm bool
-	from  ref // the address the stored value was loaded from
+	from  elf64.Ref // the address the stored value was loaded from
 	load  bool
 	// nonzero: the value stored is whether the fromSize bytes at from
 	// are non-zero (C's conversion of an int to a bool: CMP $0 or TEST,
@@ -40,31 +41,31 @@ type store struct {
 
 // value a register holds, as far as the scan can tell.
 type regValue struct {
-	addr   ref // the register holds this address
+	addr   elf64.Ref // the register holds this address
 	isAddr bool
-	page   bool // arm64: the register holds the 4 KiB page of addr (ADRP)
-	from   ref  // the register was loaded from this address
+	page   bool      // arm64: the register holds the 4 KiB page of addr (ADRP)
+	from   elf64.Ref // the register was loaded from this address
 	load   bool
 	size   uint64 // x86_64: bytes loaded from from
 	imm    int64  // arm64: the register holds this constant
 	isImm  bool
 }
 
-func enableCalls(f *elfFile) ([]enableCall, error) {
+func enableCalls(f *elf64.File) ([]enableCall, error) {
 	target, ok, err := enableTarget(f)
 	if err != nil || !ok {
 		return nil, err
 	}
 	scan := scanCode
-	switch f.machine {
+	switch f.Machine {
 	case elf.EM_X86_64:
 	case elf.EM_AARCH64:
 		scan = scanCodeARM64
 	default:
-		return nil, formatErr("", 0, "finding the klp_patch in %s code is not supported", archName(f.machine))
+		return nil, formatErr("", 0, "finding the klp_patch in %s code is not supported", f.Arch())
 	}
 	var calls []enableCall
-	err = enableCode(f, target, func(sec int, rs []rela) (bool, error) {
+	err = enableCode(f, target, func(sec int, rs []elf64.Rela) (bool, error) {
 		c, err := scan(f, sec, rs, target)
 		calls = append(calls, c...)
 		return true, err
@@ -75,9 +76,9 @@ func enableCalls(f *elfFile) ([]enableCall, error) {
 	return calls, nil
 }
 
-func hasRelocTo(rs []rela, sym uint32) bool {
+func hasRelocTo(rs []elf64.Rela, sym uint32) bool {
 	for _, r := range rs {
-		if r.sym == sym {
+		if r.Sym == sym {
 			return true
 		}
 	}
@@ -90,7 +91,7 @@ func hasRelocTo(rs []rela, sym uint32) bool {
 // it. Every write to a relocated address is a store, of a value the scan
 // may not know: a write it cannot read must not leave the bytes it
 // overwrote standing.
-func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
+func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableCall, error) {
 	starts := functionStarts(f, sec)
 	var calls []enableCall
 	regs := map[x86asm.Reg]regValue{}
@@ -105,10 +106,10 @@ func scanCode(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, erro
 		}
 		switch in.Op {
 		case x86asm.CALL, x86asm.JMP:
-			if in.hasRel && in.rel.sym == target {
+			if in.hasRel && in.rel.Sym == target {
 				v := regs[x86asm.RDI]
 				if !v.isAddr {
-					return nil, formatErr(f.sections[sec].name, in.pc, "call to klp_enable_patch with an argument the scan cannot follow")
+					return nil, formatErr(f.Sections[sec].Name, in.pc, "call to klp_enable_patch with an argument the scan cannot follow")
 				}
 				calls = append(calls, enableCall{patch: v.addr, stores: stores})
 			}
@@ -204,12 +205,12 @@ func x86ZeroTest(in x86Inst, regs map[x86asm.Reg]regValue) regValue {
 }
 
 // relocIn returns the relocation that patches bytes in [start, end).
-func relocIn(rs []rela, start, end uint64) (rela, bool) {
-	k := sort.Search(len(rs), func(i int) bool { return rs[i].off >= start })
-	if k < len(rs) && rs[k].off < end {
+func relocIn(rs []elf64.Rela, start, end uint64) (elf64.Rela, bool) {
+	k := sort.Search(len(rs), func(i int) bool { return rs[i].Off >= start })
+	if k < len(rs) && rs[k].Off < end {
 		return rs[k], true
 	}
-	return rela{}, false
+	return elf64.Rela{}, false
 }
 
 func isPCRel(typ uint32) bool {
@@ -264,35 +265,35 @@ func byteFamily(r x86asm.Reg) x86asm.Reg {
 // param is one module parameter from __param.
 type param struct {
 	name string
-	arg  ref
+	arg  elf64.Ref
 }
 
 // moduleParams reads the struct kernel_param table: the name pointer at 0
 // and the argument pointer at 32 of each 40-byte entry on 64-bit kernels.
-func moduleParams(f *elfFile) ([]param, error) {
-	i := f.section("__param")
+func moduleParams(f *elf64.File) ([]param, error) {
+	i := f.Section("__param")
 	if i < 0 {
 		return nil, nil
 	}
 	const size, nameOff, argOff = 40, 0, 32
-	n := f.sections[i].size
+	n := f.Sections[i].Size
 	if n%size != 0 {
 		return nil, formatErr("__param", 0, "size %d not a multiple of %d", n, size)
 	}
 	var out []param
 	for off := uint64(0); off < n; off += size {
-		name, ok, err := f.pointer(i, off+nameOff)
+		name, ok, err := f.Pointer(i, off+nameOff)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, formatErr("__param", off, "parameter without a name")
 		}
-		s, err := f.stringAt(name)
+		s, err := f.StringAt(name)
 		if err != nil {
 			return nil, err
 		}
-		arg, ok, err := f.pointer(i, off+argOff)
+		arg, ok, err := f.Pointer(i, off+argOff)
 		if err != nil {
 			return nil, err
 		}
@@ -310,14 +311,14 @@ const staticReplaceHint = "the init code stores replace from a value the scan ca
 // initReplace applies what the init code stores into patch.replace before
 // enabling the patch. The last store there wins; one the scan cannot
 // evaluate makes replace unknown, never the static initializer's value.
-func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []param) error {
-	at := ref{sec: c.patch.sec, off: c.patch.off + uint64(l.patchReplace)}
+func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []param) error {
+	at := elf64.Ref{Sec: c.patch.Sec, Off: c.patch.Off + uint64(l.patchReplace)}
 	for _, st := range c.stores {
 		// k: which byte of a wider store lands on the bool.
 		k, hit := uint64(0), st.at == at
-		if st.size > 1 && st.at.extern == "" && at.extern == "" && st.at.sec == at.sec &&
-			st.at.off <= at.off && at.off-st.at.off < st.size {
-			k, hit = at.off-st.at.off, true
+		if st.size > 1 && st.at.Extern == "" && at.Extern == "" && st.at.Sec == at.Sec &&
+			st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
+			k, hit = at.Off-st.at.Off, true
 		}
 		if !hit {
 			continue
@@ -330,7 +331,7 @@ func initReplace(f *elfFile, l *layout, p *klp.Patch, c enableCall, params []par
 }
 
 // applyStore sets replace from one store hitting it, k bytes into it.
-func applyStore(f *elfFile, p *klp.Patch, st store, k uint64, params []param) error {
+func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param) error {
 	unknown := func(why string) {
 		p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
 		p.ReplaceHint = staticReplaceHint + " (" + why + ")"
@@ -342,25 +343,25 @@ func applyStore(f *elfFile, p *klp.Patch, st store, k uint64, params []param) er
 	switch {
 	case st.isImm:
 		shift := 8 * k
-		if f.bo == binary.BigEndian {
+		if f.ByteOrder == binary.BigEndian {
 			shift = 8 * (st.size - 1 - k)
 		}
 		p.Replace, p.ReplaceSource, p.ReplaceParam, p.ReplaceHint = st.imm>>shift&0xff != 0, klp.ReplaceInit, "", ""
 	case name == "":
 		unknown("not a constant or a module parameter")
-	case !st.nonzero && (k != 0 || st.size > 1 && f.bo == binary.BigEndian):
+	case !st.nonzero && (k != 0 || st.size > 1 && f.ByteOrder == binary.BigEndian):
 		// Which byte of the loaded value lands on the bool depends on
 		// the width of the load: not followed.
 		unknown(fmt.Sprintf("parameter %s stored %d bytes wide", name, st.size))
 	default:
-		if st.from.extern != "" {
-			return formatErr("", 0, "replace loaded from undefined %s", st.from.extern)
+		if st.from.Extern != "" {
+			return formatErr("", 0, "replace loaded from undefined %s", st.from.Extern)
 		}
 		n := uint64(1)
 		if st.nonzero {
 			n = st.fromSize
 		}
-		b, err := f.read(st.from.sec, st.from.off, n)
+		b, err := f.Read(st.from.Sec, st.from.Off, n)
 		if err != nil {
 			return fmt.Errorf("default of parameter %s: %w", name, err)
 		}
@@ -369,7 +370,7 @@ func applyStore(f *elfFile, p *klp.Patch, st store, k uint64, params []param) er
 	return nil
 }
 
-func paramNamed(params []param, at ref) string {
+func paramNamed(params []param, at elf64.Ref) string {
 	for _, p := range params {
 		if p.arg == at {
 			return p.name

@@ -3,6 +3,8 @@ package elfscan
 import (
 	"debug/elf"
 	"encoding/binary"
+
+	"github.com/klpack/klpack/internal/elf64"
 )
 
 // arm64 init code puts the klp_patch address into x0 with ADRP (page,
@@ -55,22 +57,20 @@ const (
 
 // scanCodeARM64 is scanCode for arm64: every call or tail call to
 // klp_enable_patch, with the address in x0 and the stores before it.
-func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
-	code := f.sectionData(sec)
+func scanCodeARM64(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableCall, error) {
+	code := f.SectionData(sec)
 	n := uint64(len(code)) &^ 3
 	// A bit per instruction: bounded by the code, whatever the symbols say.
 	resets := make(a64Marks, n/4/64+1) // function starts
 	joins := make(a64Marks, n/4/64+1)  // branch targets
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			resets.set(s.value, n)
-		}
+	for _, v := range f.FunctionStarts(sec) {
+		resets.set(v, n)
 	}
 	for pc := uint64(0); pc < n; pc += 4 {
 		insn := binary.LittleEndian.Uint32(code[pc:])
 		if rel, ok := relocIn(rs, pc, pc+4); ok {
-			if t, err := f.target(rel); err == nil && t.extern == "" && t.sec == sec && isA64Branch(insn) {
-				joins.set(t.off, n)
+			if t, err := f.Target(rel); err == nil && t.Extern == "" && t.Sec == sec && isA64Branch(insn) {
+				joins.set(t.Off, n)
 			}
 			continue
 		}
@@ -98,10 +98,10 @@ func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall,
 		}
 		insn := binary.LittleEndian.Uint32(code[pc:])
 		rel, hasRel := relocIn(rs, pc, pc+4)
-		var val ref
+		var val elf64.Ref
 		if hasRel {
 			var err error
-			if val, err = f.target(rel); err != nil {
+			if val, err = f.Target(rel); err != nil {
 				return nil, err
 			}
 		}
@@ -111,23 +111,23 @@ func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall,
 		case insn&a64HINTMask == a64HINT:
 		case insn&a64ADRPMask == a64ADRP:
 			regs.set(rd, regValue{})
-			if hasRel && isA64PageRel(rel.typ) {
+			if hasRel && isA64PageRel(rel.Type) {
 				regs.set(rd, regValue{addr: val, page: true})
 			}
 		case insn&a64ADDXMask == a64ADDX:
 			base := regs.get(rn)
 			v := regValue{}
 			switch {
-			case hasRel && elf.R_AARCH64(rel.typ) == elf.R_AARCH64_ADD_ABS_LO12_NC:
+			case hasRel && elf.R_AARCH64(rel.Type) == elf.R_AARCH64_ADD_ABS_LO12_NC:
 				if samePage(base, val) {
 					v = regValue{addr: val, isAddr: true}
 				}
-			case !hasRel && base.isAddr && base.addr.extern == "":
+			case !hasRel && base.isAddr && base.addr.Extern == "":
 				imm := uint64(insn >> 10 & 0xfff)
 				if insn&(1<<22) != 0 {
 					imm <<= 12
 				}
-				v = regValue{addr: ref{sec: base.addr.sec, off: base.addr.off + imm}, isAddr: true}
+				v = regValue{addr: elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + imm}, isAddr: true}
 			}
 			regs.set(rd, v)
 		case insn&a64MOVMask == a64MOVX && insn>>16&31 == 31:
@@ -167,12 +167,12 @@ func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall,
 			at, known := regValue{}, false
 			base := regs.get(rn)
 			switch {
-			case hasRel && isA64LoStore(rel.typ):
+			case hasRel && isA64LoStore(rel.Type):
 				if samePage(base, val) {
 					at, known = regValue{addr: val, isAddr: true}, true
 				}
-			case !hasRel && base.isAddr && base.addr.extern == "":
-				at, known = regValue{addr: ref{sec: base.addr.sec, off: base.addr.off + uint64(off)}, isAddr: true}, true
+			case !hasRel && base.isAddr && base.addr.Extern == "":
+				at, known = regValue{addr: elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + uint64(off)}, isAddr: true}, true
 			}
 			if insn&a64LSUMask == a64LDRU || insn&a64LSURMask == a64LDUR {
 				if known {
@@ -201,13 +201,13 @@ func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall,
 			}
 			stores = append(stores, st)
 		case insn&a64BMask == a64BL, insn&a64BMask == a64B:
-			if hasRel && rel.sym == target {
-				if t := elf.R_AARCH64(rel.typ); t != elf.R_AARCH64_CALL26 && t != elf.R_AARCH64_JUMP26 {
-					return nil, formatErr(f.sections[sec].name, pc, "branch to klp_enable_patch relocated by %v, want R_AARCH64_CALL26 or R_AARCH64_JUMP26", t)
+			if hasRel && rel.Sym == target {
+				if t := elf.R_AARCH64(rel.Type); t != elf.R_AARCH64_CALL26 && t != elf.R_AARCH64_JUMP26 {
+					return nil, formatErr(f.Sections[sec].Name, pc, "branch to klp_enable_patch relocated by %v, want R_AARCH64_CALL26 or R_AARCH64_JUMP26", t)
 				}
 				v := regs.get(0)
 				if !v.isAddr {
-					return nil, formatErr(f.sections[sec].name, pc, "call to klp_enable_patch with an argument the scan cannot follow")
+					return nil, formatErr(f.Sections[sec].Name, pc, "call to klp_enable_patch with an argument the scan cannot follow")
 				}
 				calls = append(calls, enableCall{patch: v.addr, stores: append([]store(nil), stores...)})
 			}
@@ -265,7 +265,7 @@ func (m a64Marks) has(off uint64) bool {
 // here (register offset, exclusive, release) are not placed.
 func a64OtherStore(insn uint32, regs *a64Regs) (store, bool) {
 	base := regs.get(insn >> 5 & 31)
-	if !base.isAddr || base.addr.extern != "" {
+	if !base.isAddr || base.addr.Extern != "" {
 		return store{}, false
 	}
 	imm7 := int64(int32(insn<<10) >> 25) // bits 21:15, scaled below
@@ -312,7 +312,7 @@ func a64OtherStore(insn uint32, regs *a64Regs) (store, bool) {
 	default:
 		return store{}, false
 	}
-	return store{at: ref{sec: base.addr.sec, off: base.addr.off + uint64(off)}, size: size, isImm: zero}, true
+	return store{at: elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + uint64(off)}, size: size, isImm: zero}, true
 }
 
 // a64WritesBack reports whether a load or store may change its base
@@ -366,14 +366,14 @@ func (r *a64Regs) clobberCall() {
 // samePage reports whether base holds the page (ADRP) of the symbol a
 // low-12-bit relocation completes. Compilers pair them on one symbol and
 // section; anything else is not followed.
-func samePage(base regValue, lo ref) bool {
+func samePage(base regValue, lo elf64.Ref) bool {
 	if !base.page {
 		return false
 	}
-	if lo.extern != "" || base.addr.extern != "" {
-		return lo.extern == base.addr.extern
+	if lo.Extern != "" || base.addr.Extern != "" {
+		return lo.Extern == base.addr.Extern
 	}
-	return base.addr.sec == lo.sec
+	return base.addr.Sec == lo.Sec
 }
 
 func isA64PageRel(typ uint32) bool {

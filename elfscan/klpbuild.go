@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -67,9 +68,9 @@ func (klpBuildDecoder) match(m *module) bool {
 }
 
 // klpBuildTable returns the index of the objects table section.
-func klpBuildTable(f *elfFile) (int, bool) {
+func klpBuildTable(f *elf64.File) (int, bool) {
 	for _, name := range klpBuildTables {
-		if i := f.section(name); i >= 0 {
+		if i := f.Section(name); i >= 0 {
 			return i, true
 		}
 	}
@@ -79,14 +80,14 @@ func klpBuildTable(f *elfFile) (int, bool) {
 func (klpBuildDecoder) decode(m *module) ([]*klp.Patch, error) {
 	f := m.elf
 	sec, _ := klpBuildTable(f)
-	if _, err := f.symbols(); err != nil {
+	if _, err := f.Symbols(); err != nil {
 		return nil, err
 	}
 	if _, err := checkExtLayout(f); err != nil {
 		return nil, err
 	}
 	p := &klp.Patch{
-		Symbol:  f.sections[sec].name,
+		Symbol:  f.Sections[sec].Name,
 		States:  []klp.State{},
 		Objects: []klp.Object{},
 		Hooks:   []klp.Hook{},
@@ -116,8 +117,8 @@ var extLayout = map[string]map[string]int64{
 // checkExtLayout compares the klp-build structs the module's DWARF
 // describes with extLayout. It reports how many of them it checked; a
 // module without DWARF, or whose DWARF lacks them, checks none.
-func checkExtLayout(f *elfFile) (checked int, err error) {
-	if f.section(".debug_info") < 0 {
+func checkExtLayout(f *elf64.File) (checked int, err error) {
+	if f.Section(".debug_info") < 0 {
 		return 0, nil
 	}
 	// debug/elf and debug/dwarf are not hardened against hostile input.
@@ -126,7 +127,7 @@ func checkExtLayout(f *elfFile) (checked int, err error) {
 			checked, err = 0, formatErr(".debug_info", 0, "malformed debug information: %v", r)
 		}
 	}()
-	ef, err := elf.NewFile(bytes.NewReader(f.data))
+	ef, err := elf.NewFile(bytes.NewReader(f.Data))
 	if err != nil {
 		return 0, formatErr(".debug_info", 0, "%v", err)
 	}
@@ -191,15 +192,15 @@ func checkExtLayout(f *elfFile) (checked int, err error) {
 
 // decodeObjectExts reads the klp_object_ext table: as init.c counts it,
 // the section size divided by the struct size, every entry an object.
-func decodeObjectExts(f *elfFile, sec int) ([]klp.Object, error) {
-	s := &f.sections[sec]
-	if s.typ == elf.SHT_NOBITS {
-		return nil, formatErr(s.name, 0, "klp_object_ext table without contents")
+func decodeObjectExts(f *elf64.File, sec int) ([]klp.Object, error) {
+	s := &f.Sections[sec]
+	if s.Type == elf.SHT_NOBITS {
+		return nil, formatErr(s.Name, 0, "klp_object_ext table without contents")
 	}
-	if s.size == 0 || s.size%objExtSize != 0 {
-		return nil, formatErr(s.name, 0, "size %d is not a positive multiple of struct klp_object_ext (%d bytes)", s.size, objExtSize)
+	if s.Size == 0 || s.Size%objExtSize != 0 {
+		return nil, formatErr(s.Name, 0, "size %d is not a positive multiple of struct klp_object_ext (%d bytes)", s.Size, objExtSize)
 	}
-	n := s.size / objExtSize
+	n := s.Size / objExtSize
 	out := make([]klp.Object, 0, n)
 	for i := range n {
 		base := i * objExtSize
@@ -212,25 +213,25 @@ func decodeObjectExts(f *elfFile, sec int) ([]klp.Object, error) {
 	return out, nil
 }
 
-func decodeObjectExt(f *elfFile, sec int, base uint64) (klp.Object, error) {
+func decodeObjectExt(f *elf64.File, sec int, base uint64) (klp.Object, error) {
 	var o klp.Object
-	name, hasName, err := f.pointer(sec, base+objExtName)
+	name, hasName, err := f.Pointer(sec, base+objExtName)
 	if err != nil {
 		return o, fmt.Errorf("name: %w", err)
 	}
 	if hasName {
-		s, err := f.stringAt(name)
+		s, err := f.StringAt(name)
 		if err != nil {
 			return o, fmt.Errorf("name: %w", err)
 		}
 		o.Name = &s
 	}
-	b, err := f.read(sec, base+objExtNrFuncs, 4)
+	b, err := f.Read(sec, base+objExtNrFuncs, 4)
 	if err != nil {
 		return o, fmt.Errorf("nr_funcs: %w", err)
 	}
-	nr := uint64(f.bo.Uint32(b))
-	funcs, hasFuncs, err := f.pointer(sec, base+objExtFuncs)
+	nr := uint64(f.ByteOrder.Uint32(b))
+	funcs, hasFuncs, err := f.Pointer(sec, base+objExtFuncs)
 	if err != nil {
 		return o, fmt.Errorf("klp_object %s: funcs: %w", o.ObjectName(), err)
 	}
@@ -241,15 +242,15 @@ func decodeObjectExt(f *elfFile, sec int, base uint64) (klp.Object, error) {
 			return o, fmt.Errorf("klp_object %s: %w", o.ObjectName(), err)
 		}
 	case nr != 0:
-		return o, formatErr(f.sections[sec].name, base+objExtFuncs, "klp_object %s: %d funcs behind a NULL pointer", o.ObjectName(), nr)
+		return o, formatErr(f.Sections[sec].Name, base+objExtFuncs, "klp_object %s: %d funcs behind a NULL pointer", o.ObjectName(), nr)
 	}
 	for k, dst := range []*string{&o.Callbacks.PrePatch, &o.Callbacks.PostPatch, &o.Callbacks.PreUnpatch, &o.Callbacks.PostUnpatch} {
-		fn, ok, err := f.pointer(sec, base+objExtCallbacks+uint64(k)*callbackPtrStride)
+		fn, ok, err := f.Pointer(sec, base+objExtCallbacks+uint64(k)*callbackPtrStride)
 		if err != nil {
 			return o, fmt.Errorf("klp_object %s: callbacks: %w", o.ObjectName(), err)
 		}
 		if ok {
-			*dst = f.symbolAt(fn, elf.STT_FUNC)
+			*dst = f.SymbolAt(fn, elf.STT_FUNC)
 		}
 	}
 	return o, nil
@@ -257,44 +258,44 @@ func decodeObjectExt(f *elfFile, sec int, base uint64) (klp.Object, error) {
 
 // decodeFuncExts reads nr klp_func_ext entries at at; the count is checked
 // against the section before anything is allocated for it.
-func decodeFuncExts(f *elfFile, at ref, nr uint64) ([]klp.Func, error) {
-	if at.extern != "" {
-		return nil, formatErr("", 0, "funcs points to undefined symbol %s", at.extern)
+func decodeFuncExts(f *elf64.File, at elf64.Ref, nr uint64) ([]klp.Func, error) {
+	if at.Extern != "" {
+		return nil, formatErr("", 0, "funcs points to undefined symbol %s", at.Extern)
 	}
-	s := &f.sections[at.sec]
-	if at.off > s.size || nr > (s.size-at.off)/funcExtSize {
-		return nil, formatErr(s.name, at.off, "%d klp_func_ext entries past end of section (%d bytes)", nr, s.size)
+	s := &f.Sections[at.Sec]
+	if at.Off > s.Size || nr > (s.Size-at.Off)/funcExtSize {
+		return nil, formatErr(s.Name, at.Off, "%d klp_func_ext entries past end of section (%d bytes)", nr, s.Size)
 	}
 	out := make([]klp.Func, 0, nr)
 	for i := range nr {
-		base := at.off + i*funcExtSize
-		old, hasOld, err := f.pointer(at.sec, base+funcExtOldName)
+		base := at.Off + i*funcExtSize
+		old, hasOld, err := f.Pointer(at.Sec, base+funcExtOldName)
 		if err != nil {
 			return nil, fmt.Errorf("klp_func_ext %d: old_name: %w", i, err)
 		}
 		if !hasOld {
 			// klp_init_func refuses a NULL old_name.
-			return nil, formatErr(s.name, base, "klp_func_ext %d: NULL old_name", i)
+			return nil, formatErr(s.Name, base, "klp_func_ext %d: NULL old_name", i)
 		}
 		var fn klp.Func
-		if fn.OldName, err = f.stringAt(old); err != nil {
+		if fn.OldName, err = f.StringAt(old); err != nil {
 			return nil, fmt.Errorf("klp_func_ext %d: old_name: %w", i, err)
 		}
 		fn.Base, fn.Clone = splitClone(fn.OldName)
 		fn.Demangled = demangled(fn.OldName)
-		nf, hasNew, err := f.pointer(at.sec, base+funcExtNewFunc)
+		nf, hasNew, err := f.Pointer(at.Sec, base+funcExtNewFunc)
 		if err != nil {
 			return nil, fmt.Errorf("klp_func_ext %s: new_func: %w", fn.OldName, err)
 		}
 		if !hasNew {
-			return nil, formatErr(s.name, base+funcExtNewFunc, "klp_func_ext %s: NULL new_func", fn.OldName)
+			return nil, formatErr(s.Name, base+funcExtNewFunc, "klp_func_ext %s: NULL new_func", fn.OldName)
 		}
-		fn.NewFunc = f.symbolAt(nf, elf.STT_FUNC)
-		b, err := f.read(at.sec, base+funcExtSympos, 8)
+		fn.NewFunc = f.SymbolAt(nf, elf.STT_FUNC)
+		b, err := f.Read(at.Sec, base+funcExtSympos, 8)
 		if err != nil {
 			return nil, fmt.Errorf("klp_func_ext %s: sympos: %w", fn.OldName, err)
 		}
-		fn.OldSympos = f.bo.Uint64(b)
+		fn.OldSympos = f.ByteOrder.Uint64(b)
 		out = append(out, fn)
 	}
 	return out, nil
@@ -324,7 +325,7 @@ func newCodeState() *codeState {
 // the scan knows holds along straight-line code only: it starts over at
 // every function start, branch target and after every jump or return, so
 // a value stored on one path is never taken for another path's.
-func storedBytes(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error) {
+func storedBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
 	starts := branchTargets(f, sec)
 	for _, s := range functionStarts(f, sec) {
 		starts[s] = true
@@ -342,7 +343,7 @@ func storedBytes(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]b
 			}
 		}
 		switch {
-		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.sym == target:
+		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.Sym == target:
 			v, why := st.byteAt(st.reg(x86asm.RDI), off)
 			if why != "" {
 				return nil, why, nil
@@ -417,7 +418,7 @@ func (c *codeState) other(inst x86asm.Inst) {
 // can reach, the klp_patch included.
 func (c *codeState) forgetMemory() {
 	c.stores = nil
-	c.statics = map[ref]x86Val{}
+	c.statics = map[elf64.Ref]x86Val{}
 }
 
 // move follows MOV, MOVZX and LEA: register copies, constants, loads and

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -50,9 +51,9 @@ func TestKlpSymName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &symbol{name: tt.sym, shndx: shnLivepatch}
+			s := &elf64.Symbol{Name: tt.sym, Shndx: shnLivepatch}
 			if tt.shndx != 0 {
-				s.shndx = tt.shndx
+				s.Shndx = tt.shndx
 			}
 			got, err := klpSym(s)
 			if tt.wantErr != "" {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -74,11 +75,11 @@ type kpatchDecoder struct{}
 
 func (kpatchDecoder) format() string { return klp.FormatKpatchBuild }
 
-func (kpatchDecoder) match(m *module) bool { return m.elf.section(kpatchFuncs) >= 0 }
+func (kpatchDecoder) match(m *module) bool { return m.elf.Section(kpatchFuncs) >= 0 }
 
 func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
 	f := m.elf
-	if _, err := f.symbols(); err != nil {
+	if _, err := f.Symbols(); err != nil {
 		return nil, err
 	}
 	p := &klp.Patch{
@@ -88,7 +89,7 @@ func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
 		Hooks:   []klp.Hook{},
 	}
 	g := &kpatchObjects{}
-	if err := g.funcs(f, f.section(kpatchFuncs)); err != nil {
+	if err := g.funcs(f, f.Section(kpatchFuncs)); err != nil {
 		return nil, err
 	}
 	for _, k := range kpatchCallbackKinds {
@@ -143,28 +144,28 @@ func (g *kpatchObjects) object(name string) *klp.Object {
 
 // kpatchString reads the string a non-NULL pointer field points to; the
 // hook passes every one of them to strcmp or the kernel.
-func kpatchString(f *elfFile, sec int, off uint64) (string, error) {
-	r, ok, err := f.pointer(sec, off)
+func kpatchString(f *elf64.File, sec int, off uint64) (string, error) {
+	r, ok, err := f.Pointer(sec, off)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", formatErr(f.sections[sec].name, off, "NULL string pointer")
+		return "", formatErr(f.Sections[sec].Name, off, "NULL string pointer")
 	}
-	return f.stringAt(r)
+	return f.StringAt(r)
 }
 
 // funcs reads .kpatch.funcs: as the hook counts it, every 56 bytes from
 // the section's start to its end are one function.
-func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
-	s := &f.sections[sec]
-	if s.typ == elf.SHT_NOBITS {
-		return formatErr(s.name, 0, "kpatch_patch_func table without contents")
+func (g *kpatchObjects) funcs(f *elf64.File, sec int) error {
+	s := &f.Sections[sec]
+	if s.Type == elf.SHT_NOBITS {
+		return formatErr(s.Name, 0, "kpatch_patch_func table without contents")
 	}
-	if s.size%kpatchFuncSize != 0 {
-		return formatErr(s.name, 0, "size %d is not a multiple of struct kpatch_patch_func (%d bytes)", s.size, kpatchFuncSize)
+	if s.Size%kpatchFuncSize != 0 {
+		return formatErr(s.Name, 0, "size %d is not a multiple of struct kpatch_patch_func (%d bytes)", s.Size, kpatchFuncSize)
 	}
-	for i := range s.size / kpatchFuncSize {
+	for i := range s.Size / kpatchFuncSize {
 		base := i * kpatchFuncSize
 		var fn klp.Func
 		var err error
@@ -175,19 +176,19 @@ func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: objname: %w", fn.OldName, err)
 		}
-		nf, ok, err := f.pointer(sec, base+kpatchFuncNewAddr)
+		nf, ok, err := f.Pointer(sec, base+kpatchFuncNewAddr)
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: new_addr: %w", fn.OldName, err)
 		}
 		if !ok {
-			return formatErr(s.name, base+kpatchFuncNewAddr, "kpatch_patch_func %s: NULL new_addr", fn.OldName)
+			return formatErr(s.Name, base+kpatchFuncNewAddr, "kpatch_patch_func %s: NULL new_addr", fn.OldName)
 		}
-		b, err := f.read(sec, base+kpatchFuncSympos, 8)
+		b, err := f.Read(sec, base+kpatchFuncSympos, 8)
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: sympos: %w", fn.OldName, err)
 		}
-		fn.OldSympos = f.bo.Uint64(b)
-		fn.NewFunc = f.symbolAt(nf, elf.STT_FUNC)
+		fn.OldSympos = f.ByteOrder.Uint64(b)
+		fn.NewFunc = f.SymbolAt(nf, elf.STT_FUNC)
 		fn.Base, fn.Clone = splitClone(fn.OldName)
 		fn.Demangled = demangled(fn.OldName)
 		o := g.object(obj)
@@ -199,8 +200,8 @@ func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
 // callbacks reads one callback table into the objects it names. A second
 // callback of a kind for one object makes the hook's init fail, so the
 // module cannot load: that is an error here too.
-func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Callbacks) *string) error {
-	sec := f.section(name)
+func (g *kpatchObjects) callbacks(f *elf64.File, name, sym string, dst func(*klp.Callbacks) *string) error {
+	sec := f.Section(name)
 	if sec < 0 {
 		return nil
 	}
@@ -214,7 +215,7 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 		if err != nil {
 			return fmt.Errorf("callback %d: objname: %w", i, err)
 		}
-		fn, ok, err := f.pointer(sec, base+kpatchCallbackFn)
+		fn, ok, err := f.Pointer(sec, base+kpatchCallbackFn)
 		if err != nil {
 			return fmt.Errorf("callback %d: %w", i, err)
 		}
@@ -227,7 +228,7 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 		if *d != "" {
 			return formatErr(name, base, "second callback for object %s: the module's init refuses it", o.ObjectName())
 		}
-		*d = f.symbolAt(fn, elf.STT_FUNC)
+		*d = f.SymbolAt(fn, elf.STT_FUNC)
 	}
 	return nil
 }
@@ -235,39 +236,27 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 // kpatchTable finds the entries of a table kpatch.lds.S lays out: between
 // the start symbol and its _end symbol when the module keeps them, else
 // everything before the 8-byte zero pad at the section's end.
-func kpatchTable(f *elfFile, sec int, sym string, size uint64) (start, n uint64, err error) {
-	s := &f.sections[sec]
-	if s.typ == elf.SHT_NOBITS {
-		return 0, 0, formatErr(s.name, 0, "table without contents")
+func kpatchTable(f *elf64.File, sec int, sym string, size uint64) (start, n uint64, err error) {
+	s := &f.Sections[sec]
+	if s.Type == elf.SHT_NOBITS {
+		return 0, 0, formatErr(s.Name, 0, "table without contents")
 	}
-	lo, okLo := f.symbolIn(sec, sym)
-	hi, okHi := f.symbolIn(sec, sym+"_end")
+	lo, okLo := f.SymbolIn(sec, sym)
+	hi, okHi := f.SymbolIn(sec, sym+"_end")
 	if okLo && okHi {
-		if lo > hi || hi > s.size || (hi-lo)%size != 0 {
-			return 0, 0, formatErr(s.name, lo, "%s..%s_end (%#x..%#x) is not a table of %d-byte entries in %d bytes", sym, sym, lo, hi, size, s.size)
+		if lo > hi || hi > s.Size || (hi-lo)%size != 0 {
+			return 0, 0, formatErr(s.Name, lo, "%s..%s_end (%#x..%#x) is not a table of %d-byte entries in %d bytes", sym, sym, lo, hi, size, s.Size)
 		}
 		return lo, (hi - lo) / size, nil
 	}
-	if s.size < kpatchPad || (s.size-kpatchPad)%size != 0 {
-		return 0, 0, formatErr(s.name, 0, "size %d is not %d-byte entries and the %d-byte pad", s.size, size, kpatchPad)
+	if s.Size < kpatchPad || (s.Size-kpatchPad)%size != 0 {
+		return 0, 0, formatErr(s.Name, 0, "size %d is not %d-byte entries and the %d-byte pad", s.Size, size, kpatchPad)
 	}
-	end := s.size - kpatchPad
-	if _, ok, err := f.pointer(sec, end); err != nil || ok {
-		return 0, 0, formatErr(s.name, end, "the last %d bytes are not the zero pad", kpatchPad)
+	end := s.Size - kpatchPad
+	if _, ok, err := f.Pointer(sec, end); err != nil || ok {
+		return 0, 0, formatErr(s.Name, end, "the last %d bytes are not the zero pad", kpatchPad)
 	}
 	return 0, end / size, nil
-}
-
-// symbolIn returns the value of the symbol called name defined in section
-// sec.
-func (f *elfFile) symbolIn(sec int, name string) (uint64, bool) {
-	for i := range f.syms {
-		s := &f.syms[i]
-		if s.name == name && s.defined() && int(s.shndx) == sec && !s.isSection() {
-			return s.value, true
-		}
-	}
-	return 0, false
 }
 
 // force reads .kpatch.force: pointers to functions whose activeness check
@@ -275,8 +264,8 @@ func (f *elfFile) symbolIn(sec int, name string) (uint64, bool) {
 // the legacy kpatch.ko core did), and a pointer to a function the patch
 // does not carry is filled by a .klp.rela entry at load, so the table only
 // has to be well formed.
-func (g *kpatchObjects) force(f *elfFile) error {
-	sec := f.section(".kpatch.force")
+func (g *kpatchObjects) force(f *elf64.File) error {
+	sec := f.Section(".kpatch.force")
 	if sec < 0 {
 		return nil
 	}
@@ -285,7 +274,7 @@ func (g *kpatchObjects) force(f *elfFile) error {
 		return err
 	}
 	for i := range n {
-		if _, _, err := f.pointer(sec, start+i*kpatchForceSize); err != nil {
+		if _, _, err := f.Pointer(sec, start+i*kpatchForceSize); err != nil {
 			return fmt.Errorf("force entry %d: %w", i, err)
 		}
 	}
@@ -294,13 +283,13 @@ func (g *kpatchObjects) force(f *elfFile) error {
 
 // kpatchChecksum checks .kpatch.checksum when present: the MD5 of the
 // patch objects in hex, NUL-terminated, as kpatch-build writes it.
-func kpatchChecksum(f *elfFile) error {
-	sec := f.section(".kpatch.checksum")
+func kpatchChecksum(f *elf64.File) error {
+	sec := f.Section(".kpatch.checksum")
 	if sec < 0 {
 		return nil
 	}
-	d := f.sectionData(sec)
-	sum, ok := cstring(d, 0)
+	d := f.SectionData(sec)
+	sum, ok := elf64.CString(d, 0)
 	if !ok || len(sum) != kpatchChecksumLength {
 		return formatErr(".kpatch.checksum", 0, "not a NUL-terminated %d-digit checksum", kpatchChecksumLength)
 	}
@@ -335,7 +324,7 @@ type kpStore struct {
 type kpCall struct {
 	stores int // stores made before the call
 	args   []x86Val
-	callee ref
+	callee elf64.Ref
 	known  bool // the callee is a relocated direct target
 }
 
@@ -343,15 +332,15 @@ type kpCall struct {
 // for enableSees to judge.
 type kpState struct {
 	x86Track
-	holders map[int][]ref // statics each root was ever stored in
-	escaped map[int]bool  // roots stored into memory other than a static
-	taken   map[ref]bool  // statics whose address the code takes
+	holders map[int][]elf64.Ref // statics each root was ever stored in
+	escaped map[int]bool        // roots stored into memory other than a static
+	taken   map[elf64.Ref]bool  // statics whose address the code takes
 	stores  []kpStore
 	calls   []kpCall
 }
 
 func newKpState() *kpState {
-	return &kpState{x86Track: newX86Track(), holders: map[int][]ref{}, escaped: map[int]bool{}, taken: map[ref]bool{}}
+	return &kpState{x86Track: newX86Track(), holders: map[int][]elf64.Ref{}, escaped: map[int]bool{}, taken: map[elf64.Ref]bool{}}
 }
 
 var kpArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86asm.R8, x86asm.R9}
@@ -359,7 +348,7 @@ var kpArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86
 // kpatchStores scans section sec linearly, function by function, and
 // returns for each call to klp_enable_patch the byte at off of the object
 // in %rdi.
-func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error) {
+func kpatchStores(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
 	starts := functionStarts(f, sec)
 	var out []byte
 	st := newKpState()
@@ -371,7 +360,7 @@ func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]
 			st = newKpState()
 		}
 		switch {
-		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.sym == target:
+		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.Sym == target:
 			v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
 			if why != "" {
 				return nil, why, nil
@@ -476,7 +465,7 @@ func (s *kpState) storeTo(in x86Inst, m x86asm.Mem, st kpStore) {
 // enableSees is the byte at off of the object p points to when
 // klp_enable_patch is called: the last store there, if it is a constant
 // and nothing after it can have changed it.
-func (s *kpState) enableSees(f *elfFile, p x86Val, off int64) (byte, string) {
+func (s *kpState) enableSees(f *elf64.File, p x86Val, off int64) (byte, string) {
 	want := p.off + off
 	k := -1
 	for i := len(s.stores) - 1; i >= 0; i-- {
@@ -525,15 +514,15 @@ const kpMaxCallees = 64
 
 // kpCalleeSafe checks that the function a call reaches, and every local
 // function it reaches in turn, never refers to a static holding the patch.
-func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
+func kpCalleeSafe(f *elf64.File, c kpCall, holders []elf64.Ref) string {
 	if !c.known {
 		return "an indirect call comes after replace is stored"
 	}
-	if c.callee.extern != "" {
+	if c.callee.Extern != "" {
 		return "" // an external function cannot name the module's static
 	}
-	seen := map[ref]bool{}
-	todo := []ref{c.callee}
+	seen := map[elf64.Ref]bool{}
+	todo := []elf64.Ref{c.callee}
 	for len(todo) > 0 {
 		at := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
@@ -552,11 +541,11 @@ func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
 			for _, h := range holders {
 				// Any reference near the static (PC-relative addends
 				// differ by the instruction's tail) counts.
-				if t.sec == h.sec && t.off+16 >= h.off && t.off <= h.off+16 {
+				if t.Sec == h.Sec && t.Off+16 >= h.Off && t.Off <= h.Off+16 {
 					return "a function called after replace is stored uses the variable holding the patch"
 				}
 			}
-			if f.sections[t.sec].flags&elf.SHF_EXECINSTR != 0 {
+			if f.Sections[t.Sec].Flags&elf.SHF_EXECINSTR != 0 {
 				todo = append(todo, t)
 			}
 		}
@@ -573,19 +562,19 @@ const kpMaxInsts = 1 << 16
 // jumps elsewhere, so no symbol is needed: strip --strip-unneeded leaves
 // none for local functions. Branches and calls within the section are
 // followed; an indirect jump is not, and makes the callee unsafe.
-func kpCodeRefs(f *elfFile, at ref) ([]ref, string) {
+func kpCodeRefs(f *elf64.File, at elf64.Ref) ([]elf64.Ref, string) {
 	const unreadable = "a call after replace is stored goes to code whose relocations do not read"
-	if f.sections[at.sec].typ != elf.SHT_PROGBITS {
+	if f.Sections[at.Sec].Type != elf.SHT_PROGBITS {
 		return nil, "a call after replace is stored goes to code without contents"
 	}
-	rs, err := f.relocations(at.sec)
+	rs, err := f.Relocations(at.Sec)
 	if err != nil {
 		return nil, unreadable
 	}
-	code := f.sectionData(at.sec)
-	var out []ref
+	code := f.SectionData(at.Sec)
+	var out []elf64.Ref
 	seen := map[uint64]bool{}
-	todo := []uint64{at.off}
+	todo := []uint64{at.Off}
 	for len(todo) > 0 {
 		pc := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
@@ -601,13 +590,13 @@ func kpCodeRefs(f *elfFile, at ref) ([]ref, string) {
 			end := pc + uint64(in.Len)
 			r, hasRel := relocIn(rs, pc, end)
 			if hasRel {
-				t, err := f.target(r)
+				t, err := f.Target(r)
 				if err != nil {
 					return nil, unreadable
 				}
-				if t.extern == "" {
-					if isPCRel(r.typ) {
-						t.off += 4 // where the CPU goes: the addend counted from the field's end
+				if t.Extern == "" {
+					if isPCRel(r.Type) {
+						t.Off += 4 // where the CPU goes: the addend counted from the field's end
 					}
 					out = append(out, t)
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -98,8 +99,8 @@ func fill(source string, st map[string]*structInfo) (*layout, error) {
 
 // dwarfLayout reads the klp structs from the module's DWARF. It returns
 // nil, nil when the module has no debug information.
-func dwarfLayout(f *elfFile) (l *layout, err error) {
-	if f.section(".debug_info") < 0 {
+func dwarfLayout(f *elf64.File) (l *layout, err error) {
+	if f.Section(".debug_info") < 0 {
 		return nil, nil
 	}
 	// debug/elf and debug/dwarf are not hardened against hostile input.
@@ -115,7 +116,7 @@ func dwarfLayout(f *elfFile) (l *layout, err error) {
 			}
 		}
 	}()
-	ef, err := elf.NewFile(bytes.NewReader(f.data))
+	ef, err := elf.NewFile(bytes.NewReader(f.Data))
 	if err != nil {
 		return nil, fmt.Errorf("DWARF: %w", err)
 	}
@@ -189,12 +190,12 @@ func wanted(name string) bool {
 // btfLayout reads the klp structs from the module's split BTF on top of the
 // vmlinux BTF it was built against. It returns nil, nil when either is
 // missing.
-func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
-	i := f.section(".BTF")
+func btfLayout(f *elf64.File, base *btf.Spec) (*layout, error) {
+	i := f.Section(".BTF")
 	if i < 0 || base == nil {
 		return nil, nil
 	}
-	spec, err := btf.LoadSplitSpecFromReader(bytes.NewReader(f.sectionData(i)), base)
+	spec, err := btf.LoadSplitSpecFromReader(bytes.NewReader(f.SectionData(i)), base)
 	if err != nil {
 		return nil, fmt.Errorf("section .BTF: %w", err)
 	}

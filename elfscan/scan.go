@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/xz"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/modsign"
@@ -126,8 +127,11 @@ func decompressLimit(n int) int64 {
 	return min(maxModule, 8192*int64(n)+1<<20)
 }
 
-func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
-	sig, n, err := parseSignature(data)
+func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err error) {
+	defer func() { err = asFormatError(err) }()
+	var sig *klp.Signature
+	var n int
+	sig, n, err = parseSignature(data)
 	switch {
 	case errors.Is(err, modsign.ErrNoSignature):
 		n = len(data)
@@ -136,11 +140,11 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
 	default:
 		m.Signature = sig
 	}
-	f, err := parseELF(data[:n])
+	f, err := elf64.Parse(data[:n])
 	if err != nil {
 		return nil, err
 	}
-	m.Arch = archName(f.machine)
+	m.Arch = f.Arch()
 	if m.Modinfo, err = modinfo(f); err != nil {
 		return nil, err
 	}
@@ -182,13 +186,13 @@ func first(mi map[string][]string, key string) string {
 }
 
 // modinfo parses .modinfo: NUL-separated key=value strings.
-func modinfo(f *elfFile) (map[string][]string, error) {
+func modinfo(f *elf64.File) (map[string][]string, error) {
 	out := make(map[string][]string)
-	i := f.section(".modinfo")
+	i := f.Section(".modinfo")
 	if i < 0 {
 		return nil, formatErr(".modinfo", 0, "missing: not a kernel module")
 	}
-	d := f.sectionData(i)
+	d := f.SectionData(i)
 	if d == nil {
 		return nil, formatErr(".modinfo", 0, "has no contents")
 	}
@@ -205,16 +209,16 @@ func modinfo(f *elfFile) (map[string][]string, error) {
 // thisModuleName reads the name of struct module in
 // .gnu.linkonce.this_module, for modules built before modpost wrote a
 // name= tag. The name sits after the state and list fields on 64-bit.
-func thisModuleName(f *elfFile) string {
-	i := f.section(".gnu.linkonce.this_module")
+func thisModuleName(f *elf64.File) string {
+	i := f.Section(".gnu.linkonce.this_module")
 	if i < 0 {
 		return ""
 	}
 	const nameOff, nameLen = 24, 56
-	b, err := f.read(i, nameOff, nameLen)
+	b, err := f.Read(i, nameOff, nameLen)
 	if err != nil {
 		return ""
 	}
-	s, _ := cstring(b, 0)
+	s, _ := elf64.CString(b, 0)
 	return s
 }

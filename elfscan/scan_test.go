@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -299,7 +300,7 @@ func proveLayout(t *testing.T, path string, proven map[tableKey]bool) *klp.Modul
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := parseELF(b)
+	f, err := elf64.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package elfscan
 import (
 	"debug/elf"
 	"iter"
-	"sort"
 
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -19,14 +19,14 @@ import (
 
 // enableTarget is the index of the undefined symbol klp_enable_patch, the
 // target of the calls the scans look for.
-func enableTarget(f *elfFile) (uint32, bool, error) {
-	syms, err := f.symbols()
+func enableTarget(f *elf64.File) (uint32, bool, error) {
+	syms, err := f.Symbols()
 	if err != nil {
 		return 0, false, err
 	}
 	target := -1
 	for i := range syms {
-		if syms[i].name == "klp_enable_patch" && !syms[i].defined() {
+		if syms[i].Name == "klp_enable_patch" && !syms[i].Defined() {
 			target = i
 		}
 	}
@@ -35,13 +35,13 @@ func enableTarget(f *elfFile) (uint32, bool, error) {
 
 // enableCode calls fn on each code section with a relocation to target, in
 // section order, until fn returns false or an error.
-func enableCode(f *elfFile, target uint32, fn func(sec int, rs []rela) (bool, error)) error {
-	for i := range f.sections {
-		s := &f.sections[i]
-		if s.flags&elf.SHF_EXECINSTR == 0 || s.typ != elf.SHT_PROGBITS {
+func enableCode(f *elf64.File, target uint32, fn func(sec int, rs []elf64.Rela) (bool, error)) error {
+	for i := range f.Sections {
+		s := &f.Sections[i]
+		if s.Flags&elf.SHF_EXECINSTR == 0 || s.Type != elf.SHT_PROGBITS {
 			continue
 		}
-		rs, err := f.relocations(i)
+		rs, err := f.Relocations(i)
 		if err != nil {
 			return err
 		}
@@ -65,8 +65,8 @@ func initCodeReplace(m *module, p *klp.Patch, hint string, scan storeScan) error
 		p.ReplaceHint = hint + " (" + why + ")"
 	}
 	f := m.elf
-	if f.machine != elf.EM_X86_64 {
-		unknown("reading " + archName(f.machine) + " init code is not supported")
+	if f.Machine != elf.EM_X86_64 {
+		unknown("reading " + f.Arch() + " init code is not supported")
 		return nil
 	}
 	l, err := m.klpLayout()
@@ -88,11 +88,11 @@ func initCodeReplace(m *module, p *klp.Patch, hint string, scan storeScan) error
 
 // storeScan returns, for each call to target in section sec, the byte
 // stored at off into the object the call is passed; else why not.
-type storeScan func(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error)
+type storeScan func(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error)
 
 // enableStoredByte returns the byte every call to klp_enable_patch finds
 // at off, when all calls find the same constant; else why not.
-func enableStoredByte(f *elfFile, off uint64, scan storeScan) (byte, string, error) {
+func enableStoredByte(f *elf64.File, off uint64, scan storeScan) (byte, string, error) {
 	target, ok, err := enableTarget(f)
 	if err != nil {
 		return 0, "", err
@@ -102,7 +102,7 @@ func enableStoredByte(f *elfFile, off uint64, scan storeScan) (byte, string, err
 	}
 	var vals []byte
 	var why string
-	err = enableCode(f, target, func(sec int, rs []rela) (bool, error) {
+	err = enableCode(f, target, func(sec int, rs []elf64.Rela) (bool, error) {
 		v, w, err := scan(f, sec, rs, target, off)
 		vals, why = append(vals, v...), w
 		return w == "", err
@@ -130,17 +130,17 @@ type x86Inst struct {
 	x86asm.Inst
 	from    uint64 // bytes from here to pc did not decode
 	pc, end uint64
-	rel     rela
+	rel     elf64.Rela
 	hasRel  bool
-	at      ref
+	at      elf64.Ref
 }
 
 // x86Insts decodes section sec linearly, stepping a byte where nothing
 // decodes. It yields an error, and stops, at a relocation that does not
 // resolve.
-func x86Insts(f *elfFile, sec int, rs []rela) iter.Seq2[x86Inst, error] {
+func x86Insts(f *elf64.File, sec int, rs []elf64.Rela) iter.Seq2[x86Inst, error] {
 	return func(yield func(x86Inst, error) bool) {
-		code := f.sectionData(sec)
+		code := f.SectionData(sec)
 		from := 0
 		for pc := 0; pc < len(code); {
 			inst, err := x86asm.Decode(code[pc:], 64)
@@ -151,14 +151,14 @@ func x86Insts(f *elfFile, sec int, rs []rela) iter.Seq2[x86Inst, error] {
 			in := x86Inst{Inst: inst, from: uint64(from), pc: uint64(pc), end: uint64(pc + inst.Len)}
 			in.rel, in.hasRel = relocIn(rs, in.pc, in.end)
 			if in.hasRel {
-				if in.at, err = f.target(in.rel); err != nil {
+				if in.at, err = f.Target(in.rel); err != nil {
 					yield(x86Inst{}, err)
 					return
 				}
-				if isPCRel(in.rel.typ) {
+				if isPCRel(in.rel.Type) {
 					// The CPU adds the address of the next instruction; the
 					// addend subtracted the distance to it.
-					in.at.off += in.end - in.rel.off
+					in.at.Off += in.end - in.rel.Off
 				}
 			}
 			if !yield(in, nil) {
@@ -170,7 +170,7 @@ func x86Insts(f *elfFile, sec int, rs []rela) iter.Seq2[x86Inst, error] {
 }
 
 // branchTargets are the offsets relative jumps in section sec go to.
-func branchTargets(f *elfFile, sec int) map[uint64]bool {
+func branchTargets(f *elf64.File, sec int) map[uint64]bool {
 	out := map[uint64]bool{}
 	for in := range x86Insts(f, sec, nil) {
 		if rel, ok := in.Args[0].(x86asm.Rel); ok && in.Op != x86asm.CALL {
@@ -186,16 +186,7 @@ func branchTargets(f *elfFile, sec int) map[uint64]bool {
 // in order.
 type funcStarts []uint64
 
-func functionStarts(f *elfFile, sec int) funcStarts {
-	var out funcStarts
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			out = append(out, s.value)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a] < out[b] })
-	return out
-}
+func functionStarts(f *elf64.File, sec int) funcStarts { return f.FunctionStarts(sec) }
 
 // reached reports whether a linear scan at pc has come to or past another
 // function's start: what it knew belongs to the function before. Without
@@ -245,12 +236,12 @@ type x86Val struct {
 type x86Track struct {
 	next    int
 	regs    map[x86asm.Reg]x86Val
-	consts  map[x86Val]int64 // values known to be constants
-	statics map[ref]x86Val   // 8-byte static variables and what they hold
+	consts  map[x86Val]int64     // values known to be constants
+	statics map[elf64.Ref]x86Val // 8-byte static variables and what they hold
 }
 
 func newX86Track() x86Track {
-	return x86Track{regs: map[x86asm.Reg]x86Val{}, consts: map[x86Val]int64{}, statics: map[ref]x86Val{}}
+	return x86Track{regs: map[x86asm.Reg]x86Val{}, consts: map[x86Val]int64{}, statics: map[elf64.Ref]x86Val{}}
 }
 
 func (t *x86Track) fresh() x86Val {
