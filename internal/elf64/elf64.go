@@ -114,19 +114,34 @@ func Parse(b []byte) (*File, error) {
 	if archName(f.Machine) == "" {
 		return nil, unsupported("machine %s: klpack reads x86_64 and arm64 modules", machineName(f.Machine))
 	}
-	shoff := f.ByteOrder.Uint64(b[40:])
+	shoff, shstrndx, err := f.readSections()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.nameSections(shoff, shstrndx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// readSections reads the section header table and checks each header
+// against the file. It returns where the table is and the index of the
+// section name table.
+func (f *File) readSections() (shoff uint64, shstrndx uint32, err error) {
+	b := f.Data
+	shoff = f.ByteOrder.Uint64(b[40:])
 	shentsize := uint64(f.ByteOrder.Uint16(b[58:]))
 	shnum := uint64(f.ByteOrder.Uint16(b[60:]))
-	shstrndx := uint32(f.ByteOrder.Uint16(b[62:]))
+	shstrndx = uint32(f.ByteOrder.Uint16(b[62:]))
 	if shoff == 0 {
-		return nil, formatErr("", 0, "no section header table")
+		return 0, 0, formatErr("", 0, "no section header table")
 	}
 	if shentsize != ShdrSize {
-		return nil, formatErr("", 0, "section header size %d, want %d", shentsize, ShdrSize)
+		return 0, 0, formatErr("", 0, "section header size %d, want %d", shentsize, ShdrSize)
 	}
 	size := uint64(len(b))
 	if shoff > size || size-shoff < ShdrSize {
-		return nil, formatErr("", 0, "section header table at %#x past end of file (%d bytes)", shoff, size)
+		return 0, 0, formatErr("", 0, "section header table at %#x past end of file (%d bytes)", shoff, size)
 	}
 	// Extended numbering: the real counts live in section 0.
 	sh0 := b[shoff : shoff+ShdrSize]
@@ -137,7 +152,7 @@ func Parse(b []byte) (*File, error) {
 		shstrndx = f.ByteOrder.Uint32(sh0[40:])
 	}
 	if shnum == 0 || shnum > (size-shoff)/ShdrSize {
-		return nil, formatErr("", 0, "%d section headers at %#x do not fit in the file (%d bytes)", shnum, shoff, size)
+		return 0, 0, formatErr("", 0, "%d section headers at %#x do not fit in the file (%d bytes)", shnum, shoff, size)
 	}
 	f.Sections = make([]Section, shnum)
 	for i := range f.Sections {
@@ -151,26 +166,32 @@ func Parse(b []byte) (*File, error) {
 		s.Info = f.ByteOrder.Uint32(h[44:])
 		s.Entsize = f.ByteOrder.Uint64(h[56:])
 		if i > 0 && s.Type != elf.SHT_NOBITS && (s.Off > size || s.Size > size-s.Off) {
-			return nil, formatErr("", 0, "section %d: %d bytes at %#x past end of file (%d bytes)", i, s.Size, s.Off, size)
+			return 0, 0, formatErr("", 0, "section %d: %d bytes at %#x past end of file (%d bytes)", i, s.Size, s.Off, size)
 		}
 		switch s.Type {
 		case elf.SHT_RELA, elf.SHT_REL:
 			if uint64(s.Info) >= shnum || s.Info == 0 {
-				return nil, formatErr("", 0, "section %d: relocations for section %d out of range (%d sections)", i, s.Info, shnum)
+				return 0, 0, formatErr("", 0, "section %d: relocations for section %d out of range (%d sections)", i, s.Info, shnum)
 			}
 			fallthrough
 		case elf.SHT_SYMTAB:
 			if uint64(s.Link) >= shnum || s.Link == 0 {
-				return nil, formatErr("", 0, "section %d: sh_link %d out of range (%d sections)", i, s.Link, shnum)
+				return 0, 0, formatErr("", 0, "section %d: sh_link %d out of range (%d sections)", i, s.Link, shnum)
 			}
 		}
 	}
 	if shstrndx == 0 || uint64(shstrndx) >= shnum {
-		return nil, formatErr("", 0, "section name table index %d out of range (%d sections)", shstrndx, shnum)
+		return 0, 0, formatErr("", 0, "section name table index %d out of range (%d sections)", shstrndx, shnum)
 	}
+	return shoff, shstrndx, nil
+}
+
+// nameSections resolves the section names in the name table shstrndx.
+func (f *File) nameSections(shoff uint64, shstrndx uint32) error {
+	b := f.Data
 	names := &f.Sections[shstrndx]
 	if names.Type != elf.SHT_STRTAB {
-		return nil, formatErr("", 0, "section name table %d has type %v", shstrndx, names.Type)
+		return formatErr("", 0, "section name table %d has type %v", shstrndx, names.Type)
 	}
 	strtab := b[names.Off : names.Off+names.Size]
 	for i := range f.Sections {
@@ -180,11 +201,11 @@ func Parse(b []byte) (*File, error) {
 		nameOff := uint64(f.ByteOrder.Uint32(b[shoff+uint64(i)*ShdrSize:]))
 		n, ok := CString(strtab, nameOff)
 		if !ok {
-			return nil, formatErr("", 0, "section %d: name at %#x not a NUL-terminated string in the name table", i, nameOff)
+			return formatErr("", 0, "section %d: name at %#x not a NUL-terminated string in the name table", i, nameOff)
 		}
 		f.Sections[i].Name = n
 	}
-	return f, nil
+	return nil
 }
 
 // unsupported is the error for a module klpack does not read because of
