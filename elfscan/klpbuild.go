@@ -1,10 +1,10 @@
 package elfscan
 
 import (
-	"bytes"
-	"debug/dwarf"
 	"debug/elf"
 	"fmt"
+	"maps"
+	"slices"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -109,7 +109,7 @@ func (klpBuildDecoder) decode(m *module) ([]*klp.Patch, error) {
 
 // extLayout is the layout klpack reads the klp-build structs with: struct
 // name -> size (member "") and member offsets.
-var extLayout = map[string]map[string]int64{
+var extLayout = map[string]map[string]int{
 	"klp_object_ext": {"": objExtSize, "name": objExtName, "funcs": objExtFuncs, "callbacks": objExtCallbacks, "nr_funcs": objExtNrFuncs},
 	"klp_func_ext":   {"": funcExtSize, "old_name": funcExtOldName, "new_func": funcExtNewFunc, "sympos": funcExtSympos},
 }
@@ -118,76 +118,32 @@ var extLayout = map[string]map[string]int64{
 // describes with extLayout. It reports how many of them it checked; a
 // module without DWARF, or whose DWARF lacks them, checks none.
 func checkExtLayout(f *elf64.File) (checked int, err error) {
-	if f.Section(".debug_info") < 0 {
-		return 0, nil
-	}
-	// debug/elf and debug/dwarf are not hardened against hostile input.
-	defer func() {
-		if r := recover(); r != nil {
-			checked, err = 0, formatErr(".debug_info", 0, "malformed debug information: %v", r)
-		}
-	}()
-	ef, err := elf.NewFile(bytes.NewReader(f.Data))
+	names := slices.Sorted(maps.Keys(extLayout))
+	found, err := dwarfStructs(f, names)
 	if err != nil {
-		return 0, formatErr(".debug_info", 0, "%v", err)
+		return 0, err
 	}
-	d, err := ef.DWARF()
-	if err != nil {
-		return 0, formatErr(".debug_info", 0, "%v", err)
-	}
-	seen := map[string]bool{}
-	r := d.Reader()
-	for len(seen) < len(extLayout) {
-		e, err := r.Next()
-		if err != nil {
-			return 0, formatErr(".debug_info", 0, "%v", err)
-		}
-		if e == nil {
-			break
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		want, ok := extLayout[name]
-		if e.Tag != dwarf.TagStructType || !ok || seen[name] || e.Val(dwarf.AttrDeclaration) != nil {
-			if e.Tag != dwarf.TagCompileUnit && e.Children {
-				r.SkipChildren()
-			}
+	for _, name := range names {
+		si := found[name]
+		if si == nil {
 			continue
 		}
-		seen[name] = true
-		got := map[string]int64{}
-		got[""], _ = e.Val(dwarf.AttrByteSize).(int64)
-		for e.Children {
-			m, err := r.Next()
-			if err != nil {
-				return 0, formatErr(".debug_info", 0, "struct %s: %v", name, err)
-			}
-			if m == nil || m.Tag == 0 {
-				break
-			}
-			if mn, _ := m.Val(dwarf.AttrName).(string); m.Tag == dwarf.TagMember && mn != "" {
-				if loc, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok {
-					got[mn] = loc
-				}
-			}
-			if m.Children {
-				r.SkipChildren()
-			}
-		}
-		for member, off := range want {
-			what := "size"
+		for _, member := range slices.Sorted(maps.Keys(extLayout[name])) {
+			want := extLayout[name][member]
+			what, got, ok := "size", si.size, true
 			if member != "" {
 				what = "member " + member
+				got, ok = si.members[member]
 			}
-			g, ok := got[member]
 			if !ok {
 				return 0, formatErr(".debug_info", 0, "struct %s: no %s in the module's DWARF: a klp-build layout this scanner does not know", name, what)
 			}
-			if g != off {
-				return 0, formatErr(".debug_info", 0, "struct %s: %s is %d in the module's DWARF, klpack reads %d: a klp-build layout this scanner does not know", name, what, g, off)
+			if got != want {
+				return 0, formatErr(".debug_info", 0, "struct %s: %s is %d in the module's DWARF, klpack reads %d: a klp-build layout this scanner does not know", name, what, got, want)
 			}
 		}
 	}
-	return len(seen), nil
+	return len(found), nil
 }
 
 // decodeObjectExts reads the klp_object_ext table: as init.c counts it,

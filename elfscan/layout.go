@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf/btf"
 
@@ -98,8 +99,24 @@ func fill(source string, st map[string]*structInfo) (*layout, error) {
 }
 
 // dwarfLayout reads the klp structs from the module's DWARF. It returns
-// nil, nil when the module has no debug information.
-func dwarfLayout(f *elf64.File) (l *layout, err error) {
+// nil, nil when the module has no debug information, or none of them:
+// a module that keeps its klp_patch elsewhere.
+func dwarfLayout(f *elf64.File) (*layout, error) {
+	found, err := dwarfStructs(f, layoutStructs)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	l, err := fill(klp.LayoutDWARF, found)
+	if err != nil {
+		return nil, &FormatError{Section: ".debug_info", Msg: "DWARF: " + err.Error(), Err: err}
+	}
+	return l, nil
+}
+
+// dwarfStructs reads the first definition of each named struct in the
+// module's DWARF: its size and member offsets. It returns nil, nil for a
+// module without DWARF.
+func dwarfStructs(f *elf64.File, names []string) (found map[string]*structInfo, err error) {
 	if f.Section(".debug_info") < 0 {
 		return nil, nil
 	}
@@ -107,29 +124,26 @@ func dwarfLayout(f *elf64.File) (l *layout, err error) {
 	// Whatever they refuse is bad input, reported as such.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("DWARF: malformed debug information: %v", r)
+			err = fmt.Errorf("malformed debug information: %v", r)
 		}
 		if err != nil {
-			l = nil
-			if _, ok := errors.AsType[*FormatError](err); !ok {
-				err = &FormatError{Section: ".debug_info", Msg: err.Error(), Err: err}
-			}
+			found, err = nil, &FormatError{Section: ".debug_info", Msg: "DWARF: " + err.Error(), Err: err}
 		}
 	}()
 	ef, err := elf.NewFile(bytes.NewReader(f.Data))
 	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
+		return nil, err
 	}
 	d, err := ef.DWARF()
 	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
+		return nil, err
 	}
-	found := make(map[string]*structInfo)
+	found = make(map[string]*structInfo)
 	r := d.Reader()
-	for len(found) < len(layoutStructs) {
+	for len(found) < len(names) {
 		e, err := r.Next()
 		if err != nil {
-			return nil, fmt.Errorf("DWARF: %w", err)
+			return nil, err
 		}
 		if e == nil {
 			break
@@ -138,53 +152,43 @@ func dwarfLayout(f *elf64.File) (l *layout, err error) {
 			continue
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
-		if e.Tag != dwarf.TagStructType || !wanted(name) || found[name] != nil || e.Val(dwarf.AttrDeclaration) != nil {
+		if e.Tag != dwarf.TagStructType || !slices.Contains(names, name) || found[name] != nil || e.Val(dwarf.AttrDeclaration) != nil {
 			if e.Children {
 				r.SkipChildren()
 			}
 			continue
 		}
-		size, _ := e.Val(dwarf.AttrByteSize).(int64)
-		si := &structInfo{size: int(size), members: make(map[string]int)}
-		for e.Children {
-			m, err := r.Next()
-			if err != nil {
-				return nil, fmt.Errorf("DWARF: struct %s: %w", name, err)
-			}
-			if m == nil || m.Tag == 0 {
-				break
-			}
-			if m.Tag == dwarf.TagMember {
-				mn, _ := m.Val(dwarf.AttrName).(string)
-				if loc, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok && mn != "" {
-					si.members[mn] = int(loc)
-				}
-			}
-			if m.Children {
-				r.SkipChildren()
-			}
+		if found[name], err = structMembers(r, e); err != nil {
+			return nil, fmt.Errorf("struct %s: %w", name, err)
 		}
-		found[name] = si
 	}
-	if len(found) == 0 {
-		// Debug information without the klp structs (a module that keeps
-		// its klp_patch elsewhere): not an error, use another source.
-		return nil, nil
-	}
-	l, err = fill(klp.LayoutDWARF, found)
-	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
-	}
-	return l, nil
+	return found, nil
 }
 
-func wanted(name string) bool {
-	for _, s := range layoutStructs {
-		if s == name {
-			return true
+// structMembers reads the size of struct entry e and the offsets of its
+// named members, which r reads next.
+func structMembers(r *dwarf.Reader, e *dwarf.Entry) (*structInfo, error) {
+	size, _ := e.Val(dwarf.AttrByteSize).(int64)
+	si := &structInfo{size: int(size), members: make(map[string]int)}
+	for e.Children {
+		m, err := r.Next()
+		if err != nil {
+			return nil, err
+		}
+		if m == nil || m.Tag == 0 {
+			break
+		}
+		if m.Tag == dwarf.TagMember {
+			mn, _ := m.Val(dwarf.AttrName).(string)
+			if loc, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok && mn != "" {
+				si.members[mn] = int(loc)
+			}
+		}
+		if m.Children {
+			r.SkipChildren()
 		}
 	}
-	return false
+	return si, nil
 }
 
 // btfLayout reads the klp structs from the module's split BTF on top of the
