@@ -22,6 +22,17 @@ import (
 type enableCall struct {
 	patch  elf64.Ref
 	stores []store // stores the function made before the call
+	// calls the function made before it (x86_64): a callee may store
+	// into the patch too.
+	calls []callSite
+}
+
+// callSite is a call the init code makes before klp_enable_patch.
+type callSite struct {
+	stores int // stores made before it
+	callee elf64.Ref
+	known  bool       // callee is a relocated direct target
+	args   []regValue // what the argument registers hold
 }
 
 // store is a write to data seen in the init code.
@@ -32,6 +43,9 @@ type store struct {
 	isImm bool
 	from  elf64.Ref // the address the stored value was loaded from
 	load  bool
+	// joined: the store was made before a branch target, so along
+	// another path the place may hold something else.
+	joined bool
 	// nonzero: the value stored is whether the fromSize bytes at from
 	// are non-zero (C's conversion of an int to a bool: CMP $0 or TEST,
 	// then SETNE), not the loaded bytes themselves.
@@ -93,16 +107,26 @@ func hasRelocTo(rs []elf64.Rela, sym uint32) bool {
 // overwrote standing.
 func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableCall, error) {
 	starts := functionStarts(f, sec)
+	joins := branchTargets(f, sec)
 	var calls []enableCall
 	regs := map[x86asm.Reg]regValue{}
 	var flags regValue // what the last CMP $0 or TEST compared with zero
 	var stores []store
+	var sites []callSite
 	for in, err := range x86Insts(f, sec, rs) {
 		if err != nil {
 			return nil, err
 		}
 		if starts.reached(in.pc) {
-			regs, stores, flags = map[x86asm.Reg]regValue{}, nil, regValue{}
+			regs, stores, sites, flags = map[x86asm.Reg]regValue{}, nil, nil, regValue{}
+		}
+		if joins[in.pc] {
+			// Another path arrives: what the registers hold and what
+			// the stores wrote may differ along it.
+			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
+			for i := range stores {
+				stores[i] = store{at: stores[i].at, size: stores[i].size, joined: true}
+			}
 		}
 		switch in.Op {
 		case x86asm.CALL, x86asm.JMP:
@@ -111,11 +135,17 @@ func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableC
 				if !v.isAddr {
 					return nil, formatErr(f.Sections[sec].Name, in.pc, "call to klp_enable_patch with an argument the scan cannot follow")
 				}
-				calls = append(calls, enableCall{patch: v.addr, stores: stores})
+				calls = append(calls, enableCall{patch: v.addr, stores: slices.Clone(stores), calls: slices.Clone(sites)})
+			} else if in.Op == x86asm.CALL {
+				c := callSite{stores: len(stores), callee: in.at, known: in.hasRel}
+				for _, r := range kpArgRegs {
+					c.args = append(c.args, regs[r])
+				}
+				sites = append(sites, c)
 			}
-			if in.Op == x86asm.CALL {
-				regs, flags = map[x86asm.Reg]regValue{}, regValue{}
-			}
+			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
+		case x86asm.RET:
+			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
 		case x86asm.MOV, x86asm.MOVZX, x86asm.LEA:
 			if st, ok := x86Move(in, regs); ok {
 				stores = append(stores, st)
@@ -313,7 +343,8 @@ const staticReplaceHint = "the init code stores replace from a value the scan ca
 // evaluate makes replace unknown, never the static initializer's value.
 func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []param) error {
 	at := elf64.Ref{Sec: c.patch.Sec, Off: c.patch.Off + uint64(l.patchReplace)}
-	for _, st := range c.stores {
+	last := -1
+	for i, st := range c.stores {
 		// k: which byte of a wider store lands on the bool.
 		k, hit := uint64(0), st.at == at
 		if st.size > 1 && st.at.Extern == "" && at.Extern == "" && st.at.Sec == at.Sec &&
@@ -323,11 +354,40 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 		if !hit {
 			continue
 		}
+		last = i
 		if err := applyStore(f, p, st, k, params); err != nil {
 			return err
 		}
 	}
+	if p.ReplaceSource == klp.ReplaceUnknown {
+		return nil
+	}
+	// A call after the last store (or any call, without one) may store
+	// into the patch itself: only calls that cannot reach it leave the
+	// answer standing.
+	for _, cs := range c.calls {
+		if cs.stores <= last {
+			continue
+		}
+		if why := callReaches(f, cs, c.patch, at); why != "" {
+			p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
+			p.ReplaceHint = staticReplaceHint + " (" + why + ")"
+			return nil
+		}
+	}
 	return nil
+}
+
+// callReaches says why a call may change the patch at patch, whose
+// replace field is at replace: it is handed the patch, or its callee
+// names it; "" when it cannot.
+func callReaches(f *elf64.File, cs callSite, patch, replace elf64.Ref) string {
+	for _, a := range cs.args {
+		if a.isAddr && a.addr.Sec == patch.Sec && a.addr.Extern == patch.Extern && a.addr.Off <= replace.Off && a.addr.Off >= patch.Off {
+			return "the patch is passed to a call before klp_enable_patch"
+		}
+	}
+	return x86CalleeSafe(f, cs.callee, cs.known, []elf64.Ref{patch, replace})
 }
 
 // applyStore sets replace from one store hitting it, k bytes into it.
@@ -341,6 +401,8 @@ func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param)
 		name = paramNamed(params, st.from)
 	}
 	switch {
+	case st.joined:
+		unknown("stored before a branch target: another path may store something else")
 	case st.isImm:
 		shift := 8 * k
 		if f.ByteOrder == binary.BigEndian {

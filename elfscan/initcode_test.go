@@ -1,10 +1,12 @@
 package elfscan
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -46,5 +48,66 @@ func TestInitReplaceNotEvaluated(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestInitReplaceRules pins how the stores and calls the x86 scan saw
+// before klp_enable_patch settle replace in lp_param (6.1): the last store
+// to the field wins, a store the scan cannot evaluate or that another path
+// may bypass makes it unknown, and so does a call after it that may
+// reach the patch.
+func TestInitReplaceRules(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(koDir, "6.1.0-56-amd64", "lp_param.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf64.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Symbols(); err != nil {
+		t.Fatal(err)
+	}
+	params, err := moduleParams(f)
+	if err != nil || len(params) != 1 {
+		t.Fatalf("moduleParams = %v, %v; want lp_param's one parameter", params, err)
+	}
+	l := klpLayout64
+	patch := elf64.Ref{Sec: f.Section(".data")}
+	replace := elf64.Ref{Sec: patch.Sec, Off: uint64(l.patchReplace)}
+	one := store{at: replace, size: 1, imm: 1, isImm: true}
+	extern := callSite{stores: 1, callee: elf64.Ref{Extern: "printk"}, known: true}
+	tests := []struct {
+		name   string
+		call   enableCall
+		want   bool
+		source string
+	}{
+		{"no store", enableCall{}, false, klp.ReplaceStatic},
+		{"constant", enableCall{stores: []store{one}}, true, klp.ReplaceInit},
+		{"constant in a wider store", enableCall{stores: []store{{at: patch, size: 32, imm: 1 << 8, isImm: true}}}, false, klp.ReplaceInit},
+		{"parameter", enableCall{stores: []store{{at: replace, size: 1, from: params[0].arg, load: true}}}, false, klp.ReplaceParam},
+		{"parameter compared with zero", enableCall{stores: []store{{at: replace, size: 1, from: params[0].arg, load: true, nonzero: true, fromSize: 1}}}, false, klp.ReplaceParam},
+		{"unknown value", enableCall{stores: []store{{at: replace, size: 1}}}, false, klp.ReplaceUnknown},
+		{"unknown value, then a constant", enableCall{stores: []store{{at: replace, size: 1}, one}}, true, klp.ReplaceInit},
+		{"constant before a branch target", enableCall{stores: []store{{at: replace, size: 1, joined: true}}}, false, klp.ReplaceUnknown},
+		{"store elsewhere", enableCall{stores: []store{{at: elf64.Ref{Sec: patch.Sec, Off: replace.Off + 1}, size: 1}}}, false, klp.ReplaceStatic},
+		{"external call after the store", enableCall{stores: []store{one}, calls: []callSite{extern}}, true, klp.ReplaceInit},
+		{"external call before the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 0, callee: extern.callee, known: true}}}, true, klp.ReplaceInit},
+		{"indirect call after the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 1}}}, false, klp.ReplaceUnknown},
+		{"indirect call without a store", enableCall{calls: []callSite{{}}}, false, klp.ReplaceUnknown},
+		{"patch passed to a call", enableCall{stores: []store{one}, calls: []callSite{{stores: 1, callee: extern.callee, known: true, args: []regValue{{addr: patch, isAddr: true}}}}}, false, klp.ReplaceUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &klp.Patch{ReplaceSource: klp.ReplaceStatic}
+			tt.call.patch = patch
+			if err := initReplace(f, &l, p, tt.call, params); err != nil {
+				t.Fatalf("initReplace = %v", err)
+			}
+			if p.Replace != tt.want || p.ReplaceSource != tt.source {
+				t.Errorf("initReplace: replace = %v from %q (%s), want %v from %q", p.Replace, p.ReplaceSource, p.ReplaceHint, tt.want, tt.source)
+			}
+		})
 	}
 }

@@ -325,3 +325,118 @@ func (t *x86Track) storeStatic(in x86Inst) (x86Val, bool) {
 	delete(t.statics, in.at)
 	return x86Val{}, false
 }
+
+// x86MaxCallees bounds the local functions followed from one call.
+const x86MaxCallees = 64
+
+// x86CalleeSafe checks that the function a call reaches, and every local
+// function it reaches in turn, never refers to holders: the statics
+// holding the patch, or the patch itself. known: the callee is a
+// relocated direct target.
+func x86CalleeSafe(f *elf64.File, callee elf64.Ref, known bool, holders []elf64.Ref) string {
+	if !known {
+		return "an indirect call comes after replace is stored"
+	}
+	if callee.Extern != "" {
+		return "" // an external function cannot name the module's static
+	}
+	seen := map[elf64.Ref]bool{}
+	todo := []elf64.Ref{callee}
+	for len(todo) > 0 {
+		at := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if seen[at] {
+			continue
+		}
+		if len(seen) >= x86MaxCallees {
+			return "calls after replace is stored reach too many functions to follow"
+		}
+		seen[at] = true
+		refs, why := x86CodeRefs(f, at)
+		if why != "" {
+			return why
+		}
+		for _, t := range refs {
+			for _, h := range holders {
+				// Any reference near the static (PC-relative addends
+				// differ by the instruction's tail) counts.
+				if t.Sec == h.Sec && t.Off+16 >= h.Off && t.Off <= h.Off+16 {
+					return "a function called after replace is stored uses the variable holding the patch"
+				}
+			}
+			if f.Sections[t.Sec].Flags&elf.SHF_EXECINSTR != 0 {
+				todo = append(todo, t)
+			}
+		}
+	}
+	return ""
+}
+
+// x86MaxInsts bounds the instructions followed in one callee.
+const x86MaxInsts = 1 << 16
+
+// x86CodeRefs returns the defined places the code run from at refers to
+// through relocations (for calls, where the call goes). The code is what
+// control flow reaches from at inside its section, up to returns and
+// jumps elsewhere, so no symbol is needed: strip --strip-unneeded leaves
+// none for local functions. Branches and calls within the section are
+// followed; an indirect jump is not, and makes the callee unsafe.
+func x86CodeRefs(f *elf64.File, at elf64.Ref) ([]elf64.Ref, string) {
+	const unreadable = "a call after replace is stored goes to code whose relocations do not read"
+	if f.Sections[at.Sec].Type != elf.SHT_PROGBITS {
+		return nil, "a call after replace is stored goes to code without contents"
+	}
+	rs, err := f.Relocations(at.Sec)
+	if err != nil {
+		return nil, unreadable
+	}
+	code := f.SectionData(at.Sec)
+	var out []elf64.Ref
+	seen := map[uint64]bool{}
+	todo := []uint64{at.Off}
+	for len(todo) > 0 {
+		pc := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for pc < uint64(len(code)) && !seen[pc] {
+			if len(seen) >= x86MaxInsts {
+				return nil, "calls after replace is stored reach too much code to follow"
+			}
+			seen[pc] = true
+			in, err := x86asm.Decode(code[pc:], 64)
+			if err != nil {
+				return nil, "a call after replace is stored goes to code that does not decode"
+			}
+			end := pc + uint64(in.Len)
+			r, hasRel := relocIn(rs, pc, end)
+			if hasRel {
+				t, err := f.Target(r)
+				if err != nil {
+					return nil, unreadable
+				}
+				if t.Extern == "" {
+					if isPCRel(r.Type) {
+						t.Off += 4 // where the CPU goes: the addend counted from the field's end
+					}
+					out = append(out, t)
+				}
+			}
+			rel, isRel := in.Args[0].(x86asm.Rel)
+			switch {
+			case in.Op == x86asm.RET || in.Op == x86asm.UD2 || in.Op == x86asm.INT:
+				pc = uint64(len(code))
+				continue
+			case (in.Op == x86asm.JMP || in.Op == x86asm.CALL) && !isRel && !hasRel:
+				return nil, "code called after replace is stored jumps or calls through a pointer"
+			case isRel && !hasRel:
+				if to := int64(end) + int64(rel); to >= 0 {
+					todo = append(todo, uint64(to))
+				}
+			}
+			if in.Op == x86asm.JMP {
+				break
+			}
+			pc = end
+		}
+	}
+	return out, ""
+}
