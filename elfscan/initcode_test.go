@@ -94,6 +94,7 @@ func TestInitReplaceRules(t *testing.T) {
 		{"store elsewhere", enableCall{stores: []store{{at: elf64.Ref{Sec: patch.Sec, Off: replace.Off + 1}, size: 1}}}, false, klp.ReplaceStatic},
 		{"external call after the store", enableCall{stores: []store{one}, calls: []callSite{extern}}, true, klp.ReplaceInit},
 		{"external call before the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 0, callee: extern.callee, known: true}}}, true, klp.ReplaceInit},
+		{"indirect call before the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 0}}}, true, klp.ReplaceInit},
 		{"indirect call after the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 1}}}, false, klp.ReplaceUnknown},
 		{"indirect call without a store", enableCall{calls: []callSite{{}}}, false, klp.ReplaceUnknown},
 		{"patch passed to a call", enableCall{stores: []store{one}, calls: []callSite{{stores: 1, callee: extern.callee, known: true, args: []regValue{{addr: patch, isAddr: true}}}}}, false, klp.ReplaceUnknown},
