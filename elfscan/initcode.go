@@ -125,7 +125,7 @@ func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableC
 			// the stores wrote may differ along it.
 			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
 			for i := range stores {
-				stores[i] = store{at: stores[i].at, size: stores[i].size, joined: true}
+				stores[i].joined = true
 			}
 		}
 		switch in.Op {

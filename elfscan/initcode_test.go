@@ -90,7 +90,7 @@ func TestInitReplaceRules(t *testing.T) {
 		{"parameter compared with zero", enableCall{stores: []store{{at: replace, size: 1, from: params[0].arg, load: true, nonzero: true, fromSize: 1}}}, false, klp.ReplaceParam},
 		{"unknown value", enableCall{stores: []store{{at: replace, size: 1}}}, false, klp.ReplaceUnknown},
 		{"unknown value, then a constant", enableCall{stores: []store{{at: replace, size: 1}, one}}, true, klp.ReplaceInit},
-		{"constant before a branch target", enableCall{stores: []store{{at: replace, size: 1, joined: true}}}, false, klp.ReplaceUnknown},
+		{"constant before a branch target", enableCall{stores: []store{{at: replace, size: 1, imm: 1, isImm: true, joined: true}}}, false, klp.ReplaceUnknown},
 		{"store elsewhere", enableCall{stores: []store{{at: elf64.Ref{Sec: patch.Sec, Off: replace.Off + 1}, size: 1}}}, false, klp.ReplaceStatic},
 		{"external call after the store", enableCall{stores: []store{one}, calls: []callSite{extern}}, true, klp.ReplaceInit},
 		{"external call before the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 0, callee: extern.callee, known: true}}}, true, klp.ReplaceInit},

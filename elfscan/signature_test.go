@@ -86,6 +86,7 @@ type pkcs7Spec struct {
 	digest      asn1.ObjectIdentifier
 	contentType asn1.ObjectIdentifier
 	noSigners   bool
+	noSignature bool // the SignerInfo ends before its signature
 	withCerts   bool
 }
 
@@ -111,12 +112,16 @@ func buildPKCS7(t testing.TB, s pkcs7Spec) []byte {
 		}
 		sid = seq(t, seq(t, rdns...), tlv(t, asn1.ClassUniversal, tagInteger, false, s.serial))
 	}
+	signature := der(t, bytes.Repeat([]byte{0x5a}, 64))
+	if s.noSignature {
+		signature = nil
+	}
 	signerInfo := seq(t,
 		der(t, 1),
 		sid,
 		alg(s.digest),
 		seq(t, der(t, oidRSA), der(t, asn1.NullRawValue)),
-		der(t, bytes.Repeat([]byte{0x5a}, 64)),
+		signature,
 	)
 	var signers []byte
 	if !s.noSigners {
@@ -311,6 +316,7 @@ func hostileSignatures(t testing.TB) []struct {
 		{"huge DER length", sigBlock{idType: idPKCS7, sig: []byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00}}.appendTo(fakeELF), false},
 		{"indefinite length", sigBlock{idType: idPKCS7, sig: []byte{0x30, 0x80, 0x00, 0x00}}.appendTo(fakeELF), false},
 		{"not signedData", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{contentType: oidData})}.appendTo(fakeELF), false},
+		{"SignerInfo without signature", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{noSignature: true})}.appendTo(fakeELF), false},
 		{"no SignerInfo", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{noSigners: true})}.appendTo(fakeELF), false},
 		{"empty serial", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{serial: []byte{}})}.appendTo(fakeELF), false},
 		{"non-minimal serial", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{serial: []byte{0x00, 0x01}})}.appendTo(fakeELF), false},
