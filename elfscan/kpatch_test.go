@@ -222,71 +222,15 @@ func TestKpatchBuildModules(t *testing.T) {
 	}
 }
 
-// tableFile is an ELF with one section holding data, no relocations, and
-// the given symbols defined in it: the header, the section's bytes, the
-// symbol and string tables, the section names, then the section headers.
-func tableFile(t testing.TB, data []byte, typ elf.SectionType, syms map[string]uint64) *elf64.File {
+// tableFile is an ELF with one section, name, holding data, no
+// relocations, and the given symbols defined in it.
+func tableFile(t testing.TB, name string, data []byte, typ elf.SectionType, syms map[string]uint64) *elf64.File {
 	t.Helper()
-	le := binary.LittleEndian
-	strtab, symtab := []byte{0}, make([]byte, elf64.SymSize)
-	for _, name := range slices.Sorted(maps.Keys(syms)) {
-		e := le.AppendUint32(nil, uint32(len(strtab)))
-		e = append(e, byte(elf.STT_NOTYPE), 0)
-		e = le.AppendUint16(e, 1)
-		e = le.AppendUint64(e, syms[name])
-		symtab = append(symtab, le.AppendUint64(e, 0)...)
-		strtab = append(append(strtab, name...), 0)
+	var ss []testSymbol
+	for _, sym := range slices.Sorted(maps.Keys(syms)) {
+		ss = append(ss, testSymbol{name: sym, shndx: 3, value: syms[sym]})
 	}
-	const names = "\x00.kpatch.callbacks.pre_patch\x00.symtab\x00.strtab\x00.shstrtab\x00"
-	b := make([]byte, 64)
-	copy(b, elf.ELFMAG)
-	b[elf.EI_CLASS], b[elf.EI_DATA], b[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
-	le.PutUint16(b[16:], uint16(elf.ET_REL))
-	le.PutUint16(b[18:], uint16(elf.EM_X86_64))
-	type sh struct {
-		name          string
-		typ           elf.SectionType
-		body          []byte
-		size          int
-		link, entsize int
-	}
-	shs := []sh{
-		{},
-		{".kpatch.callbacks.pre_patch", typ, data, len(data), 0, 0},
-		{".symtab", elf.SHT_SYMTAB, symtab, len(symtab), 3, elf64.SymSize},
-		{".strtab", elf.SHT_STRTAB, strtab, len(strtab), 0, 0},
-		{".shstrtab", elf.SHT_STRTAB, []byte(names), len(names), 0, 0},
-	}
-	var hdrs []byte
-	for _, h := range shs {
-		off := len(b)
-		if h.typ != elf.SHT_NOBITS {
-			b = append(b, h.body...)
-		}
-		e := make([]byte, elf64.ShdrSize)
-		if h.name != "" {
-			le.PutUint32(e, uint32(strings.Index(names, "\x00"+h.name+"\x00")+1))
-		}
-		le.PutUint32(e[4:], uint32(h.typ))
-		le.PutUint64(e[24:], uint64(off))
-		le.PutUint64(e[32:], uint64(h.size))
-		le.PutUint32(e[40:], uint32(h.link))
-		le.PutUint64(e[56:], uint64(h.entsize))
-		hdrs = append(hdrs, e...)
-	}
-	le.PutUint64(b[40:], uint64(len(b)))
-	le.PutUint16(b[52:], 64)
-	le.PutUint16(b[58:], elf64.ShdrSize)
-	le.PutUint16(b[60:], uint16(len(shs)))
-	le.PutUint16(b[62:], uint16(len(shs)-1))
-	f, err := elf64.Parse(append(b, hdrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Symbols(); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return buildELF(t, []testSection{{name: name, typ: typ, body: data, size: len(data)}}, ss)
 }
 
 func TestKpatchTable(t *testing.T) {
@@ -319,8 +263,8 @@ func TestKpatchTable(t *testing.T) {
 			if typ == 0 {
 				typ = elf.SHT_PROGBITS
 			}
-			f := tableFile(t, tt.data, typ, tt.syms)
-			start, n, err := kpatchTable(f, 1, sym, kpatchCallbackSize)
+			f := tableFile(t, ".kpatch.callbacks.pre_patch", tt.data, typ, tt.syms)
+			start, n, err := kpatchTable(f, f.Section(".kpatch.callbacks.pre_patch"), sym, kpatchCallbackSize)
 			if tt.err != "" {
 				if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("kpatchTable = %d, %d, %v; want a FormatError with %q", start, n, err, tt.err)
@@ -349,8 +293,7 @@ func TestKpatchChecksum(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := tableFile(t, []byte(tt.data), elf.SHT_PROGBITS, nil)
-			f.Sections[1].Name = ".kpatch.checksum"
+			f := tableFile(t, ".kpatch.checksum", []byte(tt.data), elf.SHT_PROGBITS, nil)
 			err := kpatchChecksum(f)
 			if tt.ok != (err == nil) {
 				t.Fatalf("kpatchChecksum(%q) = %v, want ok %v", tt.data, err, tt.ok)
