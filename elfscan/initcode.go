@@ -138,7 +138,7 @@ func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableC
 				calls = append(calls, enableCall{patch: v.addr, stores: slices.Clone(stores), calls: slices.Clone(sites)})
 			} else if in.Op == x86asm.CALL {
 				c := callSite{stores: len(stores), callee: in.at, known: in.hasRel}
-				for _, r := range kpArgRegs {
+				for _, r := range x86ArgRegs {
 					c.args = append(c.args, regs[r])
 				}
 				sites = append(sites, c)

@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 
-	"golang.org/x/arch/x86/x86asm"
-
 	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -97,7 +95,7 @@ func (klpBuildDecoder) decode(m *module) ([]*klp.Patch, error) {
 		return nil, err
 	}
 	p.Objects = objs
-	if err := initCodeReplace(m, p, klpReplaceHint, storedBytes); err != nil {
+	if err := initCodeReplace(m, p, klpReplaceHint, klpBuildStores); err != nil {
 		return nil, err
 	}
 	out := []*klp.Patch{p}
@@ -257,183 +255,10 @@ func decodeFuncExts(f *elf64.File, at elf64.Ref, nr uint64) ([]klp.Func, error) 
 	return out, nil
 }
 
-// codeState is what the scan knows inside one function: the registers and
-// static variables, and the stores made through registers.
-type codeState struct {
-	x86Track
-	stores []heapStore
-}
-
-// heapStore is a constant written through a register: *(base + disp).
-type heapStore struct {
-	base  x86Val
-	disp  int64
-	size  int
-	value int64
-}
-
-func newCodeState() *codeState {
-	return &codeState{x86Track: newX86Track()}
-}
-
-// storedBytes scans section sec linearly and returns, for each call to
-// klp_enable_patch, the byte stored at off into the object in %rdi. What
-// the scan knows holds along straight-line code only: it starts over at
-// every function start, branch target and after every jump or return, so
-// a value stored on one path is never taken for another path's.
-func storedBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
-	starts := branchTargets(f, sec)
-	for _, s := range functionStarts(f, sec) {
-		starts[s] = true
-	}
-	var out []byte
-	st := newCodeState()
-	for in, err := range x86Insts(f, sec, rs) {
-		if err != nil {
-			return nil, "", err
-		}
-		// A start among bytes that did not decode counts too.
-		for p := in.from; p <= in.pc; p++ {
-			if starts[p] {
-				st = newCodeState()
-			}
-		}
-		switch {
-		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.Sym == target:
-			v, why := st.byteAt(st.reg(x86asm.RDI), off)
-			if why != "" {
-				return nil, why, nil
-			}
-			out = append(out, v)
-			st.clobberCall()
-			st.forgetMemory()
-		case in.Op == x86asm.CALL:
-			st.clobberCall()
-			st.forgetMemory()
-		case in.Op == x86asm.JMP || in.Op == x86asm.RET:
-			st = newCodeState()
-		case in.Op == x86asm.MOV || in.Op == x86asm.MOVZX || in.Op == x86asm.LEA:
-			st.move(in)
-		case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
-			st.setConst(in.Args[0].(x86asm.Reg), 0)
-		default:
-			st.other(in.Inst)
-		}
-	}
-	return out, "", nil
-}
-
-// implicitRegs are registers instructions write without naming them.
-var implicitRegs = map[x86asm.Op][]x86asm.Reg{
-	x86asm.MUL: {x86asm.RAX, x86asm.RDX}, x86asm.IMUL: {x86asm.RAX, x86asm.RDX},
-	x86asm.DIV: {x86asm.RAX, x86asm.RDX}, x86asm.IDIV: {x86asm.RAX, x86asm.RDX},
-	x86asm.CWD: {x86asm.RDX}, x86asm.CDQ: {x86asm.RDX}, x86asm.CQO: {x86asm.RDX},
-	x86asm.CPUID: {x86asm.RAX, x86asm.RBX, x86asm.RCX, x86asm.RDX},
-	x86asm.RDTSC: {x86asm.RAX, x86asm.RDX},
-	x86asm.MOVSB: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.MOVSW: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
-	x86asm.MOVSD: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.MOVSQ: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
-	x86asm.STOSB: {x86asm.RDI, x86asm.RCX}, x86asm.STOSW: {x86asm.RDI, x86asm.RCX},
-	x86asm.STOSD: {x86asm.RDI, x86asm.RCX}, x86asm.STOSQ: {x86asm.RDI, x86asm.RCX},
-	x86asm.LODSB: {x86asm.RAX, x86asm.RSI, x86asm.RCX}, x86asm.LODSW: {x86asm.RAX, x86asm.RSI, x86asm.RCX},
-	x86asm.LODSD: {x86asm.RAX, x86asm.RSI, x86asm.RCX}, x86asm.LODSQ: {x86asm.RAX, x86asm.RSI, x86asm.RCX},
-	x86asm.CMPSB: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.CMPSW: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
-	x86asm.CMPSD: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.CMPSQ: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
-	x86asm.SCASB: {x86asm.RDI, x86asm.RCX}, x86asm.SCASW: {x86asm.RDI, x86asm.RCX},
-	x86asm.SCASD: {x86asm.RDI, x86asm.RCX}, x86asm.SCASQ: {x86asm.RDI, x86asm.RCX},
-}
-
-// other follows any instruction the scan does not model: whatever it may
-// write becomes unknown, and a write to memory forgets every store seen.
-func (c *codeState) other(inst x86asm.Inst) {
-	for _, r := range implicitRegs[inst.Op] {
-		c.forget(r)
-	}
-	writes := []x86asm.Arg{inst.Args[0]}
-	switch inst.Op {
-	case x86asm.XCHG, x86asm.XADD, x86asm.CMPXCHG:
-		writes = append(writes, inst.Args[1])
-		c.forget(x86asm.RAX)
-	}
-	if readOnlyOps[inst.Op] {
-		writes = nil
-	}
-	for _, a := range writes {
-		switch a := a.(type) {
-		case x86asm.Reg:
-			c.forget(a)
-		case x86asm.Mem:
-			c.forgetMemory()
-		}
-	}
-	if stringOps[inst.Op] {
-		c.forgetMemory()
-	}
-}
-
-// forgetMemory forgets every store seen: a callee may write any memory it
-// can reach, the klp_patch included.
-func (c *codeState) forgetMemory() {
-	c.stores = nil
-	c.statics = map[elf64.Ref]x86Val{}
-}
-
-// move follows MOV, MOVZX and LEA: register copies, constants, loads and
-// stores of static variables, and constant stores through a register.
-func (c *codeState) move(in x86Inst) {
-	switch d := in.Args[0].(type) {
-	case x86asm.Reg:
-		// MOVZX of a register keeps its value number here, and so a
-		// constant: exact for a bool's 0 or 1 (kpatch's scan is stricter).
-		if s, ok := in.Args[1].(x86asm.Reg); ok {
-			c.set(d, c.reg(s))
-			return
-		}
-		c.moveToReg(in)
-	case x86asm.Mem:
-		if in.hasRel && d.Base == x86asm.RIP {
-			c.storeStatic(in)
-			return
-		}
-		if d.Base == 0 || d.Index != 0 {
-			c.stores = nil
-			return
-		}
-		hs := heapStore{base: c.reg(d.Base), disp: d.Disp, size: in.MemBytes}
-		switch s := in.Args[1].(type) {
-		case x86asm.Imm:
-			hs.value = int64(s)
-			if in.hasRel {
-				// An address the loader fills in, not a constant.
-				hs.size = -hs.size
-			}
-		case x86asm.Reg:
-			v, ok := c.consts[c.reg(s)]
-			if !ok {
-				hs.size = -hs.size // a store of an unknown value
-			}
-			hs.value = v
-		default:
-			hs.size = -hs.size
-		}
-		c.stores = append(c.stores, hs)
-	}
-}
-
-// byteAt is the last byte stored at off into the object numbered base.
-func (c *codeState) byteAt(base x86Val, off uint64) (byte, string) {
-	for i := len(c.stores) - 1; i >= 0; i-- {
-		s := c.stores[i]
-		size := s.size
-		if size < 0 {
-			size = -size
-		}
-		if s.base != base || s.disp < 0 || off < uint64(s.disp) || off >= uint64(s.disp)+uint64(size) {
-			continue
-		}
-		if s.size < 0 {
-			return 0, "replace stored from a value the scan cannot follow"
-		}
-		return byte(uint64(s.value) >> (8 * (off - uint64(s.disp)))), ""
-	}
-	return 0, "no store to replace before klp_enable_patch"
+// klpBuildStores returns for each call to klp_enable_patch in section sec
+// the byte at off of the object in %rdi. init.c stores replace right
+// before the call, so the scan can afford to forget at every branch
+// target (x86EnableBytes with joins).
+func klpBuildStores(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
+	return x86EnableBytes(f, sec, rs, target, off, true)
 }

@@ -3,6 +3,7 @@ package elfscan
 import (
 	"debug/elf"
 	"iter"
+	"math"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -10,12 +11,15 @@ import (
 	"github.com/klpack/klpack/pkg/klp"
 )
 
-// The x86-64 init-code scans (scanCode, and the klp-build and kpatch-build
-// replace decoders) share what follows: finding the calls to
-// klp_enable_patch, decoding code with its relocations, a register file of
-// value numbers, and (for the two decoders) settling replace from the
-// bytes their scans find. What a call or a store does to memory is each
-// decoder's own policy, so none of it is here.
+// The x86-64 init-code scans share what follows: finding the calls to
+// klp_enable_patch, decoding code with its relocations, the proof that a
+// callee cannot reach the patch (x86CalleeSafe), and the one tracker of
+// init code that builds the patch on the heap (x86Flow), which the
+// klp-build and kpatch-build decoders use. The scan of hand-written
+// modules (scanCode) follows relocated addresses instead of value
+// numbers, but stores and calls count there the same way: a store the
+// scan cannot evaluate, one made before a branch target, or a call after
+// it that is not proven harmless leaves replace unknown.
 
 // enableTarget is the index of the undefined symbol klp_enable_patch, the
 // target of the calls the scans look for.
@@ -439,4 +443,252 @@ func x86CodeRefs(f *elf64.File, at elf64.Ref) ([]elf64.Ref, string) {
 		}
 	}
 	return out, ""
+}
+
+// x86Store is a store through a followed pointer; wild stores (indexed
+// addresses) may hit anything.
+type x86Store struct {
+	at    x86Val
+	size  int64
+	value int64
+	known bool
+	wild  bool
+}
+
+type x86Call struct {
+	stores int // stores made before the call
+	args   []x86Val
+	callee elf64.Ref
+	known  bool // the callee is a relocated direct target
+}
+
+// x86Flow is the x86_64 code-flow tracker of the init code that builds a
+// klp_patch on the heap (kpatch-build, klp-build): registers, statics and
+// the stores made through followed pointers, kept across calls, and the
+// calls themselves for enableSees to judge.
+type x86Flow struct {
+	x86Track
+	holders map[int][]elf64.Ref // statics each root was ever stored in
+	escaped map[int]bool        // roots stored into memory other than a static
+	taken   map[elf64.Ref]bool  // statics whose address the code takes
+	stores  []x86Store
+	calls   []x86Call
+}
+
+func newX86Flow() *x86Flow {
+	return &x86Flow{x86Track: newX86Track(), holders: map[int][]elf64.Ref{}, escaped: map[int]bool{}, taken: map[elf64.Ref]bool{}}
+}
+
+var x86ArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86asm.R8, x86asm.R9}
+
+// x86EnableBytes scans section sec and returns, for each call or tail
+// call to klp_enable_patch, the byte at off of the object in %rdi; else
+// why not. What the scan knows starts over at every function start and,
+// with joins, at every branch target and after every jump or return, so a
+// value stored on one path is never taken for another path's.
+func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64, joins bool) ([]byte, string, error) {
+	starts := functionStarts(f, sec)
+	targets := map[uint64]bool{}
+	if joins {
+		targets = branchTargets(f, sec)
+	}
+	var out []byte
+	st := newX86Flow()
+	for in, err := range x86Insts(f, sec, rs) {
+		if err != nil {
+			return nil, "", err
+		}
+		// A branch target among bytes that did not decode counts too.
+		for p := in.from; p <= in.pc; p++ {
+			if targets[p] {
+				st = newX86Flow()
+			}
+		}
+		if starts.reached(in.pc) {
+			st = newX86Flow()
+		}
+		if (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.Sym == target {
+			v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
+			if why != "" {
+				return nil, why, nil
+			}
+			out = append(out, v)
+			st.clobberCall()
+		} else {
+			st.step(in)
+		}
+		if joins && (in.Op == x86asm.JMP || in.Op == x86asm.RET) {
+			st = newX86Flow()
+		}
+	}
+	return out, "", nil
+}
+
+// step follows one instruction other than a call to klp_enable_patch.
+func (s *x86Flow) step(in x86Inst) {
+	switch {
+	case in.Op == x86asm.CALL:
+		c := x86Call{stores: len(s.stores), callee: in.at, known: in.hasRel}
+		for _, r := range x86ArgRegs {
+			c.args = append(c.args, s.reg(r))
+		}
+		s.calls = append(s.calls, c)
+		s.clobberCall()
+	case in.Op == x86asm.MOV || in.Op == x86asm.MOVZX || in.Op == x86asm.LEA:
+		s.move(in)
+	case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
+		s.setConst(in.Args[0].(x86asm.Reg), 0)
+	case (in.Op == x86asm.ADD || in.Op == x86asm.SUB) && isReg(in.Args[0]) && isImm(in.Args[1]):
+		r := in.Args[0].(x86asm.Reg)
+		d := int64(in.Args[1].(x86asm.Imm))
+		if in.Op == x86asm.SUB {
+			d = -d
+		}
+		v := s.reg(r)
+		s.set(r, x86Val{v.root, v.off + d})
+	case stringOps[in.Op]:
+		// Unknown bytes from %rdi on, as many as %rcx says.
+		s.stores = append(s.stores, x86Store{at: s.reg(x86asm.RDI), size: math.MaxInt32})
+		for _, r := range []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RCX} {
+			s.forget(r)
+		}
+	default:
+		s.other(in)
+	}
+}
+
+// implicitRegs are registers instructions write without naming them.
+var implicitRegs = map[x86asm.Op][]x86asm.Reg{
+	x86asm.MUL: {x86asm.RAX, x86asm.RDX}, x86asm.IMUL: {x86asm.RAX, x86asm.RDX},
+	x86asm.DIV: {x86asm.RAX, x86asm.RDX}, x86asm.IDIV: {x86asm.RAX, x86asm.RDX},
+	x86asm.CWD: {x86asm.RDX}, x86asm.CDQ: {x86asm.RDX}, x86asm.CQO: {x86asm.RDX},
+	x86asm.CPUID: {x86asm.RAX, x86asm.RBX, x86asm.RCX, x86asm.RDX},
+	x86asm.RDTSC: {x86asm.RAX, x86asm.RDX},
+	x86asm.LODSB: {x86asm.RAX, x86asm.RSI, x86asm.RCX}, x86asm.LODSW: {x86asm.RAX, x86asm.RSI, x86asm.RCX},
+	x86asm.LODSD: {x86asm.RAX, x86asm.RSI, x86asm.RCX}, x86asm.LODSQ: {x86asm.RAX, x86asm.RSI, x86asm.RCX},
+	x86asm.CMPSB: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.CMPSW: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
+	x86asm.CMPSD: {x86asm.RDI, x86asm.RSI, x86asm.RCX}, x86asm.CMPSQ: {x86asm.RDI, x86asm.RSI, x86asm.RCX},
+	x86asm.SCASB: {x86asm.RDI, x86asm.RCX}, x86asm.SCASW: {x86asm.RDI, x86asm.RCX},
+	x86asm.SCASD: {x86asm.RDI, x86asm.RCX}, x86asm.SCASQ: {x86asm.RDI, x86asm.RCX},
+	x86asm.CMPXCHG: {x86asm.RAX},
+}
+
+// other follows an instruction the scan does not model: every register
+// it may write, named or not, becomes unknown, and a write to memory is a
+// store of an unknown value.
+func (s *x86Flow) other(in x86Inst) {
+	for _, r := range implicitRegs[in.Op] {
+		s.forget(r)
+	}
+	for _, a := range in.Args {
+		if r, ok := a.(x86asm.Reg); ok && (a == in.Args[0] && !readOnlyOps[in.Op] || in.Op == x86asm.XCHG || in.Op == x86asm.XADD || in.Op == x86asm.CMPXCHG) {
+			s.forget(r)
+		}
+	}
+	if m, ok := in.Args[0].(x86asm.Mem); ok && !readOnlyOps[in.Op] {
+		s.storeTo(in, m, x86Store{})
+	}
+}
+
+func isReg(a x86asm.Arg) bool { _, ok := a.(x86asm.Reg); return ok }
+func isImm(a x86asm.Arg) bool { _, ok := a.(x86asm.Imm); return ok }
+
+// move follows MOV, MOVZX and LEA, and the address arithmetic of LEA: the
+// hook stores into the patch through pointers into what it allocated.
+func (s *x86Flow) move(in x86Inst) {
+	switch d := in.Args[0].(type) {
+	case x86asm.Reg:
+		if m, ok := in.Args[1].(x86asm.Mem); ok && in.Op == x86asm.LEA && m.Base != 0 && m.Base != x86asm.RIP && m.Index == 0 {
+			b := s.reg(m.Base)
+			s.set(d, x86Val{b.root, b.off + m.Disp})
+			return
+		}
+		if s.moveToReg(in) {
+			s.taken[in.at] = true // an address, maybe of a static
+		}
+	case x86asm.Mem:
+		if in.hasRel && d.Base == x86asm.RIP {
+			if v, ok := s.storeStatic(in); ok {
+				s.holders[v.root] = append(s.holders[v.root], in.at)
+			}
+			return
+		}
+		var st x86Store
+		switch src := in.Args[1].(type) {
+		case x86asm.Imm:
+			st.value, st.known = int64(src), !in.hasRel
+		case x86asm.Reg:
+			v := s.reg(src)
+			st.value, st.known = s.consts[v]
+			s.escaped[v.root] = true
+		}
+		s.storeTo(in, d, st)
+	}
+}
+
+// storeTo records a store of st's value to memory operand m of in.
+func (s *x86Flow) storeTo(in x86Inst, m x86asm.Mem, st x86Store) {
+	if in.hasRel && m.Base == x86asm.RIP {
+		delete(s.statics, in.at)
+		return
+	}
+	size := in.MemBytes
+	if size <= 0 {
+		size = 8
+	}
+	st.size = int64(size)
+	if m.Base == 0 || m.Base == x86asm.RIP || m.Index != 0 {
+		st.wild = true
+	} else {
+		b := s.reg(m.Base)
+		st.at = x86Val{b.root, b.off + m.Disp}
+	}
+	s.stores = append(s.stores, st)
+}
+
+// enableSees is the byte at off of the object p points to when
+// klp_enable_patch is called: the last store there, if it is a constant
+// and nothing after it can have changed it.
+func (s *x86Flow) enableSees(f *elf64.File, p x86Val, off int64) (byte, string) {
+	want := p.off + off
+	k := -1
+	for i := len(s.stores) - 1; i >= 0; i-- {
+		st := s.stores[i]
+		if st.wild {
+			return 0, "a store the scan cannot place comes after replace's"
+		}
+		if st.at.root == p.root && want >= st.at.off && want-st.at.off < st.size {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		return 0, "no store to replace before klp_enable_patch"
+	}
+	st := s.stores[k]
+	if !st.known {
+		return 0, "replace stored from a value the scan cannot follow"
+	}
+	if s.escaped[p.root] {
+		return 0, "the patch's address is stored in memory the scan does not follow"
+	}
+	for _, h := range s.holders[p.root] {
+		if s.taken[h] {
+			return 0, "the address of the variable holding the patch is taken"
+		}
+	}
+	for _, c := range s.calls {
+		if c.stores <= k {
+			continue
+		}
+		for _, a := range c.args {
+			if a.root == p.root {
+				return 0, "the patch is passed to a call after replace is stored"
+			}
+		}
+		if why := x86CalleeSafe(f, c.callee, c.known, s.holders[p.root]); why != "" {
+			return 0, why
+		}
+	}
+	return byte(uint64(st.value) >> (8 * uint64(want-st.at.off))), ""
 }
