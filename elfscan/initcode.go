@@ -234,6 +234,16 @@ func x86ZeroTest(in x86Inst, regs map[x86asm.Reg]regValue) regValue {
 	return regValue{}
 }
 
+// relocsIn counts the relocations that patch bytes in [start, end).
+func relocsIn(rs []elf64.Rela, start, end uint64) int {
+	k := sort.Search(len(rs), func(i int) bool { return rs[i].Off >= start })
+	n := 0
+	for k+n < len(rs) && rs[k+n].Off < end {
+		n++
+	}
+	return n
+}
+
 // relocIn returns the relocation that patches bytes in [start, end).
 func relocIn(rs []elf64.Rela, start, end uint64) (elf64.Rela, bool) {
 	k := sort.Search(len(rs), func(i int) bool { return rs[i].Off >= start })

@@ -136,6 +136,7 @@ type x86Inst struct {
 	pc, end uint64
 	rel     elf64.Rela
 	hasRel  bool
+	nrel    int // relocations that patch the instruction
 	at      elf64.Ref
 }
 
@@ -154,6 +155,7 @@ func x86Insts(f *elf64.File, sec int, rs []elf64.Rela) iter.Seq2[x86Inst, error]
 			}
 			in := x86Inst{Inst: inst, from: uint64(from), pc: uint64(pc), end: uint64(pc + inst.Len)}
 			in.rel, in.hasRel = relocIn(rs, in.pc, in.end)
+			in.nrel = relocsIn(rs, in.pc, in.end)
 			if in.hasRel {
 				if in.at, err = f.Target(in.rel); err != nil {
 					yield(x86Inst{}, err)
@@ -242,10 +244,42 @@ type x86Track struct {
 	regs    map[x86asm.Reg]x86Val
 	consts  map[x86Val]int64     // values known to be constants
 	statics map[elf64.Ref]x86Val // 8-byte static variables and what they hold
+	loads   map[int]x86Load      // roots of values loaded from a static place
+	externs map[string]int       // roots of the addresses of undefined symbols
+}
+
+// x86Load is where a value was loaded from, and how many bytes.
+type x86Load struct {
+	from elf64.Ref
+	size int
 }
 
 func newX86Track() x86Track {
-	return x86Track{regs: map[x86asm.Reg]x86Val{}, consts: map[x86Val]int64{}, statics: map[elf64.Ref]x86Val{}}
+	return x86Track{regs: map[x86asm.Reg]x86Val{}, consts: map[x86Val]int64{}, statics: map[elf64.Ref]x86Val{},
+		loads: map[int]x86Load{}, externs: map[string]int{}}
+}
+
+// addr is the value of a relocated address: defined places share their
+// section's root (negative, apart from fresh roots), so an address and an
+// offset from it compare as values do.
+func (t *x86Track) addr(r elf64.Ref) x86Val {
+	if r.Extern == "" {
+		return x86Val{root: -1 - r.Sec, off: int64(r.Off)}
+	}
+	root, ok := t.externs[r.Extern]
+	if !ok {
+		root = t.fresh().root
+		t.externs[r.Extern] = root
+	}
+	return x86Val{root: root}
+}
+
+// place is the defined place a value addresses, if it is one.
+func (v x86Val) place() (elf64.Ref, bool) {
+	if v.root >= 0 || v.off < 0 {
+		return elf64.Ref{}, false
+	}
+	return elf64.Ref{Sec: -1 - v.root, Off: uint64(v.off)}, true
 }
 
 func (t *x86Track) fresh() x86Val {
@@ -282,9 +316,9 @@ func (t *x86Track) clobberCall() {
 }
 
 // moveToReg follows a MOV, MOVZX or LEA into a register: a register copy,
-// a constant, or a load of a static variable; anything else makes a new
-// value. It reports whether the register now holds the relocated address
-// in.at, which a caller may care was taken.
+// a constant, a relocated address, or a load of a static place; anything
+// else makes a new value. It reports whether the register now holds the
+// relocated address in.at, which a caller may care was taken.
 func (t *x86Track) moveToReg(in x86Inst) (addr bool) {
 	r := in.Args[0].(x86asm.Reg)
 	switch src := in.Args[1].(type) {
@@ -294,27 +328,41 @@ func (t *x86Track) moveToReg(in x86Inst) (addr bool) {
 			return false
 		}
 	case x86asm.Imm:
-		if !in.hasRel {
-			t.setConst(r, int64(src))
-			return false
+		if in.hasRel {
+			t.set(r, t.addr(in.at)) // an address the loader fills in, not a constant
+			return true
 		}
-		addr = true // an address the loader fills in, not a constant
+		t.setConst(r, int64(src))
+		return false
 	case x86asm.Mem:
 		if in.hasRel && src.Base == x86asm.RIP {
-			if in.Op == x86asm.MOV && in.MemBytes == 8 {
-				v, ok := t.statics[in.at]
-				if !ok {
-					v = t.fresh()
-					t.statics[in.at] = v
-				}
-				t.set(r, v)
-				return false
+			if in.Op == x86asm.LEA {
+				t.set(r, t.addr(in.at))
+				return true
 			}
-			addr = in.Op == x86asm.LEA
+			t.set(r, t.load(in))
+			return false
 		}
 	}
 	t.forget(r)
-	return addr
+	return false
+}
+
+// load is the value a load from the static place in.at gives: what an
+// 8-byte static was last seen to hold, else a new value that remembers
+// where it came from.
+func (t *x86Track) load(in x86Inst) x86Val {
+	if in.Op == x86asm.MOV && in.MemBytes == 8 {
+		if v, ok := t.statics[in.at]; ok {
+			return v
+		}
+	}
+	v := t.fresh()
+	t.loads[v.root] = x86Load{from: in.at, size: in.MemBytes}
+	if in.Op == x86asm.MOV && in.MemBytes == 8 {
+		t.statics[in.at] = v
+	}
+	return v
 }
 
 // storeStatic follows a store to the static variable in.at: an 8-byte
@@ -445,7 +493,7 @@ func x86CodeRefs(f *elf64.File, at elf64.Ref) ([]elf64.Ref, string) {
 	return out, ""
 }
 
-// x86Store is a store through a followed pointer; wild stores (indexed
+// x86Store is a store to a followed address; wild stores (indexed
 // addresses) may hit anything.
 type x86Store struct {
 	at    x86Val
@@ -453,6 +501,15 @@ type x86Store struct {
 	value int64
 	known bool
 	wild  bool
+	// from: the value stored was loaded from a static place (a module
+	// parameter, perhaps); nonzero: what is stored is whether it is
+	// non-zero (CMP $0 or TEST, then SETNE), not the value itself.
+	from    x86Load
+	load    bool
+	nonzero bool
+	// joined: the store was made before a branch target, so along
+	// another path the place may hold something else.
+	joined bool
 }
 
 type x86Call struct {
@@ -473,6 +530,8 @@ type x86Flow struct {
 	taken   map[elf64.Ref]bool  // statics whose address the code takes
 	stores  []x86Store
 	calls   []x86Call
+	flags   x86Load // what the last CMP $0 or TEST compared with zero
+	tested  bool
 }
 
 func newX86Flow() *x86Flow {
@@ -501,7 +560,7 @@ func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off 
 		// A branch target among bytes that did not decode counts too.
 		for p := in.from; p <= in.pc; p++ {
 			if targets[p] {
-				st = newX86Flow()
+				st.join()
 			}
 		}
 		if starts.reached(in.pc) {
@@ -518,10 +577,20 @@ func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off 
 			st.step(in)
 		}
 		if joins && (in.Op == x86asm.JMP || in.Op == x86asm.RET) {
-			st = newX86Flow()
+			st.join() // what follows is reached another way
 		}
 	}
 	return out, "", nil
+}
+
+// join forgets what may not hold where another path arrives: the
+// registers and statics, and the values of the stores (their places stay:
+// a store there on one path is not the initializer on all).
+func (s *x86Flow) join() {
+	s.regs, s.statics, s.tested = map[x86asm.Reg]x86Val{}, map[elf64.Ref]x86Val{}, false
+	for i := range s.stores {
+		s.stores[i].joined = true
+	}
 }
 
 // step follows one instruction other than a call to klp_enable_patch.
@@ -538,6 +607,12 @@ func (s *x86Flow) step(in x86Inst) {
 		s.move(in)
 	case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
 		s.setConst(in.Args[0].(x86asm.Reg), 0)
+		s.tested = false
+	case in.Op == x86asm.CMP || in.Op == x86asm.TEST:
+		s.zeroTest(in)
+	case in.Op == x86asm.SETNE && isMem(in.Args[0]):
+		st := x86Store{from: s.flags, load: s.tested, nonzero: true}
+		s.storeTo(in, in.Args[0].(x86asm.Mem), st)
 	case (in.Op == x86asm.ADD || in.Op == x86asm.SUB) && isReg(in.Args[0]) && isImm(in.Args[1]):
 		r := in.Args[0].(x86asm.Reg)
 		d := int64(in.Args[1].(x86asm.Imm))
@@ -546,6 +621,7 @@ func (s *x86Flow) step(in x86Inst) {
 		}
 		v := s.reg(r)
 		s.set(r, x86Val{v.root, v.off + d})
+		s.tested = false
 	case stringOps[in.Op]:
 		// Unknown bytes from %rdi on, as many as %rcx says.
 		s.stores = append(s.stores, x86Store{at: s.reg(x86asm.RDI), size: math.MaxInt32})
@@ -577,6 +653,7 @@ var implicitRegs = map[x86asm.Op][]x86asm.Reg{
 // it may write, named or not, becomes unknown, and a write to memory is a
 // store of an unknown value.
 func (s *x86Flow) other(in x86Inst) {
+	s.tested = false
 	for _, r := range implicitRegs[in.Op] {
 		s.forget(r)
 	}
@@ -590,6 +667,23 @@ func (s *x86Flow) other(in x86Inst) {
 	}
 }
 
+// zeroTest notes what a CMP or TEST compares with zero: a value loaded
+// from a static place, by CMP $0 of it or TEST of a register with itself.
+func (s *x86Flow) zeroTest(in x86Inst) {
+	s.tested = false
+	switch a := in.Args[0].(type) {
+	case x86asm.Mem:
+		if imm, ok := in.Args[1].(x86asm.Imm); ok && imm == 0 && in.Op == x86asm.CMP && in.hasRel && a.Base == x86asm.RIP {
+			s.flags, s.tested = x86Load{from: in.at, size: in.MemBytes}, true
+		}
+	case x86asm.Reg:
+		if in.Op == x86asm.TEST && sameReg(a, in.Args[1]) {
+			s.flags, s.tested = s.loads[s.reg(a).root]
+		}
+	}
+}
+
+func isMem(a x86asm.Arg) bool { _, ok := a.(x86asm.Mem); return ok }
 func isReg(a x86asm.Arg) bool { _, ok := a.(x86asm.Reg); return ok }
 func isImm(a x86asm.Arg) bool { _, ok := a.(x86asm.Imm); return ok }
 
@@ -607,20 +701,28 @@ func (s *x86Flow) move(in x86Inst) {
 			s.taken[in.at] = true // an address, maybe of a static
 		}
 	case x86asm.Mem:
+		var st x86Store
+		switch src := in.Args[1].(type) {
+		case x86asm.Imm:
+			// Relocated, the immediate is an address, not a constant;
+			// a RIP-relative destination has a relocation of its own.
+			own := 0
+			if in.hasRel && d.Base == x86asm.RIP {
+				own = 1
+			}
+			st.value, st.known = int64(src), in.nrel == own
+		case x86asm.Reg:
+			v := s.reg(src)
+			st.value, st.known = s.consts[v]
+			st.from, st.load = s.loads[v.root]
+			if !in.hasRel || d.Base != x86asm.RIP {
+				s.escaped[v.root] = true
+			}
+		}
 		if in.hasRel && d.Base == x86asm.RIP {
 			if v, ok := s.storeStatic(in); ok {
 				s.holders[v.root] = append(s.holders[v.root], in.at)
 			}
-			return
-		}
-		var st x86Store
-		switch src := in.Args[1].(type) {
-		case x86asm.Imm:
-			st.value, st.known = int64(src), !in.hasRel
-		case x86asm.Reg:
-			v := s.reg(src)
-			st.value, st.known = s.consts[v]
-			s.escaped[v.root] = true
 		}
 		s.storeTo(in, d, st)
 	}
@@ -628,15 +730,20 @@ func (s *x86Flow) move(in x86Inst) {
 
 // storeTo records a store of st's value to memory operand m of in.
 func (s *x86Flow) storeTo(in x86Inst, m x86asm.Mem, st x86Store) {
-	if in.hasRel && m.Base == x86asm.RIP {
-		delete(s.statics, in.at)
-		return
-	}
 	size := in.MemBytes
 	if size <= 0 {
 		size = 8
 	}
 	st.size = int64(size)
+	s.tested = false
+	if in.hasRel && m.Base == x86asm.RIP {
+		if _, ok := in.Args[1].(x86asm.Reg); !ok || size != 8 || in.Op != x86asm.MOV {
+			delete(s.statics, in.at)
+		}
+		st.at = s.addr(in.at)
+		s.stores = append(s.stores, st)
+		return
+	}
 	if m.Base == 0 || m.Base == x86asm.RIP || m.Index != 0 {
 		st.wild = true
 	} else {
@@ -666,6 +773,9 @@ func (s *x86Flow) enableSees(f *elf64.File, p x86Val, off int64) (byte, string) 
 		return 0, "no store to replace before klp_enable_patch"
 	}
 	st := s.stores[k]
+	if st.joined {
+		return 0, "replace stored before a branch target: another path may store something else"
+	}
 	if !st.known {
 		return 0, "replace stored from a value the scan cannot follow"
 	}
