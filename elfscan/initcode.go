@@ -23,8 +23,12 @@ type enableCall struct {
 	patch  elf64.Ref
 	stores []store // stores the function made before the call
 	// calls the function made before it (x86_64): a callee may store
-	// into the patch too.
-	calls []callSite
+	// into the patch too, or reach it through holders, statics holding
+	// its address; escaped: its address went to memory the scan does not
+	// follow.
+	calls   []callSite
+	holders []elf64.Ref
+	escaped bool
 }
 
 // callSite is a call the init code makes before klp_enable_patch.
@@ -44,8 +48,10 @@ type store struct {
 	from  elf64.Ref // the address the stored value was loaded from
 	load  bool
 	// joined: the store was made before a branch target, so along
-	// another path the place may hold something else.
+	// another path the place may hold something else; wild: a store the
+	// scan cannot place, which may hit anything.
 	joined bool
+	wild   bool
 	// nonzero: the value stored is whether the fromSize bytes at from
 	// are non-zero (C's conversion of an int to a bool: CMP $0 or TEST,
 	// then SETNE), not the loaded bytes themselves.
@@ -60,8 +66,7 @@ type regValue struct {
 	page   bool      // arm64: the register holds the 4 KiB page of addr (ADRP)
 	from   elf64.Ref // the register was loaded from this address
 	load   bool
-	size   uint64 // x86_64: bytes loaded from from
-	imm    int64  // arm64: the register holds this constant
+	imm    int64 // arm64: the register holds this constant
 	isImm  bool
 }
 
@@ -99,139 +104,26 @@ func hasRelocTo(rs []elf64.Rela, sym uint32) bool {
 	return false
 }
 
-// scanCode decodes section sec linearly, following the values of registers
-// within each function, and records every call or tail call to
-// klp_enable_patch with the address in %rdi and the stores to data before
-// it. Every write to a relocated address is a store, of a value the scan
-// may not know: a write it cannot read must not leave the bytes it
-// overwrote standing.
+// scanCode finds every call or tail call to klp_enable_patch in x86_64
+// section sec, with the patch in %rdi and what the function stored and
+// called before it (x86Flow, joining at branch targets).
 func scanCode(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableCall, error) {
-	starts := functionStarts(f, sec)
-	joins := branchTargets(f, sec)
 	var calls []enableCall
-	regs := map[x86asm.Reg]regValue{}
-	var flags regValue // what the last CMP $0 or TEST compared with zero
-	var stores []store
-	var sites []callSite
-	for in, err := range x86Insts(f, sec, rs) {
-		if err != nil {
-			return nil, err
+	why, err := x86Walk(f, sec, rs, target, true, func(st *x86Flow, in x86Inst) string {
+		c, ok := st.staticCall(st.reg(x86asm.RDI))
+		if !ok {
+			return fmt.Sprintf("offset %#x: call to klp_enable_patch with an argument the scan cannot follow", in.pc)
 		}
-		if starts.reached(in.pc) {
-			regs, stores, sites, flags = map[x86asm.Reg]regValue{}, nil, nil, regValue{}
-		}
-		if joins[in.pc] {
-			// Another path arrives: what the registers hold and what
-			// the stores wrote may differ along it.
-			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
-			for i := range stores {
-				stores[i].joined = true
-			}
-		}
-		switch in.Op {
-		case x86asm.CALL, x86asm.JMP:
-			if in.hasRel && in.rel.Sym == target {
-				v := regs[x86asm.RDI]
-				if !v.isAddr {
-					return nil, formatErr(f.Sections[sec].Name, in.pc, "call to klp_enable_patch with an argument the scan cannot follow")
-				}
-				calls = append(calls, enableCall{patch: v.addr, stores: slices.Clone(stores), calls: slices.Clone(sites)})
-			} else if in.Op == x86asm.CALL {
-				c := callSite{stores: len(stores), callee: in.at, known: in.hasRel}
-				for _, r := range x86ArgRegs {
-					c.args = append(c.args, regs[r])
-				}
-				sites = append(sites, c)
-			}
-			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
-		case x86asm.RET:
-			regs, flags = map[x86asm.Reg]regValue{}, regValue{}
-		case x86asm.MOV, x86asm.MOVZX, x86asm.LEA:
-			if st, ok := x86Move(in, regs); ok {
-				stores = append(stores, st)
-			}
-		case x86asm.CMP, x86asm.TEST:
-			flags = x86ZeroTest(in, regs)
-		case x86asm.SETNE:
-			if st, ok := x86MemStore(in); ok {
-				st.from, st.load, st.nonzero, st.fromSize = flags.from, flags.load, true, flags.size
-				stores = append(stores, st)
-			}
-		default:
-			if st, ok := x86MemStore(in); ok && !readOnlyOps[in.Op] {
-				stores = append(stores, st)
-			}
-			// Anything else may change its first operand.
-			if r, ok := in.Args[0].(x86asm.Reg); ok {
-				delete(regs, family(r))
-			}
-			flags = regValue{}
-		}
+		calls = append(calls, c)
+		return ""
+	})
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		return nil, formatErr(f.Sections[sec].Name, 0, "%s", why)
 	}
 	return calls, nil
-}
-
-// x86Move follows a MOV, MOVZX or LEA in regs, and returns the store it
-// makes to a relocated address.
-func x86Move(in x86Inst, regs map[x86asm.Reg]regValue) (store, bool) {
-	switch d := in.Args[0].(type) {
-	case x86asm.Reg:
-		r := family(d)
-		switch src := in.Args[1].(type) {
-		case x86asm.Imm:
-			regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
-		case x86asm.Mem:
-			if in.Op == x86asm.LEA {
-				regs[r] = regValue{addr: in.at, isAddr: in.hasRel}
-			} else {
-				regs[r] = regValue{from: in.at, load: in.hasRel, size: uint64(in.MemBytes)}
-			}
-		case x86asm.Reg:
-			regs[r] = regs[family(src)]
-		default:
-			delete(regs, r)
-		}
-	case x86asm.Mem:
-		st, ok := x86MemStore(in)
-		if !ok {
-			return store{}, false
-		}
-		switch s := in.Args[1].(type) {
-		case x86asm.Imm:
-			st.imm, st.isImm = int64(s), true
-		case x86asm.Reg:
-			v := regs[family(s)]
-			st.from, st.load = v.from, v.load
-		}
-		return st, true
-	}
-	return store{}, false
-}
-
-// x86MemStore is the store an instruction writing its first operand makes
-// when that operand is a relocated address, its value not yet known.
-func x86MemStore(in x86Inst) (store, bool) {
-	if _, ok := in.Args[0].(x86asm.Mem); !ok || !in.hasRel {
-		return store{}, false
-	}
-	return store{at: in.at, size: uint64(max(in.MemBytes, 1))}, true
-}
-
-// x86ZeroTest is what a CMP or TEST compares with zero: a value loaded
-// from a relocated address, by CMP $0 of it or TEST of a register with
-// itself; anything else compares a value the scan does not follow.
-func x86ZeroTest(in x86Inst, regs map[x86asm.Reg]regValue) regValue {
-	switch a := in.Args[0].(type) {
-	case x86asm.Mem:
-		if imm, ok := in.Args[1].(x86asm.Imm); ok && imm == 0 && in.Op == x86asm.CMP && in.hasRel {
-			return regValue{from: in.at, load: true, size: uint64(in.MemBytes)}
-		}
-	case x86asm.Reg:
-		if in.Op == x86asm.TEST && sameReg(a, in.Args[1]) {
-			return regs[family(a)]
-		}
-	}
-	return regValue{}
 }
 
 // relocsIn counts the relocations that patch bytes in [start, end).
@@ -356,7 +248,7 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 	last := -1
 	for i, st := range c.stores {
 		// k: which byte of a wider store lands on the bool.
-		k, hit := uint64(0), st.at == at
+		k, hit := uint64(0), st.wild || st.at == at
 		if st.size > 1 && st.at.Extern == "" && at.Extern == "" && st.at.Sec == at.Sec &&
 			st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
 			k, hit = at.Off-st.at.Off, true
@@ -372,6 +264,11 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 	if p.ReplaceSource == klp.ReplaceUnknown {
 		return nil
 	}
+	if c.escaped {
+		p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
+		p.ReplaceHint = staticReplaceHint + " (the patch's address is stored in memory the scan does not follow)"
+		return nil
+	}
 	// A call after the last store (or any call, without one) may store
 	// into the patch itself: only calls that cannot reach it leave the
 	// answer standing.
@@ -379,7 +276,7 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 		if cs.stores <= last {
 			continue
 		}
-		if why := callReaches(f, cs, c.patch, at); why != "" {
+		if why := callReaches(f, cs, c, at); why != "" {
 			p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
 			p.ReplaceHint = staticReplaceHint + " (" + why + ")"
 			return nil
@@ -388,16 +285,17 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 	return nil
 }
 
-// callReaches says why a call may change the patch at patch, whose
+// callReaches says why a call may change the patch c enables, whose
 // replace field is at replace: it is handed the patch, or its callee
-// names it; "" when it cannot.
-func callReaches(f *elf64.File, cs callSite, patch, replace elf64.Ref) string {
+// names it or a static holding it; "" when it cannot.
+func callReaches(f *elf64.File, cs callSite, c enableCall, replace elf64.Ref) string {
+	patch := c.patch
 	for _, a := range cs.args {
 		if a.isAddr && a.addr.Sec == patch.Sec && a.addr.Extern == patch.Extern && a.addr.Off <= replace.Off && a.addr.Off >= patch.Off {
 			return "the patch is passed to a call before klp_enable_patch"
 		}
 	}
-	return x86CalleeSafe(f, cs.callee, cs.known, []elf64.Ref{patch, replace})
+	return x86CalleeSafe(f, cs.callee, cs.known, append([]elf64.Ref{patch, replace}, c.holders...))
 }
 
 // applyStore sets replace from one store hitting it, k bytes into it.
@@ -411,6 +309,8 @@ func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param)
 		name = paramNamed(params, st.from)
 	}
 	switch {
+	case st.wild:
+		unknown("a store the scan cannot place")
 	case st.joined:
 		unknown("stored before a branch target: another path may store something else")
 	case st.isImm:

@@ -91,6 +91,8 @@ func TestInitReplaceRules(t *testing.T) {
 		{"unknown value", enableCall{stores: []store{{at: replace, size: 1}}}, false, klp.ReplaceUnknown},
 		{"unknown value, then a constant", enableCall{stores: []store{{at: replace, size: 1}, one}}, true, klp.ReplaceInit},
 		{"constant before a branch target", enableCall{stores: []store{{at: replace, size: 1, imm: 1, isImm: true, joined: true}}}, false, klp.ReplaceUnknown},
+		{"a store the scan cannot place", enableCall{stores: []store{one, {wild: true}}}, false, klp.ReplaceUnknown},
+		{"patch address escaped", enableCall{stores: []store{one}, escaped: true}, false, klp.ReplaceUnknown},
 		{"store elsewhere", enableCall{stores: []store{{at: elf64.Ref{Sec: patch.Sec, Off: replace.Off + 1}, size: 1}}}, false, klp.ReplaceStatic},
 		{"external call after the store", enableCall{stores: []store{one}, calls: []callSite{extern}}, true, klp.ReplaceInit},
 		{"external call before the store", enableCall{stores: []store{one}, calls: []callSite{{stores: 0, callee: extern.callee, known: true}}}, true, klp.ReplaceInit},

@@ -542,20 +542,35 @@ var x86ArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x8
 
 // x86EnableBytes scans section sec and returns, for each call or tail
 // call to klp_enable_patch, the byte at off of the object in %rdi; else
-// why not. What the scan knows starts over at every function start and,
-// with joins, at every branch target and after every jump or return, so a
-// value stored on one path is never taken for another path's.
+// why not.
 func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64, joins bool) ([]byte, string, error) {
+	var out []byte
+	why, err := x86Walk(f, sec, rs, target, joins, func(st *x86Flow, _ x86Inst) string {
+		v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
+		out = append(out, v)
+		return why
+	})
+	if err != nil || why != "" {
+		return nil, why, err
+	}
+	return out, "", nil
+}
+
+// x86Walk runs an x86Flow over section sec and calls enable at each call
+// or tail call to klp_enable_patch, stopping at the first reason it
+// gives. What the scan knows starts over at every function start and, with
+// joins, is joined at every branch target and after every jump or return,
+// so a value stored on one path is never taken for another path's.
+func x86Walk(f *elf64.File, sec int, rs []elf64.Rela, target uint32, joins bool, enable func(*x86Flow, x86Inst) string) (string, error) {
 	starts := functionStarts(f, sec)
 	targets := map[uint64]bool{}
 	if joins {
 		targets = branchTargets(f, sec)
 	}
-	var out []byte
 	st := newX86Flow()
 	for in, err := range x86Insts(f, sec, rs) {
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		// A branch target among bytes that did not decode counts too.
 		for p := in.from; p <= in.pc; p++ {
@@ -567,11 +582,9 @@ func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off 
 			st = newX86Flow()
 		}
 		if (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.Sym == target {
-			v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
-			if why != "" {
-				return nil, why, nil
+			if why := enable(st, in); why != "" {
+				return why, nil
 			}
-			out = append(out, v)
 			st.clobberCall()
 		} else {
 			st.step(in)
@@ -580,7 +593,41 @@ func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off 
 			st.join() // what follows is reached another way
 		}
 	}
-	return out, "", nil
+	return "", nil
+}
+
+// staticCall is what the scan knows at a call to klp_enable_patch whose
+// argument p is a static place: the stores to static places, wild stores,
+// and the calls made before it, for initReplace to judge.
+func (s *x86Flow) staticCall(p x86Val) (enableCall, bool) {
+	patch, ok := p.place()
+	if !ok {
+		return enableCall{}, false
+	}
+	c := enableCall{patch: patch, holders: s.holders[p.root], escaped: s.escaped[p.root]}
+	before := make([]int, len(s.stores)+1) // stores kept before each
+	for i, st := range s.stores {
+		before[i] = len(c.stores)
+		at, ok := st.at.place()
+		switch {
+		case st.wild:
+			c.stores = append(c.stores, store{wild: true})
+		case ok:
+			c.stores = append(c.stores, store{at: at, size: uint64(st.size), imm: st.value, isImm: st.known,
+				from: st.from.from, load: st.load, nonzero: st.nonzero, fromSize: uint64(st.from.size), joined: st.joined})
+		}
+	}
+	before[len(s.stores)] = len(c.stores)
+	for _, call := range s.calls {
+		cs := callSite{stores: before[call.stores], callee: call.callee, known: call.known}
+		for _, a := range call.args {
+			if at, ok := a.place(); ok {
+				cs.args = append(cs.args, regValue{addr: at, isAddr: true})
+			}
+		}
+		c.calls = append(c.calls, cs)
+	}
+	return c, true
 }
 
 // join forgets what may not hold where another path arrives: the
