@@ -221,6 +221,10 @@ func arm64InitCases(t testing.TB, base []byte) []struct {
 		{name: "replace inside a pair of quadwords", data: w(0x20, a64StrbW1X0_24, 0xad000000), fail: true},                         // stp q0, q0, [x0]
 		{name: "pair below replace", data: w(0x20, a64StrbW1X0_24, 0xa9000c03), source: klp.ReplaceStatic},                          // stp x3, x3, [x0]
 		{name: "replace stored at another field", data: w(0x20, a64StrbW1X0_24, 0x39005c01), source: klp.ReplaceStatic},             // strb w1, [x0, #23]
+		// A call may store into the patch: before the store it does not
+		// matter, without one the initializer may not hold.
+		{name: "local call before the store", data: w(0x4, a64NOP, a64BLZero|4), source: klp.ReplaceParam, paramName: "replace"},
+		{name: "local call and no store", data: a64Word(t, w(0x4, a64NOP, a64BLZero|4), ".init.text", 0x20, a64StrbW1X0_24, 0x39005c01), source: klp.ReplaceUnknown},
 	}
 }
 

@@ -295,6 +295,9 @@ func callReaches(f *elf64.File, cs callSite, c enableCall, replace elf64.Ref) st
 			return "the patch is passed to a call before klp_enable_patch"
 		}
 	}
+	if cs.known && cs.callee.Extern == "" && f.Machine != elf.EM_X86_64 {
+		return "a call before klp_enable_patch goes to " + f.Arch() + " code the scan does not follow"
+	}
 	return x86CalleeSafe(f, cs.callee, cs.known, append([]elf64.Ref{patch, replace}, c.holders...))
 }
 

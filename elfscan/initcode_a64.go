@@ -83,6 +83,7 @@ type a64Scan struct {
 	joins  a64Marks // branch targets
 	regs   a64Regs
 	stores []store
+	sites  []callSite // calls made since the function started
 	calls  []enableCall
 }
 
@@ -111,19 +112,34 @@ func newA64Scan(f *elf64.File, sec int, rs []elf64.Rela, target uint32) *a64Scan
 }
 
 // arrive forgets what may not hold at pc: everything at a function's
-// start; at a branch target, where another path arrives, the registers
-// and the stores' values (the places stay, so a later read of them is
-// not taken for the initializer's).
+// start; at a branch target, where another path arrives, what join does.
 func (s *a64Scan) arrive(pc uint64) {
 	if s.resets.has(pc) {
-		s.regs, s.stores = a64Regs{}, nil
+		s.regs, s.stores, s.sites = a64Regs{}, nil, nil
 	}
 	if s.joins.has(pc) {
-		s.regs = a64Regs{}
-		for i := range s.stores {
-			s.stores[i] = store{at: s.stores[i].at, size: s.stores[i].size}
-		}
+		s.join()
 	}
+}
+
+// join forgets the registers and marks the stores made so far joined:
+// along another path their places may hold something else.
+func (s *a64Scan) join() {
+	s.regs = a64Regs{}
+	for i := range s.stores {
+		s.stores[i].joined = true
+	}
+}
+
+// call records a call other than to klp_enable_patch, with what x0..x7
+// hold, and forgets what the callee may change.
+func (s *a64Scan) call(callee elf64.Ref, known bool) {
+	c := callSite{stores: len(s.stores), callee: callee, known: known}
+	for r := range uint32(8) {
+		c.args = append(c.args, s.regs.get(r))
+	}
+	s.sites = append(s.sites, c)
+	s.regs.clobberCall()
 }
 
 // step follows the instruction at pc.
@@ -157,9 +173,9 @@ func (s *a64Scan) step(pc uint64) error {
 	case insn&a64BMask == a64BL, insn&a64BMask == a64B:
 		return s.branch(pc, insn, rel, hasRel)
 	case insn&a64RegBMask == a64RET, insn&a64RegBMask == a64BR:
-		s.regs, s.stores = a64Regs{}, nil
+		s.join() // what follows is reached another way
 	case insn&a64RegBMask == a64BLR:
-		s.regs.clobberCall()
+		s.call(elf64.Ref{}, false)
 	case insn>>25&5 == 4:
 		s.otherLoadStore(insn)
 	case insn>>26&7 == 5:
@@ -282,12 +298,22 @@ func (s *a64Scan) branch(pc uint64, insn uint32, rel elf64.Rela, hasRel bool) er
 		if !v.isAddr {
 			return formatErr(s.f.Sections[s.sec].Name, pc, "call to klp_enable_patch with an argument the scan cannot follow")
 		}
-		s.calls = append(s.calls, enableCall{patch: v.addr, stores: slices.Clone(s.stores)})
+		s.calls = append(s.calls, enableCall{patch: v.addr, stores: slices.Clone(s.stores), calls: slices.Clone(s.sites)})
+		s.regs.clobberCall()
+	} else if insn&a64BMask == a64BL {
+		// Only a relocated BL names its callee; any other is not followed.
+		var callee elf64.Ref
+		known := hasRel && elf.R_AARCH64(rel.Type) == elf.R_AARCH64_CALL26
+		if known {
+			var err error
+			if callee, err = s.f.Target(rel); err != nil {
+				return err
+			}
+		}
+		s.call(callee, known)
 	}
 	if insn&a64BMask == a64B {
-		s.regs, s.stores = a64Regs{}, nil // the code below is reached another way
-	} else {
-		s.regs.clobberCall()
+		s.join() // the code below is reached another way
 	}
 	return nil
 }
