@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/klpack/klpack/internal/elf64"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // testSection is a section of a test ELF file; link and info are section
@@ -141,6 +142,70 @@ func TestX86CalleeSafe(t *testing.T) {
 			got := x86CalleeSafe(f, elf64.Ref{Sec: text}, true, []elf64.Ref{{Sec: data}})
 			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 				t.Errorf("x86CalleeSafe = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestScanCodeX86 runs the x86 scan of hand-written modules over small
+// init functions: movb $1 into patch.replace (the patch at .data+0), then
+// what the case puts between the store and the call, then the patch into
+// %rdi and a tail call to klp_enable_patch.
+func TestScanCodeX86(t *testing.T) {
+	const text, data = 3, 4 // section indexes, after the symbol and string tables
+	l := klpLayout64
+	storeOne := []byte{0xc6, 0x05, 0, 0, 0, 0, 1}  // movb $1, 0x0(%rip)
+	setRDI := []byte{0x48, 0xc7, 0xc7, 0, 0, 0, 0} // mov $0x0, %rdi
+	jmp := []byte{0xe9, 0, 0, 0, 0}                // jmp klp_enable_patch
+	tests := []struct {
+		name    string
+		between []byte
+		relas   func(at uint64) []byte // relocations of the instructions between, at their offset
+		replace bool
+		source  string
+	}{
+		{"constant", nil, nil, true, klp.ReplaceInit},
+		{"constant before a branch target", []byte{0x74, 0x00}, nil, false, klp.ReplaceUnknown},   // je .+2
+		{"store the scan cannot place", []byte{0x88, 0x04, 0x0b}, nil, false, klp.ReplaceUnknown}, // mov %al,(%rbx,%rcx,1)
+		{"external call", []byte{0xe8, 0, 0, 0, 0}, func(at uint64) []byte { return rela(at+1, 3, elf.R_X86_64_PLT32, -4) }, true, klp.ReplaceInit},
+		{"indirect call", []byte{0xff, 0xd0}, nil, false, klp.ReplaceUnknown},                                                                                                         // call *%rax
+		{"patch address to memory", slices.Concat(setRDI, []byte{0x48, 0x89, 0x3b}), func(at uint64) []byte { return rela(at+3, 1, elf.R_X86_64_32S, 0) }, false, klp.ReplaceUnknown}, // mov %rdi,(%rbx)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := slices.Concat(storeOne, tt.between, setRDI, jmp)
+			// The store's displacement ends 5 bytes before the
+			// instruction does (the immediate follows it).
+			relas := rela(2, 1, elf.R_X86_64_PC32, int64(l.patchReplace)-5)
+			if tt.relas != nil {
+				relas = append(relas, tt.relas(uint64(len(storeOne)))...)
+			}
+			at := uint64(len(storeOne) + len(tt.between))
+			relas = append(relas, rela(at+3, 1, elf.R_X86_64_32S, 0)...)
+			relas = append(relas, rela(at+uint64(len(setRDI))+1, 2, elf.R_X86_64_PLT32, -4)...)
+			f := buildELF(t, []testSection{
+				{name: ".init.text", typ: elf.SHT_PROGBITS, flags: elf.SHF_ALLOC | elf.SHF_EXECINSTR, body: code},
+				{name: ".data", typ: elf.SHT_PROGBITS, flags: elf.SHF_ALLOC | elf.SHF_WRITE, body: make([]byte, 0x100)},
+				{name: ".rela.init.text", typ: elf.SHT_RELA, body: relas, link: 1, info: text, entsize: elf64.RelaSize},
+			}, []testSymbol{
+				{info: elf.STT_SECTION, shndx: data},
+				{name: "klp_enable_patch", bind: elf.STB_GLOBAL},
+				{name: "printk", bind: elf.STB_GLOBAL},
+			})
+			rs, err := f.Relocations(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls, err := scanCode(f, text, rs, 2)
+			if err != nil || len(calls) != 1 {
+				t.Fatalf("scanCode = %v, %v; want one call", calls, err)
+			}
+			p := &klp.Patch{ReplaceSource: klp.ReplaceStatic}
+			if err := initReplace(f, &l, p, calls[0], nil); err != nil {
+				t.Fatal(err)
+			}
+			if p.Replace != tt.replace || p.ReplaceSource != tt.source {
+				t.Errorf("replace = %v from %q (%s), want %v from %q", p.Replace, p.ReplaceSource, p.ReplaceHint, tt.replace, tt.source)
 			}
 		})
 	}
