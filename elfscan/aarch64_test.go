@@ -374,3 +374,20 @@ func TestA64WritesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestA64JoinKeepsStores: where another path arrives, the stores made so
+// far keep their places but are marked joined, so none of them is taken
+// for what the other path stored (and the initializer is not taken
+// either).
+func TestA64JoinKeepsStores(t *testing.T) {
+	s := &a64Scan{resets: make(a64Marks, 1), joins: make(a64Marks, 1), stores: []store{{size: 1, imm: 1, isImm: true}}}
+	s.regs.set(0, regValue{isImm: true, imm: 7})
+	s.joins.set(8, 16)
+	s.arrive(8)
+	if len(s.stores) != 1 || !s.stores[0].joined || s.stores[0].imm != 1 {
+		t.Errorf("stores after a join = %+v, want the one store, joined", s.stores)
+	}
+	if v := s.regs.get(0); v.isImm {
+		t.Errorf("x0 after a join = %+v, want unknown", v)
+	}
+}
