@@ -391,3 +391,17 @@ func TestA64JoinKeepsStores(t *testing.T) {
 		t.Errorf("x0 after a join = %+v, want unknown", v)
 	}
 }
+
+// TestA64LocalCalleeNotFollowed: the callee proof decodes x86_64 only, so
+// a call to a module's own arm64 function is never taken as harmless.
+func TestA64LocalCalleeNotFollowed(t *testing.T) {
+	f, err := elf64.Parse(arm64Module(t, "lp_param.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := elf64.Ref{Sec: f.Section(".data")}
+	cs := callSite{known: true, callee: elf64.Ref{Sec: f.Section(".text")}}
+	if why := callReaches(f, cs, enableCall{patch: patch}, elf64.Ref{Sec: patch.Sec, Off: 24}); !strings.Contains(why, "arm64 code") {
+		t.Errorf("callReaches = %q, want the arm64 callee not followed", why)
+	}
+}
