@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -84,13 +85,13 @@ func TestUnsupportedMachine(t *testing.T) {
 	// The machines klpack reads are not this error, and a malformed
 	// header is not either.
 	for _, b := range [][]byte{arm, x86} {
-		if _, err := NewReader(bytes.NewReader(b), int64(len(b)), nil); err != nil {
-			t.Errorf("NewReader = %v, want a module", err)
+		if _, err := scanBytes(b, nil); err != nil {
+			t.Errorf("scan = %v, want a module", err)
 		}
 	}
 	bad := poke(arm, elf.EI_CLASS, []byte{7})
-	if _, err := NewReader(bytes.NewReader(bad), int64(len(bad)), nil); err == nil || errors.Is(err, ErrUnsupportedMachine) {
-		t.Errorf("bad class: NewReader = %v, want a FormatError that is not ErrUnsupportedMachine", err)
+	if _, err := scanBytes(bad, nil); err == nil || errors.Is(err, ErrUnsupportedMachine) {
+		t.Errorf("bad class: scan = %v, want a FormatError that is not ErrUnsupportedMachine", err)
 	}
 }
 
@@ -99,8 +100,8 @@ func TestUnsupportedMachine(t *testing.T) {
 func a64Word(t testing.TB, b []byte, sec string, off uint64, old, new uint32) []byte {
 	t.Helper()
 	m := newMutator(t, b)
-	s := m.f.sections[m.index(sec)]
-	at := s.off + off
+	s := m.f.Sections[m.index(sec)]
+	at := s.Off + off
 	if got := binary.LittleEndian.Uint32(b[at:]); got != old {
 		t.Fatalf("%s+%#x holds %#08x, want %#08x: the committed module changed", sec, off, got, old)
 	}
@@ -112,9 +113,9 @@ func a64Word(t testing.TB, b []byte, sec string, off uint64, old, new uint32) []
 func a64Rela(t testing.TB, b []byte, rsec string, off uint64, f func(info uint64) uint64) []byte {
 	t.Helper()
 	m := newMutator(t, b)
-	s := m.f.sections[m.index(rsec)]
+	s := m.f.Sections[m.index(rsec)]
 	le := binary.LittleEndian
-	for e := s.off; e < s.off+s.size; e += relaSize {
+	for e := s.Off; e < s.Off+s.Size; e += elf64.RelaSize {
 		if le.Uint64(b[e:]) == off {
 			return poke(b, e+8, le.AppendUint64(nil, f(le.Uint64(b[e+8:]))))
 		}
@@ -188,8 +189,9 @@ func arm64InitCases(t testing.TB, base []byte) []struct {
 		// A branch target forgets what was known: x0's page at 0x10 does
 		// not reach the add at 0x1c along the branch.
 		{name: "branch joins before the add", data: w(0x14, a64MovX29SP, a64CBZ|2<<5|3), fail: true}, // cbz w3, 0x1c
-		// What is stored into patch.replace.
-		{name: "replace from an unknown register", data: w(0x20, a64StrbW1X0_24, a64StrbW1X0_24&^31|5), fail: true},
+		// What is stored into patch.replace: a value the scan cannot
+		// evaluate makes it unknown, never the initializer's value.
+		{name: "replace from an unknown register", data: w(0x20, a64StrbW1X0_24, a64StrbW1X0_24&^31|5), source: klp.ReplaceUnknown},
 		{name: "replace from the zero register", data: w(0x20, a64StrbW1X0_24, a64StrbW1X0_24|31), source: klp.ReplaceInit},
 		{
 			name: "replace from an immediate",
@@ -211,36 +213,40 @@ func arm64InitCases(t testing.TB, base []byte) []struct {
 		{name: "replace inside a doubleword store", data: imm(0xd2c00022, 0xf8014002), replace: true, source: klp.ReplaceInit},                      // mov x2, #1<<32; stur x2, [x0, #20]
 		{name: "replace at the low byte of a doubleword store", data: imm(0xd2c00022, 0xf8018002), source: klp.ReplaceInit},                         // stur x2, [x0, #24]: byte 0 is 0
 		{name: "replace from the parameter by halfword", data: w(0x20, a64StrbW1X0_24, 0x79003001), source: klp.ReplaceParam, paramName: "replace"}, // strh w1, [x0, #24]
-		{name: "replace inside a word store of the parameter", data: w(0x20, a64StrbW1X0_24, 0xb8016001), fail: true},                               // stur w1, [x0, #22]
+		{name: "replace inside a word store of the parameter", data: w(0x20, a64StrbW1X0_24, 0xb8016001), source: klp.ReplaceUnknown},               // stur w1, [x0, #22]
 		// Pairs and SIMD&FP registers.
-		{name: "replace cleared by a pair of zero registers", data: w(0x20, a64StrbW1X0_24, 0xa9017c1f), source: klp.ReplaceInit}, // stp xzr, xzr, [x0, #16]
-		{name: "replace inside a pair of unknown registers", data: w(0x20, a64StrbW1X0_24, 0xa9010c03), fail: true},               // stp x3, x3, [x0, #16]
-		{name: "replace inside a quadword store", data: w(0x20, a64StrbW1X0_24, 0x3d800400), fail: true},                          // str q0, [x0, #16]
-		{name: "replace inside a pair of quadwords", data: w(0x20, a64StrbW1X0_24, 0xad000000), fail: true},                       // stp q0, q0, [x0]
-		{name: "pair below replace", data: w(0x20, a64StrbW1X0_24, 0xa9000c03), source: klp.ReplaceStatic},                        // stp x3, x3, [x0]
-		{name: "replace stored at another field", data: w(0x20, a64StrbW1X0_24, 0x39005c01), source: klp.ReplaceStatic},           // strb w1, [x0, #23]
+		{name: "replace cleared by a pair of zero registers", data: w(0x20, a64StrbW1X0_24, 0xa9017c1f), source: klp.ReplaceInit},   // stp xzr, xzr, [x0, #16]
+		{name: "replace inside a pair of unknown registers", data: w(0x20, a64StrbW1X0_24, 0xa9010c03), source: klp.ReplaceUnknown}, // stp x3, x3, [x0, #16]
+		{name: "replace inside a quadword store", data: w(0x20, a64StrbW1X0_24, 0x3d800400), fail: true},                            // str q0, [x0, #16]
+		{name: "replace inside a pair of quadwords", data: w(0x20, a64StrbW1X0_24, 0xad000000), fail: true},                         // stp q0, q0, [x0]
+		{name: "pair below replace", data: w(0x20, a64StrbW1X0_24, 0xa9000c03), source: klp.ReplaceStatic},                          // stp x3, x3, [x0]
+		{name: "replace stored at another field", data: w(0x20, a64StrbW1X0_24, 0x39005c01), source: klp.ReplaceStatic},             // strb w1, [x0, #23]
+		// A call may store into the patch: before the store it does not
+		// matter, without one the initializer may not hold.
+		{name: "local call before the store", data: w(0x4, a64NOP, a64BLZero|4), source: klp.ReplaceParam, paramName: "replace"},
+		{name: "local call and no store", data: a64Word(t, w(0x4, a64NOP, a64BLZero|4), ".init.text", 0x20, a64StrbW1X0_24, 0x39005c01), source: klp.ReplaceUnknown},
 	}
 }
 
 // TestInitCodeARM64 checks that the patch and its replace flag are read
 // from arm64 init code exactly, and that code the scan cannot follow is an
-// error rather than a guess.
+// error, or an unknown replace, rather than a guess.
 func TestInitCodeARM64(t *testing.T) {
 	for _, variant := range []string{"lp_param.ko", "lp_param.strip-unneeded.ko"} {
 		for _, tt := range arm64InitCases(t, arm64Module(t, variant)) {
 			t.Run(variant+"/"+tt.name, func(t *testing.T) {
-				m, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+				m, err := scanBytes(tt.data, nil)
 				if tt.fail {
 					if err == nil {
-						t.Fatalf("NewReader succeeded (replace %v from %q), want an error", m.Patches[0].Replace, m.Patches[0].ReplaceSource)
+						t.Fatalf("scan succeeded (replace %v from %q), want an error", m.Patches[0].Replace, m.Patches[0].ReplaceSource)
 					}
 					if _, ok := errors.AsType[*FormatError](err); !ok {
-						t.Errorf("NewReader = %v (%T), want a FormatError", err, err)
+						t.Errorf("scan = %v (%T), want a FormatError", err, err)
 					}
 					return
 				}
 				if err != nil {
-					t.Fatalf("NewReader = %v", err)
+					t.Fatalf("scan = %v", err)
 				}
 				if len(m.Patches) != 1 {
 					t.Fatalf("%d patches, want 1", len(m.Patches))
@@ -299,8 +305,8 @@ func arm64HostileCases(t testing.TB) []hostileCase {
 		add("objs relocated by "+typ.String(), a64Rela(t, base, ".rela.data", 8, setType(typ)))
 	}
 	add("objs relocation symbol out of range", a64Rela(t, base, ".rela.data", 8, func(info uint64) uint64 { return 9000<<32 | info&0xffffffff }))
-	rd := m.f.sections[m.index(".rela.data")]
-	add("relocation outside .data", poke(base, rd.off, le.AppendUint64(nil, m.f.sections[m.index(".data")].size-4)))
+	rd := m.f.Sections[m.index(".rela.data")]
+	add("relocation outside .data", poke(base, rd.Off, le.AppendUint64(nil, m.f.Sections[m.index(".data")].Size-4)))
 	for _, c := range arm64InitCases(t, base) {
 		if c.fail {
 			add("init code: "+c.name, c.data)
@@ -322,17 +328,17 @@ func TestHostileARM64(t *testing.T) {
 func FuzzInitCodeARM64(f *testing.F) {
 	base := arm64Module(f, "lp_param.strip-unneeded.ko")
 	m := newMutator(f, base)
-	s := m.f.sections[m.index(".init.text")]
-	f.Add(bytes.Clone(base[s.off : s.off+s.size]))
+	s := m.f.Sections[m.index(".init.text")]
+	f.Add(bytes.Clone(base[s.Off : s.Off+s.Size]))
 	for _, c := range arm64InitCases(f, base) {
-		f.Add(bytes.Clone(c.data[s.off : s.off+s.size]))
+		f.Add(bytes.Clone(c.data[s.Off : s.Off+s.Size]))
 	}
 	f.Fuzz(func(t *testing.T, code []byte) {
 		b := bytes.Clone(base)
-		copy(b[s.off:s.off+s.size], code)
-		mod, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+		copy(b[s.Off:s.Off+s.Size], code)
+		mod, err := scanBytes(b, nil)
 		if (err == nil) == (mod == nil) {
-			t.Fatalf("NewReader = %v, %v", mod, err)
+			t.Fatalf("scan = %v, %v", mod, err)
 		}
 		if mod != nil {
 			if _, err := json.Marshal(mod); err != nil {
@@ -366,5 +372,36 @@ func TestA64WritesBack(t *testing.T) {
 		if got := a64WritesBack(tt.insn); got != tt.want {
 			t.Errorf("a64WritesBack(%#08x: %s) = %v, want %v", tt.insn, tt.asm, got, tt.want)
 		}
+	}
+}
+
+// TestA64JoinKeepsStores: where another path arrives, the stores made so
+// far keep their places but are marked joined, so none of them is taken
+// for what the other path stored (and the initializer is not taken
+// either).
+func TestA64JoinKeepsStores(t *testing.T) {
+	s := &a64Scan{resets: make(a64Marks, 1), joins: make(a64Marks, 1), stores: []store{{size: 1, imm: 1, isImm: true}}}
+	s.regs.set(0, regValue{isImm: true, imm: 7})
+	s.joins.set(8, 16)
+	s.arrive(8)
+	if len(s.stores) != 1 || !s.stores[0].joined || s.stores[0].imm != 1 {
+		t.Errorf("stores after a join = %+v, want the one store, joined", s.stores)
+	}
+	if v := s.regs.get(0); v.isImm {
+		t.Errorf("x0 after a join = %+v, want unknown", v)
+	}
+}
+
+// TestA64LocalCalleeNotFollowed: the callee proof decodes x86_64 only, so
+// a call to a module's own arm64 function is never taken as harmless.
+func TestA64LocalCalleeNotFollowed(t *testing.T) {
+	f, err := elf64.Parse(arm64Module(t, "lp_param.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := elf64.Ref{Sec: f.Section(".data")}
+	cs := callSite{known: true, callee: elf64.Ref{Sec: f.Section(".text")}}
+	if why := callReaches(f, cs, enableCall{patch: patch}, elf64.Ref{Sec: patch.Sec, Off: 24}); !strings.Contains(why, "arm64 code") {
+		t.Errorf("callReaches = %q, want the arm64 callee not followed", why)
 	}
 }

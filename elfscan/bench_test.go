@@ -1,7 +1,6 @@
 package elfscan
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ func BenchmarkScan(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := NewReader(bytes.NewReader(data), int64(len(data)), nil); err != nil {
+				if _, err := scanBytes(data, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

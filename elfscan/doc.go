@@ -6,7 +6,8 @@
 //
 // Everything in the file is untrusted: offsets, sizes, indices and counts
 // are checked before use and nothing is allocated beyond what the file
-// holds. Bad input yields a *FormatError (errors.AsType) naming the section
+// holds. The ELF reading itself is internal/elf64's, the signature
+// trailer pkg/modsign's. Bad input yields a *FormatError (errors.AsType) naming the section
 // and offset, or ErrNotELF; a missing signature is not an error of a scan.
 // Modules are 64-bit x86_64 or arm64: one for another machine or class is
 // a *FormatError naming the machine that matches ErrUnsupportedMachine.

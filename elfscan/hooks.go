@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -48,13 +49,10 @@ func etypeName(v uint32, base uint32) (string, bool) {
 }
 
 // eiBase is the kernel's number of EI_ETYPE_NULL for the kernel release
-// in vermagic.
+// in vermagic; a release without a version reads as an old kernel.
 func eiBase(vermagic string) uint32 {
-	rel, _, _ := strings.Cut(vermagic, " ")
-	major, minor, _ := strings.Cut(majorMinor(rel), ".")
-	a, _ := strconv.Atoi(major)
-	b, _ := strconv.Atoi(minor)
-	if a < 6 || a == 6 && b < 3 {
+	major, minor, _ := klp.KernelVersion(klp.KernelRelease(vermagic))
+	if major < 6 || major == 6 && minor < 3 {
 		return 1
 	}
 	return 0
@@ -149,37 +147,37 @@ func declaredTags(mi map[string][]string) (replaceable *bool, set *uint32, err e
 
 // eiEntry is one error-injection entry: the function and its error type.
 type eiEntry struct {
-	fn    ref
+	fn    elf64.Ref
 	etype string
 }
 
 // errorInjection reads _error_injection_whitelist, whose error types
 // count from base.
-func errorInjection(f *elfFile, base uint32) ([]eiEntry, error) {
-	i := f.section(eiSection)
+func errorInjection(f *elf64.File, base uint32) ([]eiEntry, error) {
+	i := f.Section(eiSection)
 	if i < 0 {
 		return nil, nil
 	}
-	n := f.sections[i].size
+	n := f.Sections[i].Size
 	if n%eiSize != 0 {
 		return nil, formatErr(eiSection, 0, "size %d not a multiple of %d", n, eiSize)
 	}
 	var out []eiEntry
 	for off := uint64(0); off < n; off += eiSize {
-		fn, ok, err := f.pointer(i, off)
+		fn, ok, err := f.Pointer(i, off)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, formatErr(eiSection, off, "entry without a function")
 		}
-		b, err := f.read(i, off+eiEType, 4)
+		b, err := f.Read(i, off+eiEType, 4)
 		if err != nil {
 			return nil, err
 		}
-		et, ok := etypeName(f.bo.Uint32(b), base)
+		et, ok := etypeName(f.ByteOrder.Uint32(b), base)
 		if !ok {
-			return nil, formatErr(eiSection, off, "error type %d unknown", f.bo.Uint32(b))
+			return nil, formatErr(eiSection, off, "error type %d unknown", f.ByteOrder.Uint32(b))
 		}
 		out = append(out, eiEntry{fn: fn, etype: et})
 	}
@@ -189,14 +187,14 @@ func errorInjection(f *elfFile, base uint32) ([]eiEntry, error) {
 // decodeHooks reads the hook markers, adds the hook points the manifest
 // declares (by function name) and checks each against the module's
 // error-injection entries. Hooks come out sorted by function.
-func decodeHooks(f *elfFile, module string, eiBase uint32, manifest []string) ([]klp.Hook, error) {
+func decodeHooks(f *elf64.File, module string, eiBase uint32, manifest []string) ([]klp.Hook, error) {
 	ei, err := errorInjection(f, eiBase)
 	if err != nil {
 		return nil, err
 	}
 	var hooks []klp.Hook
-	if i := f.section(hookSection); i >= 0 {
-		n := f.sections[i].size
+	if i := f.Section(hookSection); i >= 0 {
+		n := f.Sections[i].Size
 		if n%hookSize != 0 {
 			return nil, formatErr(hookSection, 0, "size %d not a multiple of %d", n, hookSize)
 		}
@@ -215,12 +213,12 @@ func decodeHooks(f *elfFile, module string, eiBase uint32, manifest []string) ([
 		if slices.ContainsFunc(hooks, func(o klp.Hook) bool { return o.Func == fn }) {
 			continue // the module's own marker says more
 		}
-		if !f.definesFunc(fn) {
+		if !definesFunc(f, fn) {
 			return nil, fmt.Errorf("manifest declares hook point %s, but %s defines no such function", fn, module)
 		}
 		h := klp.Hook{Object: module, Func: fn, Source: klp.HookManifest, NoErrorInjection: true}
 		for _, e := range ei {
-			if f.symbolAt(e.fn, elf.STT_FUNC) == fn {
+			if f.SymbolAt(e.fn, elf.STT_FUNC) == fn {
 				h.Errno, h.NoErrorInjection = e.etype, false
 				break
 			}
@@ -232,46 +230,46 @@ func decodeHooks(f *elfFile, module string, eiBase uint32, manifest []string) ([
 }
 
 // decodeMarker reads the struct klpack_hook_marker at off in section sec.
-func decodeMarker(f *elfFile, sec int, off uint64, module string, ei []eiEntry) (klp.Hook, error) {
-	b, err := f.read(sec, off, hookFunc)
+func decodeMarker(f *elf64.File, sec int, off uint64, module string, ei []eiEntry) (klp.Hook, error) {
+	b, err := f.Read(sec, off, hookFunc)
 	if err != nil {
 		return klp.Hook{}, err
 	}
-	if magic := f.bo.Uint32(b); magic != hookMagic {
+	if magic := f.ByteOrder.Uint32(b); magic != hookMagic {
 		return klp.Hook{}, formatErr(hookSection, off, "bad magic %#x, want %#x", magic, hookMagic)
 	}
-	if v, size := f.bo.Uint16(b[4:]), f.bo.Uint16(b[6:]); v != hookVersion || size != hookSize {
+	if v, size := f.ByteOrder.Uint16(b[4:]), f.ByteOrder.Uint16(b[6:]); v != hookVersion || size != hookSize {
 		return klp.Hook{}, formatErr(hookSection, off, "marker version %d of %d bytes, want version %d of %d", v, size, hookVersion, hookSize)
 	}
-	et, ok := etypeName(f.bo.Uint32(b[8:]), 1)
+	et, ok := etypeName(f.ByteOrder.Uint32(b[8:]), 1)
 	if !ok {
-		return klp.Hook{}, formatErr(hookSection, off, "error type %d unknown", f.bo.Uint32(b[8:]))
+		return klp.Hook{}, formatErr(hookSection, off, "error type %d unknown", f.ByteOrder.Uint32(b[8:]))
 	}
-	fn, ok, err := f.pointer(sec, off+hookFunc)
+	fn, ok, err := f.Pointer(sec, off+hookFunc)
 	if err != nil {
 		return klp.Hook{}, err
 	}
 	if !ok {
 		return klp.Hook{}, formatErr(hookSection, off, "marker without a function")
 	}
-	nameRef, ok, err := f.pointer(sec, off+hookName)
+	nameRef, ok, err := f.Pointer(sec, off+hookName)
 	if err != nil {
 		return klp.Hook{}, err
 	}
 	if !ok {
 		return klp.Hook{}, formatErr(hookSection, off, "marker without a name")
 	}
-	name, err := f.stringAt(nameRef)
+	name, err := f.StringAt(nameRef)
 	if err != nil {
 		return klp.Hook{}, fmt.Errorf("hook marker at %#x: name: %w", off, err)
 	}
 	// A stripped module names a static function by section and offset;
 	// any symbol it still has must be the marker's name.
-	if sym := f.symbolAt(fn, elf.STT_FUNC); fn.extern == "" && !strings.Contains(sym, "+0x") && sym != name {
+	if sym := f.SymbolAt(fn, elf.STT_FUNC); fn.Extern == "" && !strings.Contains(sym, "+0x") && sym != name {
 		return klp.Hook{}, formatErr(hookSection, off, "marker names %s but points to %s", name, sym)
 	}
 	h := klp.Hook{Object: module, Func: name, Source: klp.HookMarker, Errno: et, NoErrorInjection: true}
-	if fn.extern != "" {
+	if fn.Extern != "" {
 		h.Object = "vmlinux"
 	}
 	for _, e := range ei {
@@ -284,12 +282,12 @@ func decodeMarker(f *elfFile, sec int, off uint64, module string, ei []eiEntry) 
 }
 
 // definesFunc says whether the module's symbol table defines function fn.
-func (f *elfFile) definesFunc(fn string) bool {
-	syms, err := f.symbols()
+func definesFunc(f *elf64.File, fn string) bool {
+	syms, err := f.Symbols()
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(syms, func(s symbol) bool {
-		return s.name == fn && s.typ() == elf.STT_FUNC && s.shndx != uint32(elf.SHN_UNDEF)
+	return slices.ContainsFunc(syms, func(s elf64.Symbol) bool {
+		return s.Name == fn && s.Type() == elf.STT_FUNC && s.Shndx != uint32(elf.SHN_UNDEF)
 	})
 }

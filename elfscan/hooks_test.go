@@ -88,11 +88,6 @@ func hookModule(t *testing.T, kernel string, repl ...string) []byte {
 	return b
 }
 
-func scanBytes(t *testing.T, b []byte, opts *Options) (*klp.Module, error) {
-	t.Helper()
-	return NewReader(bytes.NewReader(b), int64(len(b)), opts)
-}
-
 func TestHooks(t *testing.T) {
 	const kernel = "6.12.117+deb12-amd64"
 	allowed := klp.Hook{Object: "lp_hook", Func: "lp_hook_meminfo_allowed", Source: klp.HookMarker, Errno: "ERRNO"}
@@ -118,7 +113,7 @@ func TestHooks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := scanBytes(t, hookModule(t, kernel, tt.repl...), &Options{ManifestHooks: tt.manifest})
+			m, err := scanBytes(hookModule(t, kernel, tt.repl...), &Options{ManifestHooks: tt.manifest})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +127,7 @@ func TestHooks(t *testing.T) {
 // TestHooksManifestNoSuchFunction: a hook point the manifest declares
 // must be a function of the module (a probe finds it by name).
 func TestHooksManifestNoSuchFunction(t *testing.T) {
-	_, err := scanBytes(t, hookModule(t, "6.12.117+deb12-amd64"), &Options{ManifestHooks: map[string][]string{"lp_hook": {"lp_hook_nosuch"}}})
+	_, err := scanBytes(hookModule(t, "6.12.117+deb12-amd64"), &Options{ManifestHooks: map[string][]string{"lp_hook": {"lp_hook_nosuch"}}})
 	if err == nil || !strings.Contains(err.Error(), "manifest declares hook point lp_hook_nosuch, but lp_hook defines no such function") {
 		t.Fatalf("err = %v, want the missing function named", err)
 	}
@@ -178,7 +173,7 @@ func TestHooksBad(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := bytes.Clone(orig)
 			tt.corrupt(b)
-			m, err := scanBytes(t, b, nil)
+			m, err := scanBytes(b, nil)
 			if _, ok := errors.AsType[*FormatError](err); !ok || m != nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("scan = %v, %v; want a *FormatError containing %q", m, err, tt.want)
 			}

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/klpack/klpack/internal/elf64"
 )
 
 // hostileBase is a livepatch module with DWARF, relocations in several
@@ -38,20 +40,29 @@ const (
 
 type mutator struct {
 	t  testing.TB
-	f  *elfFile
+	f  *elf64.File
 	sh uint64
 }
 
 func newMutator(t testing.TB, b []byte) *mutator {
-	f, err := parseELF(b)
+	f, err := elf64.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &mutator{t: t, f: f, sh: binary.LittleEndian.Uint64(b[40:])}
 }
 
+// syms is the base module's symbol table.
+func (m *mutator) syms() []elf64.Symbol {
+	s, err := m.f.Symbols()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return s
+}
+
 func (m *mutator) index(name string) int {
-	i := m.f.section(name)
+	i := m.f.Section(name)
 	if i < 0 {
 		m.t.Fatalf("no section %s in the base module", name)
 	}
@@ -59,8 +70,8 @@ func (m *mutator) index(name string) int {
 }
 
 func (m *mutator) firstOfType(typ elf.SectionType) int {
-	for i := range m.f.sections {
-		if m.f.sections[i].typ == typ {
+	for i := range m.f.Sections {
+		if m.f.Sections[i].Type == typ {
 			return i
 		}
 	}
@@ -71,7 +82,7 @@ func (m *mutator) firstOfType(typ elf.SectionType) int {
 // set returns a copy of b with field of section name's header set to v.
 func (m *mutator) set(b []byte, sec int, field int, v uint64) []byte {
 	c := bytes.Clone(b)
-	at := m.sh + uint64(sec)*shdrSize + uint64(field)
+	at := m.sh + uint64(sec)*elf64.ShdrSize + uint64(field)
 	switch field {
 	case shType, shLink, shInfo:
 		binary.LittleEndian.PutUint32(c[at:], uint32(v))
@@ -101,7 +112,7 @@ func hostileCases(t testing.TB) []hostileCase {
 	u16 := func(v uint16) []byte { return le.AppendUint16(nil, v) }
 
 	symtab := m.firstOfType(elf.SHT_SYMTAB)
-	strtab := int(m.f.sections[symtab].link)
+	strtab := int(m.f.Sections[symtab].Link)
 	shstrtab := int(le.Uint16(base[62:]))
 	relaData := m.index(".rela.data")
 	relaText := m.index(".rela.init.text")
@@ -129,33 +140,33 @@ func hostileCases(t testing.TB) []hostileCase {
 	add("shnum huge", poke(base, 60, u16(0xfff0)))
 	add("shstrndx out of range", poke(base, 62, u16(0xfff0)))
 	add("shstrndx not a string table", poke(base, 62, u16(uint16(data))))
-	add("shstrtab without final NUL", poke(base, m.f.sections[shstrtab].off+m.f.sections[shstrtab].size-1, []byte{'A'}))
-	add("strtab without final NUL", poke(base, m.f.sections[strtab].off+m.f.sections[strtab].size-1, []byte{'A'}))
+	add("shstrtab without final NUL", poke(base, m.f.Sections[shstrtab].Off+m.f.Sections[shstrtab].Size-1, []byte{'A'}))
+	add("strtab without final NUL", poke(base, m.f.Sections[strtab].Off+m.f.Sections[strtab].Size-1, []byte{'A'}))
 
 	// Truncation at every section boundary and inside the header table.
-	for i := 1; i < len(m.f.sections); i++ {
-		s := m.f.sections[i]
-		if s.typ == elf.SHT_NOBITS {
+	for i := 1; i < len(m.f.Sections); i++ {
+		s := m.f.Sections[i]
+		if s.Type == elf.SHT_NOBITS {
 			continue
 		}
-		add(fmt.Sprintf("truncated at start of %s", s.name), base[:s.off])
-		add(fmt.Sprintf("truncated at end of %s", s.name), base[:s.off+s.size])
+		add(fmt.Sprintf("truncated at start of %s", s.Name), base[:s.Off])
+		add(fmt.Sprintf("truncated at end of %s", s.Name), base[:s.Off+s.Size])
 	}
-	add("truncated in section headers", base[:m.sh+shdrSize*3+7])
+	add("truncated in section headers", base[:m.sh+elf64.ShdrSize*3+7])
 	add("truncated by one byte", base[:len(base)-1])
 
 	for _, sec := range []int{data, symtab, strtab, relaData, param} {
-		name := m.f.sections[sec].name
+		name := m.f.Sections[sec].Name
 		add(name+" offset past EOF", m.set(base, sec, shOffset, uint64(len(base))))
 		add(name+" offset near 2^64", m.set(base, sec, shOffset, math.MaxUint64-4))
 		add(name+" size past EOF", m.set(base, sec, shSize, uint64(len(base))))
 		add(name+" size near 2^64", m.set(base, sec, shSize, math.MaxUint64))
 	}
 	for _, sec := range []int{symtab, relaData, relaText} {
-		name := m.f.sections[sec].name
+		name := m.f.Sections[sec].Name
 		add(name+" entsize zero", m.set(base, sec, shEntsize, 0))
 		add(name+" entsize huge", m.set(base, sec, shEntsize, 1<<40))
-		add(name+" size not a multiple", m.set(base, sec, shSize, m.f.sections[sec].size-5))
+		add(name+" size not a multiple", m.set(base, sec, shSize, m.f.Sections[sec].Size-5))
 	}
 	add("symtab sh_link out of range", m.set(base, symtab, shLink, 9999))
 	add("symtab sh_link not strtab", m.set(base, symtab, shLink, uint64(data)))
@@ -166,36 +177,73 @@ func hostileCases(t testing.TB) []hostileCase {
 	add(".data becomes NOBITS", m.set(base, data, shType, uint64(elf.SHT_NOBITS)))
 
 	// Individual relocation and symbol entries.
-	rd := m.f.sections[relaData]
-	add("relocation outside its section", poke(base, rd.off, u64(m.f.sections[data].size+100)))
-	add("relocation offset near 2^64", poke(base, rd.off, u64(math.MaxUint64-2)))
-	add("relocation symbol out of range", poke(base, rd.off+8, u64(uint64(9000)<<32|uint64(elf.R_X86_64_64))))
+	rd := m.f.Sections[relaData]
+	add("relocation outside its section", poke(base, rd.Off, u64(m.f.Sections[data].Size+100)))
+	add("relocation offset near 2^64", poke(base, rd.Off, u64(math.MaxUint64-2)))
+	add("relocation symbol out of range", poke(base, rd.Off+8, u64(uint64(9000)<<32|uint64(elf.R_X86_64_64))))
 	// The relocation that fills klp_patch.objs (the patch is at .data+0).
-	objs := rd.off
-	for e := rd.off; e < rd.off+rd.size; e += relaSize {
+	objs := rd.Off
+	for e := rd.Off; e < rd.Off+rd.Size; e += elf64.RelaSize {
 		if le.Uint64(base[e:]) == 8 {
 			objs = e
 		}
 	}
 	add("relocation of wrong type", poke(base, objs+8, u64(le.Uint64(base[objs+8:])&^0xffffffff|uint64(elf.R_X86_64_PC32))))
-	add("relocation addend huge", poke(base, rd.off+16, u64(math.MaxUint64-100)))
-	rt := m.f.sections[relaText]
-	add("code relocation symbol out of range", poke(base, rt.off+8, u64(uint64(70000)<<32|uint64(elf.R_X86_64_PC32))))
-	st := m.f.sections[symtab]
-	for i := uint64(1); i < st.size/symSize; i++ {
-		e := st.off + i*symSize
+	add("relocation addend huge", poke(base, rd.Off+16, u64(math.MaxUint64-100)))
+	rt := m.f.Sections[relaText]
+	add("code relocation symbol out of range", poke(base, rt.Off+8, u64(uint64(70000)<<32|uint64(elf.R_X86_64_PC32))))
+	st := m.f.Sections[symtab]
+	for i := uint64(1); i < st.Size/elf64.SymSize; i++ {
+		e := st.Off + i*elf64.SymSize
 		add(fmt.Sprintf("symbol %d name past strtab", i), poke(base, e, le.AppendUint32(nil, 0xfffffff0)))
 		add(fmt.Sprintf("symbol %d section out of range", i), poke(base, e+6, u16(0xfeff)))
 		add(fmt.Sprintf("symbol %d value huge", i), poke(base, e+8, u64(math.MaxUint64-3)))
+	}
+	// lp_param's klp_func array: funcs[0] at .data+0x240 (its old_name
+	// relocated to .rodata.str1.1+0), the terminator right after it
+	// ending .data (klpLayout64: 0x98-byte entries, old_sympos at 16).
+	const funcs, funcSize, oldSympos = 0x240, 0x98, 16
+	add("klp_func array unterminated", m.set(base, data, shSize, funcs+funcSize))
+	// klp_for_each_func_static stops only when old_name, new_func and
+	// old_sympos are all zero: with old_sympos 1 the entry is a
+	// function, and the array runs off the end of .data.
+	add("klp_func terminator with old_sympos 1", poke(base, m.f.Sections[data].Off+funcs+funcSize+oldSympos, u64(1)))
+	for e := rd.Off; e < rd.Off+rd.Size; e += elf64.RelaSize {
+		switch le.Uint64(base[e:]) {
+		case 8: // klp_patch.objs
+			add("objs pointer at the end of .data", poke(base, e+16, u64(m.f.Sections[data].Size)))
+		case funcs: // funcs[0].old_name
+			str := m.index(".rodata.str1.1")
+			add("old_name pointer at the end of its section", poke(base, e+16, u64(m.f.Sections[str].Size)))
+		}
 	}
 	add("__param size not a multiple", m.set(base, param, shSize, 41))
 	add("modinfo missing", m.set(base, m.index(".modinfo"), shType, uint64(elf.SHT_NOBITS)))
 	add("signature magic with huge length", append(bytes.Clone(base), append([]byte{0, 0, 2, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0}, "~Module signature appended~\n"...)...))
 	add("signature magic alone", append(bytes.Clone(base), "~Module signature appended~\n"...))
+	add("module .klp.rela referencing vmlinux", crossObjectKlpRela(t))
 	add("xz truncated", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0, 0})
 	add("zstd truncated", []byte{0x28, 0xb5, 0x2f, 0xfd, 0x24})
 	add("gzip truncated", []byte{0x1f, 0x8b, 8, 0, 0, 0})
 	return cs
+}
+
+// crossObjectKlpRela is klpb_replace with its .klp.rela.vmlinux..text
+// renamed .klp.rela.vmlinuz..text: a section for the module vmlinuz whose
+// entries use .klp.sym.vmlinux symbols. klp_resolve_symbols
+// (kernel/livepatch/core.c), called by klp_write_section_relocs for each
+// .klp.rela section, refuses with -EINVAL any entry of a module's section
+// (!sec_vmlinux) whose symbol names vmlinux (sym_vmlinux), so the patch
+// cannot load.
+func crossObjectKlpRela(t testing.TB) []byte {
+	b, err := os.ReadFile(filepath.Join(klpBuildDir, "ko", "klpb_replace.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMutator(t, b)
+	shstrtab := m.f.Sections[binary.LittleEndian.Uint16(b[62:])]
+	name := uint64(binary.LittleEndian.Uint32(b[m.sh+uint64(m.index(".klp.rela.vmlinux..text"))*elf64.ShdrSize:]))
+	return poke(b, shstrtab.Off+name+uint64(len(".klp.rela.vmlinu")), []byte{'z'})
 }
 
 // scanHostile scans one malformed input: no panic, exactly one of module
@@ -207,15 +255,15 @@ func scanHostile(t *testing.T, data []byte, mustFail bool) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m, err := NewReader(bytes.NewReader(data), int64(len(data)), nil)
+	m, err := scanBytes(data, nil)
 	runtime.ReadMemStats(&after)
 	if (err == nil) == (m == nil) {
-		t.Fatalf("NewReader = %v, %v: want exactly one of module and error", m, err)
+		t.Fatalf("scan = %v, %v: want exactly one of module and error", m, err)
 	}
 	switch {
 	case err == nil && mustFail:
 		b, _ := json.Marshal(m)
-		t.Fatalf("NewReader succeeded, want an error: %.300s", b)
+		t.Fatalf("scan succeeded, want an error: %.300s", b)
 	case err != nil:
 		if err.Error() == "" {
 			t.Error("empty error message")
@@ -258,6 +306,9 @@ func TestHostile(t *testing.T) {
 		".rela.data entsize zero": true, ".rela.data entsize huge": true,
 		".symtab entsize zero": true, ".symtab entsize huge": true,
 		".data offset past EOF": true, ".data size past EOF": true, ".data size near 2^64": true,
+		"klp_func array unterminated": true, "klp_func terminator with old_sympos 1": true,
+		"objs pointer at the end of .data": true, "old_name pointer at the end of its section": true,
+		"module .klp.rela referencing vmlinux": true,
 	}
 	seen := 0
 	for _, tc := range hostileCases(t) {
@@ -307,9 +358,9 @@ func FuzzScan(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+		m, err := scanBytes(b, nil)
 		if (err == nil) == (m == nil) {
-			t.Fatalf("NewReader = %v, %v", m, err)
+			t.Fatalf("scan = %v, %v", m, err)
 		}
 		if m != nil {
 			if _, err := json.Marshal(m); err != nil {

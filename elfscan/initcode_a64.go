@@ -3,6 +3,9 @@ package elfscan
 import (
 	"debug/elf"
 	"encoding/binary"
+	"slices"
+
+	"github.com/klpack/klpack/internal/elf64"
 )
 
 // arm64 init code puts the klp_patch address into x0 with ADRP (page,
@@ -55,192 +58,278 @@ const (
 
 // scanCodeARM64 is scanCode for arm64: every call or tail call to
 // klp_enable_patch, with the address in x0 and the stores before it.
-func scanCodeARM64(f *elfFile, sec int, rs []rela, target uint32) ([]enableCall, error) {
-	code := f.sectionData(sec)
+func scanCodeARM64(f *elf64.File, sec int, rs []elf64.Rela, target uint32) ([]enableCall, error) {
+	s := newA64Scan(f, sec, rs, target)
+	for pc := uint64(0); pc < s.n; pc += 4 {
+		s.arrive(pc)
+		if err := s.step(pc); err != nil {
+			return nil, err
+		}
+	}
+	return s.calls, nil
+}
+
+// a64Scan is one linear pass over an arm64 code section: what it knows of
+// the registers and of the stores made since the function started, and
+// the calls to klp_enable_patch found so far.
+type a64Scan struct {
+	f      *elf64.File
+	sec    int
+	rs     []elf64.Rela
+	target uint32
+	code   []byte
+	n      uint64   // bytes of whole instructions
+	resets a64Marks // function starts
+	joins  a64Marks // branch targets
+	regs   a64Regs
+	stores []store
+	sites  []callSite // calls made since the function started
+	calls  []enableCall
+}
+
+func newA64Scan(f *elf64.File, sec int, rs []elf64.Rela, target uint32) *a64Scan {
+	code := f.SectionData(sec)
 	n := uint64(len(code)) &^ 3
 	// A bit per instruction: bounded by the code, whatever the symbols say.
-	resets := make(a64Marks, n/4/64+1) // function starts
-	joins := make(a64Marks, n/4/64+1)  // branch targets
-	for _, s := range f.syms {
-		if s.defined() && int(s.shndx) == sec && s.typ() == elf.STT_FUNC {
-			resets.set(s.value, n)
-		}
+	s := &a64Scan{f: f, sec: sec, rs: rs, target: target, code: code, n: n,
+		resets: make(a64Marks, n/4/64+1), joins: make(a64Marks, n/4/64+1)}
+	for _, v := range f.FunctionStarts(sec) {
+		s.resets.set(v, n)
 	}
 	for pc := uint64(0); pc < n; pc += 4 {
 		insn := binary.LittleEndian.Uint32(code[pc:])
 		if rel, ok := relocIn(rs, pc, pc+4); ok {
-			if t, err := f.target(rel); err == nil && t.extern == "" && t.sec == sec && isA64Branch(insn) {
-				joins.set(t.off, n)
+			if t, err := f.Target(rel); err == nil && t.Extern == "" && t.Sec == sec && isA64Branch(insn) {
+				s.joins.set(t.Off, n)
 			}
 			continue
 		}
 		if to, ok := a64BranchTarget(insn, pc); ok {
-			joins.set(to, n)
+			s.joins.set(to, n)
 		}
 	}
+	return s
+}
 
-	var (
-		calls  []enableCall
-		regs   a64Regs
-		stores []store
-	)
-	for pc := uint64(0); pc < n; pc += 4 {
-		if resets.has(pc) {
-			regs, stores = a64Regs{}, nil
-		}
-		if joins.has(pc) {
-			// Another path arrives here: values and stores seen on the
-			// way down may not hold on it.
-			regs = a64Regs{}
-			for i := range stores {
-				stores[i] = store{at: stores[i].at, size: stores[i].size}
-			}
-		}
-		insn := binary.LittleEndian.Uint32(code[pc:])
-		rel, hasRel := relocIn(rs, pc, pc+4)
-		var val ref
-		if hasRel {
-			var err error
-			if val, err = f.target(rel); err != nil {
-				return nil, err
-			}
-		}
-		rd := insn & 31
-		rn := insn >> 5 & 31
-		switch {
-		case insn&a64HINTMask == a64HINT:
-		case insn&a64ADRPMask == a64ADRP:
-			regs.set(rd, regValue{})
-			if hasRel && isA64PageRel(rel.typ) {
-				regs.set(rd, regValue{addr: val, page: true})
-			}
-		case insn&a64ADDXMask == a64ADDX:
-			base := regs.get(rn)
-			v := regValue{}
-			switch {
-			case hasRel && elf.R_AARCH64(rel.typ) == elf.R_AARCH64_ADD_ABS_LO12_NC:
-				if samePage(base, val) {
-					v = regValue{addr: val, isAddr: true}
-				}
-			case !hasRel && base.isAddr && base.addr.extern == "":
-				imm := uint64(insn >> 10 & 0xfff)
-				if insn&(1<<22) != 0 {
-					imm <<= 12
-				}
-				v = regValue{addr: ref{sec: base.addr.sec, off: base.addr.off + imm}, isAddr: true}
-			}
-			regs.set(rd, v)
-		case insn&a64MOVMask == a64MOVX && insn>>16&31 == 31:
-			regs.set(rd, regValue{isImm: true}) // xzr
-		case insn&a64MOVMask == a64MOVX:
-			regs.set(rd, regs.get(insn>>16&31))
-		case insn&a64MOVMask == a64MOVW && insn>>16&31 == 31:
-			regs.set(rd, regValue{isImm: true}) // wzr
-		case insn&a64MOVMask == a64MOVW:
-			v := regs.get(insn >> 16 & 31)
-			if v.isAddr || v.page {
-				v = regValue{} // truncated to 32 bits
-			}
-			regs.set(rd, v)
-		case insn&a64MOVWMask == a64MOVZ, insn&a64MOVWMask == a64MOVN:
-			v := uint64(insn>>5&0xffff) << (16 * (insn >> 21 & 3))
-			if insn&a64MOVWMask == a64MOVN {
-				v = ^v
-			}
-			if insn>>31 == 0 {
-				v = uint64(uint32(v))
-			}
-			if hasRel {
-				regs.set(rd, regValue{}) // MOVW relocations: not followed
-				break
-			}
-			regs.set(rd, regValue{imm: int64(v), isImm: true})
-		case insn&a64LSUMask == a64STRU, insn&a64LSUMask == a64LDRU,
-			insn&a64LSURMask == a64STUR, insn&a64LSURMask == a64LDUR:
-			size := insn >> 30
-			var off int64
-			if insn&a64LSUMask == a64STRU || insn&a64LSUMask == a64LDRU {
-				off = int64(insn>>10&0xfff) << size
-			} else {
-				off = int64(int32(insn<<11) >> 23) // imm9 at bits 20:12
-			}
-			at, known := regValue{}, false
-			base := regs.get(rn)
-			switch {
-			case hasRel && isA64LoStore(rel.typ):
-				if samePage(base, val) {
-					at, known = regValue{addr: val, isAddr: true}, true
-				}
-			case !hasRel && base.isAddr && base.addr.extern == "":
-				at, known = regValue{addr: ref{sec: base.addr.sec, off: base.addr.off + uint64(off)}, isAddr: true}, true
-			}
-			if insn&a64LSUMask == a64LDRU || insn&a64LSURMask == a64LDUR {
-				if known {
-					regs.set(rd, regValue{from: at.addr, load: true})
-				} else {
-					regs.set(rd, regValue{})
-				}
-				break
-			}
-			if !known {
-				break // a store the scan cannot place: the stack, most likely
-			}
-			st := store{at: at.addr, size: 1 << size}
-			src := regs.get(rd)
-			if rd == 31 {
-				src = regValue{isImm: true} // wzr/xzr
-			}
-			switch {
-			case src.isImm:
-				st.imm, st.isImm = src.imm, true
-				if size < 3 {
-					st.imm &= 1<<(8<<size) - 1
-				}
-			case src.load:
-				st.from, st.load = src.from, true
-			}
-			stores = append(stores, st)
-		case insn&a64BMask == a64BL, insn&a64BMask == a64B:
-			if hasRel && rel.sym == target {
-				if t := elf.R_AARCH64(rel.typ); t != elf.R_AARCH64_CALL26 && t != elf.R_AARCH64_JUMP26 {
-					return nil, formatErr(f.sections[sec].name, pc, "branch to klp_enable_patch relocated by %v, want R_AARCH64_CALL26 or R_AARCH64_JUMP26", t)
-				}
-				v := regs.get(0)
-				if !v.isAddr {
-					return nil, formatErr(f.sections[sec].name, pc, "call to klp_enable_patch with an argument the scan cannot follow")
-				}
-				calls = append(calls, enableCall{patch: v.addr, stores: append([]store(nil), stores...)})
-			}
-			if insn&a64BMask == a64B {
-				regs, stores = a64Regs{}, nil // the code below is reached another way
-			} else {
-				regs.clobberCall()
-			}
-		case insn&a64RegBMask == a64RET, insn&a64RegBMask == a64BR:
-			regs, stores = a64Regs{}, nil
-		case insn&a64RegBMask == a64BLR:
-			regs.clobberCall()
-		case insn>>25&5 == 4:
-			if st, ok := a64OtherStore(insn, &regs); ok {
-				stores = append(stores, st)
-			}
-			// Other loads and stores: the target, a second target (pairs)
-			// and the base (write-back) may change.
-			regs.set(rd, regValue{})
-			regs.set(insn>>10&31, regValue{})
-			if a64WritesBack(insn) {
-				regs.set(rn, regValue{})
-			}
-		case insn>>26&7 == 5:
-			// Other branches and system instructions: calls through
-			// other forms clobber what a call does.
-			regs.clobberCall()
-			regs.set(rd, regValue{})
-		default:
-			regs.set(rd, regValue{})
+// arrive forgets what may not hold at pc: everything at a function's
+// start; at a branch target, where another path arrives, what join does.
+func (s *a64Scan) arrive(pc uint64) {
+	if s.resets.has(pc) {
+		s.regs, s.stores, s.sites = a64Regs{}, nil, nil
+	}
+	if s.joins.has(pc) {
+		s.join()
+	}
+}
+
+// join forgets the registers and marks the stores made so far joined:
+// along another path their places may hold something else.
+func (s *a64Scan) join() {
+	s.regs = a64Regs{}
+	for i := range s.stores {
+		s.stores[i].joined = true
+	}
+}
+
+// call records a call other than to klp_enable_patch, with what x0..x7
+// hold, and forgets what the callee may change.
+func (s *a64Scan) call(callee elf64.Ref, known bool) {
+	c := callSite{stores: len(s.stores), callee: callee, known: known}
+	for r := range uint32(8) {
+		c.args = append(c.args, s.regs.get(r))
+	}
+	s.sites = append(s.sites, c)
+	s.regs.clobberCall()
+}
+
+// step follows the instruction at pc.
+func (s *a64Scan) step(pc uint64) error {
+	insn := binary.LittleEndian.Uint32(s.code[pc:])
+	rel, hasRel := relocIn(s.rs, pc, pc+4)
+	var val elf64.Ref
+	if hasRel {
+		var err error
+		if val, err = s.f.Target(rel); err != nil {
+			return err
 		}
 	}
-	return calls, nil
+	rd := insn & 31
+	switch {
+	case insn&a64HINTMask == a64HINT:
+	case insn&a64ADRPMask == a64ADRP:
+		s.regs.set(rd, regValue{})
+		if hasRel && isA64PageRel(rel.Type) {
+			s.regs.set(rd, regValue{addr: val, page: true})
+		}
+	case insn&a64ADDXMask == a64ADDX:
+		s.regs.set(rd, s.addImm(insn, rel, hasRel, val))
+	case insn&a64MOVMask == a64MOVX, insn&a64MOVMask == a64MOVW:
+		s.regs.set(rd, s.movReg(insn))
+	case insn&a64MOVWMask == a64MOVZ, insn&a64MOVWMask == a64MOVN:
+		s.regs.set(rd, a64MoveWide(insn, hasRel))
+	case insn&a64LSUMask == a64STRU, insn&a64LSUMask == a64LDRU,
+		insn&a64LSURMask == a64STUR, insn&a64LSURMask == a64LDUR:
+		s.loadStore(insn, rel, hasRel, val)
+	case insn&a64BMask == a64BL, insn&a64BMask == a64B:
+		return s.branch(pc, insn, rel, hasRel)
+	case insn&a64RegBMask == a64RET, insn&a64RegBMask == a64BR:
+		s.join() // what follows is reached another way
+	case insn&a64RegBMask == a64BLR:
+		s.call(elf64.Ref{}, false)
+	case insn>>25&5 == 4:
+		s.otherLoadStore(insn)
+	case insn>>26&7 == 5:
+		// Other branches and system instructions: calls through
+		// other forms clobber what a call does.
+		s.regs.clobberCall()
+		s.regs.set(rd, regValue{})
+	default:
+		s.regs.set(rd, regValue{})
+	}
+	return nil
+}
+
+// addImm is what ADD Xd, Xn, #imm leaves in Xd: the low 12 bits of an
+// address whose page Xn holds (ADD_ABS_LO12_NC), or a known address plus
+// the immediate.
+func (s *a64Scan) addImm(insn uint32, rel elf64.Rela, hasRel bool, val elf64.Ref) regValue {
+	base := s.regs.get(insn >> 5 & 31)
+	switch {
+	case hasRel && elf.R_AARCH64(rel.Type) == elf.R_AARCH64_ADD_ABS_LO12_NC:
+		if samePage(base, val) {
+			return regValue{addr: val, isAddr: true}
+		}
+	case !hasRel && base.isAddr && base.addr.Extern == "":
+		imm := uint64(insn >> 10 & 0xfff)
+		if insn&(1<<22) != 0 {
+			imm <<= 12
+		}
+		return regValue{addr: elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + imm}, isAddr: true}
+	}
+	return regValue{}
+}
+
+// movReg is what MOV Xd, Xm or MOV Wd, Wm leaves in the destination; the
+// zero register is the constant 0, and a 32-bit copy loses an address.
+func (s *a64Scan) movReg(insn uint32) regValue {
+	rm := insn >> 16 & 31
+	if rm == 31 {
+		return regValue{isImm: true}
+	}
+	v := s.regs.get(rm)
+	if insn&a64MOVMask == a64MOVW && (v.isAddr || v.page) {
+		return regValue{} // truncated to 32 bits
+	}
+	return v
+}
+
+// a64MoveWide is the constant MOVZ or MOVN puts in its register; under a
+// MOVW relocation the value is the loader's, not followed.
+func a64MoveWide(insn uint32, hasRel bool) regValue {
+	if hasRel {
+		return regValue{}
+	}
+	v := uint64(insn>>5&0xffff) << (16 * (insn >> 21 & 3))
+	if insn&a64MOVWMask == a64MOVN {
+		v = ^v
+	}
+	if insn>>31 == 0 {
+		v = uint64(uint32(v))
+	}
+	return regValue{imm: int64(v), isImm: true}
+}
+
+// loadStore follows LDR/STR (unsigned offset) and LDUR/STUR: a load
+// from a known place leaves where it came from in the register, a store
+// to one is recorded with what is known of its value.
+func (s *a64Scan) loadStore(insn uint32, rel elf64.Rela, hasRel bool, val elf64.Ref) {
+	rd := insn & 31
+	size := insn >> 30
+	unsigned := insn&a64LSUMask == a64STRU || insn&a64LSUMask == a64LDRU
+	off := int64(int32(insn<<11) >> 23) // imm9 at bits 20:12
+	if unsigned {
+		off = int64(insn>>10&0xfff) << size
+	}
+	var at elf64.Ref
+	known := false
+	base := s.regs.get(insn >> 5 & 31)
+	switch {
+	case hasRel && isA64LoStore(rel.Type):
+		at, known = val, samePage(base, val)
+	case !hasRel && base.isAddr && base.addr.Extern == "":
+		at, known = elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + uint64(off)}, true
+	}
+	if insn&a64LSUMask == a64LDRU || insn&a64LSURMask == a64LDUR {
+		v := regValue{}
+		if known {
+			v = regValue{from: at, load: true}
+		}
+		s.regs.set(rd, v)
+		return
+	}
+	if !known {
+		return // a store the scan cannot place: the stack, most likely
+	}
+	st := store{at: at, size: 1 << size}
+	src := s.regs.get(rd)
+	if rd == 31 {
+		src = regValue{isImm: true} // wzr/xzr
+	}
+	switch {
+	case src.isImm:
+		st.imm, st.isImm = src.imm, true
+		if size < 3 {
+			st.imm &= 1<<(8<<size) - 1
+		}
+	case src.load:
+		st.from, st.load = src.from, true
+	}
+	s.stores = append(s.stores, st)
+}
+
+// branch follows B and BL: a call or tail call to klp_enable_patch is
+// recorded with the address in x0.
+func (s *a64Scan) branch(pc uint64, insn uint32, rel elf64.Rela, hasRel bool) error {
+	if hasRel && rel.Sym == s.target {
+		if t := elf.R_AARCH64(rel.Type); t != elf.R_AARCH64_CALL26 && t != elf.R_AARCH64_JUMP26 {
+			return formatErr(s.f.Sections[s.sec].Name, pc, "branch to klp_enable_patch relocated by %v, want R_AARCH64_CALL26 or R_AARCH64_JUMP26", t)
+		}
+		v := s.regs.get(0)
+		if !v.isAddr {
+			return formatErr(s.f.Sections[s.sec].Name, pc, "call to klp_enable_patch with an argument the scan cannot follow")
+		}
+		s.calls = append(s.calls, enableCall{patch: v.addr, stores: slices.Clone(s.stores), calls: slices.Clone(s.sites)})
+		s.regs.clobberCall()
+	} else if insn&a64BMask == a64BL {
+		// Only a relocated BL names its callee; any other is not followed.
+		var callee elf64.Ref
+		known := hasRel && elf.R_AARCH64(rel.Type) == elf.R_AARCH64_CALL26
+		if known {
+			var err error
+			if callee, err = s.f.Target(rel); err != nil {
+				return err
+			}
+		}
+		s.call(callee, known)
+	}
+	if insn&a64BMask == a64B {
+		s.join() // the code below is reached another way
+	}
+	return nil
+}
+
+// otherLoadStore follows the loads and stores loadStore does not: the
+// target, a second target (pairs) and the base (write-back) may change,
+// and a store whose place is known is recorded.
+func (s *a64Scan) otherLoadStore(insn uint32) {
+	if st, ok := a64OtherStore(insn, &s.regs); ok {
+		s.stores = append(s.stores, st)
+	}
+	s.regs.set(insn&31, regValue{})
+	s.regs.set(insn>>10&31, regValue{})
+	if a64WritesBack(insn) {
+		s.regs.set(insn>>5&31, regValue{})
+	}
 }
 
 // a64Marks is a set of instruction offsets in a section, one bit each.
@@ -265,7 +354,7 @@ func (m a64Marks) has(off uint64) bool {
 // here (register offset, exclusive, release) are not placed.
 func a64OtherStore(insn uint32, regs *a64Regs) (store, bool) {
 	base := regs.get(insn >> 5 & 31)
-	if !base.isAddr || base.addr.extern != "" {
+	if !base.isAddr || base.addr.Extern != "" {
 		return store{}, false
 	}
 	imm7 := int64(int32(insn<<10) >> 25) // bits 21:15, scaled below
@@ -312,7 +401,7 @@ func a64OtherStore(insn uint32, regs *a64Regs) (store, bool) {
 	default:
 		return store{}, false
 	}
-	return store{at: ref{sec: base.addr.sec, off: base.addr.off + uint64(off)}, size: size, isImm: zero}, true
+	return store{at: elf64.Ref{Sec: base.addr.Sec, Off: base.addr.Off + uint64(off)}, size: size, isImm: zero}, true
 }
 
 // a64WritesBack reports whether a load or store may change its base
@@ -366,14 +455,14 @@ func (r *a64Regs) clobberCall() {
 // samePage reports whether base holds the page (ADRP) of the symbol a
 // low-12-bit relocation completes. Compilers pair them on one symbol and
 // section; anything else is not followed.
-func samePage(base regValue, lo ref) bool {
+func samePage(base regValue, lo elf64.Ref) bool {
 	if !base.page {
 		return false
 	}
-	if lo.extern != "" || base.addr.extern != "" {
-		return lo.extern == base.addr.extern
+	if lo.Extern != "" || base.addr.Extern != "" {
+		return lo.Extern == base.addr.Extern
 	}
-	return base.addr.sec == lo.sec
+	return base.addr.Sec == lo.Sec
 }
 
 func isA64PageRel(typ uint32) bool {

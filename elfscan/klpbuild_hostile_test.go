@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"math"
 	"testing"
+
+	"github.com/klpack/klpack/internal/elf64"
 )
 
 // klpBuildHostileBase is the klp-build module with a module object, .klp.rela
@@ -28,11 +30,11 @@ func klpBuildHostileCases(t testing.TB) []klpHostileCase {
 	objs := m.index(".init.klp_objects")
 	funcs := m.index(".init.klp_funcs")
 	symtab := m.firstOfType(elf.SHT_SYMTAB)
-	strtab := int(m.f.sections[symtab].link)
+	strtab := int(m.f.Sections[symtab].Link)
 	shstrtab := int(le.Uint16(base[62:]))
 	var klpRela int
-	for i, s := range m.f.sections {
-		if bytes.HasPrefix([]byte(s.name), []byte(klpRelaPrefix)) {
+	for i, s := range m.f.Sections {
+		if bytes.HasPrefix([]byte(s.Name), []byte(klpRelaPrefix)) {
 			klpRela = i
 			break
 		}
@@ -40,43 +42,43 @@ func klpBuildHostileCases(t testing.TB) []klpHostileCase {
 	if klpRela == 0 {
 		t.Fatalf("%s has no .klp.rela section", klpBuildHostileBase)
 	}
-	relaOf := func(target int) section {
-		for _, s := range m.f.sections {
-			if s.typ == elf.SHT_RELA && int(s.info) == target && s.flags&shfRelaLivepatch == 0 {
+	relaOf := func(target int) elf64.Section {
+		for _, s := range m.f.Sections {
+			if s.Type == elf.SHT_RELA && int(s.Info) == target && s.Flags&shfRelaLivepatch == 0 {
 				return s
 			}
 		}
-		t.Fatalf("no relocations for %s", m.f.sections[target].name)
-		return section{}
+		t.Fatalf("no relocations for %s", m.f.Sections[target].Name)
+		return elf64.Section{}
 	}
 	// relaAt is the file offset of the relocation entry that patches off
 	// of the section rs applies to.
-	relaAt := func(rs section, off uint64) uint64 {
-		for e := rs.off; e < rs.off+rs.size; e += relaSize {
+	relaAt := func(rs elf64.Section, off uint64) uint64 {
+		for e := rs.Off; e < rs.Off+rs.Size; e += elf64.RelaSize {
 			if le.Uint64(base[e:]) == off {
 				return e
 			}
 		}
-		t.Fatalf("no relocation at %#x of section %d", off, rs.info)
+		t.Fatalf("no relocation at %#x of section %d", off, rs.Info)
 		return 0
 	}
 	// strAt is the file offset of s in section sec.
 	strAt := func(sec int, s string) uint64 {
-		d := base[m.f.sections[sec].off : m.f.sections[sec].off+m.f.sections[sec].size]
+		d := base[m.f.Sections[sec].Off : m.f.Sections[sec].Off+m.f.Sections[sec].Size]
 		i := bytes.Index(d, []byte(s))
 		if i < 0 {
 			t.Fatalf("no %q in section %d", s, sec)
 		}
-		return m.f.sections[sec].off + uint64(i)
+		return m.f.Sections[sec].Off + uint64(i)
 	}
 	// A .klp.sym symbol the module holds, and its symbol table entry.
-	syms, err := m.f.symbols()
+	syms, err := m.f.Symbols()
 	if err != nil {
 		t.Fatal(err)
 	}
 	klpSymIdx := -1
 	for i := range syms {
-		if bytes.HasPrefix([]byte(syms[i].name), []byte(klpSymPrefix)) {
+		if bytes.HasPrefix([]byte(syms[i].Name), []byte(klpSymPrefix)) {
 			klpSymIdx = i
 			break
 		}
@@ -84,28 +86,28 @@ func klpBuildHostileCases(t testing.TB) []klpHostileCase {
 	if klpSymIdx < 0 {
 		t.Fatalf("%s has no .klp.sym symbol", klpBuildHostileBase)
 	}
-	symName := syms[klpSymIdx].name
-	symEntry := m.f.sections[symtab].off + uint64(klpSymIdx)*symSize
+	symName := syms[klpSymIdx].Name
+	symEntry := m.f.Sections[symtab].Off + uint64(klpSymIdx)*elf64.SymSize
 	comma := strAt(strtab, symName) + uint64(bytes.IndexByte([]byte(symName), ','))
 
 	var cs []klpHostileCase
 	add := func(name string, b []byte, mustFail bool) { cs = append(cs, klpHostileCase{name, b, mustFail}) }
 
-	o := m.f.sections[objs]
+	o := m.f.Sections[objs]
 	for _, sec := range []int{objs, funcs, klpRela} {
-		s := m.f.sections[sec]
-		add("truncated at start of "+s.name, base[:s.off], true)
-		add("truncated inside "+s.name, base[:s.off+s.size/2], true)
-		add(s.name+" offset past EOF", m.set(base, sec, shOffset, uint64(len(base))), true)
-		add(s.name+" size near 2^64", m.set(base, sec, shSize, math.MaxUint64), true)
+		s := m.f.Sections[sec]
+		add("truncated at start of "+s.Name, base[:s.Off], true)
+		add("truncated inside "+s.Name, base[:s.Off+s.Size/2], true)
+		add(s.Name+" offset past EOF", m.set(base, sec, shOffset, uint64(len(base))), true)
+		add(s.Name+" size near 2^64", m.set(base, sec, shSize, math.MaxUint64), true)
 	}
-	add("objects size not a multiple", m.set(base, objs, shSize, o.size-8), true)
+	add("objects size not a multiple", m.set(base, objs, shSize, o.Size-8), true)
 	add("objects size zero", m.set(base, objs, shSize, 0), true)
 	add("objects NOBITS", m.set(base, objs, shType, uint64(elf.SHT_NOBITS)), true)
-	add("objects size one entry short", m.set(base, objs, shSize, o.size-objExtSize), o.size == objExtSize)
-	add("nr_funcs huge", poke(base, o.off+objExtNrFuncs, u32(math.MaxUint32)), true)
-	add("nr_funcs past the funcs section", poke(base, o.off+objExtNrFuncs, u32(uint32(m.f.sections[funcs].size/funcExtSize+1))), true)
-	add("nr_funcs zero", poke(base, o.off+objExtNrFuncs, u32(0)), false)
+	add("objects size one entry short", m.set(base, objs, shSize, o.Size-objExtSize), o.Size == objExtSize)
+	add("nr_funcs huge", poke(base, o.Off+objExtNrFuncs, u32(math.MaxUint32)), true)
+	add("nr_funcs past the funcs section", poke(base, o.Off+objExtNrFuncs, u32(uint32(m.f.Sections[funcs].Size/funcExtSize+1))), true)
+	add("nr_funcs zero", poke(base, o.Off+objExtNrFuncs, u32(0)), false)
 	add("funcs size cut", m.set(base, funcs, shSize, 8), true)
 	ro := relaOf(objs)
 	fr := relaAt(ro, objExtFuncs)
@@ -118,16 +120,16 @@ func klpBuildHostileCases(t testing.TB) []klpHostileCase {
 	nf := relaAt(rf, funcExtNewFunc)
 	add("new_func relocation moved off its field", poke(base, nf, u64(funcExtSympos)), true)
 
-	kr := m.f.sections[klpRela]
-	add(".klp.rela without SHF_RELA_LIVEPATCH", m.set(base, klpRela, 8, uint64(kr.flags)&^shfRelaLivepatch), true)
+	kr := m.f.Sections[klpRela]
+	add(".klp.rela without SHF_RELA_LIVEPATCH", m.set(base, klpRela, 8, uint64(kr.Flags)&^shfRelaLivepatch), true)
 	add(".klp.rela as PROGBITS", m.set(base, klpRela, shType, uint64(elf.SHT_PROGBITS)), true)
 	add(".klp.rela entsize zero", m.set(base, klpRela, shEntsize, 0), true)
-	add(".klp.rela size not a multiple", m.set(base, klpRela, shSize, kr.size-5), true)
-	add(".klp.rela symbol out of range", poke(base, kr.off+8, u64(uint64(90000)<<32|uint64(elf.R_X86_64_64))), true)
-	add(".klp.rela entry against a plain symbol", poke(base, kr.off+12, u32(1)), true)
-	add(".klp.rela offset outside its target", poke(base, kr.off, u64(m.f.sections[kr.info].size)), true)
-	name := strAt(shstrtab, kr.name)
-	noDots := bytes.ReplaceAll([]byte(kr.name[len(klpRelaPrefix):]), []byte("."), []byte("_"))
+	add(".klp.rela size not a multiple", m.set(base, klpRela, shSize, kr.Size-5), true)
+	add(".klp.rela symbol out of range", poke(base, kr.Off+8, u64(uint64(90000)<<32|uint64(elf.R_X86_64_64))), true)
+	add(".klp.rela entry against a plain symbol", poke(base, kr.Off+12, u32(1)), true)
+	add(".klp.rela offset outside its target", poke(base, kr.Off, u64(m.f.Sections[kr.Info].Size)), true)
+	name := strAt(shstrtab, kr.Name)
+	noDots := bytes.ReplaceAll([]byte(kr.Name[len(klpRelaPrefix):]), []byte("."), []byte("_"))
 	add(".klp.rela name without object separator", poke(base, name+uint64(len(klpRelaPrefix)), noDots), true)
 	add(".klp.sym without ,pos", poke(base, comma, []byte{'_'}), true)
 	add(".klp.sym bad pos", poke(base, comma+1, []byte{'z'}), true)

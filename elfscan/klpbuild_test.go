@@ -1,7 +1,6 @@
 package elfscan
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -199,7 +199,7 @@ func TestKlpBuildReplaceFromCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+			m, err := scanBytes(tt.data, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,22 +229,22 @@ func readKlpBuild(t testing.TB, name string) []byte {
 // bytes.
 func replaceStore(t *testing.T, b []byte) (disp, imm uint64) {
 	t.Helper()
-	f, err := parseELF(b)
+	f, err := elf64.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.symbols(); err != nil {
+	if _, err := f.Symbols(); err != nil {
 		t.Fatal(err)
 	}
 	l, err := dwarfLayout(f)
 	if err != nil || l == nil {
 		t.Fatalf("no DWARF layout: %v", err)
 	}
-	i := f.section(".init.text")
+	i := f.Section(".init.text")
 	if i < 0 {
 		t.Fatal("no .init.text")
 	}
-	code := f.sectionData(i)
+	code := f.SectionData(i)
 	found := 0
 	for pc := 0; pc < len(code); {
 		inst, err := x86asm.Decode(code[pc:], 64)
@@ -256,7 +256,7 @@ func replaceStore(t *testing.T, b []byte) (disp, imm uint64) {
 			mem.Disp == int64(l.patchReplace) && mem.Disp < 0x80 && mem.Index == 0 {
 			if _, ok := inst.Args[1].(x86asm.Imm); ok {
 				// c6 /0 disp8 imm8: the last two bytes.
-				at := f.sections[i].off + uint64(pc+inst.Len)
+				at := f.Sections[i].Off + uint64(pc+inst.Len)
 				disp, imm = at-2, at-1
 				found++
 			}
@@ -276,23 +276,23 @@ func replaceStore(t *testing.T, b []byte) (disp, imm uint64) {
 // section name table, and nothing else changed.
 func TestKlpBuild619Form(t *testing.T) {
 	base := readKlpBuild(t, "klpb_kobject")
-	want, err := NewReader(bytes.NewReader(base), int64(len(base)), nil)
+	want, err := scanBytes(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := newMutator(t, base)
 	b := base
-	shstrtab := m.f.sections[int(binary.LittleEndian.Uint16(base[62:]))]
+	shstrtab := m.f.Sections[int(binary.LittleEndian.Uint16(base[62:]))]
 	for old, repl := range map[string]string{".init.klp_objects": "__klp_objects", ".init.klp_funcs": "__klp_funcs"} {
 		i := m.index(old)
-		nameOff := uint64(binary.LittleEndian.Uint32(base[m.sh+uint64(i)*shdrSize:]))
-		b = poke(b, shstrtab.off+nameOff, append([]byte(repl), 0))
+		nameOff := uint64(binary.LittleEndian.Uint32(base[m.sh+uint64(i)*elf64.ShdrSize:]))
+		b = poke(b, shstrtab.Off+nameOff, append([]byte(repl), 0))
 	}
-	got, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	got, err := scanBytes(b, nil)
 	if err != nil {
 		t.Fatalf("6.19 form: %v", err)
 	}
-	if f := parseOrFatal(t, b); f.section("__klp_objects") < 0 || f.section(".init.klp_objects") >= 0 {
+	if f := parseOrFatal(t, b); f.Section("__klp_objects") < 0 || f.Section(".init.klp_objects") >= 0 {
 		t.Fatal("the renamed module does not have the 6.19 section names")
 	}
 	if got.Patches[0].Symbol != "__klp_objects" {
@@ -305,9 +305,9 @@ func TestKlpBuild619Form(t *testing.T) {
 	}
 }
 
-func parseOrFatal(t *testing.T, b []byte) *elfFile {
+func parseOrFatal(t *testing.T, b []byte) *elf64.File {
 	t.Helper()
-	f, err := parseELF(b)
+	f, err := elf64.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,20 +320,20 @@ func parseOrFatal(t *testing.T, b []byte) *elfFile {
 // then unknown, with a hint, never a guess.
 func TestKlpBuildWithoutDWARF(t *testing.T) {
 	base := readKlpBuild(t, "klpb_kobject")
-	want, err := NewReader(bytes.NewReader(base), int64(len(base)), nil)
+	want, err := scanBytes(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := newMutator(t, base)
 	b := base
-	shstrtab := m.f.sections[int(binary.LittleEndian.Uint16(base[62:]))]
-	for i, s := range m.f.sections {
-		if strings.HasPrefix(s.name, ".debug_") || s.name == ".BTF" {
-			nameOff := uint64(binary.LittleEndian.Uint32(base[m.sh+uint64(i)*shdrSize:]))
-			b = poke(b, shstrtab.off+nameOff, []byte(".hidden"))
+	shstrtab := m.f.Sections[int(binary.LittleEndian.Uint16(base[62:]))]
+	for i, s := range m.f.Sections {
+		if strings.HasPrefix(s.Name, ".debug_") || s.Name == ".BTF" {
+			nameOff := uint64(binary.LittleEndian.Uint32(base[m.sh+uint64(i)*elf64.ShdrSize:]))
+			b = poke(b, shstrtab.Off+nameOff, []byte(".hidden"))
 		}
 	}
-	got, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	got, err := scanBytes(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +378,8 @@ func TestKlpBuildExtLayoutMismatch(t *testing.T) {
 	saved := extLayout["klp_func_ext"]["sympos"]
 	extLayout["klp_func_ext"]["sympos"] = saved + 8
 	defer func() { extLayout["klp_func_ext"]["sympos"] = saved }()
-	_, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+	_, err := scanBytes(b, nil)
 	if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), "klp_func_ext: member sympos") {
-		t.Fatalf("NewReader with another layout = %v, want a FormatError naming klp_func_ext's sympos", err)
+		t.Fatalf("scan with another layout = %v, want a FormatError naming klp_func_ext's sympos", err)
 	}
 }

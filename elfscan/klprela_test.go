@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -50,9 +51,9 @@ func TestKlpSymName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &symbol{name: tt.sym, shndx: shnLivepatch}
+			s := &elf64.Symbol{Name: tt.sym, Shndx: shnLivepatch}
 			if tt.shndx != 0 {
-				s.shndx = tt.shndx
+				s.Shndx = tt.shndx
 			}
 			got, err := klpSym(s)
 			if tt.wantErr != "" {
@@ -92,7 +93,7 @@ func TestKlpRelaOtherSymbol(t *testing.T) {
 					b := bytes.Clone(orig)
 					info := s.Offset + e*24 + 8
 					binary.LittleEndian.PutUint32(b[info+4:], sym)
-					_, err := scanBytes(t, b, nil)
+					_, err := scanBytes(b, nil)
 					if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), s.Name) {
 						t.Fatalf("%s: %s entry %d → symbol %d: err = %v, want a FormatError naming the section", p, s.Name, e, sym, err)
 					}

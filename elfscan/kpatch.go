@@ -3,10 +3,8 @@ package elfscan
 import (
 	"debug/elf"
 	"fmt"
-	"math"
 
-	"golang.org/x/arch/x86/x86asm"
-
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -74,11 +72,11 @@ type kpatchDecoder struct{}
 
 func (kpatchDecoder) format() string { return klp.FormatKpatchBuild }
 
-func (kpatchDecoder) match(m *module) bool { return m.elf.section(kpatchFuncs) >= 0 }
+func (kpatchDecoder) match(m *module) bool { return m.elf.Section(kpatchFuncs) >= 0 }
 
 func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
 	f := m.elf
-	if _, err := f.symbols(); err != nil {
+	if _, err := f.Symbols(); err != nil {
 		return nil, err
 	}
 	p := &klp.Patch{
@@ -88,7 +86,7 @@ func (kpatchDecoder) decode(m *module) ([]*klp.Patch, error) {
 		Hooks:   []klp.Hook{},
 	}
 	g := &kpatchObjects{}
-	if err := g.funcs(f, f.section(kpatchFuncs)); err != nil {
+	if err := g.funcs(f, f.Section(kpatchFuncs)); err != nil {
 		return nil, err
 	}
 	for _, k := range kpatchCallbackKinds {
@@ -143,28 +141,28 @@ func (g *kpatchObjects) object(name string) *klp.Object {
 
 // kpatchString reads the string a non-NULL pointer field points to; the
 // hook passes every one of them to strcmp or the kernel.
-func kpatchString(f *elfFile, sec int, off uint64) (string, error) {
-	r, ok, err := f.pointer(sec, off)
+func kpatchString(f *elf64.File, sec int, off uint64) (string, error) {
+	r, ok, err := f.Pointer(sec, off)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", formatErr(f.sections[sec].name, off, "NULL string pointer")
+		return "", formatErr(f.Sections[sec].Name, off, "NULL string pointer")
 	}
-	return f.stringAt(r)
+	return f.StringAt(r)
 }
 
 // funcs reads .kpatch.funcs: as the hook counts it, every 56 bytes from
 // the section's start to its end are one function.
-func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
-	s := &f.sections[sec]
-	if s.typ == elf.SHT_NOBITS {
-		return formatErr(s.name, 0, "kpatch_patch_func table without contents")
+func (g *kpatchObjects) funcs(f *elf64.File, sec int) error {
+	s := &f.Sections[sec]
+	if s.Type == elf.SHT_NOBITS {
+		return formatErr(s.Name, 0, "kpatch_patch_func table without contents")
 	}
-	if s.size%kpatchFuncSize != 0 {
-		return formatErr(s.name, 0, "size %d is not a multiple of struct kpatch_patch_func (%d bytes)", s.size, kpatchFuncSize)
+	if s.Size%kpatchFuncSize != 0 {
+		return formatErr(s.Name, 0, "size %d is not a multiple of struct kpatch_patch_func (%d bytes)", s.Size, kpatchFuncSize)
 	}
-	for i := range s.size / kpatchFuncSize {
+	for i := range s.Size / kpatchFuncSize {
 		base := i * kpatchFuncSize
 		var fn klp.Func
 		var err error
@@ -175,19 +173,19 @@ func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: objname: %w", fn.OldName, err)
 		}
-		nf, ok, err := f.pointer(sec, base+kpatchFuncNewAddr)
+		nf, ok, err := f.Pointer(sec, base+kpatchFuncNewAddr)
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: new_addr: %w", fn.OldName, err)
 		}
 		if !ok {
-			return formatErr(s.name, base+kpatchFuncNewAddr, "kpatch_patch_func %s: NULL new_addr", fn.OldName)
+			return formatErr(s.Name, base+kpatchFuncNewAddr, "kpatch_patch_func %s: NULL new_addr", fn.OldName)
 		}
-		b, err := f.read(sec, base+kpatchFuncSympos, 8)
+		b, err := f.Read(sec, base+kpatchFuncSympos, 8)
 		if err != nil {
 			return fmt.Errorf("kpatch_patch_func %s: sympos: %w", fn.OldName, err)
 		}
-		fn.OldSympos = f.bo.Uint64(b)
-		fn.NewFunc = f.symbolAt(nf, elf.STT_FUNC)
+		fn.OldSympos = f.ByteOrder.Uint64(b)
+		fn.NewFunc = f.SymbolAt(nf, elf.STT_FUNC)
 		fn.Base, fn.Clone = splitClone(fn.OldName)
 		fn.Demangled = demangled(fn.OldName)
 		o := g.object(obj)
@@ -199,8 +197,8 @@ func (g *kpatchObjects) funcs(f *elfFile, sec int) error {
 // callbacks reads one callback table into the objects it names. A second
 // callback of a kind for one object makes the hook's init fail, so the
 // module cannot load: that is an error here too.
-func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Callbacks) *string) error {
-	sec := f.section(name)
+func (g *kpatchObjects) callbacks(f *elf64.File, name, sym string, dst func(*klp.Callbacks) *string) error {
+	sec := f.Section(name)
 	if sec < 0 {
 		return nil
 	}
@@ -214,7 +212,7 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 		if err != nil {
 			return fmt.Errorf("callback %d: objname: %w", i, err)
 		}
-		fn, ok, err := f.pointer(sec, base+kpatchCallbackFn)
+		fn, ok, err := f.Pointer(sec, base+kpatchCallbackFn)
 		if err != nil {
 			return fmt.Errorf("callback %d: %w", i, err)
 		}
@@ -227,7 +225,7 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 		if *d != "" {
 			return formatErr(name, base, "second callback for object %s: the module's init refuses it", o.ObjectName())
 		}
-		*d = f.symbolAt(fn, elf.STT_FUNC)
+		*d = f.SymbolAt(fn, elf.STT_FUNC)
 	}
 	return nil
 }
@@ -235,39 +233,27 @@ func (g *kpatchObjects) callbacks(f *elfFile, name, sym string, dst func(*klp.Ca
 // kpatchTable finds the entries of a table kpatch.lds.S lays out: between
 // the start symbol and its _end symbol when the module keeps them, else
 // everything before the 8-byte zero pad at the section's end.
-func kpatchTable(f *elfFile, sec int, sym string, size uint64) (start, n uint64, err error) {
-	s := &f.sections[sec]
-	if s.typ == elf.SHT_NOBITS {
-		return 0, 0, formatErr(s.name, 0, "table without contents")
+func kpatchTable(f *elf64.File, sec int, sym string, size uint64) (start, n uint64, err error) {
+	s := &f.Sections[sec]
+	if s.Type == elf.SHT_NOBITS {
+		return 0, 0, formatErr(s.Name, 0, "table without contents")
 	}
-	lo, okLo := f.symbolIn(sec, sym)
-	hi, okHi := f.symbolIn(sec, sym+"_end")
+	lo, okLo := f.SymbolIn(sec, sym)
+	hi, okHi := f.SymbolIn(sec, sym+"_end")
 	if okLo && okHi {
-		if lo > hi || hi > s.size || (hi-lo)%size != 0 {
-			return 0, 0, formatErr(s.name, lo, "%s..%s_end (%#x..%#x) is not a table of %d-byte entries in %d bytes", sym, sym, lo, hi, size, s.size)
+		if lo > hi || hi > s.Size || (hi-lo)%size != 0 {
+			return 0, 0, formatErr(s.Name, lo, "%s..%s_end (%#x..%#x) is not a table of %d-byte entries in %d bytes", sym, sym, lo, hi, size, s.Size)
 		}
 		return lo, (hi - lo) / size, nil
 	}
-	if s.size < kpatchPad || (s.size-kpatchPad)%size != 0 {
-		return 0, 0, formatErr(s.name, 0, "size %d is not %d-byte entries and the %d-byte pad", s.size, size, kpatchPad)
+	if s.Size < kpatchPad || (s.Size-kpatchPad)%size != 0 {
+		return 0, 0, formatErr(s.Name, 0, "size %d is not %d-byte entries and the %d-byte pad", s.Size, size, kpatchPad)
 	}
-	end := s.size - kpatchPad
-	if _, ok, err := f.pointer(sec, end); err != nil || ok {
-		return 0, 0, formatErr(s.name, end, "the last %d bytes are not the zero pad", kpatchPad)
+	end := s.Size - kpatchPad
+	if _, ok, err := f.Pointer(sec, end); err != nil || ok {
+		return 0, 0, formatErr(s.Name, end, "the last %d bytes are not the zero pad", kpatchPad)
 	}
 	return 0, end / size, nil
-}
-
-// symbolIn returns the value of the symbol called name defined in section
-// sec.
-func (f *elfFile) symbolIn(sec int, name string) (uint64, bool) {
-	for i := range f.syms {
-		s := &f.syms[i]
-		if s.name == name && s.defined() && int(s.shndx) == sec && !s.isSection() {
-			return s.value, true
-		}
-	}
-	return 0, false
 }
 
 // force reads .kpatch.force: pointers to functions whose activeness check
@@ -275,8 +261,8 @@ func (f *elfFile) symbolIn(sec int, name string) (uint64, bool) {
 // the legacy kpatch.ko core did), and a pointer to a function the patch
 // does not carry is filled by a .klp.rela entry at load, so the table only
 // has to be well formed.
-func (g *kpatchObjects) force(f *elfFile) error {
-	sec := f.section(".kpatch.force")
+func (g *kpatchObjects) force(f *elf64.File) error {
+	sec := f.Section(".kpatch.force")
 	if sec < 0 {
 		return nil
 	}
@@ -285,7 +271,7 @@ func (g *kpatchObjects) force(f *elfFile) error {
 		return err
 	}
 	for i := range n {
-		if _, _, err := f.pointer(sec, start+i*kpatchForceSize); err != nil {
+		if _, _, err := f.Pointer(sec, start+i*kpatchForceSize); err != nil {
 			return fmt.Errorf("force entry %d: %w", i, err)
 		}
 	}
@@ -294,13 +280,13 @@ func (g *kpatchObjects) force(f *elfFile) error {
 
 // kpatchChecksum checks .kpatch.checksum when present: the MD5 of the
 // patch objects in hex, NUL-terminated, as kpatch-build writes it.
-func kpatchChecksum(f *elfFile) error {
-	sec := f.section(".kpatch.checksum")
+func kpatchChecksum(f *elf64.File) error {
+	sec := f.Section(".kpatch.checksum")
 	if sec < 0 {
 		return nil
 	}
-	d := f.sectionData(sec)
-	sum, ok := cstring(d, 0)
+	d := f.SectionData(sec)
+	sum, ok := elf64.CString(d, 0)
 	if !ok || len(sum) != kpatchChecksumLength {
 		return formatErr(".kpatch.checksum", 0, "not a NUL-terminated %d-digit checksum", kpatchChecksumLength)
 	}
@@ -322,276 +308,11 @@ func kpatchChecksum(f *elfFile) error {
 // function it reaches, must not name that static. External functions
 // cannot name a module's local static.
 
-// kpStore is a store through a followed pointer; wild stores (indexed
-// addresses) may hit anything.
-type kpStore struct {
-	at    x86Val
-	size  int64
-	value int64
-	known bool
-	wild  bool
-}
-
-type kpCall struct {
-	stores int // stores made before the call
-	args   []x86Val
-	callee ref
-	known  bool // the callee is a relocated direct target
-}
-
-// kpState keeps stores and statics across calls, and the calls themselves
-// for enableSees to judge.
-type kpState struct {
-	x86Track
-	holders map[int][]ref // statics each root was ever stored in
-	escaped map[int]bool  // roots stored into memory other than a static
-	taken   map[ref]bool  // statics whose address the code takes
-	stores  []kpStore
-	calls   []kpCall
-}
-
-func newKpState() *kpState {
-	return &kpState{x86Track: newX86Track(), holders: map[int][]ref{}, escaped: map[int]bool{}, taken: map[ref]bool{}}
-}
-
-var kpArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x86asm.R8, x86asm.R9}
-
-// kpatchStores scans section sec linearly, function by function, and
-// returns for each call to klp_enable_patch the byte at off of the object
-// in %rdi.
-func kpatchStores(f *elfFile, sec int, rs []rela, target uint32, off uint64) ([]byte, string, error) {
-	starts := functionStarts(f, sec)
-	var out []byte
-	st := newKpState()
-	for in, err := range x86Insts(f, sec, rs) {
-		if err != nil {
-			return nil, "", err
-		}
-		if starts.reached(in.pc) {
-			st = newKpState()
-		}
-		switch {
-		case (in.Op == x86asm.CALL || in.Op == x86asm.JMP) && in.hasRel && in.rel.sym == target:
-			v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
-			if why != "" {
-				return nil, why, nil
-			}
-			out = append(out, v)
-			st.clobberCall()
-		case in.Op == x86asm.CALL:
-			c := kpCall{stores: len(st.stores), callee: in.at, known: in.hasRel}
-			for _, r := range kpArgRegs {
-				c.args = append(c.args, st.reg(r))
-			}
-			st.calls = append(st.calls, c)
-			st.clobberCall()
-		case in.Op == x86asm.MOV || in.Op == x86asm.MOVZX || in.Op == x86asm.LEA:
-			st.move(in)
-		case in.Op == x86asm.XOR && sameReg(in.Args[0], in.Args[1]):
-			st.setConst(in.Args[0].(x86asm.Reg), 0)
-		case (in.Op == x86asm.ADD || in.Op == x86asm.SUB) && isReg(in.Args[0]) && isImm(in.Args[1]):
-			r := in.Args[0].(x86asm.Reg)
-			d := int64(in.Args[1].(x86asm.Imm))
-			if in.Op == x86asm.SUB {
-				d = -d
-			}
-			v := st.reg(r)
-			st.set(r, x86Val{v.root, v.off + d})
-		case stringOps[in.Op]:
-			// Unknown bytes from %rdi on, as many as %rcx says.
-			st.stores = append(st.stores, kpStore{at: st.reg(x86asm.RDI), size: math.MaxInt32})
-			for _, r := range []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RCX} {
-				st.forget(r)
-			}
-		default:
-			for _, a := range in.Args {
-				if r, ok := a.(x86asm.Reg); ok && (a == in.Args[0] && !readOnlyOps[in.Op] || in.Op == x86asm.XCHG || in.Op == x86asm.XADD || in.Op == x86asm.CMPXCHG) {
-					st.forget(r)
-				}
-			}
-			if m, ok := in.Args[0].(x86asm.Mem); ok && !readOnlyOps[in.Op] {
-				st.storeTo(in, m, kpStore{})
-			}
-		}
-	}
-	return out, "", nil
-}
-
-func isReg(a x86asm.Arg) bool { _, ok := a.(x86asm.Reg); return ok }
-func isImm(a x86asm.Arg) bool { _, ok := a.(x86asm.Imm); return ok }
-
-// move follows MOV, MOVZX and LEA, and the address arithmetic of LEA: the
-// hook stores into the patch through pointers into what it allocated.
-func (s *kpState) move(in x86Inst) {
-	switch d := in.Args[0].(type) {
-	case x86asm.Reg:
-		if m, ok := in.Args[1].(x86asm.Mem); ok && in.Op == x86asm.LEA && m.Base != 0 && m.Base != x86asm.RIP && m.Index == 0 {
-			b := s.reg(m.Base)
-			s.set(d, x86Val{b.root, b.off + m.Disp})
-			return
-		}
-		if s.moveToReg(in) {
-			s.taken[in.at] = true // an address, maybe of a static
-		}
-	case x86asm.Mem:
-		if in.hasRel && d.Base == x86asm.RIP {
-			if v, ok := s.storeStatic(in); ok {
-				s.holders[v.root] = append(s.holders[v.root], in.at)
-			}
-			return
-		}
-		var st kpStore
-		switch src := in.Args[1].(type) {
-		case x86asm.Imm:
-			st.value, st.known = int64(src), !in.hasRel
-		case x86asm.Reg:
-			v := s.reg(src)
-			st.value, st.known = s.consts[v]
-			s.escaped[v.root] = true
-		}
-		s.storeTo(in, d, st)
-	}
-}
-
-// storeTo records a store of st's value to memory operand m of in.
-func (s *kpState) storeTo(in x86Inst, m x86asm.Mem, st kpStore) {
-	if in.hasRel && m.Base == x86asm.RIP {
-		delete(s.statics, in.at)
-		return
-	}
-	size := in.MemBytes
-	if size <= 0 {
-		size = 8
-	}
-	st.size = int64(size)
-	if m.Base == 0 || m.Base == x86asm.RIP || m.Index != 0 {
-		st.wild = true
-	} else {
-		b := s.reg(m.Base)
-		st.at = x86Val{b.root, b.off + m.Disp}
-	}
-	s.stores = append(s.stores, st)
-}
-
-// enableSees is the byte at off of the object p points to when
-// klp_enable_patch is called: the last store there, if it is a constant
-// and nothing after it can have changed it.
-func (s *kpState) enableSees(f *elfFile, p x86Val, off int64) (byte, string) {
-	want := p.off + off
-	k := -1
-	for i := len(s.stores) - 1; i >= 0; i-- {
-		st := s.stores[i]
-		if st.wild {
-			return 0, "a store the scan cannot place comes after replace's"
-		}
-		if st.at.root == p.root && want >= st.at.off && want-st.at.off < st.size {
-			k = i
-			break
-		}
-	}
-	if k < 0 {
-		return 0, "no store to replace before klp_enable_patch"
-	}
-	st := s.stores[k]
-	if !st.known {
-		return 0, "replace stored from a value the scan cannot follow"
-	}
-	if s.escaped[p.root] {
-		return 0, "the patch's address is stored in memory the scan does not follow"
-	}
-	for _, h := range s.holders[p.root] {
-		if s.taken[h] {
-			return 0, "the address of the variable holding the patch is taken"
-		}
-	}
-	for _, c := range s.calls {
-		if c.stores <= k {
-			continue
-		}
-		for _, a := range c.args {
-			if a.root == p.root {
-				return 0, "the patch is passed to a call after replace is stored"
-			}
-		}
-		if why := kpCalleeSafe(f, c, s.holders[p.root]); why != "" {
-			return 0, why
-		}
-	}
-	return byte(uint64(st.value) >> (8 * uint64(want-st.at.off))), ""
-}
-
-// kpMaxCallees bounds the local functions followed from one call.
-const kpMaxCallees = 64
-
-// kpCalleeSafe checks that the function a call reaches, and every local
-// function it reaches in turn, never refers to a static holding the patch.
-func kpCalleeSafe(f *elfFile, c kpCall, holders []ref) string {
-	if !c.known {
-		return "an indirect call comes after replace is stored"
-	}
-	if c.callee.extern != "" {
-		return "" // an external function cannot name the module's static
-	}
-	seen := map[ref]bool{}
-	todo := []ref{c.callee}
-	for len(todo) > 0 {
-		at := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
-		if seen[at] {
-			continue
-		}
-		if len(seen) >= kpMaxCallees {
-			return "calls after replace is stored reach too many functions to follow"
-		}
-		seen[at] = true
-		lo, hi, ok := kpFunctionAt(f, at)
-		if !ok {
-			return "a call after replace is stored goes to code without a function symbol"
-		}
-		rs, err := f.relocations(at.sec)
-		if err != nil {
-			return "a call after replace is stored goes to code whose relocations do not read"
-		}
-		for _, r := range rs {
-			if r.off < lo || r.off >= hi {
-				continue
-			}
-			t, err := f.target(r)
-			if err != nil {
-				return "a call after replace is stored goes to code whose relocations do not read"
-			}
-			if t.extern != "" {
-				continue
-			}
-			for _, h := range holders {
-				// Any reference near the static (PC-relative addends
-				// differ by the instruction's tail) counts.
-				if t.sec == h.sec && t.off+16 >= h.off && t.off <= h.off+16 {
-					return "a function called after replace is stored uses the variable holding the patch"
-				}
-			}
-			if f.sections[t.sec].flags&elf.SHF_EXECINSTR != 0 {
-				if isPCRel(r.typ) {
-					t.off += 4 // the call's target, as the CPU computes it
-				}
-				todo = append(todo, t)
-			}
-		}
-	}
-	return ""
-}
-
-// kpFunctionAt is the byte range of the function defined at (or around)
-// at.
-func kpFunctionAt(f *elfFile, at ref) (lo, hi uint64, ok bool) {
-	for i := range f.syms {
-		s := &f.syms[i]
-		if s.typ() != elf.STT_FUNC || !s.defined() || int(s.shndx) != at.sec || s.size == 0 {
-			continue
-		}
-		if at.off >= s.value && at.off-s.value < s.size {
-			return s.value, s.value + s.size, true
-		}
-	}
-	return 0, 0, false
+// kpatchStores returns for each call to klp_enable_patch in section sec
+// the byte at off of the object in %rdi. The hook stores replace before
+// the loops that build the objects and functions, so a scan that forgets
+// at branch targets would never see it: this one runs linearly, function
+// by function (x86EnableBytes without joins).
+func kpatchStores(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
+	return x86EnableBytes(f, sec, rs, target, off, false)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -220,21 +222,15 @@ func TestKpatchBuildModules(t *testing.T) {
 	}
 }
 
-// tableFile is an ELF with one section holding data, no relocations, and
-// the given symbols defined in it.
-func tableFile(data []byte, typ elf.SectionType, syms map[string]uint64) *elfFile {
-	f := &elfFile{
-		data:     data,
-		bo:       binary.LittleEndian,
-		machine:  elf.EM_X86_64,
-		sections: []section{{}, {name: ".kpatch.callbacks.pre_patch", typ: typ, size: uint64(len(data))}},
-		symDone:  true,
-		syms:     []symbol{{}},
+// tableFile is an ELF with one section, name, holding data, no
+// relocations, and the given symbols defined in it.
+func tableFile(t testing.TB, name string, data []byte, typ elf.SectionType, syms map[string]uint64) *elf64.File {
+	t.Helper()
+	var ss []testSymbol
+	for _, sym := range slices.Sorted(maps.Keys(syms)) {
+		ss = append(ss, testSymbol{name: sym, shndx: 3, value: syms[sym]})
 	}
-	for name, v := range syms {
-		f.syms = append(f.syms, symbol{name: name, value: v, shndx: 1, info: byte(elf.STT_NOTYPE)})
-	}
-	return f
+	return buildELF(t, []testSection{{name: name, typ: typ, body: data, size: len(data)}}, ss)
 }
 
 func TestKpatchTable(t *testing.T) {
@@ -267,8 +263,8 @@ func TestKpatchTable(t *testing.T) {
 			if typ == 0 {
 				typ = elf.SHT_PROGBITS
 			}
-			f := tableFile(tt.data, typ, tt.syms)
-			start, n, err := kpatchTable(f, 1, sym, kpatchCallbackSize)
+			f := tableFile(t, ".kpatch.callbacks.pre_patch", tt.data, typ, tt.syms)
+			start, n, err := kpatchTable(f, f.Section(".kpatch.callbacks.pre_patch"), sym, kpatchCallbackSize)
 			if tt.err != "" {
 				if _, ok := errors.AsType[*FormatError](err); !ok || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("kpatchTable = %d, %d, %v; want a FormatError with %q", start, n, err, tt.err)
@@ -297,8 +293,7 @@ func TestKpatchChecksum(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := tableFile([]byte(tt.data), elf.SHT_PROGBITS, nil)
-			f.sections[1].name = ".kpatch.checksum"
+			f := tableFile(t, ".kpatch.checksum", []byte(tt.data), elf.SHT_PROGBITS, nil)
 			err := kpatchChecksum(f)
 			if tt.ok != (err == nil) {
 				t.Fatalf("kpatchChecksum(%q) = %v, want ok %v", tt.data, err, tt.ok)
@@ -321,7 +316,7 @@ func kpatchHostileCases(t testing.TB) []hostileCase {
 		t.Fatal(err)
 	}
 	m := newMutator(t, base)
-	if _, err := m.f.symbols(); err != nil {
+	if _, err := m.f.Symbols(); err != nil {
 		t.Fatal(err)
 	}
 	le := binary.LittleEndian
@@ -332,33 +327,33 @@ func kpatchHostileCases(t testing.TB) []hostileCase {
 	pre := m.index(".kpatch.callbacks.pre_patch")
 	// relaAt is the file offset of the RELA entry that patches off in sec.
 	relaAt := func(sec int, off uint64) uint64 {
-		for i, s := range m.f.sections {
-			if s.typ != elf.SHT_RELA || int(s.info) != sec {
+		for i, s := range m.f.Sections {
+			if s.Type != elf.SHT_RELA || int(s.Info) != sec {
 				continue
 			}
 			_ = i
-			for e := s.off; e < s.off+s.size; e += relaSize {
+			for e := s.Off; e < s.Off+s.Size; e += elf64.RelaSize {
 				if le.Uint64(base[e:]) == off {
 					return e
 				}
 			}
 		}
-		t.Fatalf("no relocation at %s+%#x", m.f.sections[sec].name, off)
+		t.Fatalf("no relocation at %s+%#x", m.f.Sections[sec].Name, off)
 		return 0
 	}
 	// symAt is the file offset of the symbol table entry called name.
 	symAt := func(name string) uint64 {
-		st := m.f.sections[m.firstOfType(elf.SHT_SYMTAB)]
-		for i, s := range m.f.syms {
-			if s.name == name {
-				return st.off + uint64(i)*symSize
+		st := m.f.Sections[m.firstOfType(elf.SHT_SYMTAB)]
+		for i, s := range m.syms() {
+			if s.Name == name {
+				return st.Off + uint64(i)*elf64.SymSize
 			}
 		}
 		t.Fatalf("no symbol %s", name)
 		return 0
 	}
 	info := func(e uint64) uint64 { return le.Uint64(base[e+8:]) }
-	fsz := m.f.sections[funcs].size
+	fsz := m.f.Sections[funcs].Size
 
 	var cs []hostileCase
 	add := func(name string, b []byte) { cs = append(cs, hostileCase{name, b}) }
@@ -368,21 +363,21 @@ func kpatchHostileCases(t testing.TB) []hostileCase {
 	add("kpatch.funcs size past EOF", m.set(base, funcs, shSize, uint64(len(base))))
 	add("kpatch.funcs offset near 2^64", m.set(base, funcs, shOffset, math.MaxUint64-4))
 	name := relaAt(funcs, kpatchFuncName)
-	add("name past kpatch.strings", poke(base, name+16, u64(m.f.sections[strs].size+100)))
+	add("name past kpatch.strings", poke(base, name+16, u64(m.f.Sections[strs].Size+100)))
 	add("name addend near 2^64", poke(base, name+16, u64(math.MaxUint64-8)))
 	add("name relocation symbol out of range", poke(base, name+8, u64(9000<<32|info(name)&0xffffffff)))
 	add("name relocation of wrong type", poke(base, name+8, u64(info(name)&^0xffffffff|uint64(elf.R_X86_64_PC32))))
 	add("name relocation outside kpatch.funcs", poke(base, name, u64(fsz+100)))
 	add("name NULL", poke(base, name, u64(kpatchFuncSympos-8)))
 	obj := relaAt(funcs, kpatchFuncSize+kpatchFuncObjname)
-	add("objname past kpatch.strings", poke(base, obj+16, u64(m.f.sections[strs].size)))
+	add("objname past kpatch.strings", poke(base, obj+16, u64(m.f.Sections[strs].Size)))
 	add("objname NULL", poke(base, obj, u64(kpatchFuncSize+8)))
 	add("new_addr NULL", poke(base, relaAt(funcs, 2*kpatchFuncSize+kpatchFuncNewAddr), u64(2*kpatchFuncSize+8)))
-	last := m.f.sections[strs].off + m.f.sections[strs].size - 1
-	add("name runs off kpatch.strings", poke(poke(base, last, []byte{'A'}), name+16, u64(m.f.sections[strs].size-1)))
+	last := m.f.Sections[strs].Off + m.f.Sections[strs].Size - 1
+	add("name runs off kpatch.strings", poke(poke(base, last, []byte{'A'}), name+16, u64(m.f.Sections[strs].Size-1)))
 	add("kpatch.strings NOBITS", m.set(base, strs, shType, uint64(elf.SHT_NOBITS)))
 	cb := relaAt(pre, kpatchCallbackObj)
-	add("callback objname past kpatch.strings", poke(base, cb+16, u64(m.f.sections[strs].size+1)))
+	add("callback objname past kpatch.strings", poke(base, cb+16, u64(m.f.Sections[strs].Size+1)))
 	add("callback objname NULL", poke(base, cb, u64(kpatchCallbackSize)))
 	add("callback relocation outside its table", poke(base, relaAt(pre, kpatchCallbackFn), u64(1000)))
 	add("callback end past section", poke(base, symAt("__kpatch_callbacks_pre_patch_end")+8, u64(0x1000)))
@@ -391,7 +386,7 @@ func kpatchHostileCases(t testing.TB) []hostileCase {
 	add("callback start after end", poke(base, symAt("__kpatch_callbacks_post_patch")+8, u64(0x20)))
 	add("callback table NOBITS", m.set(base, pre, shType, uint64(elf.SHT_NOBITS)))
 	add("force end mid-entry", poke(base, symAt("__kpatch_force_funcs_end")+8, u64(4)))
-	add("force end past section", poke(base, symAt("__kpatch_force_funcs_end")+8, u64(m.f.sections[force].size+8)))
+	add("force end past section", poke(base, symAt("__kpatch_force_funcs_end")+8, u64(m.f.Sections[force].Size+8)))
 	return cs
 }
 
@@ -412,36 +407,36 @@ func TestKpatchReplaceUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMutator(t, base)
-	if _, err := m.f.symbols(); err != nil {
+	if _, err := m.f.Symbols(); err != nil {
 		t.Fatal(err)
 	}
 	le := binary.LittleEndian
-	text := m.f.sections[m.index(".init.text")]
+	text := m.f.Sections[m.index(".init.text")]
 	// The hook's "lpatch->replace = true": movb $0x1,0x18(%rax).
 	store := []byte{0xc6, 0x40, 0x18, 0x01}
-	at := bytes.Index(base[text.off:text.off+text.size], store)
-	if at < 0 || bytes.Count(base[text.off:text.off+text.size], store) != 1 {
+	at := bytes.Index(base[text.Off:text.Off+text.Size], store)
+	if at < 0 || bytes.Count(base[text.Off:text.Off+text.Size], store) != 1 {
 		t.Fatalf("the replace store %x is not once in .init.text", store)
 	}
-	storeOff := text.off + uint64(at)
+	storeOff := text.Off + uint64(at)
 	// The last call before klp_enable_patch (patch_free_scaffold), and its
 	// relocation.
 	var callRela, enable uint64
-	rt := m.f.sections[m.index(".rela.init.text")]
-	for e := rt.off; e < rt.off+rt.size; e += relaSize {
-		if m.f.syms[le.Uint64(base[e+8:])>>32].name == "klp_enable_patch" {
+	rt := m.f.Sections[m.index(".rela.init.text")]
+	for e := rt.Off; e < rt.Off+rt.Size; e += elf64.RelaSize {
+		if m.syms()[le.Uint64(base[e+8:])>>32].Name == "klp_enable_patch" {
 			enable = le.Uint64(base[e:])
 		}
 	}
-	for e := rt.off; e < rt.off+rt.size; e += relaSize {
+	for e := rt.Off; e < rt.Off+rt.Size; e += elf64.RelaSize {
 		r := le.Uint64(base[e:])
-		sym := m.f.syms[le.Uint64(base[e+8:])>>32]
-		if r > uint64(at) && r < enable && base[text.off+r-1] == 0xe8 && sym.isSection() && sym.name == ".text" && r > callRela {
+		sym := m.syms()[le.Uint64(base[e+8:])>>32]
+		if r > uint64(at) && r < enable && base[text.Off+r-1] == 0xe8 && sym.IsSection() && sym.Name == ".text" && r > callRela {
 			callRela = r
 		}
 	}
 	var callEntry uint64
-	for e := rt.off; e < rt.off+rt.size; e += relaSize {
+	for e := rt.Off; e < rt.Off+rt.Size; e += elf64.RelaSize {
 		if le.Uint64(base[e:]) == callRela {
 			callEntry = e
 		}
@@ -450,8 +445,8 @@ func TestKpatchReplaceUnknown(t *testing.T) {
 		t.Fatal("no call to a local function after the replace store")
 	}
 	exitSym := -1
-	for i, s := range m.f.syms {
-		if s.name == "cleanup_module" {
+	for i, s := range m.syms() {
+		if s.Name == "cleanup_module" {
 			exitSym = i
 		}
 	}
@@ -467,13 +462,13 @@ func TestKpatchReplaceUnknown(t *testing.T) {
 		{"store removed", poke(base, storeOff, []byte{0x0f, 0x1f, 0x40, 0x00}), "no store to replace"},
 		{"stored from a register", poke(base, storeOff, []byte{0x88, 0x58, 0x18, 0x90}), "cannot follow"},
 		{"a call after the store reads lpatch", poke(poke(base, callEntry+8, le.AppendUint64(nil, uint64(exitSym)<<32|info&0xffffffff)), callEntry+16, le.AppendUint64(nil, math.MaxUint64-3)), "uses the variable holding the patch"},
-		{"an indirect call after the store", poke(poke(base, text.off+callRela-1, []byte{0xff, 0xd0, 0x0f, 0x1f, 0x00}), callEntry, le.AppendUint64(nil, callRela+2)), "indirect call"},
+		{"an indirect call after the store", poke(poke(base, text.Off+callRela-1, []byte{0xff, 0xd0, 0x0f, 0x1f, 0x00}), callEntry, le.AppendUint64(nil, callRela+2)), "indirect call"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mod, err := NewReader(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+			mod, err := scanBytes(tt.data, nil)
 			if err != nil {
-				t.Fatalf("NewReader = %v", err)
+				t.Fatalf("scan = %v", err)
 			}
 			p := mod.Patches[0]
 			if p.ReplaceSource != klp.ReplaceUnknown || p.Replace || !strings.Contains(p.ReplaceHint, tt.why) || !strings.Contains(p.ReplaceHint, "manifest") {
@@ -536,19 +531,19 @@ func TestKpatchByteFlips(t *testing.T) {
 	}
 	m := newMutator(t, base)
 	n := 0
-	for _, s := range m.f.sections {
-		if !strings.HasPrefix(s.name, ".kpatch.") && !strings.HasPrefix(s.name, ".rela.kpatch.") {
+	for _, s := range m.f.Sections {
+		if !strings.HasPrefix(s.Name, ".kpatch.") && !strings.HasPrefix(s.Name, ".rela.kpatch.") {
 			continue
 		}
-		for off := s.off; off < s.off+s.size; off++ {
+		for off := s.Off; off < s.Off+s.Size; off++ {
 			b := poke(base, off, []byte{^base[off]})
-			mod, err := NewReader(bytes.NewReader(b), int64(len(b)), nil)
+			mod, err := scanBytes(b, nil)
 			if (err == nil) == (mod == nil) {
-				t.Fatalf("%s+%#x flipped: NewReader = %v, %v", s.name, off-s.off, mod, err)
+				t.Fatalf("%s+%#x flipped: scan = %v, %v", s.Name, off-s.Off, mod, err)
 			}
 			if mod != nil {
 				if _, err := json.Marshal(mod); err != nil {
-					t.Fatalf("%s+%#x flipped: %v", s.name, off-s.off, err)
+					t.Fatalf("%s+%#x flipped: %v", s.Name, off-s.Off, err)
 				}
 			}
 			n++

@@ -6,11 +6,11 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -99,38 +99,51 @@ func fill(source string, st map[string]*structInfo) (*layout, error) {
 }
 
 // dwarfLayout reads the klp structs from the module's DWARF. It returns
-// nil, nil when the module has no debug information.
-func dwarfLayout(f *elfFile) (l *layout, err error) {
-	if f.section(".debug_info") < 0 {
+// nil, nil when the module has no debug information, or none of them:
+// a module that keeps its klp_patch elsewhere.
+func dwarfLayout(f *elf64.File) (*layout, error) {
+	found, err := dwarfStructs(f, layoutStructs)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	l, err := fill(klp.LayoutDWARF, found)
+	if err != nil {
+		return nil, &FormatError{Section: ".debug_info", Msg: "DWARF: " + err.Error(), Err: err}
+	}
+	return l, nil
+}
+
+// dwarfStructs reads the first definition of each named struct in the
+// module's DWARF: its size and member offsets. It returns nil, nil for a
+// module without DWARF.
+func dwarfStructs(f *elf64.File, names []string) (found map[string]*structInfo, err error) {
+	if f.Section(".debug_info") < 0 {
 		return nil, nil
 	}
 	// debug/elf and debug/dwarf are not hardened against hostile input.
 	// Whatever they refuse is bad input, reported as such.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("DWARF: malformed debug information: %v", r)
+			err = fmt.Errorf("malformed debug information: %v", r)
 		}
 		if err != nil {
-			l = nil
-			if _, ok := errors.AsType[*FormatError](err); !ok {
-				err = &FormatError{Section: ".debug_info", Msg: err.Error(), Err: err}
-			}
+			found, err = nil, &FormatError{Section: ".debug_info", Msg: "DWARF: " + err.Error(), Err: err}
 		}
 	}()
-	ef, err := elf.NewFile(bytes.NewReader(f.data))
+	ef, err := elf.NewFile(bytes.NewReader(f.Data))
 	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
+		return nil, err
 	}
 	d, err := ef.DWARF()
 	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
+		return nil, err
 	}
-	found := make(map[string]*structInfo)
+	found = make(map[string]*structInfo)
 	r := d.Reader()
-	for len(found) < len(layoutStructs) {
+	for len(found) < len(names) {
 		e, err := r.Next()
 		if err != nil {
-			return nil, fmt.Errorf("DWARF: %w", err)
+			return nil, err
 		}
 		if e == nil {
 			break
@@ -139,64 +152,54 @@ func dwarfLayout(f *elfFile) (l *layout, err error) {
 			continue
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
-		if e.Tag != dwarf.TagStructType || !wanted(name) || found[name] != nil || e.Val(dwarf.AttrDeclaration) != nil {
+		if e.Tag != dwarf.TagStructType || !slices.Contains(names, name) || found[name] != nil || e.Val(dwarf.AttrDeclaration) != nil {
 			if e.Children {
 				r.SkipChildren()
 			}
 			continue
 		}
-		size, _ := e.Val(dwarf.AttrByteSize).(int64)
-		si := &structInfo{size: int(size), members: make(map[string]int)}
-		for e.Children {
-			m, err := r.Next()
-			if err != nil {
-				return nil, fmt.Errorf("DWARF: struct %s: %w", name, err)
-			}
-			if m == nil || m.Tag == 0 {
-				break
-			}
-			if m.Tag == dwarf.TagMember {
-				mn, _ := m.Val(dwarf.AttrName).(string)
-				if loc, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok && mn != "" {
-					si.members[mn] = int(loc)
-				}
-			}
-			if m.Children {
-				r.SkipChildren()
-			}
+		if found[name], err = structMembers(r, e); err != nil {
+			return nil, fmt.Errorf("struct %s: %w", name, err)
 		}
-		found[name] = si
 	}
-	if len(found) == 0 {
-		// Debug information without the klp structs (a module that keeps
-		// its klp_patch elsewhere): not an error, use another source.
-		return nil, nil
-	}
-	l, err = fill(klp.LayoutDWARF, found)
-	if err != nil {
-		return nil, fmt.Errorf("DWARF: %w", err)
-	}
-	return l, nil
+	return found, nil
 }
 
-func wanted(name string) bool {
-	for _, s := range layoutStructs {
-		if s == name {
-			return true
+// structMembers reads the size of struct entry e and the offsets of its
+// named members, which r reads next.
+func structMembers(r *dwarf.Reader, e *dwarf.Entry) (*structInfo, error) {
+	size, _ := e.Val(dwarf.AttrByteSize).(int64)
+	si := &structInfo{size: int(size), members: make(map[string]int)}
+	for e.Children {
+		m, err := r.Next()
+		if err != nil {
+			return nil, err
+		}
+		if m == nil || m.Tag == 0 {
+			break
+		}
+		if m.Tag == dwarf.TagMember {
+			mn, _ := m.Val(dwarf.AttrName).(string)
+			if loc, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok && mn != "" {
+				si.members[mn] = int(loc)
+			}
+		}
+		if m.Children {
+			r.SkipChildren()
 		}
 	}
-	return false
+	return si, nil
 }
 
 // btfLayout reads the klp structs from the module's split BTF on top of the
 // vmlinux BTF it was built against. It returns nil, nil when either is
 // missing.
-func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
-	i := f.section(".BTF")
+func btfLayout(f *elf64.File, base *btf.Spec) (*layout, error) {
+	i := f.Section(".BTF")
 	if i < 0 || base == nil {
 		return nil, nil
 	}
-	spec, err := btf.LoadSplitSpecFromReader(bytes.NewReader(f.sectionData(i)), base)
+	spec, err := btf.LoadSplitSpecFromReader(bytes.NewReader(f.SectionData(i)), base)
 	if err != nil {
 		return nil, fmt.Errorf("section .BTF: %w", err)
 	}
@@ -225,8 +228,11 @@ func btfLayout(f *elfFile, base *btf.Spec) (*layout, error) {
 	return l, nil
 }
 
-// tableKey is an architecture and the "major.minor" of a vermagic release.
-type tableKey struct{ arch, release string }
+// tableKey is an architecture and the major and minor kernel version.
+type tableKey struct {
+	arch         string
+	major, minor int
+}
 
 // klpLayout64 is the layout every 64-bit kernel klpack is tested against
 // has: x86_64 6.1 and 6.12 (Debian), x86_64 7.2 (the test kernel: the
@@ -245,37 +251,20 @@ var klpLayout64 = layout{
 // TestLayoutTable proves each against the DWARF of a module built for that
 // kernel and architecture. A kernel gets an entry only with such a module.
 var tableLayouts = map[tableKey]layout{
-	{"x86_64", "6.1"}:  klpLayout64,
-	{"x86_64", "6.12"}: klpLayout64,
-	{"x86_64", "7.2"}:  klpLayout64,
-	{"arm64", "7.2"}:   klpLayout64,
+	{"x86_64", 6, 1}:  klpLayout64,
+	{"x86_64", 6, 12}: klpLayout64,
+	{"x86_64", 7, 2}:  klpLayout64,
+	{"arm64", 7, 2}:   klpLayout64,
 }
 
 // tableLayout looks the layout up by architecture and the kernel release
 // in vermagic.
 func tableLayout(arch, vermagic string) (*layout, error) {
-	rel, _, _ := strings.Cut(vermagic, " ")
-	if l, ok := tableLayouts[tableKey{arch, majorMinor(rel)}]; ok {
-		return &l, nil
+	rel := klp.KernelRelease(vermagic)
+	if major, minor, ok := klp.KernelVersion(rel); ok {
+		if l, ok := tableLayouts[tableKey{arch, major, minor}]; ok {
+			return &l, nil
+		}
 	}
 	return nil, fmt.Errorf("no debug information and no built-in klp struct layout for %s kernel %q: build with debug info or pass the kernel's vmlinux BTF", arch, rel)
-}
-
-// majorMinor returns "6.1" for "6.1.0-56-amd64".
-func majorMinor(release string) string {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return ""
-	}
-	minor := parts[1]
-	if i := strings.IndexFunc(minor, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		minor = minor[:i]
-	}
-	if _, err := strconv.Atoi(parts[0]); err != nil {
-		return ""
-	}
-	if _, err := strconv.Atoi(minor); err != nil {
-		return ""
-	}
-	return parts[0] + "." + minor
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/xz"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/modsign"
 )
 
 // Options tune a scan. The zero value is ready to use.
@@ -57,23 +58,6 @@ func newScanner(opts *Options) *scanner {
 // Open scans the module file at path.
 func Open(path string, opts *Options) (*klp.Module, error) {
 	return newScanner(opts).open(path)
-}
-
-// NewReader scans the module held in r, size bytes long: plain ELF, or
-// compressed with xz, zstd or gzip.
-func NewReader(r io.ReaderAt, size int64, opts *Options) (*klp.Module, error) {
-	s := newScanner(opts)
-	if size < 0 || size > maxModule {
-		return nil, &FormatError{Msg: fmt.Sprintf("size %d out of range", size)}
-	}
-	raw, err := safeio.ReadAll(io.NewSectionReader(r, 0, size), size)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(raw)) != size {
-		return nil, &FormatError{Msg: fmt.Sprintf("truncated: read %d of %d bytes", len(raw), size)}
-	}
-	return s.scan(raw)
 }
 
 func (s *scanner) open(path string) (m *klp.Module, err error) {
@@ -143,21 +127,24 @@ func decompressLimit(n int) int64 {
 	return min(maxModule, 8192*int64(n)+1<<20)
 }
 
-func scanELF(m *klp.Module, data []byte, opts *Options) (*klp.Module, error) {
-	sig, n, err := parseSignature(data)
+func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err error) {
+	defer func() { err = asFormatError(err) }()
+	var sig *klp.Signature
+	var n int
+	sig, n, err = parseSignature(data)
 	switch {
-	case errors.Is(err, ErrNoSignature):
+	case errors.Is(err, modsign.ErrNoSignature):
 		n = len(data)
 	case err != nil:
 		return nil, fmt.Errorf("module signature: %w", err)
 	default:
 		m.Signature = sig
 	}
-	f, err := parseELF(data[:n])
+	f, err := elf64.Parse(data[:n])
 	if err != nil {
 		return nil, err
 	}
-	m.Arch = archName(f.machine)
+	m.Arch = f.Arch()
 	if m.Modinfo, err = modinfo(f); err != nil {
 		return nil, err
 	}
@@ -199,13 +186,13 @@ func first(mi map[string][]string, key string) string {
 }
 
 // modinfo parses .modinfo: NUL-separated key=value strings.
-func modinfo(f *elfFile) (map[string][]string, error) {
+func modinfo(f *elf64.File) (map[string][]string, error) {
 	out := make(map[string][]string)
-	i := f.section(".modinfo")
+	i := f.Section(".modinfo")
 	if i < 0 {
 		return nil, formatErr(".modinfo", 0, "missing: not a kernel module")
 	}
-	d := f.sectionData(i)
+	d := f.SectionData(i)
 	if d == nil {
 		return nil, formatErr(".modinfo", 0, "has no contents")
 	}
@@ -222,16 +209,16 @@ func modinfo(f *elfFile) (map[string][]string, error) {
 // thisModuleName reads the name of struct module in
 // .gnu.linkonce.this_module, for modules built before modpost wrote a
 // name= tag. The name sits after the state and list fields on 64-bit.
-func thisModuleName(f *elfFile) string {
-	i := f.section(".gnu.linkonce.this_module")
+func thisModuleName(f *elf64.File) string {
+	i := f.Section(".gnu.linkonce.this_module")
 	if i < 0 {
 		return ""
 	}
 	const nameOff, nameLen = 24, 56
-	b, err := f.read(i, nameOff, nameLen)
+	b, err := f.Read(i, nameOff, nameLen)
 	if err != nil {
 		return ""
 	}
-	s, _ := cstring(b, 0)
+	s, _ := elf64.CString(b, 0)
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -26,6 +27,9 @@ var (
 	crossKernels = []string{"7.2.13-arm64"}
 	variants     = []string{".ko", ".strip-debug.ko", ".strip-unneeded.ko", ".ko.xz", ".ko.zst", ".ko.gz"}
 )
+
+// scanBytes scans a whole module file held in memory.
+func scanBytes(b []byte, opts *Options) (*klp.Module, error) { return newScanner(opts).scan(b) }
 
 // allKernels is every kernel with committed sample modules.
 func allKernels() []string { return slices.Concat(kernels, crossKernels) }
@@ -279,7 +283,7 @@ func TestLayoutTable(t *testing.T) {
 	}
 	for k := range tableLayouts {
 		if !proven[k] {
-			t.Errorf("table layout for %s %s has no module built for that kernel to prove it", k.arch, k.release)
+			t.Errorf("table layout for %s %d.%d has no module built for that kernel to prove it", k.arch, k.major, k.minor)
 		}
 	}
 }
@@ -296,7 +300,7 @@ func proveLayout(t *testing.T, path string, proven map[tableKey]bool) *klp.Modul
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := parseELF(b)
+	f, err := elf64.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +312,8 @@ func proveLayout(t *testing.T, path string, proven map[tableKey]bool) *klp.Modul
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, _, _ := strings.Cut(m.Vermagic, " ")
-	proven[tableKey{m.Arch, majorMinor(rel)}] = true
+	major, minor, _ := klp.KernelVersion(klp.KernelRelease(m.Vermagic))
+	proven[tableKey{m.Arch, major, minor}] = true
 	fromDWARF.source = klp.LayoutTable
 	if diff := cmp.Diff(*fromDWARF, *fromTable, cmp.AllowUnexported(layout{})); diff != "" {
 		t.Errorf("table layout for %s differs from DWARF (-dwarf +table):\n%s", m.Vermagic, diff)

@@ -16,9 +16,29 @@ import (
 
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/modsign"
 )
 
 // --- building signatures -----------------------------------------------------
+
+// What the synthetic signatures are made of (include/linux/module_signature.h
+// and the PKCS#7 structures), written out here so the tests do not read
+// them from the parser they test.
+const (
+	sigMagic            = modsign.Magic
+	moduleSignatureSize = 12
+	idPGP               = 0
+	idX509              = 1
+	idPKCS7             = 2
+	tagInteger          = 2
+	tagSequence         = 16
+	tagSet              = 17
+)
+
+var (
+	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+)
 
 // der marshals v or fails the test.
 func der(t testing.TB, v any) []byte {
@@ -66,6 +86,7 @@ type pkcs7Spec struct {
 	digest      asn1.ObjectIdentifier
 	contentType asn1.ObjectIdentifier
 	noSigners   bool
+	noSignature bool // the SignerInfo ends before its signature
 	withCerts   bool
 }
 
@@ -91,12 +112,16 @@ func buildPKCS7(t testing.TB, s pkcs7Spec) []byte {
 		}
 		sid = seq(t, seq(t, rdns...), tlv(t, asn1.ClassUniversal, tagInteger, false, s.serial))
 	}
+	signature := der(t, bytes.Repeat([]byte{0x5a}, 64))
+	if s.noSignature {
+		signature = nil
+	}
 	signerInfo := seq(t,
 		der(t, 1),
 		sid,
 		alg(s.digest),
 		seq(t, der(t, oidRSA), der(t, asn1.NullRawValue)),
-		der(t, bytes.Repeat([]byte{0x5a}, 64)),
+		signature,
 	)
 	var signers []byte
 	if !s.noSigners {
@@ -258,7 +283,7 @@ func TestParseSignatureSynthetic(t *testing.T) {
 }
 
 // hostileSignatures are inputs parseSignature must refuse: with
-// ErrNoSignature when wantNone, else with a *FormatError.
+// modsign.ErrNoSignature when wantNone, else with a *FormatError.
 func hostileSignatures(t testing.TB) []struct {
 	name     string
 	in       []byte
@@ -291,6 +316,7 @@ func hostileSignatures(t testing.TB) []struct {
 		{"huge DER length", sigBlock{idType: idPKCS7, sig: []byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00}}.appendTo(fakeELF), false},
 		{"indefinite length", sigBlock{idType: idPKCS7, sig: []byte{0x30, 0x80, 0x00, 0x00}}.appendTo(fakeELF), false},
 		{"not signedData", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{contentType: oidData})}.appendTo(fakeELF), false},
+		{"SignerInfo without signature", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{noSignature: true})}.appendTo(fakeELF), false},
 		{"no SignerInfo", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{noSigners: true})}.appendTo(fakeELF), false},
 		{"empty serial", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{serial: []byte{}})}.appendTo(fakeELF), false},
 		{"non-minimal serial", sigBlock{idType: idPKCS7, sig: buildPKCS7(t, pkcs7Spec{serial: []byte{0x00, 0x01}})}.appendTo(fakeELF), false},
@@ -309,16 +335,16 @@ func TestParseSignatureHostile(t *testing.T) {
 				t.Errorf("parseSignature() = %+v, %d with error %v, want nil, 0", sig, n, err)
 			}
 			if tt.wantNone {
-				if !errors.Is(err, ErrNoSignature) {
-					t.Errorf("parseSignature() error = %v, want ErrNoSignature", err)
+				if !errors.Is(err, modsign.ErrNoSignature) {
+					t.Errorf("parseSignature() error = %v, want modsign.ErrNoSignature", err)
 				}
 				return
 			}
 			if _, ok := errors.AsType[*FormatError](err); !ok {
 				t.Errorf("parseSignature() error = %v (%T), want *FormatError", err, err)
 			}
-			if errors.Is(err, ErrNoSignature) {
-				t.Errorf("parseSignature() error = %v matches ErrNoSignature for a malformed signature", err)
+			if errors.Is(err, modsign.ErrNoSignature) {
+				t.Errorf("parseSignature() error = %v matches modsign.ErrNoSignature for a malformed signature", err)
 			}
 			t.Log(err)
 		})
@@ -466,7 +492,7 @@ func TestSignatureMatchesModinfo(t *testing.T) {
 					want := modinfoSignature(t, modinfo, p)
 					sig, n, err := parseSignature(data)
 					if want.IDType == "" {
-						if !errors.Is(err, ErrNoSignature) {
+						if !errors.Is(err, modsign.ErrNoSignature) {
 							t.Errorf("parseSignature(%q) = %+v, %v; modinfo shows no signature", p, sig, err)
 						}
 						return

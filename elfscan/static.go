@@ -8,12 +8,13 @@ import (
 
 	"github.com/ianlancetaylor/demangle"
 
+	"github.com/klpack/klpack/internal/elf64"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
 // module is the state decoders share while reading one livepatch module.
 type module struct {
-	elf    *elfFile
+	elf    *elf64.File
 	rec    *klp.Module
 	opts   *Options
 	layout *layout
@@ -74,7 +75,7 @@ func (staticDecoder) decode(m *module) ([]*klp.Patch, error) {
 		return nil, err
 	}
 	var out []*klp.Patch
-	seen := make(map[ref]bool)
+	seen := make(map[elf64.Ref]bool)
 	for _, c := range calls {
 		if seen[c.patch] {
 			continue
@@ -82,7 +83,7 @@ func (staticDecoder) decode(m *module) ([]*klp.Patch, error) {
 		seen[c.patch] = true
 		p, err := decodePatch(m.elf, l, c.patch)
 		if err != nil {
-			return nil, fmt.Errorf("klp_patch %s: %w", m.elf.symbolAt(c.patch, elf.STT_OBJECT), err)
+			return nil, fmt.Errorf("klp_patch %s: %w", m.elf.SymbolAt(c.patch, elf.STT_OBJECT), err)
 		}
 		if err := initReplace(m.elf, l, p, c, params); err != nil {
 			return nil, err
@@ -99,23 +100,23 @@ func (staticDecoder) decode(m *module) ([]*klp.Patch, error) {
 // size bounds it first in any real module.
 const maxEntries = 1 << 16
 
-func decodePatch(f *elfFile, l *layout, at ref) (*klp.Patch, error) {
-	if at.extern != "" {
-		return nil, formatErr("", 0, "klp_patch is the undefined symbol %s", at.extern)
+func decodePatch(f *elf64.File, l *layout, at elf64.Ref) (*klp.Patch, error) {
+	if at.Extern != "" {
+		return nil, formatErr("", 0, "klp_patch is the undefined symbol %s", at.Extern)
 	}
 	p := &klp.Patch{
-		Symbol:        f.symbolAt(at, elf.STT_OBJECT),
+		Symbol:        f.SymbolAt(at, elf.STT_OBJECT),
 		ReplaceSource: klp.ReplaceStatic,
 		States:        []klp.State{},
 		Objects:       []klp.Object{},
 		Hooks:         []klp.Hook{},
 	}
-	b, err := f.read(at.sec, at.off+uint64(l.patchReplace), 1)
+	b, err := f.Read(at.Sec, at.Off+uint64(l.patchReplace), 1)
 	if err != nil {
 		return nil, fmt.Errorf("replace: %w", err)
 	}
 	p.Replace = b[0] != 0
-	objs, ok, err := f.pointer(at.sec, at.off+uint64(l.patchObjs))
+	objs, ok, err := f.Pointer(at.Sec, at.Off+uint64(l.patchObjs))
 	if err != nil {
 		return nil, fmt.Errorf("objs: %w", err)
 	}
@@ -124,7 +125,7 @@ func decodePatch(f *elfFile, l *layout, at ref) (*klp.Patch, error) {
 			return nil, err
 		}
 	}
-	states, ok, err := f.pointer(at.sec, at.off+uint64(l.patchStates))
+	states, ok, err := f.Pointer(at.Sec, at.Off+uint64(l.patchStates))
 	if err != nil {
 		return nil, fmt.Errorf("states: %w", err)
 	}
@@ -136,18 +137,18 @@ func decodePatch(f *elfFile, l *layout, at ref) (*klp.Patch, error) {
 	return p, nil
 }
 
-func decodeObjects(f *elfFile, l *layout, at ref) ([]klp.Object, error) {
-	if at.extern != "" {
-		return nil, formatErr("", 0, "objs points to undefined symbol %s", at.extern)
+func decodeObjects(f *elf64.File, l *layout, at elf64.Ref) ([]klp.Object, error) {
+	if at.Extern != "" {
+		return nil, formatErr("", 0, "objs points to undefined symbol %s", at.Extern)
 	}
 	out := []klp.Object{}
 	for i := range maxEntries {
-		base := at.off + uint64(i)*uint64(l.objSize)
-		name, hasName, err := f.pointer(at.sec, base+uint64(l.objName))
+		base := at.Off + uint64(i)*uint64(l.objSize)
+		name, hasName, err := f.Pointer(at.Sec, base+uint64(l.objName))
 		if err != nil {
 			return nil, fmt.Errorf("klp_object %d: name: %w", i, err)
 		}
-		funcs, hasFuncs, err := f.pointer(at.sec, base+uint64(l.objFuncs))
+		funcs, hasFuncs, err := f.Pointer(at.Sec, base+uint64(l.objFuncs))
 		if err != nil {
 			return nil, fmt.Errorf("klp_object %d: funcs: %w", i, err)
 		}
@@ -157,7 +158,7 @@ func decodeObjects(f *elfFile, l *layout, at ref) ([]klp.Object, error) {
 		}
 		var o klp.Object
 		if hasName {
-			s, err := f.stringAt(name)
+			s, err := f.StringAt(name)
 			if err != nil {
 				return nil, fmt.Errorf("klp_object %d: name: %w", i, err)
 			}
@@ -179,39 +180,39 @@ func decodeObjects(f *elfFile, l *layout, at ref) ([]klp.Object, error) {
 			{&o.Callbacks.PreUnpatch, l.cbPreUnpatch},
 			{&o.Callbacks.PostUnpatch, l.cbPostUnpatch},
 		} {
-			fn, ok, err := f.pointer(at.sec, cb+uint64(c.off))
+			fn, ok, err := f.Pointer(at.Sec, cb+uint64(c.off))
 			if err != nil {
 				return nil, fmt.Errorf("klp_object %s: callbacks: %w", o.ObjectName(), err)
 			}
 			if ok {
-				*c.dst = f.symbolAt(fn, elf.STT_FUNC)
+				*c.dst = f.SymbolAt(fn, elf.STT_FUNC)
 			}
 		}
 		out = append(out, o)
 	}
-	return nil, formatErr(f.sections[at.sec].name, at.off, "klp_object array without terminator")
+	return nil, formatErr(f.Sections[at.Sec].Name, at.Off, "klp_object array without terminator")
 }
 
-func decodeFuncs(f *elfFile, l *layout, at ref) ([]klp.Func, error) {
-	if at.extern != "" {
-		return nil, formatErr("", 0, "funcs points to undefined symbol %s", at.extern)
+func decodeFuncs(f *elf64.File, l *layout, at elf64.Ref) ([]klp.Func, error) {
+	if at.Extern != "" {
+		return nil, formatErr("", 0, "funcs points to undefined symbol %s", at.Extern)
 	}
 	out := []klp.Func{}
 	for i := range maxEntries {
-		base := at.off + uint64(i)*uint64(l.funcSize)
-		old, hasOld, err := f.pointer(at.sec, base+uint64(l.funcOldName))
+		base := at.Off + uint64(i)*uint64(l.funcSize)
+		old, hasOld, err := f.Pointer(at.Sec, base+uint64(l.funcOldName))
 		if err != nil {
 			return nil, fmt.Errorf("klp_func %d: old_name: %w", i, err)
 		}
-		nf, hasNew, err := f.pointer(at.sec, base+uint64(l.funcNewFunc))
+		nf, hasNew, err := f.Pointer(at.Sec, base+uint64(l.funcNewFunc))
 		if err != nil {
 			return nil, fmt.Errorf("klp_func %d: new_func: %w", i, err)
 		}
-		b, err := f.read(at.sec, base+uint64(l.funcOldSympos), 8)
+		b, err := f.Read(at.Sec, base+uint64(l.funcOldSympos), 8)
 		if err != nil {
 			return nil, fmt.Errorf("klp_func %d: old_sympos: %w", i, err)
 		}
-		sympos := f.bo.Uint64(b)
+		sympos := f.ByteOrder.Uint64(b)
 		// klp_for_each_func_static stops at an all-empty entry.
 		if !hasOld && !hasNew && sympos == 0 {
 			return out, nil
@@ -219,42 +220,42 @@ func decodeFuncs(f *elfFile, l *layout, at ref) ([]klp.Func, error) {
 		var fn klp.Func
 		fn.OldSympos = sympos
 		if hasOld {
-			if fn.OldName, err = f.stringAt(old); err != nil {
+			if fn.OldName, err = f.StringAt(old); err != nil {
 				return nil, fmt.Errorf("klp_func %d: old_name: %w", i, err)
 			}
 			fn.Base, fn.Clone = splitClone(fn.OldName)
 			fn.Demangled = demangled(fn.OldName)
 		}
 		if hasNew {
-			fn.NewFunc = f.symbolAt(nf, elf.STT_FUNC)
+			fn.NewFunc = f.SymbolAt(nf, elf.STT_FUNC)
 		}
 		out = append(out, fn)
 	}
-	return nil, formatErr(f.sections[at.sec].name, at.off, "klp_func array without terminator")
+	return nil, formatErr(f.Sections[at.Sec].Name, at.Off, "klp_func array without terminator")
 }
 
-func decodeStates(f *elfFile, l *layout, at ref) ([]klp.State, error) {
-	if at.extern != "" {
-		return nil, formatErr("", 0, "states points to undefined symbol %s", at.extern)
+func decodeStates(f *elf64.File, l *layout, at elf64.Ref) ([]klp.State, error) {
+	if at.Extern != "" {
+		return nil, formatErr("", 0, "states points to undefined symbol %s", at.Extern)
 	}
 	out := []klp.State{}
 	for i := range maxEntries {
-		base := at.off + uint64(i)*uint64(l.stateSize)
-		id, err := f.read(at.sec, base+uint64(l.stateID), 8)
+		base := at.Off + uint64(i)*uint64(l.stateSize)
+		id, err := f.Read(at.Sec, base+uint64(l.stateID), 8)
 		if err != nil {
 			return nil, fmt.Errorf("klp_state %d: id: %w", i, err)
 		}
 		// klp_for_each_state stops at id 0.
-		if f.bo.Uint64(id) == 0 {
+		if f.ByteOrder.Uint64(id) == 0 {
 			return out, nil
 		}
-		v, err := f.read(at.sec, base+uint64(l.stateVersion), 4)
+		v, err := f.Read(at.Sec, base+uint64(l.stateVersion), 4)
 		if err != nil {
 			return nil, fmt.Errorf("klp_state %d: version: %w", i, err)
 		}
-		out = append(out, klp.State{ID: f.bo.Uint64(id), Version: f.bo.Uint32(v)})
+		out = append(out, klp.State{ID: f.ByteOrder.Uint64(id), Version: f.ByteOrder.Uint32(v)})
 	}
-	return nil, formatErr(f.sections[at.sec].name, at.off, "klp_state array without terminator")
+	return nil, formatErr(f.Sections[at.Sec].Name, at.Off, "klp_state array without terminator")
 }
 
 // cloneKinds are the suffixes GCC gives the copies it makes of a function.

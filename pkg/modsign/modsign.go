@@ -1,17 +1,6 @@
-// Package modsign appends a kernel module signature the way the kernel's
-// scripts/sign-file does: a detached PKCS#7 SignedData over the module
-// bytes, without signed attributes or certificates (as sign-file asks
-// OpenSSL's CMS_sign for with CMS_NOATTR and CMS_NOCERTS), then a struct
-// module_signature and the "~Module signature appended~\n" trailer. The
-// kernel, kmod's modinfo, `klpack scan` and `openssl cms -verify` read it.
-//
-// Callers may test errors with errors.Is for ErrNotModule (the input is no
-// uncompressed ELF module), ErrKeyMismatch (certificate and key differ),
-// ErrUnsupportedKey and ErrUnknownHash.
 package modsign
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -33,9 +22,6 @@ const Magic = "~Module signature appended~\n"
 
 // moduleSignatureSize is sizeof(struct module_signature).
 const moduleSignatureSize = 12
-
-// idPKCS7 is struct module_signature.id_type for a PKCS#7 signature.
-const idPKCS7 = 2
 
 var (
 	// ErrNotModule means the input is not an uncompressed ELF file.
@@ -104,22 +90,16 @@ type signerInfo struct {
 }
 
 // Strip returns module without an appended signature, and whether it had
-// one.
+// one. A trailer whose lengths do not fit is a *FormatError.
 func Strip(module []byte) ([]byte, bool, error) {
-	if !bytes.HasSuffix(module, []byte(Magic)) {
+	t, err := readTrailer(module)
+	switch {
+	case errors.Is(err, ErrNoSignature):
 		return module, false, nil
+	case err != nil:
+		return nil, false, err
 	}
-	end := len(module) - len(Magic)
-	if end < moduleSignatureSize {
-		return nil, false, fmt.Errorf("signature trailer: %d bytes before the magic", end)
-	}
-	end -= moduleSignatureSize
-	ms := module[end:]
-	n := uint64(binary.BigEndian.Uint32(ms[8:12])) + uint64(ms[3]) + uint64(ms[4])
-	if n > uint64(end) {
-		return nil, false, fmt.Errorf("signature trailer: signature of %d bytes exceeds the %d bytes before it", n, end)
-	}
-	return module[:end-int(n)], true, nil
+	return module[:t.moduleLen], true, nil
 }
 
 // Signature returns the PKCS#7 DER signature of module by key under cert.

@@ -1,4 +1,4 @@
-package modsign
+package modsign_test
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/modsign"
 )
 
 // newCert makes a self-signed module signing certificate like the kernel's
@@ -70,21 +71,21 @@ func TestAppendReadsBack(t *testing.T) {
 	tests := []struct {
 		name       string
 		key        crypto.Signer
-		opts       Options
+		opts       modsign.Options
 		wantSigner string
 		wantKeyID  string
 		wantHash   string
 	}{
-		{"rsa sha256", rsaKey, Options{}, "klpack test signer", "12:34:AB:CD:56:78", "sha256"},
-		{"rsa sha512", rsaKey, Options{Hash: "sha512"}, "klpack test signer", "12:34:AB:CD:56:78", "sha512"},
-		{"rsa keyid", rsaKey, Options{KeyID: true}, "", "DE:AD:BE:EF:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10", "sha256"},
-		{"ecdsa sha384", ecKey, Options{Hash: "sha384"}, "klpack test signer", "12:34:AB:CD:56:78", "sha384"},
+		{"rsa sha256", rsaKey, modsign.Options{}, "klpack test signer", "12:34:AB:CD:56:78", "sha256"},
+		{"rsa sha512", rsaKey, modsign.Options{Hash: "sha512"}, "klpack test signer", "12:34:AB:CD:56:78", "sha512"},
+		{"rsa keyid", rsaKey, modsign.Options{KeyID: true}, "", "DE:AD:BE:EF:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10", "sha256"},
+		{"ecdsa sha384", ecKey, modsign.Options{Hash: "sha384"}, "klpack test signer", "12:34:AB:CD:56:78", "sha384"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cert := newCert(t, tt.key, "klpack test signer")
 			var buf bytes.Buffer
-			if err := Append(&buf, mod, cert, tt.key, tt.opts); err != nil {
+			if err := modsign.Append(&buf, mod, cert, tt.key, tt.opts); err != nil {
 				t.Fatal(err)
 			}
 			signed := buf.Bytes()
@@ -103,10 +104,10 @@ func TestAppendReadsBack(t *testing.T) {
 			}
 			// Signing again replaces the signature instead of stacking one.
 			var again bytes.Buffer
-			if err := Append(&again, signed, cert, tt.key, tt.opts); err != nil {
+			if err := modsign.Append(&again, signed, cert, tt.key, tt.opts); err != nil {
 				t.Fatal(err)
 			}
-			stripped, had, err := Strip(again.Bytes())
+			stripped, had, err := modsign.Strip(again.Bytes())
 			if err != nil || !had || !bytes.Equal(stripped, mod) {
 				t.Errorf("Strip(signed twice) = %d bytes, %v, %v; want the %d module bytes", len(stripped), had, err, len(mod))
 			}
@@ -120,7 +121,7 @@ func TestAppendReadsBack(t *testing.T) {
 func opensslVerify(t *testing.T, dir string, mod, signed []byte, cert *x509.Certificate) {
 	t.Helper()
 	openssl := testutil.NeedTool(t, "openssl")
-	end := len(signed) - len(Magic) - moduleSignatureSize
+	end := len(signed) - len(modsign.Magic) - 12 // sizeof(struct module_signature)
 	sig := signed[len(mod):end]
 	files := map[string][]byte{
 		"sig.p7":   sig,
@@ -157,16 +158,16 @@ func TestAppendErrors(t *testing.T) {
 		name    string
 		module  []byte
 		key     crypto.Signer
-		opts    Options
+		opts    modsign.Options
 		wantErr error
 	}{
-		{"not elf", []byte("\xfd7zXZ\x00compressed"), rsaKey, Options{}, ErrNotModule},
-		{"wrong key", mod, other, Options{}, ErrKeyMismatch},
-		{"unknown hash", mod, rsaKey, Options{Hash: "md5"}, ErrUnknownHash},
+		{"not elf", []byte("\xfd7zXZ\x00compressed"), rsaKey, modsign.Options{}, modsign.ErrNotModule},
+		{"wrong key", mod, other, modsign.Options{}, modsign.ErrKeyMismatch},
+		{"unknown hash", mod, rsaKey, modsign.Options{Hash: "md5"}, modsign.ErrUnknownHash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Append(&bytes.Buffer{}, tt.module, cert, tt.key, tt.opts)
+			err := modsign.Append(&bytes.Buffer{}, tt.module, cert, tt.key, tt.opts)
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("Append() = %v, want %v", err, tt.wantErr)
 			}
@@ -185,17 +186,17 @@ func TestLoadKey(t *testing.T) {
 	}
 	enc := filepath.Join(dir, "enc.pem")
 	os.WriteFile(enc, pem.EncodeToMemory(blk), 0o600)
-	if _, err := LoadKey(enc, []byte("s3cret")); err != nil {
+	if _, err := modsign.LoadKey(enc, []byte("s3cret")); err != nil {
 		t.Errorf("LoadKey(right passphrase) = %v", err)
 	}
 	for _, pass := range []string{"", "wrong"} {
-		if _, err := LoadKey(enc, []byte(pass)); !errors.Is(err, ErrEncryptedKey) {
+		if _, err := modsign.LoadKey(enc, []byte(pass)); !errors.Is(err, modsign.ErrEncryptedKey) {
 			t.Errorf("LoadKey(passphrase %q) = %v, want ErrEncryptedKey", pass, err)
 		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "BEGIN") {
 			t.Errorf("LoadKey error quotes secrets: %v", err)
 		}
 	}
-	if _, err := LoadKey(filepath.Join(dir, "missing.pem"), nil); err == nil {
+	if _, err := modsign.LoadKey(filepath.Join(dir, "missing.pem"), nil); err == nil {
 		t.Error("LoadKey(missing file) succeeded")
 	}
 }
