@@ -86,20 +86,33 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	default:
 		return nil, nil, fmt.Errorf("unknown kernel model %q, want %s, %s or %s", opts.KernelModel, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	rep := &CaptureReport{Entries: []ReportEntry{}}
 	tree, err := sysfs.Read(ctx, fsys)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, name := range tree.Ignored {
-		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", name)
-	}
-	sps := tree.Patches
-	log.Debug("read sysfs", "patches", len(sps))
-
-	files, err := elfscan.Expand(moduleDirs)
+	log.Debug("read sysfs", "patches", len(tree.Patches))
+	mods, err := scanModules(ctx, moduleDirs, opts)
 	if err != nil {
 		return nil, nil, err
+	}
+	log.Debug("scanned modules", "livepatch names", len(mods.byName))
+	return join(tree, mods, opts)
+}
+
+// scanned is what the module directories hold: livepatch records by
+// module name, the paths of other modules by name, and the files that
+// could not be read.
+type scanned struct {
+	byName  map[string][]*klp.Module
+	other   map[string]string
+	skipped []ReportEntry
+}
+
+// scanModules scans every module file under dirs with elfscan.
+func scanModules(ctx context.Context, dirs []string, opts *CaptureOptions) (*scanned, error) {
+	files, err := elfscan.Expand(dirs)
+	if err != nil {
+		return nil, err
 	}
 	var progress func()
 	if opts.Progress != nil {
@@ -116,23 +129,32 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	}
 	results := elfscan.ScanFiles(ctx, files, opts.Scan, progress)
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	byName := make(map[string][]*klp.Module)
-	other := make(map[string]string)
-	var skipped []ReportEntry
+	mods := &scanned{byName: make(map[string][]*klp.Module), other: make(map[string]string)}
 	for _, r := range results {
 		switch {
 		case r.Err != nil:
-			skipped = append(skipped, ReportEntry{Kind: EntrySkipped, Path: r.Path, Msg: r.Err.Error()})
+			mods.skipped = append(mods.skipped, ReportEntry{Kind: EntrySkipped, Path: r.Path, Msg: r.Err.Error()})
 		case r.Module.Livepatch:
-			byName[r.Module.Name] = append(byName[r.Module.Name], r.Module)
+			mods.byName[r.Module.Name] = append(mods.byName[r.Module.Name], r.Module)
 		default:
-			other[r.Module.Name] = r.Path
+			mods.other[r.Module.Name] = r.Path
 		}
 	}
-	log.Debug("scanned modules", "files", len(files), "livepatch names", len(byName))
+	slices.SortStableFunc(mods.skipped, func(a, b ReportEntry) int { return strings.Compare(a.Path, b.Path) })
+	return mods, nil
+}
 
+// join matches each sysfs patch with its module file (join.go), then
+// infers what sysfs does not say (infer.go). The report lists where the
+// release, model and order came from, then each patch, then the files.
+func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State, *CaptureReport, error) {
+	rep := &CaptureReport{Entries: []ReportEntry{}}
+	for _, name := range tree.Ignored {
+		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", name)
+	}
+	sps := tree.Patches
 	// Functions each patch lists in sysfs, to tell a replace patch's nops.
 	listedBy := make(map[string][]string)
 	for _, sp := range sps {
@@ -144,22 +166,14 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	matched := make(map[string]*klp.Module)
 	var body []ReportEntry
 	for _, sp := range sps {
-		p, m, entries := joinPatch(sp, byName[sp.Name], other[sp.Name], listedBy)
+		p, m, entries := joinPatch(sp, mods.byName[sp.Name], mods.other[sp.Name], listedBy)
 		body = append(body, entries...)
 		if m != nil {
 			matched[sp.Name] = m
 		}
 		st.Patches = append(st.Patches, p)
 	}
-	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		if _, ok := findPatch(sps, name); ok {
-			continue
-		}
-		for _, m := range byName[name] {
-			body = append(body, ReportEntry{Kind: EntryNotLoaded, Patch: name, Path: m.Path,
-				Msg: fmt.Sprintf("%s is a livepatch module that is not loaded (no sysfs directory)", m.Path)})
-		}
-	}
+	body = append(body, notLoaded(sps, mods)...)
 
 	wrongRelease, err := kernelRelease(st, rep, sps, matched, opts.KernelRelease)
 	if err != nil {
@@ -169,14 +183,28 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	if err := loadOrder(st, rep, sps, opts.Order); err != nil {
 		return nil, nil, err
 	}
-	// Entries: where things came from, then per patch, then the files.
 	rep.Entries = append(rep.Entries, wrongRelease...)
 	rep.Entries = append(rep.Entries, body...)
-	slices.SortStableFunc(skipped, func(a, b ReportEntry) int { return strings.Compare(a.Path, b.Path) })
-	rep.Entries = append(rep.Entries, skipped...)
+	rep.Entries = append(rep.Entries, mods.skipped...)
 	if err := st.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("captured state: %w", err)
 	}
 	deploy.SortPatches(st.Patches)
 	return st, rep, nil
+}
+
+// notLoaded reports the livepatch module files no sysfs patch is named
+// after.
+func notLoaded(sps []*sysfs.Patch, mods *scanned) []ReportEntry {
+	var out []ReportEntry
+	for _, name := range slices.Sorted(maps.Keys(mods.byName)) {
+		if _, ok := findPatch(sps, name); ok {
+			continue
+		}
+		for _, m := range mods.byName[name] {
+			out = append(out, ReportEntry{Kind: EntryNotLoaded, Patch: name, Path: m.Path,
+				Msg: fmt.Sprintf("%s is a livepatch module that is not loaded (no sysfs directory)", m.Path)})
+		}
+	}
+	return out
 }
