@@ -312,7 +312,8 @@ func kpatchChecksum(f *elf64.File) error {
 // the byte at off of the object in %rdi. The hook stores replace before
 // the loops that build the objects and functions, so a scan that forgets
 // at branch targets would never see it: this one runs linearly, function
-// by function (x86EnableBytes without joins).
+// by function (x86EnableBytes without joins), and trusts the store only
+// when no jump reaches the call around it (bypassed).
 func kpatchStores(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64) ([]byte, string, error) {
 	return x86EnableBytes(f, sec, rs, target, off, false)
 }

@@ -510,6 +510,8 @@ type x86Store struct {
 	// joined: the store was made before a branch target, so along
 	// another path the place may hold something else.
 	joined bool
+	// pc is the store's instruction, for the linear scan's bypass check.
+	pc uint64
 }
 
 type x86Call struct {
@@ -545,8 +547,17 @@ var x86ArgRegs = []x86asm.Reg{x86asm.RDI, x86asm.RSI, x86asm.RDX, x86asm.RCX, x8
 // why not.
 func x86EnableBytes(f *elf64.File, sec int, rs []elf64.Rela, target uint32, off uint64, joins bool) ([]byte, string, error) {
 	var out []byte
-	why, err := x86Walk(f, sec, rs, target, joins, func(st *x86Flow, _ x86Inst) string {
-		v, why := st.enableSees(f, st.reg(x86asm.RDI), int64(off))
+	var jumps []x86Jump
+	if !joins {
+		jumps = x86Jumps(f, sec, rs)
+	}
+	why, err := x86Walk(f, sec, rs, target, joins, func(st *x86Flow, in x86Inst) string {
+		p := st.reg(x86asm.RDI)
+		v, why := st.enableSees(f, p, int64(off))
+		if why == "" && !joins {
+			k, _ := st.lastStore(p, int64(off))
+			why = bypassed(jumps, functionStarts(f, sec), st.stores[k].pc, in.pc)
+		}
 		out = append(out, v)
 		return why
 	})
@@ -587,7 +598,11 @@ func x86Walk(f *elf64.File, sec int, rs []elf64.Rela, target uint32, joins bool,
 			}
 			st.clobberCall()
 		} else {
+			n := len(st.stores)
 			st.step(in)
+			for i := n; i < len(st.stores); i++ {
+				st.stores[i].pc = in.pc
+			}
 		}
 		if joins && (in.Op == x86asm.JMP || in.Op == x86asm.RET) {
 			st.join() // what follows is reached another way
@@ -800,24 +815,101 @@ func (s *x86Flow) storeTo(in x86Inst, m x86asm.Mem, st x86Store) {
 	s.stores = append(s.stores, st)
 }
 
+// lastStore is the index of the last store, in scan order, to the byte
+// at off of the object p points to; else why there is none to trust.
+func (s *x86Flow) lastStore(p x86Val, off int64) (int, string) {
+	want := p.off + off
+	for i := len(s.stores) - 1; i >= 0; i-- {
+		st := s.stores[i]
+		if st.wild {
+			return -1, "a store the scan cannot place comes after replace's"
+		}
+		if st.at.root == p.root && want >= st.at.off && want-st.at.off < st.size {
+			return i, ""
+		}
+	}
+	return -1, "no store to replace before klp_enable_patch"
+}
+
+// x86Jump is a jump within a code section; indirect: its target is not
+// known.
+type x86Jump struct {
+	from, to uint64
+	indirect bool
+}
+
+// x86Jumps lists the jumps of section sec (not calls, not tail calls
+// out of the section through a relocation).
+func x86Jumps(f *elf64.File, sec int, rs []elf64.Rela) []x86Jump {
+	var out []x86Jump
+	for in, err := range x86Insts(f, sec, rs) {
+		if err != nil {
+			break
+		}
+		if in.Op == x86asm.CALL || in.Op == x86asm.RET || in.hasRel || !isJump(in.Op) {
+			continue
+		}
+		if rel, ok := in.Args[0].(x86asm.Rel); ok {
+			if to := int64(in.end) + int64(rel); to >= 0 {
+				out = append(out, x86Jump{from: in.pc, to: uint64(to)})
+			}
+			continue
+		}
+		out = append(out, x86Jump{from: in.pc, indirect: true})
+	}
+	return out
+}
+
+// isJump reports whether op is JMP or a conditional jump.
+func isJump(op x86asm.Op) bool {
+	switch op {
+	case x86asm.JMP, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JG, x86asm.JGE, x86asm.JL,
+		x86asm.JLE, x86asm.JNE, x86asm.JNO, x86asm.JNP, x86asm.JNS, x86asm.JO, x86asm.JP, x86asm.JS,
+		x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		return true
+	}
+	return false
+}
+
+// bypassed is the linear scan's soundness check, for init code scanned
+// without joins (kpatch-build's, whose loops come after the store): the
+// store at pc store is what the call at pc call sees on every path only
+// if no jump of the function from outside [store, call] lands in
+// (store, call], which would reach the call without the store, or after
+// another store the linear order does not show. Loops wholly between the
+// two are fine. A jump whose target is unknown may land anywhere.
+func bypassed(jumps []x86Jump, starts []uint64, store, call uint64) string {
+	lo, hi := uint64(0), uint64(math.MaxUint64)
+	for _, s := range starts {
+		if s <= call {
+			lo = s
+		} else {
+			hi = s
+			break
+		}
+	}
+	for _, j := range jumps {
+		if j.from < lo || j.from >= hi {
+			continue
+		}
+		if j.indirect {
+			return "an indirect jump in the function may reach klp_enable_patch without replace's store"
+		}
+		if (j.from < store || j.from > call) && j.to > store && j.to <= call {
+			return "a jump reaches klp_enable_patch without passing replace's store"
+		}
+	}
+	return ""
+}
+
 // enableSees is the byte at off of the object p points to when
 // klp_enable_patch is called: the last store there, if it is a constant
 // and nothing after it can have changed it.
 func (s *x86Flow) enableSees(f *elf64.File, p x86Val, off int64) (byte, string) {
 	want := p.off + off
-	k := -1
-	for i := len(s.stores) - 1; i >= 0; i-- {
-		st := s.stores[i]
-		if st.wild {
-			return 0, "a store the scan cannot place comes after replace's"
-		}
-		if st.at.root == p.root && want >= st.at.off && want-st.at.off < st.size {
-			k = i
-			break
-		}
-	}
-	if k < 0 {
-		return 0, "no store to replace before klp_enable_patch"
+	k, why := s.lastStore(p, off)
+	if why != "" {
+		return 0, why
 	}
 	st := s.stores[k]
 	if st.joined {
