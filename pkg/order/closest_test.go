@@ -27,3 +27,16 @@ func TestClosestAttempt(t *testing.T) {
 		t.Errorf("finding %s of patches (-want +got):\n%s\nwant %s of the given order", f.Rule, diff, check.RuleOffBandOverlap)
 	}
 }
+
+// TestDisableable: a plan may disable only enabled, replaceable patches;
+// one deployed in the off-band layer stays even when its scan record
+// does not say it is non-replaceable.
+func TestDisableable(t *testing.T) {
+	st := stateOf("", mod("cum", true, false, nil, "a"), mod("off", false, true, nil, "b"),
+		mod("layered", false, false, nil, "c"), mod("gone", false, false, nil, "d"), mod("forced", false, false, nil, "e"))
+	st.Patches[2].Layer = klp.LayerOffBand
+	st.Patches[3].Enabled = false
+	if diff := cmp.Diff([]string{"cum"}, disableable(st, []string{"forced"})); diff != "" {
+		t.Errorf("disableable (-want +got):\n%s", diff)
+	}
+}
