@@ -127,3 +127,37 @@ func TestFindingsOrder(t *testing.T) {
 		t.Errorf("severities in order %v, want the most severe first", sevs)
 	}
 }
+
+// TestSARIFResults: each result points at its own rule in the driver's
+// list, and an acknowledged finding carries its reason as an external
+// suppression, which is how code-scanning tools hide it.
+func TestSARIFResults(t *testing.T) {
+	in := &Input{
+		Deployed: state(deploy.ModelHybrid, lp{name: "off_1", offBand: true, set: 1, funcs: []string{"x"}}),
+		Candidates: candidates(lp{name: "cum_1", replace: true, funcs: []string{"x"}},
+			lp{name: "off_2", offBand: true, set: 1, funcs: []string{"x"}}),
+		Acks: []Ack{{Rule: RuleShadowsOffBand, Reason: "x is fixed upstream"}},
+	}
+	rep, err := Check(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := SARIF(rep, "test")
+	run := log.Runs[0]
+	if len(run.Results) != len(rep.Findings) || len(run.Results) < 2 {
+		t.Fatalf("%d results for %d findings, want one each and at least 2", len(run.Results), len(rep.Findings))
+	}
+	for i, res := range run.Results {
+		f := rep.Findings[i]
+		if res.RuleIndex < 0 || res.RuleIndex >= len(run.Tool.Driver.Rules) || run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID || res.RuleID != f.Rule {
+			t.Errorf("result %d: ruleId %s, ruleIndex %d: want the index of %s in the driver's rules", i, res.RuleID, res.RuleIndex, f.Rule)
+		}
+		var want []sarifSuppression
+		if f.Rule == RuleShadowsOffBand {
+			want = []sarifSuppression{{Kind: "external", Justification: "x is fixed upstream"}}
+		}
+		if !slices.Equal(res.Suppressions, want) {
+			t.Errorf("result %d (%s): suppressions %+v, want %+v", i, res.RuleID, res.Suppressions, want)
+		}
+	}
+}
