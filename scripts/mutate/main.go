@@ -112,7 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ms = slices.DeleteFunc(ms, func(m *mutant) bool { return !slices.Contains(want, m.ID) })
 	}
 	r := &runner{dir: *dir, logDir: *logDir, timeout: *timeout, flags: strings.Fields(*testflags), log: stderr}
-	if err := r.start(); err != nil {
+	// -check only reads: a work tree with edits is fine for it.
+	if err := r.start(!*check); err != nil {
 		fmt.Fprintln(stderr, "mutate:", err)
 		return 2
 	}
@@ -266,12 +267,15 @@ func (r *runner) git(args ...string) (string, error) {
 	return string(b), nil
 }
 
-func (r *runner) start() error {
+func (r *runner) start(clean bool) error {
 	top, err := r.git("rev-parse", "--show-toplevel")
 	if err != nil {
 		return err
 	}
 	r.dir = strings.TrimSpace(top)
+	if !clean {
+		return nil
+	}
 	mod, err := r.git("status", "--porcelain", "--untracked-files=no")
 	if err != nil {
 		return err
