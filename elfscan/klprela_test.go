@@ -106,3 +106,53 @@ func TestKlpRelaOtherSymbol(t *testing.T) {
 		}
 	}
 }
+
+// TestKlpRelaSection builds one .klp.rela section with one entry and
+// checks it as the kernel would: the object name up to its 55-byte
+// limit, SHF_RELA_LIVEPATCH, a .klp.sym symbol in SHN_LIVEPATCH, and no
+// vmlinux symbol in a module's section.
+func TestKlpRelaSection(t *testing.T) {
+	long := strings.Repeat("m", klpMaxObject)
+	tests := []struct {
+		name    string
+		obj     string // of the section
+		sym     string // the .klp.sym name the entry names
+		flags   elf.SectionFlag
+		shndx   int
+		wantErr string
+		wantObj string
+	}{
+		{name: "vmlinux", obj: "vmlinux", sym: ".klp.sym.vmlinux.foo,1", wantObj: "vmlinux"},
+		{name: "module symbol in a module section", obj: "mod", sym: ".klp.sym.mod.foo,1", wantObj: "mod"},
+		{name: "object at the limit", obj: long, sym: ".klp.sym." + long + ".foo,1", wantObj: long},
+		{name: "object past the limit", obj: long + "m", sym: ".klp.sym.vmlinux.foo,1", wantErr: "object name of 56 bytes"},
+		{name: "vmlinux symbol in a module section", obj: "mod", sym: ".klp.sym.vmlinux.foo,1", wantErr: "references vmlinux symbol foo"},
+		{name: "no SHF_RELA_LIVEPATCH", obj: "vmlinux", sym: ".klp.sym.vmlinux.foo,1", flags: elf.SHF_ALLOC, wantErr: "lack SHF_RELA_LIVEPATCH"},
+		{name: "symbol outside SHN_LIVEPATCH", obj: "vmlinux", sym: ".klp.sym.vmlinux.foo,1", shndx: 3, wantErr: "want SHN_LIVEPATCH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flags, shndx := tt.flags, tt.shndx
+			if flags == 0 {
+				flags = elf.SHF_ALLOC | shfRelaLivepatch
+			}
+			if shndx == 0 {
+				shndx = shnLivepatch
+			}
+			f := buildELF(t, []testSection{
+				{name: ".text", typ: elf.SHT_PROGBITS, body: make([]byte, 16)},
+				{name: klpRelaPrefix + tt.obj + "..text", typ: elf.SHT_RELA, flags: flags, body: rela(0, 1, elf.R_X86_64_64, 0), link: 1, info: 3, entsize: elf64.RelaSize},
+			}, []testSymbol{{name: tt.sym, info: elf.STT_FUNC, bind: elf.STB_GLOBAL, shndx: shndx}})
+			got, err := klpRela(f, 4)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("klpRela() = %+v, %v, want an error with %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Object != tt.wantObj || got.Target != ".text" || got.Count != 1 {
+				t.Fatalf("klpRela() = %+v, %v, want object %s, target .text, 1 entry", got, err, tt.wantObj)
+			}
+		})
+	}
+}

@@ -319,6 +319,15 @@ func TestLoader(t *testing.T) {
 		wantLoaded: []string{"lp_a"},
 		wantErr:    "rollback incomplete",
 	}, {
+		// One module that cannot be undone does not stop the rollback:
+		// the older ones are still unloaded.
+		name:       "rollback goes on past a module it cannot undo",
+		behave:     map[string]string{"lp_b": "stuck", "lp_c": "refuse"},
+		wantCode:   1,
+		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c refused", "rmmod lp_a"},
+		wantLoaded: []string{"lp_b"},
+		wantErr:    "rollback incomplete",
+	}, {
 		name:     "another kernel does nothing",
 		uname:    "6.1.0-57-amd64",
 		wantOut:  "running kernel 6.1.0-57-amd64, these patches are for 6.1.0-56-amd64: nothing to do",

@@ -75,6 +75,8 @@ func TestReadBad(t *testing.T) {
 		{"function without sympos", "lp/vmlinux/f", fstest.MapFS{"lp/enabled": file("1"), "lp/vmlinux/f": dir()}},
 		{"function with an empty name", "lp/vmlinux/,1", fstest.MapFS{"lp/enabled": file("1"), "lp/vmlinux/,1": dir()}},
 		{"attribute past a page", "lp/enabled", fstest.MapFS{"lp/enabled": file(strings.Repeat("1", 4097))}},
+		// Past a page even when what it holds would read well trimmed.
+		{"attribute past a page, blanks", "lp/enabled", fstest.MapFS{"lp/enabled": file("1" + strings.Repeat(" ", 4096))}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Read(context.Background(), tt.tree)
