@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/klp"
@@ -39,19 +40,33 @@ func Records(paths []string, opts *Options) ([]*klp.Module, error) {
 }
 
 func readScanDoc(path string) (*klp.Scan, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
 	b, err := safeio.ReadAll(f, maxScanDoc)
 	if err != nil {
 		return nil, err
 	}
 	return klp.ParseScan(bytes.NewReader(b))
+}
+
+// openRegular opens path for reading and refuses anything but a regular
+// file. O_NONBLOCK keeps the open of a FIFO from waiting for a writer;
+// regular files ignore it.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = &FormatError{Msg: "not a regular file"}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }

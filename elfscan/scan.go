@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
@@ -72,18 +71,11 @@ func (s *scanner) open(path string) (m *klp.Module, err error) {
 		}
 		err = fmt.Errorf("file %s: %w", path, err)
 	}()
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &FormatError{Msg: "not a regular file"}
-	}
 	size := st.Size()
 	if size > maxModule {
 		return nil, &FormatError{Msg: fmt.Sprintf("size %d over the %d-byte limit", size, maxModule)}

@@ -81,9 +81,7 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	switch opts.KernelModel {
-	case "", deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet:
-	default:
+	if m := opts.KernelModel; m != "" && !deploy.ValidModel(m) {
 		return nil, nil, fmt.Errorf("unknown kernel model %q, want %s, %s or %s", opts.KernelModel, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
 	tree, err := sysfs.Read(ctx, fsys)

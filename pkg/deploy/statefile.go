@@ -432,9 +432,7 @@ func validate(s *State) *StateError {
 	if strings.TrimSpace(s.Kernel.Release) == "" {
 		return bad("kernel.release", "missing: the kernel release is required")
 	}
-	switch s.Kernel.Model {
-	case "", ModelMainline, ModelHybrid, ModelReplaceSet:
-	default:
+	if m := s.Kernel.Model; m != "" && !ValidModel(m) {
 		return bad("kernel.model", "unknown model %q, want %s, %s or %s", s.Kernel.Model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
 	names := make(map[string]int)
@@ -459,9 +457,7 @@ func validate(s *State) *StateError {
 			return bad(at+".load_order", "duplicate load order %d (also patches[%d])", p.LoadOrder, j)
 		}
 		orders[p.LoadOrder] = i
-		switch p.Layer {
-		case "", klp.LayerCumulative, klp.LayerOffBand:
-		default:
+		if p.Layer != "" && !klp.ValidLayer(p.Layer) {
 			return bad(at+".layer", "unknown layer %q, want %s or %s", p.Layer, klp.LayerCumulative, klp.LayerOffBand)
 		}
 		if p.Enabled && (!p.Livepatch || len(p.Patches) == 0) {
