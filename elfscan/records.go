@@ -2,10 +2,10 @@ package elfscan
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/klp"
@@ -53,20 +53,11 @@ func readScanDoc(path string) (*klp.Scan, error) {
 }
 
 // openRegular opens path for reading and refuses anything but a regular
-// file. O_NONBLOCK keeps the open of a FIFO from waiting for a writer;
-// regular files ignore it.
+// file, reported as a FormatError.
 func openRegular(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
+	f, st, err := safeio.Open(path)
+	if nr, ok := errors.AsType[*safeio.NotRegularError](err); ok {
+		err = &FormatError{Msg: strings.TrimPrefix(nr.Error(), path+": ")}
 	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = &FormatError{Msg: "not a regular file"}
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, st, nil
+	return f, st, err
 }

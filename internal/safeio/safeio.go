@@ -17,19 +17,14 @@ import (
 // ErrTooLarge means the data went past the caller's limit.
 var ErrTooLarge = errors.New("data exceeds limit")
 
-const (
-	// firstChunk is the first allocation of ReadAll: small inputs stay
-	// small.
-	firstChunk = 64 << 10
-	// maxChunk caps each growth step, so that a read never allocates far
-	// more than the data seen so far, whatever the input claims.
-	maxChunk = 10 << 20
-)
+// firstChunk is the first allocation of ReadAll: small inputs stay small.
+const firstChunk = 64 << 10
 
 // ReadAll reads r to EOF and returns the data. It fails with an error
 // matching ErrTooLarge as soon as more than limit bytes arrive; it never
-// holds more than limit+1 bytes of data, and grows its buffer by at most
-// doubling (in steps of at most 10 MiB) as data arrives.
+// holds more than limit+1 bytes of data, and grows its buffer by doubling
+// as data arrives, so it never holds more than twice what it has read
+// and copies each byte a bounded number of times.
 func ReadAll(r io.Reader, limit int64) ([]byte, error) {
 	return ReadAllInto(nil, r, limit)
 }
@@ -55,7 +50,7 @@ func ReadAllInto(dst []byte, r io.Reader, limit int64) ([]byte, error) {
 			if int64(len(buf)) >= want {
 				return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, limit)
 			}
-			grow := min(int64(cap(buf)), maxChunk, want-int64(len(buf)))
+			grow := min(int64(cap(buf)), want-int64(len(buf)))
 			next := make([]byte, len(buf), len(buf)+int(grow))
 			copy(next, buf)
 			buf = next

@@ -1,0 +1,37 @@
+// Package safetext checks text that comes from outside input before it
+// reaches package metadata, a shell script or a terminal: a newline there
+// forges a control field or a report line, an escape sequence rewrites
+// the user's screen.
+package safetext
+
+import (
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Check refuses invalid UTF-8 and every control character (C0, DEL, C1),
+// newlines and tabs included.
+func Check(s string) error {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return fmt.Errorf("invalid UTF-8 at byte %d", i)
+			}
+		}
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U at byte %d", r, i)
+		}
+	}
+	return nil
+}
+
+// Quote returns s as it is when Check accepts it, and Go-quoted when not,
+// so that whatever a name holds it prints as one visible token.
+func Quote(s string) string {
+	if Check(s) == nil {
+		return s
+	}
+	return strconv.Quote(s)
+}
