@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/hooks"
 )
@@ -64,12 +65,15 @@ func printChanges(w io.Writer, cs []hooks.Change, asJSON bool) error {
 			Changes []hooks.Change `json:"changes"`
 		}{cs})
 	}
+	// Names and reasons come from the host: quoted if they hold a
+	// control character, so that one cannot forge a line.
 	for _, c := range cs {
+		hook, why := safetext.Quote(c.Hook), safetext.Quote(c.Why)
 		if c.Module == "" {
-			fmt.Fprintf(w, "%s\t%s\t(%s)\n", c.Hook, c.Action, c.Why)
+			fmt.Fprintf(w, "%s\t%s\t(%s)\n", hook, c.Action, why)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%s %s:%s\t(%s, %s)\n", c.Hook, c.Action, c.Module, c.Hook, c.Why, c.Took.Round(time.Microsecond))
+		fmt.Fprintf(w, "%s\t%s %s:%s\t(%s, %s)\n", hook, c.Action, safetext.Quote(c.Module), hook, why, c.Took.Round(time.Microsecond))
 	}
 	return nil
 }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/hooks"
 )
 
@@ -47,7 +48,7 @@ func runHooksAttach(cmd *cobra.Command, o *hooksAttachOptions, args []string) er
 	h := o.host()
 	var all []hooks.Change
 	for _, p := range args {
-		obj, err := os.ReadFile(p)
+		obj, err := safeio.ReadFile(p, hooks.MaxObject)
 		if err != nil {
 			printChanges(cmd.OutOrStdout(), all, o.json)
 			return &exitError{exitInput, err}
@@ -153,7 +154,7 @@ func runHooksStatus(cmd *cobra.Command, o *hooksStatusOptions) error {
 		}
 	}
 	if len(broken) > 0 {
-		return &exitError{exitFindings, fmt.Errorf("hooks not on the code that runs: %s (run klpack hooks sync)", strings.Join(broken, ", "))}
+		return &exitError{exitFindings, fmt.Errorf("hooks not on the code that runs: %s (run klpack hooks sync)", quoteAll(broken))}
 	}
 	return nil
 }
@@ -168,24 +169,34 @@ func printStatus(w io.Writer, st []*hooks.Status) {
 		case s.Problem != "":
 			state = "PROBLEM: " + s.Problem
 		case len(s.Bypassed) > 0:
-			state = "BYPASSED: no probe on " + strings.Join(s.Bypassed, ", ")
+			state = "BYPASSED: no probe on " + quoteAll(s.Bypassed)
 		case len(s.Stale) > 0:
-			state = "STALE: probe on " + strings.Join(s.Stale, ", ")
+			state = "STALE: probe on " + quoteAll(s.Stale)
 		}
-		fmt.Fprintf(w, "%s\t%s\n", s.Hook, state)
+		fmt.Fprintf(w, "%s\t%s\n", safetext.Quote(s.Hook), safetext.Quote(state))
 		fmt.Fprintf(w, "  probed: %s\tlive: %s\n", orNone(s.Linked), orNone(s.Live))
 		fmt.Fprintf(w, "  calls %d, overrides %d, refused %d\n", s.Calls, s.Overrides, s.Refused)
 		for _, v := range s.Values {
-			fmt.Fprintf(w, "  cgroup %d %s → %d\n", v.Cgroup, v.Path, v.Value)
+			fmt.Fprintf(w, "  cgroup %d %s → %d\n", v.Cgroup, safetext.Quote(v.Path), v.Value)
 		}
 	}
 }
 
+// orNone joins names read from the host, each quoted if it holds a
+// control character.
 func orNone(s []string) string {
 	if len(s) == 0 {
 		return "none"
 	}
-	return strings.Join(s, ", ")
+	return quoteAll(s)
+}
+
+func quoteAll(s []string) string {
+	q := make([]string, len(s))
+	for i, n := range s {
+		q[i] = safetext.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 type hooksSetOptions struct {
@@ -277,7 +288,7 @@ func runHooksDetach(cmd *cobra.Command, o *hooksDetachOptions, fns []string) err
 		if err := h.Detach(fn); err != nil {
 			return hookErr(err)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s\tdetached\n", fn)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\tdetached\n", safetext.Quote(fn))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"golang.org/x/sys/unix"
 )
 
 const kallsyms = `ffffffff81000000 T _stext
@@ -67,6 +69,7 @@ func fakeHost(t *testing.T, patches ...string) *Host {
 	dir := t.TempDir()
 	lp := fstest.MapFS{}
 	h := &Host{
+		pinFS:     fsType(t, dir),
 		Pin:       filepath.Join(dir, "bpf"),
 		Kallsyms:  filepath.Join(dir, "kallsyms"),
 		Modules:   filepath.Join(dir, "modules"),
@@ -84,6 +87,17 @@ func fakeHost(t *testing.T, patches ...string) *Host {
 		lp[name+"/transition"] = &fstest.MapFile{Data: []byte(transition + "\n")}
 	}
 	return h
+}
+
+// fsType is the file system type of dir, which fakeHost's pin directory
+// is on instead of bpffs.
+func fsType(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Type)
 }
 
 func TestLive(t *testing.T) {
@@ -147,7 +161,7 @@ func TestStatusOK(t *testing.T) {
 // nearest existing ancestor, before anything is created.
 func TestOnBPFFS(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bpf", "klpack")
-	err := onBPFFS(dir)
+	err := (&Host{}).onBPFFS(dir)
 	if err == nil || !strings.Contains(err.Error(), "is not on a bpf file system") {
 		t.Errorf("onBPFFS(%s) = %v, want not on a bpf file system", dir, err)
 	}

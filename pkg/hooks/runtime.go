@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,9 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/hookabi"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // Sentinels callers may test for with errors.Is.
@@ -29,6 +32,12 @@ var (
 	ErrNotLive  = errors.New("function not live")
 	ErrNoHook   = errors.New("no such hook")
 	ErrRefused  = errors.New("kernel refused")
+	// ErrNotBPFFS: the pin directory is elsewhere than on bpffs, where
+	// klpack neither pins nor removes anything.
+	ErrNotBPFFS = errors.New("not on a bpf file system")
+	// ErrBadName: a hook function or module name, from the command
+	// line, an object or the host, that cannot be one.
+	ErrBadName = errors.New("invalid name")
 )
 
 // Names inside a hook's pin directory.
@@ -40,6 +49,10 @@ const (
 	newPrefix = "new@"
 )
 
+// MaxObject bounds a hook object read for Attach: klpack's are a few
+// kilobytes.
+const MaxObject = 16 << 20
+
 // Change is one link Sync (or Attach) made or removed.
 type Change struct {
 	Hook   string        `json:"hook"`
@@ -49,7 +62,84 @@ type Change struct {
 	Took   time.Duration `json:"took_ns"`
 }
 
+// dir is hook fn's pin directory, for the cilium/ebpf calls that pin by
+// path. fn must have passed checkHook.
 func (h *Host) dir(fn string) string { return filepath.Join(h.Pin, fn) }
+
+// checkHook refuses a hook function name that is no C identifier: it
+// becomes a directory under the pin directory.
+func checkHook(fn string) error {
+	if err := klp.CheckIdentifier(fn); err != nil {
+		return fmt.Errorf("%w: hook function: %w", ErrBadName, err)
+	}
+	return nil
+}
+
+// pins opens the pin directory after checking it is on bpffs. Every name
+// under it is then resolved inside it (os.Root), so that no hook or
+// module name reaches a file elsewhere. A missing directory is nil, nil:
+// nothing is pinned.
+func (h *Host) pins() (*os.Root, error) {
+	root, err := os.OpenRoot(h.Pin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bpffs: %w", err)
+	}
+	if err := h.checkFS(root); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return root, nil
+}
+
+// checkFS checks that the directory root holds, not a path that may
+// have changed since, is on bpffs (or h.pinFS).
+func (h *Host) checkFS(root *os.Root) error {
+	d, err := root.Open(".")
+	if err != nil {
+		return fmt.Errorf("bpffs %s: %w", h.Pin, err)
+	}
+	defer d.Close()
+	c, err := d.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("bpffs %s: %w", h.Pin, err)
+	}
+	var st unix.Statfs_t
+	cerr := c.Control(func(fd uintptr) { err = unix.Fstatfs(int(fd), &st) })
+	if err = cmp.Or(cerr, err); err != nil {
+		return fmt.Errorf("bpffs %s: %w", h.Pin, err)
+	}
+	if int64(st.Type) != h.fsType() {
+		return fmt.Errorf("bpffs %s: %w (mount -t bpf bpf /sys/fs/bpf)", h.Pin, ErrNotBPFFS)
+	}
+	return nil
+}
+
+func (h *Host) fsType() int64 { return cmp.Or(h.pinFS, unix.BPF_FS_MAGIC) }
+
+// hookDir checks that hook fn is pinned in root: a directory, not a
+// symbolic link to one.
+func hookDir(root *os.Root, fn string) error {
+	if err := checkHook(fn); err != nil {
+		return err
+	}
+	if root == nil {
+		return fmt.Errorf("%w: %s", ErrNoHook, fn)
+	}
+	fi, err := root.Lstat(fn)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNoHook, fn)
+	}
+	if err != nil {
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("bpffs %s: %s is no hook directory (%s)", root.Name(), fn, fi.Mode().Type())
+	}
+	return nil
+}
 
 // Attach loads a hook object (as `klpack hooks build` wrote it), pins its
 // program and maps under Pin/<func>, and links it to every live copy of
@@ -66,21 +156,28 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		fn = p.AttachTo
 	}
 	// The hook function is what the program says it probes; the rest
-	// is checked against it.
+	// is checked against it. It names the pin directory.
+	if err := checkHook(fn); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", path, hookabi.ErrInvalid, err)
+	}
 	if err := hookabi.ValidateSpec(spec, fn); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := onBPFFS(h.Pin); err != nil {
+	root, err := h.makePins()
+	if err != nil {
 		return nil, err
 	}
-	dir := h.dir(fn)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	defer root.Close()
+	if err := root.Mkdir(fn, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("bpffs: %w", err)
+	}
+	if err := hookDir(root, fn); err != nil {
+		return nil, err
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinByName
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: h.dir(fn)}})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -96,7 +193,7 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	// pin the new link beside the old, then rename it over the old pin,
 	// so the function is never without a probe.
 	var changes []Change
-	old, err := h.links(fn)
+	old, err := h.links(root, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -110,17 +207,17 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 	}
 	for _, m := range live {
 		start := time.Now()
-		if err := h.link(prog, m, fn); err != nil {
+		if err := h.link(root, prog, m, fn); err != nil {
 			return changes, err
 		}
 		changes = append(changes, Change{Hook: fn, Module: m, Action: "attached", Why: "live copy", Took: time.Since(start)})
 	}
-	if err := pinOver(filepath.Join(dir, progPin), prog.Pin); err != nil {
+	if err := h.pinOver(root, filepath.Join(fn, progPin), prog.Pin); err != nil {
 		return changes, err
 	}
 	for _, m := range old {
 		if !slices.Contains(live, m) {
-			c, err := h.unlink(fn, m, "not live")
+			c, err := h.unlink(root, fn, m, "not live")
 			if err != nil {
 				return changes, err
 			}
@@ -128,6 +225,23 @@ func (h *Host) Attach(ctx context.Context, obj []byte, path string) ([]Change, e
 		}
 	}
 	return changes, ctx.Err()
+}
+
+// makePins opens the pin directory for Attach, made if missing: on bpffs
+// only, which the nearest existing ancestor decides before anything is
+// made, and the directory opened decides after.
+func (h *Host) makePins() (*os.Root, error) {
+	if err := h.onBPFFS(h.Pin); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(h.Pin, 0o700); err != nil {
+		return nil, fmt.Errorf("bpffs: %w", err)
+	}
+	root, err := h.pins()
+	if err == nil && root == nil {
+		err = fmt.Errorf("bpffs %s: removed while it was made", h.Pin)
+	}
+	return root, err
 }
 
 // overrideHint explains the verifier's refusal of bpf_override_return.
@@ -140,10 +254,10 @@ func overrideHint(ve *ebpf.VerifierError) string {
 	return ""
 }
 
-// onBPFFS checks that dir is, or would be created, on a bpf file system:
-// the nearest existing ancestor decides. Pinning elsewhere fails with a
-// bare EPERM.
-func onBPFFS(dir string) error {
+// onBPFFS checks that dir is, or would be created, on a bpf file system
+// (or h.pinFS): the nearest existing ancestor decides. Pinning elsewhere
+// fails with a bare EPERM.
+func (h *Host) onBPFFS(dir string) error {
 	for d := dir; ; d = filepath.Dir(d) {
 		var st unix.Statfs_t
 		err := unix.Statfs(d, &st)
@@ -153,33 +267,37 @@ func onBPFFS(dir string) error {
 		if err != nil {
 			return fmt.Errorf("bpffs %s: %w", dir, err)
 		}
-		if st.Type != unix.BPF_FS_MAGIC {
-			return fmt.Errorf("bpffs %s: %s is not on a bpf file system (mount -t bpf bpf /sys/fs/bpf)", dir, d)
+		if int64(st.Type) != h.fsType() {
+			return fmt.Errorf("bpffs %s: %s is %w (mount -t bpf bpf /sys/fs/bpf)", dir, d, ErrNotBPFFS)
 		}
 		return nil
 	}
 }
 
-// pinOver pins an object at path with pin, over whatever is pinned there:
-// beside it first, then renamed, so that path never goes empty (a link
-// replaced this way leaves its function probed throughout).
-func pinOver(path string, pin func(string) error) error {
-	tmp := filepath.Join(filepath.Dir(path), newPrefix+filepath.Base(path))
-	os.Remove(tmp)
-	if err := pin(tmp); err != nil {
+// pinOver pins an object at name inside root with pin, over whatever is
+// pinned there: beside it first, then renamed, so that name never goes
+// empty (a link replaced this way leaves its function probed
+// throughout). pin takes a path: cilium/ebpf pins by path; the names
+// under root are checked, and root is on bpffs.
+func (h *Host) pinOver(root *os.Root, name string, pin func(string) error) error {
+	tmp := filepath.Join(filepath.Dir(name), newPrefix+filepath.Base(name))
+	if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("bpffs: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := pin(filepath.Join(h.Pin, tmp)); err != nil {
+		return fmt.Errorf("bpffs: %w", err)
+	}
+	if err := root.Rename(tmp, name); err != nil {
+		root.Remove(tmp)
 		return fmt.Errorf("bpffs: %w", err)
 	}
 	return nil
 }
 
 // unlink removes hook fn's probe on module m's copy.
-func (h *Host) unlink(fn, m, why string) (Change, error) {
+func (h *Host) unlink(root *os.Root, fn, m, why string) (Change, error) {
 	start := time.Now()
-	if err := os.Remove(filepath.Join(h.dir(fn), linkPrefix+m)); err != nil {
+	if err := root.Remove(filepath.Join(fn, linkPrefix+m)); err != nil {
 		return Change{}, fmt.Errorf("bpffs: %w", err)
 	}
 	return Change{Hook: fn, Module: m, Action: "detached", Why: why, Took: time.Since(start)}, nil
@@ -194,7 +312,7 @@ func (h *Host) unlink(fn, m, why string) (Change, error) {
 // define it (EADDRNOTAVAIL). cilium/ebpf's link.Kprobe refuses the
 // "module:symbol" form, so the perf event is opened here and handed to
 // link.AttachRawLink.
-func (h *Host) link(prog *ebpf.Program, module, fn string) error {
+func (h *Host) link(root *os.Root, prog *ebpf.Program, module, fn string) error {
 	sym := module + ":" + fn
 	if module == Vmlinux {
 		sym = fn
@@ -212,12 +330,12 @@ func (h *Host) link(prog *ebpf.Program, module, fn string) error {
 		return fmt.Errorf("%w: linking the hook program to %s: %w", ErrRefused, sym, err)
 	}
 	defer l.Close()
-	return pinOver(filepath.Join(h.dir(fn), linkPrefix+module), l.Pin)
+	return h.pinOver(root, filepath.Join(fn, linkPrefix+module), l.Pin)
 }
 
 // kprobe opens a perf event of the kprobe PMU on sym at offset 0.
 func (h *Host) kprobe(sym string) (int, error) {
-	b, err := os.ReadFile(h.KprobePMU)
+	b, err := safeio.ReadFile(h.KprobePMU, attrLimit)
 	if err != nil {
 		return -1, fmt.Errorf("the kernel has no kprobe PMU: %w", err)
 	}
@@ -246,46 +364,83 @@ func (h *Host) kprobe(sym string) (int, error) {
 
 // Hooks lists the pinned hooks by function name.
 func (h *Host) Hooks() ([]string, error) {
-	ents, err := os.ReadDir(h.Pin)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	root, err := h.pins()
+	if root == nil || err != nil {
+		return nil, err
 	}
+	defer root.Close()
+	return h.hooks(root)
+}
+
+// hooks lists the hook directories in root. klpack makes them all, so a
+// name that is no C identifier is an error, not a hook to remove.
+func (h *Host) hooks(root *os.Root) ([]string, error) {
+	ents, err := readDir(root, ".")
 	if err != nil {
-		return nil, fmt.Errorf("bpffs: %w", err)
+		return nil, fmt.Errorf("bpffs %s: %w", h.Pin, err)
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
+		if !e.IsDir() {
+			continue
 		}
+		if err := checkHook(e.Name()); err != nil {
+			return nil, fmt.Errorf("bpffs %s: %w", h.Pin, err)
+		}
+		out = append(out, e.Name())
 	}
 	return out, nil
 }
 
 // links lists the modules hook fn has a pinned link to.
-func (h *Host) links(fn string) ([]string, error) {
-	ents, err := os.ReadDir(h.dir(fn))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNoHook, fn)
+func (h *Host) links(root *os.Root, fn string) ([]string, error) {
+	if err := hookDir(root, fn); err != nil {
+		return nil, err
 	}
+	ents, err := readDir(root, fn)
 	if err != nil {
-		return nil, fmt.Errorf("bpffs: %w", err)
+		return nil, fmt.Errorf("bpffs %s: %w", h.dir(fn), err)
 	}
 	var out []string
 	for _, e := range ents {
 		if m, ok := strings.CutPrefix(e.Name(), linkPrefix); ok {
+			if err := klp.CheckModuleName(m); err != nil {
+				return nil, fmt.Errorf("bpffs %s: %w: link: %w", h.dir(fn), ErrBadName, err)
+			}
 			out = append(out, m)
 		}
 	}
 	return out, nil
 }
 
-// Detach removes hook fn: its links, program and maps.
+func readDir(root *os.Root, name string) ([]fs.DirEntry, error) {
+	d, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, err
+}
+
+// Detach removes hook fn: its links, program and maps. It removes only
+// a hook directory on bpffs, resolved inside the pin directory.
 func (h *Host) Detach(fn string) error {
-	if _, err := h.links(fn); err != nil {
+	if err := checkHook(fn); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(h.dir(fn)); err != nil {
+	root, err := h.pins()
+	if err != nil {
+		return err
+	}
+	if root != nil {
+		defer root.Close()
+	}
+	if _, err := h.links(root, fn); err != nil {
+		return err
+	}
+	if err := root.RemoveAll(fn); err != nil {
 		return fmt.Errorf("bpffs: %w", err)
 	}
 	return nil
@@ -346,7 +501,18 @@ func (h *Host) Unset(fn string, cgroup uint64) error {
 	return nil
 }
 
+// openMap opens map name of hook fn, pinned on bpffs.
 func (h *Host) openMap(fn, name string) (*ebpf.Map, error) {
+	root, err := h.pins()
+	if err != nil {
+		return nil, err
+	}
+	if root != nil {
+		defer root.Close()
+	}
+	if err := hookDir(root, fn); err != nil {
+		return nil, err
+	}
 	m, err := ebpf.LoadPinnedMap(filepath.Join(h.dir(fn), name), nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoHook, fn)

@@ -52,14 +52,19 @@ type Value struct {
 
 // Status reads every pinned hook.
 func (h *Host) Status() ([]*Status, error) {
-	fns, err := h.Hooks()
+	root, err := h.pins()
+	if root == nil || err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fns, err := h.hooks(root)
 	if err != nil {
 		return nil, err
 	}
 	var paths map[uint64]string
 	out := make([]*Status, 0, len(fns))
 	for _, fn := range fns {
-		s, err := h.status(fn)
+		s, err := h.status(root, fn)
 		if err != nil {
 			return nil, fmt.Errorf("hook %s: %w", fn, err)
 		}
@@ -74,10 +79,10 @@ func (h *Host) Status() ([]*Status, error) {
 	return out, nil
 }
 
-func (h *Host) status(fn string) (*Status, error) {
+func (h *Host) status(root *os.Root, fn string) (*Status, error) {
 	s := &Status{Hook: fn}
 	var err error
-	if s.Linked, err = h.links(fn); err != nil {
+	if s.Linked, err = h.links(root, fn); err != nil {
 		return nil, err
 	}
 	s.Live, err = h.Live(fn)

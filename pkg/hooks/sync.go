@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // SyncOptions tune Sync.
@@ -20,7 +23,7 @@ type SyncOptions struct {
 	// Wait makes Sync span the livepatch transitions under way (see Sync).
 	Wait bool
 	// Interval is how often Wait polls the livepatch sysfs; 0 means a
-	// millisecond.
+	// millisecond, and a negative one is refused.
 	Interval time.Duration
 }
 
@@ -50,6 +53,9 @@ func (h *Host) Sync(ctx context.Context, opts *SyncOptions) (*SyncReport, error)
 	if opts == nil {
 		opts = &SyncOptions{}
 	}
+	if opts.Interval < 0 {
+		return &SyncReport{}, fmt.Errorf("sync: negative poll interval %v", opts.Interval)
+	}
 	start := time.Now()
 	r := &SyncReport{}
 	err := h.syncAll(ctx, r)
@@ -66,7 +72,12 @@ func (h *Host) Sync(ctx context.Context, opts *SyncOptions) (*SyncReport, error)
 
 // syncAll is one pass of Sync over every pinned hook.
 func (h *Host) syncAll(ctx context.Context, r *SyncReport) error {
-	fns, err := h.Hooks()
+	root, err := h.pins()
+	if root == nil || err != nil {
+		return err
+	}
+	defer root.Close()
+	fns, err := h.hooks(root)
 	if err != nil {
 		return err
 	}
@@ -74,7 +85,7 @@ func (h *Host) syncAll(ctx context.Context, r *SyncReport) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c, err := h.sync(fn)
+		c, err := h.sync(root, fn)
 		r.Changes = append(r.Changes, c...)
 		if err != nil {
 			return fmt.Errorf("hook %s: %w", fn, err)
@@ -83,8 +94,8 @@ func (h *Host) syncAll(ctx context.Context, r *SyncReport) error {
 	return nil
 }
 
-func (h *Host) sync(fn string) ([]Change, error) {
-	have, err := h.links(fn)
+func (h *Host) sync(root *os.Root, fn string) ([]Change, error) {
+	have, err := h.links(root, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +110,7 @@ func (h *Host) sync(fn string) ([]Change, error) {
 	probe := h.probe
 	if probe == nil {
 		var release func()
-		probe, release = h.pinnedProbe()
+		probe, release = h.pinnedProbe(root)
 		defer release()
 	}
 	var changes []Change
@@ -126,7 +137,7 @@ func (h *Host) sync(fn string) ([]Change, error) {
 		if live[m] || m == Vmlinux {
 			continue
 		}
-		c, err := h.unlink(fn, m, h.whyNotLive(m))
+		c, err := h.unlink(root, fn, m, h.whyNotLive(m))
 		if err != nil {
 			return changes, err
 		}
@@ -138,7 +149,7 @@ func (h *Host) sync(fn string) ([]Change, error) {
 // pinnedProbe returns the kernel's probe for one hook: it links the hook's
 // pinned program, loaded once on first use (sync probes copy after copy
 // while the hook is bypassed), and a func that releases the program.
-func (h *Host) pinnedProbe() (func(fn, module string) error, func()) {
+func (h *Host) pinnedProbe(root *os.Root) (func(fn, module string) error, func()) {
 	var prog *ebpf.Program
 	probe := func(fn, module string) error {
 		if prog == nil {
@@ -148,7 +159,7 @@ func (h *Host) pinnedProbe() (func(fn, module string) error, func()) {
 			}
 			prog = p
 		}
-		return h.link(prog, module, fn)
+		return h.link(root, prog, module, fn)
 	}
 	release := func() {
 		if prog != nil {
@@ -160,6 +171,26 @@ func (h *Host) pinnedProbe() (func(fn, module string) error, func()) {
 
 // enabledPatches lists the enabled livepatches: their modules' names.
 func (h *Host) enabledPatches() ([]string, error) {
+	patches, err := h.patches()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range patches {
+		on, err := h.enabled(m)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// patches lists the livepatches in sysfs. Their names become kprobe
+// targets, link names and report lines: each must be a module name.
+func (h *Host) patches() ([]string, error) {
 	ents, err := fs.ReadDir(h.Livepatch, ".")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -167,21 +198,18 @@ func (h *Host) enabledPatches() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("livepatch sysfs: %w", err)
 	}
-	var out []string
+	out := make([]string, 0, len(ents))
 	for _, e := range ents {
-		on, err := h.enabled(e.Name())
-		if err != nil {
-			return nil, err
+		if err := klp.CheckModuleName(e.Name()); err != nil {
+			return nil, fmt.Errorf("livepatch sysfs: %w: patch: %w", ErrBadName, err)
 		}
-		if on {
-			out = append(out, e.Name())
-		}
+		out = append(out, e.Name())
 	}
 	return out, nil
 }
 
 func (h *Host) whyNotLive(m string) string {
-	order, err := readWith(h.Modules, LoadOrder)
+	order, err := readWith(h.Modules, modulesLimit, LoadOrder)
 	if err == nil && !slices.Contains(order, m) {
 		return "module unloaded"
 	}
@@ -213,15 +241,12 @@ func (h *Host) waitTransitions(ctx context.Context, interval time.Duration) (tim
 }
 
 func (h *Host) inTransition() (bool, error) {
-	ents, err := fs.ReadDir(h.Livepatch, ".")
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
+	patches, err := h.patches()
 	if err != nil {
-		return false, fmt.Errorf("livepatch sysfs: %w", err)
+		return false, err
 	}
-	for _, e := range ents {
-		b, err := fs.ReadFile(h.Livepatch, e.Name()+"/transition")
+	for _, m := range patches {
+		b, err := readAttr(h.Livepatch, m+"/transition")
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // freed since ReadDir
 		}

@@ -38,6 +38,18 @@ func pinHook(t *testing.T, h *Host, fn string, linked ...string) {
 	}
 }
 
+// linksOf is h.links of hook fn, through the pin directory.
+func linksOf(h *Host, fn string) ([]string, error) {
+	root, err := h.pins()
+	if err != nil {
+		return nil, err
+	}
+	if root != nil {
+		defer root.Close()
+	}
+	return h.links(root, fn)
+}
+
 // fakeProbe stands in for the kernel: it pins a link for a module whose
 // copy of fn kallsyms lists, fails as perf_event_open does (ENOENT) for a
 // module that does not define fn, and refuses the modules in refused.
@@ -108,7 +120,7 @@ func TestSync(t *testing.T) {
 			if r.Done != 0 || r.Settled != 0 {
 				t.Errorf("Sync without Wait: done %v, settled %v; want 0", r.Done, r.Settled)
 			}
-			if got, err := h.links(hookFn); err != nil || !slices.Equal(got, tt.after) {
+			if got, err := linksOf(h, hookFn); err != nil || !slices.Equal(got, tt.after) {
 				t.Errorf("links after Sync = %q, %v; want %q", got, err, tt.after)
 			}
 		})
@@ -147,7 +159,7 @@ func TestSyncWait(t *testing.T) {
 		}
 		// The transition ends: the replaced patch leaves sysfs.
 		var err error
-		if atEnd, err = h.links(hookFn); err != nil {
+		if atEnd, err = linksOf(h, hookFn); err != nil {
 			t.Error(err)
 		}
 		delete(lp, "e2e_hook1/enabled")
@@ -171,7 +183,7 @@ func TestSyncWait(t *testing.T) {
 	if want := []string{"e2e_hook1", "e2e_hookcum"}; !slices.Equal(atEnd, want) {
 		t.Errorf("probes when the transition ended: %q, want %q (both copies may run until then)", atEnd, want)
 	}
-	if got, err := h.links(hookFn); err != nil || !slices.Equal(got, []string{"e2e_hookcum"}) {
+	if got, err := linksOf(h, hookFn); err != nil || !slices.Equal(got, []string{"e2e_hookcum"}) {
 		t.Errorf("links after Sync = %q, %v; want only e2e_hookcum", got, err)
 	}
 	if r.Done <= 0 || r.Settled <= 0 || r.Done+r.Settled > r.Took {
@@ -199,7 +211,7 @@ func TestSyncWaitCancelled(t *testing.T) {
 	if got, want := actions(r.Changes), []string{"attached e2e_hookcum:e2e_hook_value (live copy without a probe)"}; !slices.Equal(got, want) {
 		t.Errorf("Sync changed %q, want %q", got, want)
 	}
-	if got, err := h.links(hookFn); err != nil || !slices.Equal(got, []string{"e2e_hook1", "e2e_hookcum"}) {
+	if got, err := linksOf(h, hookFn); err != nil || !slices.Equal(got, []string{"e2e_hook1", "e2e_hookcum"}) {
 		t.Errorf("links after a cancelled Sync = %q, %v; want both", got, err)
 	}
 	if r.Done != 0 || r.Settled != 0 {
