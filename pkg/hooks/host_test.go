@@ -1,7 +1,9 @@
 package hooks
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,8 @@ import (
 	"testing/fstest"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 const kallsyms = `ffffffff81000000 T _stext
@@ -46,8 +50,16 @@ func TestDefiners(t *testing.T) {
 			t.Errorf("Definers(%s) = %q, %v; want %q", tt.fn, got, err, tt.want)
 		}
 	}
-	if _, err := Definers(strings.NewReader("ffffffffc0002000 t f e2e_hook1\n"), "f"); err == nil {
-		t.Error("a module name without brackets was accepted")
+	bad := []struct {
+		in, err string
+	}{
+		{"ffffffffc0002000 t f e2e_hook1\n", `line 1: invalid name: module "e2e_hook1" not in brackets`},
+		{"0 t g [x]\n0 t f [lp\x1b]\n", `line 2: invalid name: module name "lp\x1b": byte 2 ('\x1b') is not a letter, digit, _ or -`},
+	}
+	for _, tt := range bad {
+		if got, err := Definers(strings.NewReader(tt.in), "f"); err == nil || err.Error() != tt.err {
+			t.Errorf("Definers(%q) = %q, %v; want %s", tt.in, got, err, tt.err)
+		}
 	}
 }
 
@@ -57,8 +69,18 @@ func TestLoadOrder(t *testing.T) {
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("LoadOrder = %q, %v; want %q", got, err, want)
 	}
-	if _, err := LoadOrder(strings.NewReader("e2e_hook1 16384\n")); err == nil {
-		t.Error("a short line was accepted")
+	tests := []struct {
+		in, err string
+	}{
+		{"e2e_hook1 16384\n", "line 1: 2 field(s), want name, size, refcount"},
+		{"lp 1 0\n\nlp\x1b[31m 1 0\n", `line 3: invalid name: module name "lp\x1b[31m": byte 2 ('\x1b') is not a letter, digit, _ or -`},
+		{"../lp 1 0\n", `line 1: invalid name: module name "../lp": byte 0 ('.') is not a letter, digit, _ or -`},
+		{"lp " + strings.Repeat("x", lineLimit) + "\n", "a line of more than 65536 bytes: data exceeds limit"},
+	}
+	for _, tt := range tests {
+		if got, err := LoadOrder(strings.NewReader(tt.in)); err == nil || err.Error() != tt.err {
+			t.Errorf("LoadOrder(%.40q) = %q, %v; want %s", tt.in, got, err, tt.err)
+		}
 	}
 }
 
@@ -127,15 +149,98 @@ func TestLive(t *testing.T) {
 	}
 }
 
+// FuzzKallsyms checks Definers against a line-by-line reading of the
+// input: an accepted input gives the modules of the lines that define fn
+// as text, in order, once each, every one a valid module name found in
+// brackets in the input (or vmlinux, from a line without a module); a
+// refused one names the first line with a bad module.
 func FuzzKallsyms(f *testing.F) {
 	f.Add([]byte(kallsyms), "e2e_hook_value")
+	f.Add([]byte(kallsyms), "meminfo_proc_show")
 	f.Add([]byte(modules), "e2e_hook1")
+	f.Add([]byte("ffffffffc0002000 t f [a.b]\n"), "f")
+	f.Add([]byte("ffffffffc0002000 t f\t[lp]\r\nffffffffc0002000 T f [lp]\n0 t f\n"), "f")
 	f.Fuzz(func(t *testing.T, b []byte, fn string) {
-		got, err := Definers(strings.NewReader(string(b)), fn)
-		if err == nil && len(got) > strings.Count(string(b), "\n")+1 {
-			t.Fatalf("%d definers from %d lines", len(got), strings.Count(string(b), "\n")+1)
+		got, err := Definers(bytes.NewReader(b), fn)
+		if len(b) >= lineLimit {
+			return // the model does not know the scanner's line limit
 		}
-		LoadOrder(strings.NewReader(string(b)))
+		var want []string
+		var bad int // the first line with a bad module
+		for i, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || f[2] != fn || f[1] != "t" && f[1] != "T" {
+				continue
+			}
+			m := Vmlinux
+			if len(f) >= 4 {
+				var ok bool
+				if m, ok = strings.CutPrefix(f[3], "["); ok {
+					m, ok = strings.CutSuffix(m, "]")
+				}
+				if !ok || klp.CheckModuleName(m) != nil {
+					bad = i + 1
+					break
+				}
+			}
+			if !slices.Contains(want, m) {
+				want = append(want, m)
+			}
+		}
+		if bad > 0 {
+			if err == nil || !errors.Is(err, ErrBadName) || !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", bad)) {
+				t.Fatalf("Definers(%q) = %q, %v; want ErrBadName at line %d", fn, got, err, bad)
+			}
+			return
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Definers(%q) = %q, %v; want %q", fn, got, err, want)
+		}
+		for _, m := range got {
+			if klp.CheckModuleName(m) != nil || m != Vmlinux && !bytes.Contains(b, []byte("["+m+"]")) {
+				t.Fatalf("Definers(%q): %q is no module of the input", fn, m)
+			}
+		}
+	})
+}
+
+// FuzzLoadOrder checks LoadOrder against a line-by-line reading of the
+// input: an accepted input gives the first field of every non-blank line,
+// in order, each a valid module name; a refused one names the first line
+// that is short or whose name is no module name.
+func FuzzLoadOrder(f *testing.F) {
+	f.Add([]byte(modules))
+	f.Add([]byte(kallsyms))
+	f.Add([]byte("lp 1\n"))
+	f.Add([]byte("\n  \nlp\x1b[31m 16384 0 - Live 0x0\n"))
+	f.Add([]byte("a 1 2\r\n\tb 1 2\n../x 1 2\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := LoadOrder(bytes.NewReader(b))
+		if len(b) >= lineLimit {
+			return // the model does not know the scanner's line limit
+		}
+		var want []string
+		var bad int // the first refused line
+		for i, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			if len(f) < 3 || klp.CheckModuleName(f[0]) != nil {
+				bad = i + 1
+				break
+			}
+			want = append(want, f[0])
+		}
+		if bad > 0 {
+			if err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", bad)) {
+				t.Fatalf("LoadOrder = %q, %v; want an error at line %d", got, err, bad)
+			}
+			return
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("LoadOrder = %q, %v; want %q", got, err, want)
+		}
 	})
 }
 
