@@ -106,6 +106,11 @@ func TestBadNames(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(h *Host) error { return h.Detach("evil") }, nil},
+		{"detach a symlink to another hook", func(t *testing.T, h *Host, top string) {
+			if err := os.Symlink("other", filepath.Join(h.Pin, "alias")); err != nil {
+				t.Fatal(err)
+			}
+		}, func(h *Host) error { return h.Detach("alias") }, nil},
 		{"hook directory with an escape", func(t *testing.T, h *Host, top string) {
 			if err := os.Mkdir(filepath.Join(h.Pin, "f\x1b[31m"), 0o700); err != nil {
 				t.Fatal(err)
@@ -328,6 +333,21 @@ func TestBoundedReader(t *testing.T) {
 		if int64(len(b)) > tt.limit {
 			t.Errorf("%d bytes, limit %d: read %d", tt.size, tt.limit, len(b))
 		}
+	}
+}
+
+// TestReadWith: host files are read up to their limit, and past it
+// refused, naming the file.
+func TestReadWith(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "modules")
+	if err := os.WriteFile(p, []byte("a 1 0\nb 1 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readWith(p, 12, LoadOrder); err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("readWith(12 bytes, limit 12) = %q, %v; want a, b", got, err)
+	}
+	if got, err := readWith(p, 11, LoadOrder); !errors.Is(err, safeio.ErrTooLarge) || !strings.HasPrefix(err.Error(), p+": ") {
+		t.Errorf("readWith(12 bytes, limit 11) = %q, %v; want ErrTooLarge naming %s", got, err, p)
 	}
 }
 
