@@ -288,7 +288,7 @@ func runHooksDetach(cmd *cobra.Command, o *hooksDetachOptions, fns []string) err
 		if err := h.Detach(fn); err != nil {
 			return hookErr(err)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s\tdetached\n", safetext.Quote(fn))
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\tdetached\n", fn)
 	}
 	return nil
 }
