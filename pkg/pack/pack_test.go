@@ -45,10 +45,10 @@ func TestManifestHookPoints(t *testing.T) {
 	}
 }
 
-// release reads testdata/pack/<name>.yaml.
+// release reads testdata/<name>.yaml.
 func release(t *testing.T, name string) *Release {
 	t.Helper()
-	r, err := ReadRelease(filepath.Join(testutil.Root(), "testdata", "pack", name+".yaml"), scan)
+	r, err := ReadRelease(filepath.Join(testutil.Root(), "testdata", name+".yaml"), scan)
 	if err != nil {
 		t.Fatal(err)
 	}

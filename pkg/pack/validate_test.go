@@ -95,13 +95,18 @@ func TestOrderBy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := filepath.Join(t.TempDir(), "plan.json")
-			if err := os.WriteFile(p, b, 0o644); err != nil {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "plan.json"), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
 			r := &Release{Kernel: testKernel, Version: "1", Modules: []*Module{
 				testModule("lp_a", klp.LayerOffBand, "x86_64", 0), testModule("lp_b", klp.LayerOffBand, "x86_64", 0)}}
-			err = r.orderBy(p)
+			err = r.orderBy(root, "plan.json")
 			if tt.wantMsg != "" {
 				if !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Errorf("orderBy() = %v, want %v saying %q", err, ErrBadRelease, tt.wantMsg)
