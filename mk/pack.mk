@@ -14,7 +14,7 @@ DEMO_KERNEL  := 6.1.0-56-amd64
 DEMO_EPOCH   := 1700000000
 
 bench-pack: install-deps build
-	KLPACK=./$(BIN) sh scripts/bench-pack.sh testdata/pack/release-6.1-v2.yaml
+	KLPACK=./$(BIN) sh scripts/bench-pack.sh testdata/release-6.1-v2.yaml
 
 # Package the testdata release, sign it with throwaway keys made here (the
 # secret halves live only in a temporary directory, passphrase-protected,
@@ -31,9 +31,9 @@ demo-pack: install-deps build
 	keyid=$$(gpg --with-colons --list-keys | awk -F: '/^pub/ {print $$5; exit}'); \
 	gpg -q --batch --pinentry-mode loopback --passphrase "$$KLPACK_DEMO_PASS" --armor --export-secret-keys > $$tmp/secret.asc; \
 	gpg -q --armor --export > $(DIST)/keys/klpack-demo.asc; gpg -q --export > $(DIST)/keys/klpack-demo.gpg; \
-	echo "== klpack package testdata/pack/release-6.1.yaml (lp_replace cumulative, lp_noreplace off-band), signed by $$keyid"; \
+	echo "== klpack package testdata/release-6.1.yaml (lp_replace cumulative, lp_noreplace off-band), signed by $$keyid"; \
 	SOURCE_DATE_EPOCH=$(DEMO_EPOCH) $$k package --sign-key $$tmp/secret.asc --passphrase-env KLPACK_DEMO_PASS \
-		-o $(DIST)/packages testdata/pack/release-6.1.yaml; \
+		-o $(DIST)/packages testdata/release-6.1.yaml; \
 	mv $(DIST)/packages/*.manifest.json $(DIST)/; \
 	echo "== rpmkeys --checksig against the imported public key"; \
 	rpmkeys --root $$tmp/rpmroot --import $(DIST)/keys/klpack-demo.asc; \

@@ -5,7 +5,7 @@
 #   KLPACK=bin/klpack sh scripts/bench-pack.sh [RELEASE]
 set -eu
 KLPACK=${KLPACK:-bin/klpack}
-RELEASE=${1:-testdata/pack/release-6.1-v2.yaml}
+RELEASE=${1:-testdata/release-6.1-v2.yaml}
 RUNS=${RUNS:-10}
 KLPACK=$(realpath "$KLPACK")
 RELEASE=$(realpath "$RELEASE")

@@ -12,18 +12,22 @@
 # The environment may move the trees it reads (tests do):
 #   KLPACK_SYSFS (/sys), KLPACK_CMDLINE (/proc/cmdline),
 #   KLPACK_LIBDIR ({{.LibDir}}), KLPACK_RUNDIR (/run),
-#   KLPACK_TIMEOUT (seconds per transition, {{.Timeout}}),
+#   KLPACK_TIMEOUT (seconds per transition, 1 to {{.MaxTimeout}}, default {{.Timeout}}),
 #   KLPACK_BPFFS (/sys/fs/bpf/klpack/hooks, where hooks are pinned),
 #   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME, KLPACK_BIN (klpack) name
 #   the commands: a busybox shell built standalone runs its own applets
 #   before $PATH.
 
-set -u
+# -f: no expansion is globbed (the globs of packaged files turn it back
+# on for one statement). Not -e: every failure is checked, and a rollback
+# must go on past one.
+set -fu
 
-KERNEL='{{.Kernel}}'
+KERNEL={{sh .Kernel}}
 SYSFS=${KLPACK_SYSFS:-/sys}
 CMDLINE=${KLPACK_CMDLINE:-/proc/cmdline}
-LIBDIR=${KLPACK_LIBDIR:-{{.LibDir}}}
+DEFAULT_LIBDIR={{sh .LibDir}}
+LIBDIR=${KLPACK_LIBDIR:-$DEFAULT_LIBDIR}
 RUNDIR=${KLPACK_RUNDIR:-/run}
 TIMEOUT=${KLPACK_TIMEOUT:-{{.Timeout}}}
 INSMOD=${KLPACK_INSMOD:-insmod}
@@ -34,11 +38,31 @@ LP=$SYSFS/kernel/livepatch
 LOCK=$RUNDIR/klpack-load.lock
 BPFFS_HOOKS=${KLPACK_BPFFS:-/sys/fs/bpf/klpack/hooks}
 
-# done_list holds the modules this run loaded, newest first.
+# done_list holds the modules this run loaded, newest first, one a line.
 done_list=
 
-say() { echo "klpack-load: $*"; }
-warn() { echo "klpack-load: $*" >&2; }
+say() { printf 'klpack-load: %s\n' "$*"; }
+warn() { printf 'klpack-load: %s\n' "$*" >&2; }
+
+# The tick arithmetic below multiplies TIMEOUT: a bound keeps it far from
+# the shell's integer range (at most 4 digits first, so that [ never sees
+# a number it cannot read).
+case $TIMEOUT in
+'' | *[!0-9]* | ?????*) TIMEOUT=0 ;;
+esac
+if [ "$TIMEOUT" -lt 1 ] || [ "$TIMEOUT" -gt {{.MaxTimeout}} ]; then
+	warn "KLPACK_TIMEOUT must be a whole number of seconds from 1 to {{.MaxTimeout}}"
+	exit 2
+fi
+
+# module_name NAME: 0 when NAME is a module name the kernel could give
+# (letters, digits, _ and -): it becomes a path under sysfs.
+module_name() {
+	case $1 in
+	'' | *[!A-Za-z0-9_-]*) return 1 ;;
+	esac
+	return 0
+}
 
 enabled_of() { cat "$LP/$1/enabled" 2>/dev/null || echo 0; }
 transition_of() { cat "$LP/$1/transition" 2>/dev/null || echo 0; }
@@ -88,20 +112,35 @@ unload() {
 # rollback undoes this run's loads, newest first.
 rollback() {
 	r_bad=0
-	for r_m in $done_list; do
+	while IFS= read -r r_m; do
+		[ -n "$r_m" ] || continue
 		say "rolling back $r_m"
-		unload "$r_m" || r_bad=1
-	done
+		unload "$r_m" </dev/null || r_bad=1
+	done <<EOF
+$done_list
+EOF
 	if [ "$r_bad" = 1 ]; then
 		warn "rollback incomplete: check $LP by hand"
 	fi
 }
 
-# hook_objects prints the BPF hook objects the release's packages carry.
-hook_objects() {
-	for f in "$LIBDIR/$KERNEL"/*/hooks/*.bpf.o; do
-		[ -f "$f" ] && echo "$f"
+# has_hooks: 0 when a package of KERNEL carries a BPF hook object.
+has_hooks() {
+	set +f
+	set -- "$LIBDIR/$KERNEL"/*/hooks/*.bpf.o
+	set -f
+	for h_f; do
+		[ -f "$h_f" ] && return 0
 	done
+	return 1
+}
+
+# attach_hooks: "hooks attach" with every hook object, each one argument.
+attach_hooks() {
+	set +f
+	set -- "$LIBDIR/$KERNEL"/*/hooks/*.bpf.o
+	set -f
+	hooks attach "$@"
 }
 
 # hooks ARGS...: run "klpack hooks ARGS" when the release carries hooks.
@@ -112,15 +151,15 @@ hook_objects() {
 # is reported (exit 1) but does not undo the patches.
 hooks_failed=0
 hooks() {
-	[ -n "$(hook_objects)" ] || return 0
+	has_hooks || return 0
 	if ! command -v "$KLPACK" >/dev/null 2>&1; then
 		warn "the release carries BPF hooks, but $KLPACK is not installed: hooks $1 not run"
 		hooks_failed=1
 		return 0
 	fi
-	sub=$1
+	h_sub=$1
 	shift
-	if out=$("$KLPACK" hooks "$sub" --bpffs "$BPFFS_HOOKS" "$@" 2>&1); then
+	if out=$("$KLPACK" hooks "$h_sub" --bpffs "$BPFFS_HOOKS" "$@" 2>&1); then
 		[ -n "$out" ] && printf '%s\n' "$out" | while IFS= read -r l; do say "hooks: $l"; done
 	else
 		printf '%s\n' "$out" | while IFS= read -r l; do warn "hooks: $l"; done
@@ -132,8 +171,11 @@ hooks() {
 # entries prints the packaged patches of KERNEL as "ORDER MODULE LAYER FILE",
 # in load order.
 entries() {
-	for f in "$LIBDIR/$KERNEL"/*/order; do
-		[ -f "$f" ] && cat "$f"
+	set +f
+	set -- "$LIBDIR/$KERNEL"/*/order
+	set -f
+	for e_f; do
+		[ -f "$e_f" ] && cat "$e_f"
 	done | sort -n -k1,1
 }
 
@@ -162,12 +204,13 @@ running_kernel_matches() {
 }
 
 start() {
-	for w in $(cat "$CMDLINE" 2>/dev/null); do
-		if [ "$w" = klpack.enable=0 ]; then
-			say "klpack.enable=0 on the kernel command line: nothing loaded"
-			return 0
-		fi
-	done
+	s_cmdline=$(cat "$CMDLINE" 2>/dev/null)
+	case " $s_cmdline " in
+	*[[:space:]]klpack.enable=0[[:space:]]*)
+		say "klpack.enable=0 on the kernel command line: nothing loaded"
+		return 0
+		;;
+	esac
 	running_kernel_matches || return 0
 	lock
 	list=$(entries)
@@ -181,6 +224,12 @@ start() {
 	total=$((total + 0))
 	loaded=0
 	while read -r order m layer file; do
+		if ! module_name "$m"; then
+			warn "an order file names the module '$m': not loaded"
+			rollback
+			warn "failed: a bad order file; undid $loaded of $total patches"
+			return 1
+		fi
 		if settled "$m"; then
 			say "$m already loaded"
 			continue
@@ -192,7 +241,8 @@ start() {
 			warn "failed: $m was refused; undid $loaded of $total patches"
 			return 1
 		fi
-		done_list="$m $done_list"
+		done_list="$m
+$done_list"
 		loaded=$((loaded + 1))
 		[ -d "$BPFFS_HOOKS" ] && hooks sync
 		if ! wait_for "$m" settled; then
@@ -205,7 +255,7 @@ start() {
 $list
 EOF
 	say "$total patches for $KERNEL in place ($loaded loaded now)"
-	hooks attach $(hook_objects)
+	attach_hooks
 	hooks sync --wait
 	if [ "$hooks_failed" = 1 ]; then
 		warn "the patches are in place, but their BPF hooks are not all attached"
@@ -215,6 +265,10 @@ EOF
 }
 
 stop() {
+	if ! module_name "$1"; then
+		warn "'$1' is not a module name"
+		exit 2
+	fi
 	running_kernel_matches || return 0
 	lock
 	if ! [ -d "$LP/$1" ] && ! [ -d "$SYSFS/module/$1" ]; then

@@ -25,8 +25,10 @@ type fakeHost struct {
 	t                      *testing.T
 	dir, sys, lib, fakeBin string
 	kernel                 string
-	stop                   func()
-	wg                     sync.WaitGroup
+	// env is added to the loader's environment, after the defaults.
+	env  []string
+	stop func()
+	wg   sync.WaitGroup
 }
 
 const fakeKernel = "6.1.0-56-amd64"
@@ -198,7 +200,10 @@ func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code i
 		"KLPACK_TIMEOUT=1",
 		"KLPACK_BIN="+filepath.Join(h.fakeBin, "klpack"),
 		"KLPACK_BPFFS="+filepath.Join(h.dir, "bpffs"),
+		"LC_ALL=C",
 	)
+	cmd.Env = append(cmd.Env, h.env...)
+	cmd.Dir = h.dir
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
@@ -420,5 +425,119 @@ func TestLoader(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// argvKlpack writes the arguments of "klpack hooks attach" to
+// $FAKE/argv, each NUL-terminated: the exact argument vector.
+const argvKlpack = `#!/bin/sh
+[ "$2" = attach ] && printf '%s\0' "$@" >"$FAKE/argv"
+exit 0
+`
+
+// TestLoaderHookNames: hook objects whose names hold blanks, newlines,
+// quotes, globs and command substitutions each reach "klpack hooks
+// attach" as one argument, unchanged, and nothing in them runs.
+func TestLoaderHookNames(t *testing.T) {
+	names := []string{
+		"a b.bpf.o",
+		"nl\nx.bpf.o",
+		"$(touch pwned).bpf.o",
+		"`touch pwned2`.bpf.o",
+		"q'uote\".bpf.o",
+		"*.bpf.o",
+		"-rf.bpf.o",
+		"tab\tx.bpf.o",
+	}
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh, func(t *testing.T) {
+			t.Parallel()
+			h := newFakeHost(t, "lp_a")
+			hooks := filepath.Join(h.lib, fakeKernel, "klp-patch-lp_a", "hooks")
+			mkdir(t, hooks)
+			var want []string
+			for _, n := range names {
+				write(t, filepath.Join(hooks, n), "", 0o644)
+				want = append(want, filepath.Join(hooks, n))
+			}
+			slices.Sort(want) // the glob's order under LC_ALL=C
+			write(t, filepath.Join(h.fakeBin, "klpack"), argvKlpack, 0o755)
+			stdout, stderr, code := h.run(sh, "start")
+			if code != 0 {
+				t.Fatalf("klpack-load start exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(h.dir, "argv"))
+			if err != nil {
+				t.Fatalf("klpack hooks attach did not run: %v\nstderr:\n%s", err, stderr)
+			}
+			attach := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+			bpffs := filepath.Join(h.dir, "bpffs")
+			if wantArgv := append([]string{"hooks", "attach", "--bpffs", bpffs}, want...); !slices.Equal(attach, wantArgv) {
+				t.Errorf("klpack ran with\n  %q\nwant\n  %q", attach, wantArgv)
+			}
+			for _, f := range []string{"pwned", "pwned2"} {
+				if _, err := os.Stat(filepath.Join(h.dir, f)); err == nil {
+					t.Errorf("a hook object's name ran a command: %s exists", f)
+				}
+			}
+		})
+	}
+}
+
+// TestLoaderRefusesBadInput: a timeout the tick arithmetic would overflow
+// and module names that would leave sysfs are refused before anything
+// is loaded or unloaded.
+func TestLoaderRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"timeout overflows", []string{"KLPACK_TIMEOUT=9223372036854775807"}, []string{"start"}, 2, "KLPACK_TIMEOUT must be a whole number of seconds from 1 to 3600"},
+		{"timeout of 0", []string{"KLPACK_TIMEOUT=0"}, []string{"start"}, 2, "KLPACK_TIMEOUT must be"},
+		{"timeout not a number", []string{"KLPACK_TIMEOUT=1+1"}, []string{"start"}, 2, "KLPACK_TIMEOUT must be"},
+		{"timeout over an hour", []string{"KLPACK_TIMEOUT=3601"}, []string{"start"}, 2, "KLPACK_TIMEOUT must be"},
+		{"stop a path", nil, []string{"stop", "../../../tmp/x"}, 2, "'../../../tmp/x' is not a module name"},
+		{"stop a glob", nil, []string{"stop", "lp_*"}, 2, "'lp_*' is not a module name"},
+	}
+	for _, sh := range []string{"busybox", "dash"} {
+		for _, tt := range tests {
+			t.Run(sh+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h := newFakeHost(t, "lp_a")
+				h.insmod("lp_a")
+				h.env = tt.env
+				stdout, stderr, code := h.run(sh, tt.args...)
+				if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+					t.Errorf("klpack-load %q exited %d, stderr:\n%s\nwant %d and %q (stdout:\n%s)", tt.args, code, stderr, tt.wantCode, tt.wantErr, stdout)
+				}
+				if got, want := h.log(), []string{"insmod lp_a"}; !slices.Equal(got, want) {
+					t.Errorf("klpack-load %q ran %q, want only the test's %q", tt.args, got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestLoaderBadOrderFile: an order file naming a module that is no
+// module name stops the start before insmod sees it.
+func TestLoaderBadOrderFile(t *testing.T) {
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh, func(t *testing.T) {
+			t.Parallel()
+			h := newFakeHost(t, "lp_a")
+			pkg := filepath.Join(h.lib, fakeKernel, "klp-patch-evil")
+			mkdir(t, pkg)
+			write(t, filepath.Join(pkg, "order"), "2 ../../x off-band "+pkg+"/x.ko\n", 0o644)
+			_, stderr, code := h.run(sh, "start")
+			if code != 1 || !strings.Contains(stderr, "an order file names the module '../../x'") {
+				t.Errorf("klpack-load start exited %d, stderr:\n%s\nwant 1 and the bad name", code, stderr)
+			}
+			if got, want := h.log(), []string{"insmod lp_a", "rmmod lp_a"}; !slices.Equal(got, want) {
+				t.Errorf("klpack-load start ran %q, want %q", got, want)
+			}
+		})
 	}
 }

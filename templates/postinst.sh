@@ -1,14 +1,14 @@
 #!/bin/sh
 # {{.Package}} {{.Format}} post-install: enable the boot unit and load the
 # patches of kernel {{.Kernel}} when it is the running one.
-set -e
+set -efu
 {{- if eq .Format "deb"}}
-case "$1" in
+case "${1:-}" in
 configure) ;;
 *) exit 0 ;;
 esac
 {{- end}}
 if command -v systemctl >/dev/null 2>&1; then
-	systemctl enable '{{.Unit}}' >/dev/null 2>&1 || :
+	systemctl enable {{sh .Unit}} >/dev/null 2>&1 || :
 fi
-exec '{{.Loader}}' start
+exec {{sh .Loader}} start

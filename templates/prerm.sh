@@ -1,16 +1,16 @@
 #!/bin/sh
 # {{.Package}} {{.Format}} pre-removal: on removal (not upgrade) disable and
 # unload {{.Module}}; the package stays when its patch cannot be undone.
-set -e
+set -efu
 {{- if eq .Format "deb"}}
-case "$1" in
+case "${1:-}" in
 remove | deconfigure) ;;
 *) exit 0 ;;
 esac
 {{- else}}
-[ "$1" = 0 ] || exit 0
+[ "${1:-}" = 0 ] || exit 0
 {{- end}}
 if command -v systemctl >/dev/null 2>&1; then
-	systemctl disable '{{.Unit}}' >/dev/null 2>&1 || :
+	systemctl disable {{sh .Unit}} >/dev/null 2>&1 || :
 fi
-exec '{{.Loader}}' stop '{{.Module}}'
+exec {{sh .Loader}} stop {{sh .Module}}

@@ -5,7 +5,9 @@
 // file.
 //
 // Render funcs fail with an error matching ErrBadValue when a value would
-// not be safe inside a shell word or a unit file.
+// not be safe inside a shell word or a unit file. Every value a shell
+// template substitutes is checked and also shell-quoted (by Quote, the
+// template func "sh").
 package templates
 
 import (
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"text/template"
 )
 
@@ -25,8 +28,22 @@ var files embed.FS
 var ErrBadValue = errors.New("unsafe value")
 
 // DefaultTimeout is how long the loader waits for each transition, in
-// seconds.
-const DefaultTimeout = 60
+// seconds; MaxTimeout the longest wait it accepts: an hour is far more
+// than any transition takes, and keeps the loader's tick arithmetic and
+// the unit's start timeout far from overflow.
+const (
+	DefaultTimeout = 60
+	MaxTimeout     = 3600
+)
+
+// CheckTimeout refuses a wait per transition outside 1..MaxTimeout
+// seconds; 0 stands for DefaultTimeout.
+func CheckTimeout(seconds int) error {
+	if seconds < 0 || seconds > MaxTimeout {
+		return fmt.Errorf("timeout %d s: want 1 to %d seconds: %w", seconds, MaxTimeout, ErrBadValue)
+	}
+	return nil
+}
 
 // safe matches what the rendered shell and unit files quote no further:
 // kernel releases, package and module names, absolute paths.
@@ -41,7 +58,13 @@ func check(vals map[string]string) error {
 	return nil
 }
 
-var parsed = template.Must(template.New("").Option("missingkey=error").ParseFS(files, "*"))
+// Quote makes s one shell word: single-quoted, each ' written as '\”.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+var parsed = template.Must(template.New("").Option("missingkey=error").
+	Funcs(template.FuncMap{"sh": Quote}).ParseFS(files, "*"))
 
 func render(name string, data any) ([]byte, error) {
 	var b bytes.Buffer
@@ -60,13 +83,19 @@ type LoaderData struct {
 
 // Loader renders the loader script.
 func Loader(d LoaderData) ([]byte, error) {
-	if d.Timeout <= 0 {
+	if err := CheckTimeout(d.Timeout); err != nil {
+		return nil, err
+	}
+	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout
 	}
 	if err := check(map[string]string{"kernel": d.Kernel, "libdir": d.LibDir}); err != nil {
 		return nil, err
 	}
-	return render("loader.sh", d)
+	return render("loader.sh", struct {
+		LoaderData
+		MaxTimeout int
+	}{d, MaxTimeout})
 }
 
 // UnitData fills klpack.service.
@@ -74,20 +103,42 @@ type UnitData struct {
 	Kernel, Package string
 	Loader          string // absolute path of the loader
 	Manifest        string // absolute path of the package's manifest
-	// StartTimeout is the unit's start timeout in seconds; 0 means room
-	// for a transition per patch of DefaultTimeout each, plus rollback.
-	StartTimeout int
+	// Timeout is the loader's wait per transition in seconds (0 means
+	// DefaultTimeout) and Patches how many patches the loader loads:
+	// together they give the unit's start timeout.
+	Timeout, Patches int
+}
+
+// startMargin is the unit's time beyond the transitions: module loads,
+// the hook commands and a slow boot.
+const startMargin = 90
+
+// StartTimeout is the unit's TimeoutStartSec for a loader that waits
+// timeout seconds per transition and loads patches patches: the lock's
+// wait (a transition and 30 s), a transition per load and one per
+// rollback, and startMargin.
+func StartTimeout(timeout, patches int) int {
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	return (2*max(patches, 1)+1)*timeout + startMargin
 }
 
 // Unit renders the systemd unit.
 func Unit(d UnitData) ([]byte, error) {
-	if d.StartTimeout <= 0 {
-		d.StartTimeout = 10 * DefaultTimeout
+	if err := CheckTimeout(d.Timeout); err != nil {
+		return nil, err
+	}
+	if d.Patches < 0 {
+		return nil, fmt.Errorf("patches %d: %w", d.Patches, ErrBadValue)
 	}
 	if err := check(map[string]string{"kernel": d.Kernel, "package": d.Package, "loader": d.Loader, "manifest": d.Manifest}); err != nil {
 		return nil, err
 	}
-	return render("klpack.service", d)
+	return render("klpack.service", struct {
+		UnitData
+		StartTimeout int
+	}{d, StartTimeout(d.Timeout, d.Patches)})
 }
 
 // ScriptData fills the package scripts.

@@ -68,7 +68,7 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 	if err := gen("order", 0o644, pkgDir+"/order", []byte(order), nil); err != nil {
 		return nil, err
 	}
-	unit, err := templates.Unit(templates.UnitData{Kernel: r.Kernel, Package: s.Name, Loader: loaderDest, Manifest: manifestDest})
+	unit, err := templates.Unit(templates.UnitData{Kernel: r.Kernel, Package: s.Name, Loader: loaderDest, Manifest: manifestDest, Timeout: timeout, Patches: len(r.Modules)})
 	if err := gen("unit", 0o644, UnitDir+"/"+s.Unit(), unit, err); err != nil {
 		return nil, err
 	}

@@ -8,9 +8,17 @@
 // through a per-function virtual, and the load order as a versioned
 // virtual (and deb control fields).
 //
-// A release is read from a release manifest (ReadRelease), whose files
-// must lie inside its root directory. Packages are built by a Packager per
-// format (New), and written whole or not at all by Build.
+// A release is read from a release manifest (ReadRelease): one YAML
+// document of known keys, each once. Its paths are relative and resolved
+// inside the manifest's directory with os.Root (no "..", absolute path or
+// symbolic link leaves it); files are read only when regular, without
+// waiting on a FIFO, and bounded. Hook files must be BPF hook objects
+// named <function>.bpf.o for a hook point of their module. Release.Validate
+// checks every value that reaches package metadata, a file name or a
+// script: free text without control characters, relations in their
+// format's syntax, module, object and function names as the kernel gives
+// them. Packages are built by a Packager per format (New), with nfpm's
+// globbing off, and written whole or not at all by Build.
 //
 // Callers may test errors with errors.Is for ErrUnknownFormat, ErrBadRelease
 // (the release manifest or a file it names is wrong), ErrOutsideRoot (a

@@ -45,10 +45,10 @@ func TestManifestHookPoints(t *testing.T) {
 	}
 }
 
-// release reads testdata/pack/<name>.yaml.
+// release reads testdata/<name>.yaml.
 func release(t *testing.T, name string) *Release {
 	t.Helper()
-	r, err := ReadRelease(filepath.Join(testutil.Root(), "testdata", "pack", name+".yaml"), scan)
+	r, err := ReadRelease(filepath.Join(testutil.Root(), "testdata", name+".yaml"), scan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,13 @@ func TestReadReleaseErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "corrupt.ko"), good[:4000], 0o644)
 	os.WriteFile(filepath.Join(dir, "target.ko"), mustRead(t, filepath.Join(ko, "klpack_target.ko")), 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(dir, "link.ko"))
+	os.Mkdir(filepath.Join(dir, "hooks"), 0o755)
+	os.WriteFile(filepath.Join(dir, "hooks", "text.bpf.o"), []byte("root:*:19000:0:99999:7:::\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "hooks", "x86.bpf.o"), good, 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "hooks", "link.bpf.o"))
+	os.WriteFile(filepath.Join(dir, "plan.json"), []byte(`{"schema": "klpack.plan/v1", "ok": true}`), 0o644)
 	head := "kernel: " + testKernel + "\nversion: \"1\"\n"
+	mod := "modules: [{file: lp_noreplace.ko, layer: off-band}]"
 	tests := []struct {
 		name, yaml string
 		wantErr    error
@@ -159,6 +165,35 @@ func TestReadReleaseErrors(t *testing.T) {
 		{"bad version", "kernel: " + testKernel + "\nversion: v1\nmodules: [{file: lp_noreplace.ko, layer: off-band}]", ErrBadRelease, `version "v1"`},
 		{"wrong kernel", "kernel: 6.1.0-57-amd64\nversion: \"1\"\nmodules: [{file: lp_noreplace.ko, layer: off-band}]", ErrBadRelease, "is not for kernel 6.1.0-57-amd64"},
 		{"unknown field", head + "modulez: []", ErrBadRelease, "modulez"},
+		{"unknown module field", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hook: [x]}]", ErrBadRelease, "field hook not found"},
+		{"duplicate key", head + "kernel: " + testKernel + "\n" + mod, ErrBadRelease, `mapping key "kernel" already defined`},
+		{"second document", head + mod + "\n---\n" + head + "modules: [{file: target.ko, layer: off-band}]", ErrBadRelease, "line 4: a second YAML document"},
+		{"empty second document", head + mod + "\n---\n", ErrBadRelease, "line 4: a second YAML document"},
+		{"empty", "", ErrBadRelease, "empty manifest"},
+		// Paths leave neither the manifest's directory nor the root.
+		{"root climbs", head + "root: ../../..\nmodules: [{file: lp_noreplace.ko, layer: off-band, hooks: [etc/shadow]}]", ErrOutsideRoot, "root: ../../.."},
+		{"root absolute", head + "root: /\n" + mod, ErrOutsideRoot, "root: /: an absolute path"},
+		{"plan absolute", head + "plan: /dev/zero\n" + mod, ErrOutsideRoot, "plan: /dev/zero: an absolute path"},
+		{"plan climbs", head + "plan: ../plan.json\n" + mod, ErrOutsideRoot, "plan: ../plan.json"},
+		{"plan symlink out", head + "plan: link.ko\n" + mod, ErrOutsideRoot, "link.ko"},
+		{"hook symlink out", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: [hooks/link.bpf.o]}]", ErrOutsideRoot, "hooks/link.bpf.o"},
+		// Hook files are BPF hook objects named for their function.
+		{"hook not so named", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: [etc/shadow]}]", ErrBadRelease, "hook etc/shadow: want a file named <hook function>.bpf.o"},
+		{"hook glob", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: ['**']}]", ErrBadRelease, "hook **: want a file named"},
+		{"hook glob function", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: ['hooks/*.bpf.o']}]", ErrBadRelease, "hook hooks/*.bpf.o: symbol name"},
+		{"hook not ELF", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: [hooks/text.bpf.o]}]", ErrBadRelease, "hook hooks/text.bpf.o: not an ELF file"},
+		{"hook not BPF", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hooks: [hooks/x86.bpf.o]}]", ErrBadRelease, "hook hooks/x86.bpf.o: ELF machine 62, not a BPF object"},
+		{"hook point not an identifier", head + "modules: [{file: lp_noreplace.ko, layer: off-band, hook_points: ['a, b']}]", ErrBadRelease, "hook_points"},
+		// Free text and relations cannot start another control field or tag.
+		{"maintainer newline", head + "maintainer: \"x\\nEssential: yes\"\n" + mod, ErrBadRelease, "maintainer: "},
+		{"vendor newline", head + "vendor: \"x\\nPre-Depends: evil\"\n" + mod, ErrBadRelease, "vendor: "},
+		{"vendor escape", head + "vendor: \"x\\e[31m\"\n" + mod, ErrBadRelease, "vendor: "},
+		{"kernel_deb newline", head + "kernel_deb: \"linux-image-x\\nPre-Depends: evil\"\n" + mod, ErrBadRelease, "kernel_deb: "},
+		{"kernel_rpm newline", head + "kernel_rpm: \"kernel\\nRequires: evil\"\n" + mod, ErrBadRelease, "kernel_rpm: "},
+		{"kernel_deb two relations", head + "kernel_deb: \"linux-image-x, evil\"\n" + mod, ErrBadRelease, "kernel_deb \"linux-image-x, evil\" is not a deb relation"},
+		{"kernel_rpm two relations", head + "kernel_rpm: \"kernel, evil\"\n" + mod, ErrBadRelease, "kernel_rpm \"kernel, evil\" is not an rpm relation"},
+		{"prefix newline", head + "prefix: \"klp\\nx\"\n" + mod, ErrBadRelease, "prefix"},
+		{"file newline", head + "modules: [{file: \"lp\\n.ko\", layer: off-band}]", ErrBadRelease, "file: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +207,7 @@ func TestReadReleaseErrors(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, p string) []byte {
+func mustRead(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {

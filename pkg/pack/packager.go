@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
@@ -79,17 +80,23 @@ func goArch(kernelArch string) string {
 func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 	s := st.Spec
 	r := s.Release
+	if err := checkSources(st); err != nil {
+		return nil, err
+	}
 	post, pre := st.Scripts[format][0], st.Scripts[format][1]
 	info := &nfpm.Info{
-		Name:          s.Name,
-		Arch:          goArch(r.Arch),
-		Platform:      "linux",
-		VersionSchema: "none",
-		Maintainer:    r.Maintainer,
-		Vendor:        r.Vendor,
-		License:       "GPL-2.0-only",
-		Section:       "kernel",
-		Priority:      "optional",
+		// A source path is a path, never a pattern: with globbing a
+		// module named lp[_]x.ko would ship lp_x.ko instead.
+		DisableGlobbing: true,
+		Name:            s.Name,
+		Arch:            goArch(r.Arch),
+		Platform:        "linux",
+		VersionSchema:   "none",
+		Maintainer:      r.Maintainer,
+		Vendor:          r.Vendor,
+		License:         "GPL-2.0-only",
+		Section:         "kernel",
+		Priority:        "optional",
 		Description: fmt.Sprintf("Livepatch %s for Linux %s\n%s module %d of %d in the release's load order.",
 			s.Module.Record.Name, r.Kernel, s.Module.Layer, s.LoadOrder, len(r.Modules)),
 		MTime: r.MTime,
@@ -111,6 +118,32 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 		FileInfo:    &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o755, MTime: r.MTime},
 	})
 	return nfpm.WithDefaults(info), nil
+}
+
+// checkSources makes sure nfpm ships exactly the files hashed into the
+// manifest: each source a regular file (nfpm ships a symbolic link as a
+// link and a directory's whole tree), and the module the very file the
+// scan read.
+func checkSources(st *Staged) error {
+	for _, f := range st.Files {
+		fi, err := os.Lstat(f.Source)
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: %s: not a regular file (%s)", ErrBadRelease, f.Source, fi.Mode().Type())
+		}
+	}
+	m := st.Spec.Module
+	if st.Manifest == nil || m.Record.SHA256 == "" {
+		return nil
+	}
+	for _, f := range st.Manifest.Files {
+		if f.Path == st.Manifest.Module.Path && f.SHA256 != m.Record.SHA256 {
+			return fmt.Errorf("%w: %s changed since it was scanned (sha256 %s, scanned %s)", ErrBadRelease, m.File, f.SHA256, m.Record.SHA256)
+		}
+	}
+	return nil
 }
 
 type rpmPackager struct{ sign SignFunc }

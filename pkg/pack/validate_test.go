@@ -50,6 +50,40 @@ func TestValidate(t *testing.T) {
 				r.Modules[0].Record.Vermagic = testKernel + "-rt SMP preempt mod_unload modversions "
 			},
 			wantMsg: "is not for kernel " + testKernel},
+		// Names from a module reach package metadata: Provides and
+		// Conflicts of rpm split at ", ", deb fields at a newline.
+		{name: "function name with a comma", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit: func(r *Release) {
+				r.Modules[0].Record.Patches[0].Objects[0].Funcs[0].OldName = "a, klp-func(x)"
+			},
+			wantMsg: `function: symbol name "a, klp-func(x)"`},
+		{name: "object name with a blank", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit: func(r *Release) {
+				o := "ext4 x"
+				r.Modules[0].Record.Patches[0].Objects[0].Name = &o
+			},
+			wantMsg: `object: module name "ext4 x"`},
+		{name: "module name with a newline", mods: []*Module{testModule("lp_a\nEssential: yes", klp.LayerOffBand, "x86_64", 0)},
+			wantMsg: "module name"},
+		{name: "arch that is a path", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "../../x", 0)},
+			wantMsg: `arch "../../x" is not an architecture name`},
+		{name: "maintainer with a newline", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit:    func(r *Release) { r.Maintainer = "a\nEssential: yes" },
+			wantMsg: "maintainer: "},
+		{name: "hook file not named for a function", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit:    func(r *Release) { r.Modules[0].Hooks = []string{"/r/**"} },
+			wantMsg: "hook /r/**: want a file named <hook function>.bpf.o"},
+		{name: "two hooks for one function", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit:    func(r *Release) { r.Modules[0].Hooks = []string{"/a/f.bpf.o", "/b/f.bpf.o"} },
+			wantMsg: "two hooks for f"},
+		{name: "relations in each syntax", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit: func(r *Release) {
+				r.KernelDeb = "linux-image-" + testKernel + " | linux-image-" + testKernel + "-unsigned (>= 6.1.0-56)"
+				r.KernelRPM = "kernel-uname-r = " + testKernel
+			}},
+		{name: "deb relation injecting a field", mods: []*Module{testModule("lp_a", klp.LayerOffBand, "x86_64", 0)},
+			edit:    func(r *Release) { r.KernelDeb = "linux-image-x\nEssential: yes" },
+			wantMsg: "kernel_deb: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,13 +129,18 @@ func TestOrderBy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := filepath.Join(t.TempDir(), "plan.json")
-			if err := os.WriteFile(p, b, 0o644); err != nil {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "plan.json"), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
 			r := &Release{Kernel: testKernel, Version: "1", Modules: []*Module{
 				testModule("lp_a", klp.LayerOffBand, "x86_64", 0), testModule("lp_b", klp.LayerOffBand, "x86_64", 0)}}
-			err = r.orderBy(p)
+			err = r.orderBy(root, "plan.json")
 			if tt.wantMsg != "" {
 				if !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Errorf("orderBy() = %v, want %v saying %q", err, ErrBadRelease, tt.wantMsg)

@@ -1,0 +1,251 @@
+package pack
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	hookbuild "github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/templates"
+)
+
+// packageFiles reads the files a built package installs, by installed
+// path, with the formats' own tools.
+func packageFiles(t *testing.T, format, pkg string) map[string][]byte {
+	t.Helper()
+	var cmd *exec.Cmd
+	if format == FormatDeb {
+		cmd = exec.Command(testutil.NeedTool(t, "dpkg-deb"), "--fsys-tarfile", pkg)
+	} else {
+		cmd = exec.Command(testutil.NeedTool(t, "rpm2archive"), "-n", "-")
+		f, err := os.Open(pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(out))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["/"+strings.TrimPrefix(strings.TrimPrefix(h.Name, "."), "/")] = b
+	}
+	return files
+}
+
+// releaseDir writes files into a new release directory and returns it.
+func releaseDir(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func testKo(t *testing.T, name string) []byte {
+	t.Helper()
+	return mustRead(t, filepath.Join(testutil.Root(), "testdata", "ko", testKernel, name))
+}
+
+// TestShippedIsScanned: a module file whose name holds glob characters
+// ships as itself, not as the file the pattern would match.
+func TestShippedIsScanned(t *testing.T) {
+	scanned := testKo(t, "lp_noreplace.ko")
+	dir := releaseDir(t, map[string][]byte{
+		"lp[_]x.ko": scanned,
+		"lp_x.ko":   testKo(t, "lp_replace.ko"), // what the pattern lp[_]x.ko matches
+		"rel.yaml":  []byte("kernel: " + testKernel + "\nversion: \"1\"\nmodules: [{file: 'lp[_]x.ko', layer: off-band}]\n"),
+	})
+	r, err := ReadRelease(filepath.Join(dir, "rel.yaml"), scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MTime = epoch
+	pkgs := build(t, r, Options{})
+	const name = "klp-patch-" + testKernel + "-lp-noreplace"
+	dest := LibDir + "/" + testKernel + "/" + name + "/lp_noreplace.ko"
+	for _, f := range []string{FormatDeb, FormatRPM} {
+		got, ok := packageFiles(t, f, pkgs[f+":"+name])[dest]
+		if !ok || !bytes.Equal(got, scanned) {
+			t.Errorf("%s ships %s as %d bytes, want the %d bytes of lp[_]x.ko that were scanned", f, dest, len(got), len(scanned))
+		}
+	}
+}
+
+// TestChangedSinceScan: a module replaced between the scan and the build
+// is refused, not shipped under the old scan's name.
+func TestChangedSinceScan(t *testing.T) {
+	dir := releaseDir(t, map[string][]byte{
+		"lp.ko":    testKo(t, "lp_noreplace.ko"),
+		"rel.yaml": []byte("kernel: " + testKernel + "\nversion: \"1\"\nmodules: [{file: lp.ko, layer: off-band}]\n"),
+	})
+	r, err := ReadRelease(filepath.Join(dir, "rel.yaml"), scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lp.ko"), testKo(t, "lp_param.ko"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	_, err = Build(context.Background(), r, out, Options{})
+	if !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), "changed since it was scanned") {
+		t.Errorf("Build() = %v, want %v: changed since it was scanned", err, ErrBadRelease)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("Build() failed but wrote %v", ents)
+	}
+}
+
+// TestHooks builds real hook objects for lp_hook: one for a hook point
+// ships byte for byte under its function's name; one whose name and
+// program disagree, or for a function that is no hook point, is refused.
+func TestHooks(t *testing.T) {
+	testutil.NeedTool(t, "clang")
+	ko := testKo(t, "lp_hook.ko")
+	rec, err := scan(filepath.Join(testutil.Root(), "testdata", "ko", testKernel, "lp_hook.ko"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := hookbuild.Build(t.Context(), []*klp.Module{rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := map[string][]byte{}
+	for _, o := range objs {
+		obj[o.Hook.Func] = o.ELF
+	}
+	const fn, other = "lp_hook_meminfo_allowed", "lp_hook_meminfo_extra"
+	if obj[fn] == nil || obj[other] == nil {
+		t.Fatalf("built hooks for %v, want %s and %s", objs, fn, other)
+	}
+	head := "kernel: " + testKernel + "\nversion: \"1\"\nmodules: [{file: lp_hook.ko, layer: off-band, hooks: "
+	dir := releaseDir(t, map[string][]byte{
+		"lp_hook.ko":                        ko,
+		"hooks/" + fn + ".bpf.o":            obj[fn],
+		"swapped/" + fn + ".bpf.o":          obj[other],
+		"elsewhere/version_proc_show.bpf.o": obj[fn],
+		"good.yaml":                         []byte(head + "[hooks/" + fn + ".bpf.o]}]\n"),
+		"swapped.yaml":                      []byte(head + "[swapped/" + fn + ".bpf.o]}]\n"),
+		"nohookpoint.yaml":                  []byte(head + "[elsewhere/version_proc_show.bpf.o]}]\n"),
+	})
+	for _, tt := range []struct{ file, want string }{
+		{"swapped.yaml", "attach target"},
+		{"nohookpoint.yaml", "version_proc_show is not a hook point of module lp_hook"},
+	} {
+		p := filepath.Join(dir, tt.file)
+		if _, err := ReadRelease(p, scan); !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("ReadRelease(%s) = %v, want %v naming the file and %q", tt.file, err, ErrBadRelease, tt.want)
+		}
+	}
+	r, err := ReadRelease(filepath.Join(dir, "good.yaml"), scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MTime = epoch
+	pkgs := build(t, r, Options{Formats: []string{FormatDeb}})
+	const name = "klp-patch-" + testKernel + "-lp-hook"
+	dest := LibDir + "/" + testKernel + "/" + name + "/hooks/" + fn + ".bpf.o"
+	if got := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[dest]; !bytes.Equal(got, obj[fn]) {
+		t.Errorf("the deb ships %s as %d bytes, want the %d bytes of the hook object", dest, len(got), len(obj[fn]))
+	}
+}
+
+// TestTimeout: the loader's wait per transition is range-checked by the
+// library, and the unit's start timeout follows it.
+func TestTimeout(t *testing.T) {
+	for _, timeout := range []int{-1, templates.MaxTimeout + 1, math.MaxInt} {
+		out := t.TempDir()
+		_, err := Build(context.Background(), release(t, "release-6.1"), out, Options{Timeout: timeout, Formats: []string{FormatDeb}})
+		if !errors.Is(err, templates.ErrBadValue) || !strings.Contains(err.Error(), "timeout") {
+			t.Errorf("Build(timeout %d) = %v, want %v naming the timeout", timeout, err, templates.ErrBadValue)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) != 0 {
+			t.Errorf("Build(timeout %d) failed but wrote %v", timeout, ents)
+		}
+	}
+	pkgs := build(t, release(t, "release-6.1"), Options{Timeout: 30, Formats: []string{FormatDeb}})
+	const name = "klp-patch-" + testKernel
+	unit := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[UnitDir+"/"+name+".service"]
+	// Two patches: the lock's wait, two loads and two rollbacks of 30 s,
+	// and the margin.
+	if want := "TimeoutStartSec=240\n"; !bytes.Contains(unit, []byte(want)) {
+		t.Errorf("the unit says\n%s\nwant %q", unit, want)
+	}
+}
+
+// TestFIFOs: a FIFO where the manifest names a file fails at once,
+// naming it, instead of waiting for a writer.
+func TestFIFOs(t *testing.T) {
+	dir := releaseDir(t, map[string][]byte{"lp.ko": testKo(t, "lp_noreplace.ko")})
+	for _, f := range []string{"fifo.ko", "plan.json", "hook.bpf.o", "manifest.yaml"} {
+		if err := syscall.Mkfifo(filepath.Join(dir, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := "kernel: " + testKernel + "\nversion: \"1\"\n"
+	tests := []struct{ name, yaml, want string }{
+		{"module", head + "modules: [{file: fifo.ko, layer: off-band}]", "fifo.ko: not a regular file (a FIFO)"},
+		{"plan", head + "plan: plan.json\nmodules: [{file: lp.ko, layer: off-band}]", "plan.json: not a regular file (a FIFO)"},
+		{"hook", head + "modules: [{file: lp.ko, layer: off-band, hooks: [hook.bpf.o]}]", "hook.bpf.o: not a regular file (a FIFO)"},
+		{"manifest", "", "manifest.yaml: not a regular file (a FIFO)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "manifest.yaml")
+			if tt.yaml != "" {
+				p = filepath.Join(dir, tt.name+".yaml")
+				os.WriteFile(p, []byte(tt.yaml), 0o644)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := ReadRelease(p, scan)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
+					t.Errorf("ReadRelease() = %v, want %v naming the manifest and %q", err, ErrBadRelease, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("ReadRelease() waits on a FIFO")
+			}
+		})
+	}
+}
