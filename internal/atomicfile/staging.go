@@ -126,8 +126,9 @@ func (s *Staging) Write(name string, write func(io.Writer) error) (err error) {
 // replacing what had its name (a planted symbolic link is replaced, not
 // followed). It first settles every file's mode (Mode, or that of the
 // regular file it replaces) and refuses a name taken by a directory, so
-// that nothing is moved unless everything can be. Then it removes the
-// staging directory.
+// that nothing is moved unless everything can be, and removes the stale
+// temporary files Write would have left for these names. Then it removes
+// the staging directory.
 func (s *Staging) Commit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -138,6 +139,12 @@ func (s *Staging) Commit() error {
 		}
 		if err := s.root.Chmod(s.name+"/"+name, mode); err != nil {
 			return err
+		}
+	}
+	for _, name := range s.files {
+		// What Write left for this name in a killed run goes too.
+		if err := removeStale(s.root, "."+name+".tmp-", false); err != nil {
+			return fmt.Errorf("file %s: %w", s.Path(name), err)
 		}
 	}
 	for _, name := range s.files {

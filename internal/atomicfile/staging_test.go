@@ -89,6 +89,7 @@ func TestStagingCommit(t *testing.T) {
 	os.Chmod(victim, 0o666)
 	os.Symlink(victim, filepath.Join(dir, "a.rpm"))
 	os.WriteFile(filepath.Join(dir, "b.deb"), []byte("old b"), 0o600)
+	os.WriteFile(filepath.Join(dir, ".b.deb.tmp-123"), []byte("half"), 0o600) // from a killed Write
 	s, err := Stage(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestStagingCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := names(t, dir); len(got) != 3 || !strings.HasPrefix(got[0], StagingPrefix) {
+	if got := names(t, dir); len(got) != 4 || !strings.HasPrefix(got[1], StagingPrefix) {
 		t.Errorf("before Commit the directory holds %q, want the old files and the staging directory", got)
 	}
 	if err := s.Commit(); err != nil {
