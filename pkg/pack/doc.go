@@ -10,10 +10,13 @@
 //
 // A release is read from a release manifest (ReadRelease), whose files
 // must lie inside its root directory. Packages are built by a Packager per
-// format (New), and written whole or not at all by Build.
+// format (New), and written by Build as one set: built in a staging
+// directory inside the output directory and moved into place only when
+// all of it is built and every signature verified (VerifySignature).
 //
 // Callers may test errors with errors.Is for ErrUnknownFormat, ErrBadRelease
 // (the release manifest or a file it names is wrong), ErrOutsideRoot (a
-// path leaves the release root), ErrBadPassphrase and ErrSign (signing
-// failed).
+// path leaves the release root), ErrBadPassphrase, ErrSign (signing
+// failed) and ErrBadSignature (a signer printed no valid signature of the
+// data).
 package pack

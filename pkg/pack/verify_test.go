@@ -31,7 +31,7 @@ func fixedConfig(seed uint64, h crypto.Hash) *packet.Config {
 }
 
 // edKey makes a quick Ed25519 OpenPGP key, the same for the same seed.
-func edKey(t *testing.T, seed uint64) *openpgp.Entity {
+func edKey(t testing.TB, seed uint64) *openpgp.Entity {
 	t.Helper()
 	ent, err := openpgp.NewEntity("klpack test", "", "klpack-test@example.com", fixedConfig(seed, crypto.SHA256))
 	if err != nil {
@@ -42,7 +42,7 @@ func edKey(t *testing.T, seed uint64) *openpgp.Entity {
 
 // weakSig signs data with ent's primary key and SHA-1, which DetachSign
 // will not do.
-func weakSig(t *testing.T, ent *openpgp.Entity, data []byte) []byte {
+func weakSig(t testing.TB, ent *openpgp.Entity, data []byte) []byte {
 	t.Helper()
 	sig := &packet.Signature{Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: ent.PrivateKey.PubKeyAlgo, Hash: crypto.SHA1, CreationTime: time.Now(), IssuerKeyId: &ent.PrivateKey.KeyId}
 	h, err := sig.PrepareSign(nil)
@@ -60,7 +60,7 @@ func weakSig(t *testing.T, ent *openpgp.Entity, data []byte) []byte {
 }
 
 // detach signs data with ent, binary, with cfg's hash.
-func detach(t *testing.T, ent *openpgp.Entity, data []byte, h crypto.Hash) []byte {
+func detach(t testing.TB, ent *openpgp.Entity, data []byte, h crypto.Hash) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := openpgp.DetachSign(&b, ent, bytes.NewReader(data), fixedConfig(1, h)); err != nil {
@@ -69,7 +69,7 @@ func detach(t *testing.T, ent *openpgp.Entity, data []byte, h crypto.Hash) []byt
 	return b.Bytes()
 }
 
-func armored(t *testing.T, typ string, b []byte) []byte {
+func armored(t testing.TB, typ string, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := armor.Encode(&out, typ, nil)
