@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -11,14 +13,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/pack"
 )
 
 type packageOptions struct {
-	out, formats, key, passEnv, passFile, signCommand string
-	timeout                                           int
+	out, formats, key, passEnv, passFile, signCommand, signPubkey string
+	timeout                                                       int
 }
 
 func newPackageCmd() *cobra.Command {
@@ -29,8 +33,12 @@ func newPackageCmd() *cobra.Command {
 		Long: `Package reads a release manifest (klpack.release/v1, YAML or JSON: the
 kernel, the version, the modules with their layer, optionally the plan that
 orders them) and writes one rpm and one deb per patch module, plus each
-package's manifest, into --output. With SOURCE_DATE_EPOCH set, unsigned builds
-are byte-identical. Exit 2 on bad input; nothing is left in --output then.`,
+package's manifest, into --output (created if missing). With SOURCE_DATE_EPOCH
+set, unsigned builds are byte-identical. Every signature is checked before it
+is used: --sign-key's with the key, --sign-command's with --sign-pubkey when
+given (else only as a signature of the right data). The packages replace
+older files only when all of them are built; exit 2 on bad input, and
+--output is left as it was.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPackage(cmd, &o, args[0])
@@ -43,7 +51,8 @@ are byte-identical. Exit 2 on bad input; nothing is left in --output then.`,
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")
 	f.StringVar(&o.passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
 	f.StringVar(&o.signCommand, "sign-command", "", "shell command that reads data on stdin and prints a detached OpenPGP signature (KMS, HSM)")
-	f.IntVar(&o.timeout, "timeout", 0, "seconds the loader waits for each transition (default 60)")
+	f.StringVar(&o.signPubkey, "sign-pubkey", "", "OpenPGP public key file to check --sign-command's signatures with")
+	f.IntVar(&o.timeout, "timeout", 0, fmt.Sprintf("seconds the loader waits for each transition, 1 to %d (default 60)", pack.MaxTimeout))
 	return cmd
 }
 
@@ -56,6 +65,9 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 		// The declarations are keyed by module name, known after a scan.
 		return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
 	}
+	if o.timeout < 0 || o.timeout > pack.MaxTimeout {
+		return &exitError{exitInput, fmt.Errorf("--timeout %d: want 1 to %d seconds", o.timeout, pack.MaxTimeout)}
+	}
 	rel, err := pack.ReadRelease(file, scan)
 	if err != nil {
 		return &exitError{exitInput, err}
@@ -66,9 +78,6 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 	opts := pack.Options{Formats: strings.Split(o.formats, ","), Timeout: o.timeout}
 	if opts.Sign, err = packageSigner(cmd, o); err != nil {
 		return &exitError{exitInput, err}
-	}
-	if st, err := os.Stat(o.out); err != nil || !st.IsDir() {
-		return &exitError{exitInput, fmt.Errorf("--output %s: not a directory", o.out)}
 	}
 	arts, err := pack.Build(cmd.Context(), rel, o.out, opts)
 	if err != nil {
@@ -85,8 +94,17 @@ func packageSigner(cmd *cobra.Command, o *packageOptions) (pack.SignFunc, error)
 	switch {
 	case o.key != "" && o.signCommand != "":
 		return nil, fmt.Errorf("--sign-key and --sign-command exclude each other")
+	case o.signPubkey != "" && o.signCommand == "":
+		return nil, fmt.Errorf("--sign-pubkey checks --sign-command's signatures: give both")
 	case o.signCommand != "":
-		return pack.CommandSigner(cmd.Context(), o.signCommand), nil
+		var keyring openpgp.EntityList
+		if o.signPubkey != "" {
+			var err error
+			if keyring, err = pack.ReadPublicKeys(o.signPubkey); err != nil {
+				return nil, err
+			}
+		}
+		return pack.CommandSigner(cmd.Context(), o.signCommand, keyring), nil
 	case o.key == "":
 		if o.passEnv != "" || o.passFile != "" {
 			return nil, fmt.Errorf("a passphrase without --sign-key")
@@ -107,9 +125,15 @@ func sourceDate() (time.Time, error) {
 	if !ok || v == "" {
 		return time.Now().UTC().Truncate(time.Second), nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	// Past 64 bits ParseUint says ErrRange and gives its maximum, which
+	// CheckMTime then refuses with the range.
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a count of seconds", v)
 	}
-	return time.Unix(n, 0).UTC(), nil
+	t := time.Unix(int64(min(n, math.MaxInt64)), 0).UTC()
+	if err := pack.CheckMTime(t); err != nil {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %s: %w", v, err)
+	}
+	return t, nil
 }

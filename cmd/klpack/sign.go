@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -64,7 +63,7 @@ func runSign(cmd *cobra.Command, o *signOptions, module string) error {
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
-	mod, err := readModuleFile(module)
+	mod, err := safeio.ReadFile(module, maxModuleFile)
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
@@ -83,18 +82,7 @@ func runSign(cmd *cobra.Command, o *signOptions, module string) error {
 	return nil
 }
 
-// maxModuleFile bounds a module klpack sign reads.
+// maxModuleFile bounds a module klpack sign reads, as elfscan bounds
+// the modules it scans: it is read whole, and held twice (as read and
+// as signed).
 const maxModuleFile = 1 << 30
-
-func readModuleFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := safeio.ReadAll(f, maxModuleFile)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", p, err)
-	}
-	return b, nil
-}

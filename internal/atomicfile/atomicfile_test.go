@@ -3,10 +3,57 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 )
+
+func writeString(s string) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+}
+
+// mustFile checks that path is a regular file holding want with mode.
+func mustFile(t *testing.T, path, want string, mode fs.FileMode) {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !st.Mode().IsRegular() || string(b) != want || st.Mode().Perm() != mode {
+		t.Errorf("%s: %v holding %q, want a regular file %v holding %q", path, st.Mode(), b, mode, want)
+	}
+}
+
+// names lists dir.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// lockFile holds a lock on path as a live run would, until the test ends.
+func lockFile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
@@ -23,23 +70,71 @@ func TestWrite(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Write = %v, want %v", err, boom)
 	}
-	if b, _ := os.ReadFile(path); string(b) != "old" {
-		t.Errorf("after a failed write the file holds %q", b)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("temporary files left: %v", ents)
+	mustFile(t, path, "old", 0o600)
+	if got := names(t, dir); !slices.Equal(got, []string{"out.json"}) {
+		t.Errorf("after a failed write the directory holds %q", got)
 	}
 	// A good write replaces it and keeps its mode.
-	if err := Write(path, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+	if err := Write(path, writeString("new")); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(path)
-	st, _ := os.Stat(path)
-	if string(b) != "new" || st.Mode().Perm() != 0o600 {
-		t.Errorf("file holds %q with mode %v, want \"new\" 0600", b, st.Mode().Perm())
+	mustFile(t, path, "new", 0o600)
+	// A new file gets Mode.
+	if err := Write(filepath.Join(dir, "fresh"), writeString("x")); err != nil {
+		t.Fatal(err)
 	}
+	mustFile(t, filepath.Join(dir, "fresh"), "x", Mode)
 	// A missing directory is an error, not a panic.
-	if err := Write(filepath.Join(dir, "no", "such"), func(io.Writer) error { return nil }); err == nil {
+	if err := Write(filepath.Join(dir, "no", "such"), writeString("")); err == nil {
 		t.Error("Write into a missing directory succeeded")
 	}
+}
+
+// TestWriteSymlink: a link planted where the output goes lends it neither
+// its target's mode nor its target: the link is replaced by a 0644 file
+// and the world-writable target is untouched.
+func TestWriteSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("victim"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(victim, 0o666); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "out.rpm")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, writeString("package")); err != nil {
+		t.Fatal(err)
+	}
+	mustFile(t, path, "package", 0o644)
+	mustFile(t, victim, "victim", 0o666)
+}
+
+// TestWriteRemovesStale: a temporary file a killed run left beside the
+// output is removed by the next write; one a live run holds, a link, and
+// other names are not.
+func TestWriteRemovesStale(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := filepath.Join(t.TempDir(), "target")
+	os.WriteFile(elsewhere, []byte("keep"), 0o644)
+	for name, body := range map[string]string{".out.tmp-1": "stale", ".out.tmp-live": "live", ".other.tmp-1": "other"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lockFile(t, filepath.Join(dir, ".out.tmp-live"))
+	if err := os.Symlink(elsewhere, filepath.Join(dir, ".out.tmp-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(filepath.Join(dir, "out"), writeString("new")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".other.tmp-1", ".out.tmp-link", ".out.tmp-live", "out"}
+	if got := names(t, dir); !slices.Equal(got, want) {
+		t.Errorf("directory holds %q, want %q", got, want)
+	}
+	mustFile(t, elsewhere, "keep", 0o644)
 }

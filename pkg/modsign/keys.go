@@ -6,18 +6,24 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/klpack/klpack/internal/safeio"
 )
 
 // ErrEncryptedKey means the private key is encrypted and no passphrase was
 // given, or the passphrase is wrong.
 var ErrEncryptedKey = errors.New("private key is encrypted: wrong or missing passphrase")
 
+// MaxKeyFile bounds a key or certificate file: a PEM key and its
+// certificate are a few kilobytes.
+const MaxKeyFile = 1 << 20
+
 // LoadCert reads an X.509 certificate in PEM or DER, as sign-file takes it.
+// The file must be a regular file of at most MaxKeyFile bytes.
 // In a PEM file holding key and certificate (the kernel's
 // signing_key.pem), the first CERTIFICATE block is used.
 func LoadCert(path string) (*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, MaxKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -41,11 +47,12 @@ func LoadCert(path string) (*x509.Certificate, error) {
 }
 
 // LoadKey reads a PEM private key (PKCS#8, PKCS#1 or SEC 1; legacy
-// encrypted PEM with passphrase). The key's bytes are not kept beyond
+// encrypted PEM with passphrase) from a regular file of at most
+// MaxKeyFile bytes. The key's bytes are not kept beyond
 // parsing, and nothing is written anywhere; errors never quote key
 // material.
 func LoadKey(path string, passphrase []byte) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, MaxKeyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,5 +199,45 @@ func TestLoadKey(t *testing.T) {
 	}
 	if _, err := modsign.LoadKey(filepath.Join(dir, "missing.pem"), nil); err == nil {
 		t.Error("LoadKey(missing file) succeeded")
+	}
+}
+
+// TestLoadRefusesUnreadable: keys and certificates that are no regular
+// file, or too big for one, are refused at once, naming the file, before
+// anything is read: a FIFO would block, /dev/zero never ends, and a sparse
+// 2 GiB file would be read whole.
+func TestLoadRefusesUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "key.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sparse := filepath.Join(dir, "sparse.pem")
+	if err := os.WriteFile(sparse, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sparse, 2<<30); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, want string }{
+		{fifo, "not a regular file (a FIFO)"},
+		{"/dev/zero", "not a regular file (a character device)"},
+		{dir, "not a regular file (a directory)"},
+		{sparse, "the file has 2147483648 bytes, the limit is 1048576"},
+	}
+	for _, tt := range tests {
+		for name, load := range map[string]func(string) error{
+			"LoadKey":  func(p string) error { _, err := modsign.LoadKey(p, nil); return err },
+			"LoadCert": func(p string) error { _, err := modsign.LoadCert(p); return err },
+		} {
+			start := time.Now()
+			err := load(tt.path)
+			if err == nil || !strings.Contains(err.Error(), tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s(%s) = %v, want an error naming it and saying %q", name, tt.path, err, tt.want)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("%s(%s) took %v", name, tt.path, d)
+			}
+		}
 	}
 }

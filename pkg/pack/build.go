@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/templates"
@@ -141,10 +142,27 @@ type Options struct {
 	Formats []string
 	// Sign signs every package when not nil.
 	Sign SignFunc
-	// Timeout is the loader's wait per transition in seconds; 0 means
-	// templates.DefaultTimeout.
+	// Timeout is the loader's wait per transition in seconds, at most
+	// MaxTimeout; 0 means templates.DefaultTimeout.
 	Timeout int
 	Logger  *slog.Logger
+}
+
+// MaxTimeout bounds Options.Timeout: an hour for one transition is past
+// any the kernel takes, and keeps the loader's and the unit's arithmetic
+// small.
+const MaxTimeout = 3600
+
+// MaxMTime is the latest time a package can carry: rpm stores times
+// (build time, file times) in 32 bits, cpio in 8 hex digits.
+const MaxMTime = 1<<32 - 1
+
+// CheckMTime refuses a time a package cannot store.
+func CheckMTime(t time.Time) error {
+	if n := t.Unix(); n < 0 || n > MaxMTime {
+		return fmt.Errorf("time %d is out of range: packages store 32-bit times, 0 to %d", n, int64(MaxMTime))
+	}
+	return nil
 }
 
 // Artifact is one file Build wrote.
@@ -155,12 +173,21 @@ type Artifact struct {
 }
 
 // Build writes every package of the release, and each package's manifest
-// as <package>_<version>.manifest.json, into outDir. Each file is written
-// whole or not at all; when any package fails, the files this call already
-// wrote are removed, so outDir holds all of the release or none of it.
-func Build(ctx context.Context, r *Release, outDir string, o Options) (arts []Artifact, err error) {
+// as <package>_<version>.manifest.json, into outDir, which it creates
+// when missing. Everything is built in a staging directory inside outDir
+// and moved into place only when all of it is built and every signature
+// verified: a failed or cancelled build leaves outDir as it was, and a
+// killed one leaves only its staging directory, which the next build
+// removes (atomicfile.Staging).
+func Build(ctx context.Context, r *Release, outDir string, o Options) ([]Artifact, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if err := CheckMTime(r.MTime); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRelease, err)
+	}
+	if o.Timeout < 0 || o.Timeout > MaxTimeout {
+		return nil, fmt.Errorf("loader timeout %d: want 1 to %d seconds, or 0 for the default", o.Timeout, MaxTimeout)
 	}
 	packagers, err := New(o.Formats, o.Sign)
 	if err != nil {
@@ -170,31 +197,27 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) (arts []Ar
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tmp, err := os.MkdirTemp("", "klpack-pack-*")
+	stg, err := atomicfile.Stage(outDir)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	defer func() {
-		if err != nil {
-			for _, a := range arts {
-				os.Remove(a.Path)
-			}
-			arts = nil
-		}
-	}()
+	defer stg.Close()
+	var arts []Artifact
 	for i, s := range r.Specs() {
-		dir := filepath.Join(tmp, strconv.Itoa(i))
+		// The generated files go in the staging directory too: nothing in
+		// /tmp, and nothing a killed build leaves that the next does not
+		// remove.
+		dir := filepath.Join(stg.Dir(), "src-"+strconv.Itoa(i))
 		if err := os.Mkdir(dir, 0o700); err != nil {
-			return arts, err
+			return nil, err
 		}
 		st, err := Stage(s, dir, o.Timeout)
 		if err != nil {
-			return arts, fmt.Errorf("package %s: %w", s.Name, err)
+			return nil, fmt.Errorf("package %s: %w", s.Name, err)
 		}
 		// The formats share nothing once staged: build them side by side.
 		formats := []string{FormatRPM, FormatDeb}
-		outs := make([]string, len(formats))
+		names := make([]string, len(formats))
 		errs := make([]error, len(formats))
 		var wg sync.WaitGroup
 		for k, f := range formats {
@@ -202,29 +225,31 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) (arts []Ar
 			if !ok {
 				continue
 			}
-			outs[k] = filepath.Join(outDir, p.FileName(s))
+			names[k] = p.FileName(s)
 			wg.Go(func() {
-				errs[k] = atomicfile.Write(outs[k], func(w io.Writer) error { return p.Package(ctx, st, w) })
+				errs[k] = stg.Write(names[k], func(w io.Writer) error { return p.Package(ctx, st, w) })
 			})
 		}
 		wg.Wait()
-		for k, f := range formats {
-			if outs[k] == "" {
-				continue
-			}
-			if errs[k] == nil {
-				log.Info("package", "format", f, "path", outs[k])
-				arts = append(arts, Artifact{Format: f, Package: s.Name, Path: outs[k]})
-			}
-		}
 		if err := errors.Join(errs...); err != nil {
-			return arts, err
+			return nil, err
 		}
-		mp := filepath.Join(outDir, s.Name+"_"+s.DebVersion()+".manifest.json")
-		if err := atomicfile.Write(mp, st.Manifest.WriteJSON); err != nil {
-			return arts, err
+		for k, f := range formats {
+			if names[k] != "" {
+				arts = append(arts, Artifact{Format: f, Package: s.Name, Path: stg.Path(names[k])})
+			}
 		}
-		arts = append(arts, Artifact{Format: "manifest", Package: s.Name, Path: mp})
+		mn := s.Name + "_" + s.DebVersion() + ".manifest.json"
+		if err := stg.Write(mn, st.Manifest.WriteJSON); err != nil {
+			return nil, err
+		}
+		arts = append(arts, Artifact{Format: "manifest", Package: s.Name, Path: stg.Path(mn)})
+	}
+	if err := stg.Commit(); err != nil {
+		return nil, err
+	}
+	for _, a := range arts {
+		log.Info("package", "format", a.Format, "path", a.Path)
 	}
 	return arts, nil
 }

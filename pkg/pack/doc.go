@@ -18,10 +18,13 @@
 // script: free text without control characters, relations in their
 // format's syntax, module, object and function names as the kernel gives
 // them. Packages are built by a Packager per format (New), with nfpm's
-// globbing off, and written whole or not at all by Build.
+// globbing off, and written by Build as one set: built in a staging
+// directory inside the output directory and moved into place only when
+// all of it is built and every signature verified (VerifySignature).
 //
 // Callers may test errors with errors.Is for ErrUnknownFormat, ErrBadRelease
 // (the release manifest or a file it names is wrong), ErrOutsideRoot (a
-// path leaves the release root), ErrBadPassphrase and ErrSign (signing
-// failed).
+// path leaves the release root), ErrBadPassphrase, ErrSign (signing
+// failed) and ErrBadSignature (a signer printed no valid signature of the
+// data).
 package pack

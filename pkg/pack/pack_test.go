@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/rpm"
@@ -216,24 +218,92 @@ func mustRead(t testing.TB, p string) []byte {
 	return b
 }
 
-// TestBuildLeavesNothingOnFailure makes the second package's signing fail:
-// the first package, already written, is removed again.
-func TestBuildLeavesNothingOnFailure(t *testing.T) {
-	out := t.TempDir()
-	n := 0
+// snapshot returns every entry of dir with its mode and contents.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		st, _ := os.Lstat(p)
+		b, _ := os.ReadFile(p)
+		m[e.Name()] = st.Mode().String() + " " + string(b)
+	}
+	return m
+}
+
+// TestBuildFailureKeepsOldBuild rebuilds into a directory holding a good
+// build, with a signer that fails on the second package, after the first
+// one's packages are built: the old build is left byte for byte, and the
+// staging directory and temporary file a killed run left are gone, and
+// were never listed.
+func TestBuildFailureKeepsOldBuild(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing")) // nothing may go to /tmp
+	dir, _ := testKey(t)
+	good, err := OpenPGPSigner(filepath.Join(dir, "key.asc"), []byte(testPassphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "new", "out") // created by Build
+	arts0, err := Build(context.Background(), release(t, "release-6.1"), out, Options{Sign: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts0) != 6 {
+		t.Fatalf("Build wrote %d files, want 6", len(arts0))
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("output directory: %v, %v, want 0755", st, err)
+	}
+	before := snapshot(t, out)
+	for _, a := range arts0 {
+		if st, _ := os.Stat(a.Path); st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, want 0644", a.Path, st.Mode())
+		}
+	}
+	// What a run killed by SIGKILL leaves.
+	os.Mkdir(filepath.Join(out, ".klpack-staging-123"), 0o700)
+	os.WriteFile(filepath.Join(out, ".klpack-staging-123", "half.rpm"), []byte("half"), 0o600)
+	var calls atomic.Int32
 	failing := SignFunc(func(r io.Reader) ([]byte, error) {
-		n++
-		if n > 2 {
+		// rpm signs twice, deb once: the fourth call is the second package's.
+		if calls.Add(1) > 3 {
 			return nil, errors.New("hsm unavailable")
 		}
-		return []byte("sig"), nil
+		return good(r)
 	})
-	_, err := Build(context.Background(), release(t, "release-6.1"), out, Options{Sign: failing})
-	if !errors.Is(err, ErrSign) || !strings.Contains(err.Error(), "hsm unavailable") {
-		t.Fatalf("Build() = %v, want ErrSign", err)
+	arts, err := Build(context.Background(), release(t, "release-6.1"), out, Options{Sign: failing})
+	if !errors.Is(err, ErrSign) || !strings.Contains(err.Error(), "hsm unavailable") || arts != nil {
+		t.Fatalf("Build() = %v, %v, want ErrSign", arts, err)
 	}
-	if ents, _ := os.ReadDir(out); len(ents) != 0 {
-		t.Errorf("Build() failed but left %v", ents)
+	if got := calls.Load(); got < 4 {
+		t.Fatalf("the signer ran %d times: the failure came before the first package was built", got)
+	}
+	if diff := cmp.Diff(before, snapshot(t, out)); diff != "" {
+		t.Errorf("a failed rebuild changed the good build (-before +after):\n%s", diff)
+	}
+	// A good rebuild replaces the set and removes what a killed run left.
+	os.Mkdir(filepath.Join(out, ".klpack-staging-456"), 0o700)
+	stale := "." + filepath.Base(arts0[0].Path) + ".tmp-789"
+	os.WriteFile(filepath.Join(out, stale), []byte("half"), 0o600)
+	arts, err = Build(context.Background(), release(t, "release-6.1"), out, Options{Sign: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, a := range arts {
+		want = append(want, filepath.Base(a.Path))
+	}
+	for name := range snapshot(t, out) {
+		got = append(got, name)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("after a good rebuild the directory holds %q, want %q", got, want)
 	}
 }
 

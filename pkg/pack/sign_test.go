@@ -179,7 +179,11 @@ func TestSignCommand(t *testing.T) {
 	if out, err := exec.Command("sh", "-c", gpgArgs+" --import "+filepath.Join(dir, "key.asc")).CombinedOutput(); err != nil {
 		t.Fatalf("gpg --import: %v\n%s", err, out)
 	}
-	sign := CommandSigner(context.Background(), gpgArgs+" --digest-algo SHA256 --local-user "+keyID+" --detach-sign")
+	pub, err := ReadPublicKeys(filepath.Join(dir, "pub.asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := CommandSigner(context.Background(), gpgArgs+" --digest-algo SHA256 --local-user "+keyID+" --detach-sign", pub)
 	pkgs := build(t, release(t, "release-6.1"), Options{Sign: sign})
 	root := t.TempDir()
 	if out, err := exec.Command(rpmkeys, "--root", root, "--import", filepath.Join(dir, "pub.asc")).CombinedOutput(); err != nil {
@@ -193,7 +197,7 @@ func TestSignCommand(t *testing.T) {
 	if out, err := debsigVerify(t, policies, keyrings, pkgs["deb:klp-patch-6.1.0-56-amd64"]); err != nil {
 		t.Errorf("debsig-verify: %v\n%s", err, out)
 	}
-	failing := CommandSigner(context.Background(), "echo hsm offline >&2; exit 3")
+	failing := CommandSigner(context.Background(), "echo hsm offline >&2; exit 3", nil)
 	_, err = Build(context.Background(), release(t, "release-6.1"), t.TempDir(), Options{Sign: failing})
 	if !errors.Is(err, ErrSign) || !strings.Contains(err.Error(), "hsm offline") {
 		t.Errorf("Build with a failing sign command = %v, want ErrSign with its message", err)
