@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/testutil"
 )
 
 // tree lists every path under dir, for checking that nothing changed.
@@ -173,7 +175,7 @@ func TestDetachOnBPFFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := unix.Mount("bpf", pin, "bpf", 0, "mode=0700"); err != nil {
-		t.Skipf("mounting bpffs: %v (needs root)", err)
+		testutil.Missing(t, fmt.Sprintf("mounting bpffs: %v (needs root)", err))
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(pin, unix.MNT_DETACH); err != nil {
@@ -182,7 +184,7 @@ func TestDetachOnBPFFS(t *testing.T) {
 	})
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {
-		t.Skipf("creating a BPF map: %v", err)
+		testutil.Missing(t, fmt.Sprintf("creating a BPF map: %v", err))
 	}
 	defer m.Close()
 	for _, p := range []string{"e2e_hook_value/prog", "e2e_hook_value/link@e2e_hook1", "other/prog"} {

@@ -148,10 +148,8 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
-// MaxTimeout bounds Options.Timeout: an hour for one transition is past
-// any the kernel takes, and keeps the loader's and the unit's arithmetic
-// small.
-const MaxTimeout = 3600
+// MaxTimeout bounds Options.Timeout (templates.CheckTimeout).
+const MaxTimeout = templates.MaxTimeout
 
 // MaxMTime is the latest time a package can carry: rpm stores times
 // (build time, file times) in 32 bits, cpio in 8 hex digits.
@@ -186,8 +184,8 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) ([]Artifac
 	if err := CheckMTime(r.MTime); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRelease, err)
 	}
-	if o.Timeout < 0 || o.Timeout > MaxTimeout {
-		return nil, fmt.Errorf("loader timeout %d: want 1 to %d seconds, or 0 for the default", o.Timeout, MaxTimeout)
+	if err := templates.CheckTimeout(o.Timeout); err != nil {
+		return nil, fmt.Errorf("loader %w", err)
 	}
 	packagers, err := New(o.Formats, o.Sign)
 	if err != nil {

@@ -26,7 +26,7 @@ func TestBuildRefuses(t *testing.T) {
 		{"time past 32 bits", time.Unix(1<<32, 0), 0, "out", "time 4294967296 is out of range: packages store 32-bit times, 0 to 4294967295"},
 		{"SOURCE_DATE_EPOCH=99999999999999", time.Unix(99999999999999, 0), 0, "out", "out of range"},
 		{"time before 1970", time.Unix(-1, 0), 0, "out", "time -1 is out of range"},
-		{"negative timeout", epoch, -1, "out", "loader timeout -1: want 1 to 3600 seconds"},
+		{"negative timeout", epoch, -1, "out", "loader timeout -1 s: want 1 to 3600 seconds"},
 		{"huge timeout", epoch, 1 << 62, "out", "loader timeout 4611686018427387904"},
 		{"output is a file", epoch, 0, "file", "output directory " + file + ": not a directory"},
 	}
@@ -53,7 +53,7 @@ func TestBuildRefuses(t *testing.T) {
 
 // TestStageUnitTimeout: the unit's start timeout follows the loader's.
 func TestStageUnitTimeout(t *testing.T) {
-	for _, tt := range []struct{ timeout, want int }{{0, 600}, {120, 1200}} {
+	for _, tt := range []struct{ timeout, want int }{{0, 390}, {120, 690}} { // templates.StartTimeout of 2 patches
 		dir := t.TempDir()
 		if _, err := Stage(release(t, "release-6.1").Specs()[0], dir, tt.timeout); err != nil {
 			t.Fatal(err)

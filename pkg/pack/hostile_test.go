@@ -120,6 +120,7 @@ func TestChangedSinceScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.MTime = epoch
 	if err := os.WriteFile(filepath.Join(dir, "lp.ko"), testKo(t, "lp_param.ko"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klpack/klpack/internal/testutil"
+)
+
+// maxRSS is the bound on the peak memory of klpack refusing an
+// input, whatever its size.
+const maxRSS = 256 << 20
+
+// TestHostileFiles gives every flag and argument that names a file a
+// FIFO, a character device that never ends and a 2 GiB sparse file:
+// klpack must refuse each promptly, name the file and stay under maxRSS.
+// A hang is caught by the deadline, not timed: it would block forever.
+func TestHostileFiles(t *testing.T) {
+	klpack, err := exec.LookPath("klpack") // installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko := filepath.Join(td, "ko", "6.1.0-56-amd64", "lp_replace.ko")
+	dir := t.TempDir()
+	key := writeKey(t, dir)
+	mod := filepath.Join(dir, "mod.ko")
+	copyFile(t, ko, mod)
+
+	inputs := map[string]string{
+		"fifo":   filepath.Join(dir, "fifo"),
+		"device": "/dev/zero",
+		"sparse": filepath.Join(dir, "sparse"),
+	}
+	if err := syscall.Mkfifo(inputs["fifo"], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inputs["sparse"], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(inputs["sparse"], 2<<30); err != nil {
+		t.Fatal(err)
+	}
+
+	// X stands for the hostile file.
+	surfaces := [][]string{
+		{"scan", "X"},
+		{"scan", "--vmlinux-btf", "X", ko},
+		{"check", "X"},
+		{"check", "--deployed", "X", ko},
+		{"check", "--ack", "X", ko},
+		{"check", "--symbols", "X", ko},
+		{"check", "--filter-functions", "X", ko},
+		{"check", "--kernel-config", "X", ko},
+		{"check", "--vmlinux-btf", "X", ko},
+		{"plan", "--deployed", "X", ko},
+		{"simulate", "X"},
+		{"deploy", "show", "X"},
+		{"sign", "--key", "X", "-o", filepath.Join(dir, "out.ko"), mod},
+		{"sign", "--key", key, "--cert", "X", "-o", filepath.Join(dir, "out.ko"), mod},
+		{"sign", "--key", key, "--passphrase-file", "X", "-o", filepath.Join(dir, "out.ko"), mod},
+		{"sign", "--key", key, "-o", filepath.Join(dir, "out.ko"), "X"},
+		{"package", "-o", filepath.Join(dir, "out"), "X"},
+		{"package", "--sign-key", "X", "-o", filepath.Join(dir, "out"), filepath.Join(td, "pack", "release-6.1.yaml")},
+		{"hooks", "attach", "--bpffs", dir, "X"},
+	}
+	for _, s := range surfaces {
+		for kind, path := range inputs {
+			args := make([]string, len(s))
+			for i, a := range s {
+				if a == "X" {
+					a = path
+				}
+				args[i] = a
+			}
+			name := strings.Join(s, " ") + " " + kind
+			t.Run(name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, klpack, args...)
+				out, err := cmd.CombinedOutput()
+				if ctx.Err() != nil {
+					t.Fatalf("klpack %s: still running after 30 s (a hang)", strings.Join(args, " "))
+				}
+				if err == nil {
+					t.Errorf("klpack %s: exit 0, want a refusal", strings.Join(args, " "))
+				}
+				if !strings.Contains(string(out), path) {
+					t.Errorf("klpack %s: the error does not name %s:\n%s", strings.Join(args, " "), path, out)
+				}
+				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > maxRSS {
+					t.Errorf("klpack %s: peak memory %d MiB, the bound is %d MiB", strings.Join(args, " "), ru.Maxrss>>10, maxRSS>>20)
+				}
+			})
+		}
+	}
+}
+
+func writeKey(t *testing.T, dir string) string {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
