@@ -3,6 +3,8 @@ package pack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/templates"
 )
 
@@ -35,8 +38,11 @@ type Staged struct {
 	Scripts map[string][2]string
 }
 
-// Stage renders the loader, order file, unit, scripts and manifest of s
-// into dir.
+// Stage copies the module and its hooks into dir, each checked against
+// the hash taken when it was scanned or validated, so that the packages
+// carry exactly those bytes whatever happens to the release directory
+// meanwhile; and renders the loader, order file, unit, scripts and
+// manifest of s there.
 func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 	r, m := s.Release, s.Module
 	st := &Staged{Spec: s, Scripts: map[string][2]string{}}
@@ -44,9 +50,17 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 	koDest := pkgDir + "/" + m.Record.Name + koSuffix(m.File)
 	loaderDest := pkgDir + "/klpack-load"
 	manifestDest := pkgDir + "/manifest.json"
-	st.Files = append(st.Files, StagedFile{Source: m.File, Dest: koDest, Mode: 0o644})
-	for _, h := range m.Hooks {
-		st.Files = append(st.Files, StagedFile{Source: h, Dest: pkgDir + "/hooks/" + filepath.Base(h), Mode: 0o644})
+	ko, err := copyChecked(m.File, filepath.Join(dir, "module"), m.Record.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	st.Files = append(st.Files, StagedFile{Source: ko, Dest: koDest, Mode: 0o644})
+	for i, h := range m.Hooks {
+		c, err := copyChecked(h, filepath.Join(dir, "hook-"+strconv.Itoa(i)), m.HookSHA256[h])
+		if err != nil {
+			return nil, err
+		}
+		st.Files = append(st.Files, StagedFile{Source: c, Dest: pkgDir + "/hooks/" + filepath.Base(h), Mode: 0o644})
 	}
 	gen := func(name string, mode fs.FileMode, dest string, b []byte, err error) error {
 		if err != nil {
@@ -135,6 +149,35 @@ func (s *Spec) manifest(staged []StagedFile, koDest string) (*Manifest, error) {
 	}
 	return man, nil
 }
+
+// copyChecked copies the regular file from to to, and refuses it unless
+// its SHA-256 is sum (hex; empty when the scan had none to give).
+func copyChecked(from, to, sum string) (string, error) {
+	in, _, err := safeio.Open(from)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRelease, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), io.LimitReader(in, maxStaged+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", from, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); sum != "" && got != sum {
+		return "", fmt.Errorf("%w: %s changed since it was scanned (sha256 %s, scanned %s)", ErrBadRelease, from, got, sum)
+	}
+	return to, nil
+}
+
+// maxStaged bounds a copied file; the hash check refuses one cut short.
+const maxStaged = 1 << 30
 
 // Options control Build.
 type Options struct {

@@ -186,6 +186,18 @@ func TestHooks(t *testing.T) {
 	if got := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[dest]; !bytes.Equal(got, obj[fn]) {
 		t.Errorf("the deb ships %s as %d bytes, want the %d bytes of the hook object", dest, len(got), len(obj[fn]))
 	}
+
+	// A hook swapped after it was validated is refused, not shipped.
+	if err := os.WriteFile(filepath.Join(dir, "hooks", fn+".bpf.o"), obj[other], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if _, err := Build(t.Context(), r, out, Options{Formats: []string{FormatDeb}}); !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), "changed since it was scanned") {
+		t.Errorf("Build() after the hook changed = %v, want %v: changed since it was scanned", err, ErrBadRelease)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("Build() failed but wrote %v", ents)
+	}
 }
 
 // TestTimeout: the loader's wait per transition is range-checked by the

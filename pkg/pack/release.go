@@ -79,9 +79,11 @@ type Module struct {
 	// Layer is klp.LayerCumulative or klp.LayerOffBand.
 	Layer string
 	// File is the module file on disk; Hooks its hook objects, each
-	// named <hook function>.bpf.o.
-	File  string
-	Hooks []string
+	// named <hook function>.bpf.o, and HookSHA256 the hex SHA-256 of
+	// each hook's bytes as validated.
+	File       string
+	Hooks      []string
+	HookSHA256 map[string]string
 }
 
 // releaseFile is the release manifest's form.
@@ -313,7 +315,13 @@ func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) 
 		if err := checkHook(h, obj, rec); err != nil {
 			return nil, err
 		}
-		m.Hooks = append(m.Hooks, filepath.Join(rootDir, filepath.FromSlash(h)))
+		p := filepath.Join(rootDir, filepath.FromSlash(h))
+		m.Hooks = append(m.Hooks, p)
+		if m.HookSHA256 == nil {
+			m.HookSHA256 = map[string]string{}
+		}
+		sum := sha256.Sum256(obj)
+		m.HookSHA256[p] = hex.EncodeToString(sum[:])
 	}
 	return m, nil
 }
