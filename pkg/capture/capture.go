@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/sysfs"
@@ -150,7 +151,7 @@ func scanModules(ctx context.Context, dirs []string, opts *CaptureOptions) (*sca
 func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State, *CaptureReport, error) {
 	rep := &CaptureReport{Entries: []ReportEntry{}}
 	for _, name := range tree.Ignored {
-		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", name)
+		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", safetext.Quote(name))
 	}
 	sps := tree.Patches
 	// Functions each patch lists in sysfs, to tell a replace patch's nops.
