@@ -59,18 +59,42 @@ func Open(path string, opts *Options) (*klp.Module, error) {
 	return newScanner(opts).open(path)
 }
 
-func (s *scanner) open(path string) (m *klp.Module, err error) {
-	defer func() {
-		if err == nil {
-			m.Path = path
-			return
-		}
-		if fe, ok := errors.AsType[*FormatError](err); ok && fe.Path == "" {
-			fe.Path = path
-			return
-		}
-		err = fmt.Errorf("file %s: %w", path, err)
-	}()
+func (s *scanner) open(path string) (*klp.Module, error) {
+	raw, err := s.read(path)
+	if err != nil {
+		return nil, nameFile(path, err)
+	}
+	return s.scanFile(path, raw)
+}
+
+// scanFile scans raw, read from the file at path.
+func (s *scanner) scanFile(path string, raw []byte) (*klp.Module, error) {
+	m, err := s.scan(raw)
+	if err != nil {
+		return nil, nameFile(path, err)
+	}
+	m.Path = path
+	return m, nil
+}
+
+// nameFile makes err, from reading or scanning the file at path, start
+// by naming it. A *FormatError on top takes the path. One deeper cannot:
+// the messages wrapped around it were formatted when they were made, so
+// the path set there would not show; a new *FormatError on top carries
+// it, and is the one errors.As finds.
+func nameFile(path string, err error) error {
+	if fe, ok := err.(*FormatError); ok && fe.Path == "" {
+		fe.Path = path
+		return fe
+	}
+	if _, ok := errors.AsType[*FormatError](err); ok {
+		return &FormatError{Path: path, Err: err}
+	}
+	return fmt.Errorf("file %s: %w", path, err)
+}
+
+// read reads the regular file at path into the reused buffer.
+func (s *scanner) read(path string) ([]byte, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
@@ -92,7 +116,7 @@ func (s *scanner) open(path string) (m *klp.Module, err error) {
 		}
 		return nil, err
 	}
-	return s.scan(raw)
+	return raw, nil
 }
 
 // scan scans a whole module file.
