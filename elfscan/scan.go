@@ -166,12 +166,13 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err erro
 	}
 	m.Vermagic = first(m.Modinfo, "vermagic")
 	m.Name = first(m.Modinfo, "name")
+	nameSection := ".modinfo"
 	if m.Name == "" {
-		m.Name = thisModuleName(f)
+		m.Name, nameSection = thisModuleName(f), ".gnu.linkonce.this_module"
 	}
 	m.Livepatch = first(m.Modinfo, "livepatch") == "Y"
 	if !m.Livepatch {
-		return m, nil
+		return named(m, nameSection)
 	}
 	mod := &module{elf: f, rec: m, opts: opts}
 	for _, d := range decoders {
@@ -189,6 +190,14 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err erro
 		m.LayoutSource = &mod.layout.source
 	}
 	if m.KlpRelas, m.KlpSyms, err = klpRefs(f); err != nil {
+		return nil, err
+	}
+	return named(m, nameSection)
+}
+
+// named returns m if its names pass checkNames.
+func named(m *klp.Module, nameSection string) (*klp.Module, error) {
+	if err := checkNames(m, nameSection); err != nil {
 		return nil, err
 	}
 	return m, nil
