@@ -17,6 +17,19 @@ func checkNames(m *klp.Module, section string) error {
 	if err := klp.CheckModuleName(m.Name); err != nil {
 		return formatErr(section, 0, "module name: %v", err)
 	}
+	for _, r := range m.KlpRelas {
+		if err := klp.CheckModuleName(r.Object); err != nil {
+			return formatErr(r.Section, 0, ".klp.rela object: %v", err)
+		}
+	}
+	for _, k := range m.KlpSyms {
+		if err := klp.CheckModuleName(k.Object); err != nil {
+			return formatErr(".symtab", 0, ".klp.sym object: %v", err)
+		}
+		if err := klp.CheckSymbolName(k.Name); err != nil {
+			return formatErr(".symtab", 0, ".klp.sym.%s: %v", k.Object, err)
+		}
+	}
 	for _, p := range m.Patches {
 		if err := checkSymbolRef(p.Symbol); err != nil {
 			return formatErr("", 0, "klp_patch symbol: %v", err)
