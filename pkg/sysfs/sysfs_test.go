@@ -264,9 +264,12 @@ func encodeTree(t *Tree) fstest.MapFS {
 	}
 	for _, p := range t.Patches {
 		out[p.Name+"/enabled"] = b(p.Enabled)
-		for attr, v := range map[string]*bool{"transition": p.Transition, "replace": p.Replace, "replaceable": p.Replaceable} {
-			if v != nil {
-				out[p.Name+"/"+attr] = b(*v)
+		for _, a := range []struct {
+			name string
+			v    *bool
+		}{{"transition", p.Transition}, {"replace", p.Replace}, {"replaceable", p.Replaceable}} {
+			if a.v != nil {
+				out[p.Name+"/"+a.name] = b(*a.v)
 			}
 		}
 		if p.StackOrder != nil {
@@ -295,6 +298,11 @@ var attrs = map[string]bool{"enabled": true, "transition": true, "replace": true
 // read holds only names the kernel could have made and reads back the
 // same once written as a kernel would show it; a tree refused is an
 // *Error naming a path of the tree, printable as it is.
+//
+// fstest.MapFS lists a directory by ranging over its map, so coverage
+// varies from run to run and Go's minimizer spends its whole
+// -fuzzminimizetime (60s by default) on each new input: run it with
+// -fuzzminimizetime 2s or so.
 func FuzzSysfsTree(f *testing.F) {
 	f.Add([]byte("lp_a/enabled=1\nlp_a/transition=0\nlp_a/stack_order=2\nlp_a/vmlinux/patched=1\nlp_a/vmlinux/c_next,2/\nREADME=x"))
 	f.Add([]byte("lp_b/enabled=0\nlp_b/replace_set=7\nlp_b/replaceable=1\nlp_b/ext4/foo.isra.0,01/"))
