@@ -47,7 +47,9 @@ type CaptureOptions struct {
 }
 
 // Capture builds the deployed state of a kernel from its livepatch sysfs
-// tree (the contents of /sys/kernel/livepatch, live or copied) and the
+// tree (the contents of /sys/kernel/livepatch, live or copied; for a
+// directory, give sysfs.FS of an os.Root so nothing outside it is read
+// and no FIFO blocks) and the
 // module files under moduleDirs, scanned with elfscan. A patch directory
 // is matched with the livepatch module of the same name (the kernel names
 // the directory after the module).
