@@ -9,6 +9,10 @@
 // holds. The ELF reading itself is internal/elf64's, the signature
 // trailer pkg/modsign's. Bad input yields a *FormatError (errors.AsType) naming the section
 // and offset, or ErrNotELF; a missing signature is not an error of a scan.
+// Every error of a scan starts by naming its file. Names that no kernel
+// could resolve (a module, object or function name that is not one, a
+// symbol that is not a C identifier) are bad input too: they would reach
+// package metadata, scripts and terminals.
 // Modules are 64-bit x86_64 or arm64: one for another machine or class is
 // a *FormatError naming the machine that matches ErrUnsupportedMachine.
 //

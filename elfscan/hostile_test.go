@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/klpack/klpack/internal/elf64"
@@ -246,16 +247,21 @@ func crossObjectKlpRela(t testing.TB) []byte {
 	return poke(b, shstrtab.Off+name+uint64(len(".klp.rela.vmlinu")), []byte{'z'})
 }
 
-// scanHostile scans one malformed input: no panic, exactly one of module
-// and error, a FormatError (or ErrNotELF) with a message, a result that
-// marshals, and no allocation far beyond the input. mustFail: the input
-// cannot be read correctly, so a scan that succeeds reports something
-// that is not in the file.
+// scanHostile scans one malformed input from a file, as klpack does: no
+// panic, exactly one of module and error, a FormatError (or ErrNotELF)
+// whose message starts by naming the file, a result that marshals, and
+// no allocation far beyond the input. mustFail: the input cannot be read
+// correctly, so a scan that succeeds reports something that is not in
+// the file.
 func scanHostile(t *testing.T, data []byte, mustFail bool) {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "mutant.ko")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m, err := scanBytes(data, nil)
+	m, err := Open(path, nil)
 	runtime.ReadMemStats(&after)
 	if (err == nil) == (m == nil) {
 		t.Fatalf("scan = %v, %v: want exactly one of module and error", m, err)
@@ -268,8 +274,15 @@ func scanHostile(t *testing.T, data []byte, mustFail bool) {
 		if err.Error() == "" {
 			t.Error("empty error message")
 		}
-		if _, ok := errors.AsType[*FormatError](err); !ok && !errors.Is(err, ErrNotELF) {
+		fe, ok := errors.AsType[*FormatError](err)
+		if !ok && !errors.Is(err, ErrNotELF) {
 			t.Errorf("not a FormatError: %v (%T)", err, err)
+		}
+		if ok && fe.Path != path {
+			t.Errorf("FormatError.Path = %q, want %q", fe.Path, path)
+		}
+		if !strings.HasPrefix(err.Error(), "file "+path+": ") {
+			t.Errorf("error %q does not start by naming the file", err)
 		}
 		t.Log(err)
 	default:
@@ -322,6 +335,43 @@ func TestHostile(t *testing.T) {
 	}
 }
 
+// TestHostileMutants scans mutants of the base module made without
+// knowing what its sections hold: the size and entry size of every
+// section set to values that break them, and single bit flips spread over
+// the file. Each goes through scanHostile: whatever is refused says which
+// file it was.
+func TestHostileMutants(t *testing.T) {
+	base := hostileBase(t)
+	m := newMutator(t, base)
+	n := 0
+	for i := 1; i < len(m.f.Sections); i++ {
+		sec := m.f.Sections[i]
+		for _, field := range []struct {
+			name string
+			off  int
+			vals []uint64
+		}{
+			{"size", shSize, []uint64{0, 1, 5, sec.Size - 1, sec.Size + 1, sec.Size * 2}},
+			{"entsize", shEntsize, []uint64{0, 1, 7, elf64.RelaSize, elf64.SymSize, 1 << 32}},
+		} {
+			for _, v := range field.vals {
+				n++
+				t.Run(fmt.Sprintf("%s %s %d", sec.Name, field.name, v), func(t *testing.T) {
+					scanHostile(t, m.set(base, i, field.off, v), false)
+				})
+			}
+		}
+	}
+	stride := max(len(base)/600, 1)
+	for off := 0; off < len(base); off += stride {
+		c := bytes.Clone(base)
+		c[off] ^= 1 << (off % 8)
+		n++
+		t.Run(fmt.Sprintf("bit %d of byte %#x", off%8, off), func(t *testing.T) { scanHostile(t, c, false) })
+	}
+	t.Logf("%d mutants", n)
+}
+
 func TestOpenNamesFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bad.ko")
@@ -339,7 +389,8 @@ func TestOpenNamesFile(t *testing.T) {
 }
 
 // FuzzScan checks that no input panics, that exactly one of result and
-// error comes back, and that results marshal.
+// error comes back, that an error starts by naming the file (and a
+// FormatError carries its path), and that results marshal.
 func FuzzScan(f *testing.F) {
 	for _, k := range allKernels() {
 		for _, name := range []string{"lp_param.strip-unneeded.ko", "lp_multiobj.strip-unneeded.ko", "lp_replace.strip-debug.ko", "klp_user.strip-unneeded.ko", "lp_shadow.ko.zst"} {
@@ -357,10 +408,17 @@ func FuzzScan(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	const path = "fuzz/mutant.ko"
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := scanBytes(b, nil)
+		m, err := newScanner(nil).scanFile(path, b)
 		if (err == nil) == (m == nil) {
 			t.Fatalf("scan = %v, %v", m, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "file "+path+": ") {
+			t.Fatalf("error %q does not start by naming the file", err)
+		}
+		if fe, ok := errors.AsType[*FormatError](err); ok && fe.Path != path {
+			t.Fatalf("FormatError.Path = %q, want %q", fe.Path, path)
 		}
 		if m != nil {
 			if _, err := json.Marshal(m); err != nil {

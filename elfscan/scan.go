@@ -59,18 +59,42 @@ func Open(path string, opts *Options) (*klp.Module, error) {
 	return newScanner(opts).open(path)
 }
 
-func (s *scanner) open(path string) (m *klp.Module, err error) {
-	defer func() {
-		if err == nil {
-			m.Path = path
-			return
-		}
-		if fe, ok := errors.AsType[*FormatError](err); ok && fe.Path == "" {
-			fe.Path = path
-			return
-		}
-		err = fmt.Errorf("file %s: %w", path, err)
-	}()
+func (s *scanner) open(path string) (*klp.Module, error) {
+	raw, err := s.read(path)
+	if err != nil {
+		return nil, nameFile(path, err)
+	}
+	return s.scanFile(path, raw)
+}
+
+// scanFile scans raw, read from the file at path.
+func (s *scanner) scanFile(path string, raw []byte) (*klp.Module, error) {
+	m, err := s.scan(raw)
+	if err != nil {
+		return nil, nameFile(path, err)
+	}
+	m.Path = path
+	return m, nil
+}
+
+// nameFile makes err, from reading or scanning the file at path, start
+// by naming it. A *FormatError on top takes the path. One deeper cannot:
+// the messages wrapped around it were formatted when they were made, so
+// the path set there would not show; a new *FormatError on top carries
+// it, and is the one errors.As finds.
+func nameFile(path string, err error) error {
+	if fe, ok := err.(*FormatError); ok && fe.Path == "" {
+		fe.Path = path
+		return fe
+	}
+	if _, ok := errors.AsType[*FormatError](err); ok {
+		return &FormatError{Path: path, Err: err}
+	}
+	return fmt.Errorf("file %s: %w", path, err)
+}
+
+// read reads the regular file at path into the reused buffer.
+func (s *scanner) read(path string) ([]byte, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
@@ -92,7 +116,7 @@ func (s *scanner) open(path string) (m *klp.Module, err error) {
 		}
 		return nil, err
 	}
-	return s.scan(raw)
+	return raw, nil
 }
 
 // scan scans a whole module file.
@@ -142,12 +166,13 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err erro
 	}
 	m.Vermagic = first(m.Modinfo, "vermagic")
 	m.Name = first(m.Modinfo, "name")
+	nameSection := ".modinfo"
 	if m.Name == "" {
-		m.Name = thisModuleName(f)
+		m.Name, nameSection = thisModuleName(f), ".gnu.linkonce.this_module"
 	}
 	m.Livepatch = first(m.Modinfo, "livepatch") == "Y"
 	if !m.Livepatch {
-		return m, nil
+		return named(m, nameSection)
 	}
 	mod := &module{elf: f, rec: m, opts: opts}
 	for _, d := range decoders {
@@ -165,6 +190,14 @@ func scanELF(m *klp.Module, data []byte, opts *Options) (_ *klp.Module, err erro
 		m.LayoutSource = &mod.layout.source
 	}
 	if m.KlpRelas, m.KlpSyms, err = klpRefs(f); err != nil {
+		return nil, err
+	}
+	return named(m, nameSection)
+}
+
+// named returns m if its names pass checkNames.
+func named(m *klp.Module, nameSection string) (*klp.Module, error) {
+	if err := checkNames(m, nameSection); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -2,6 +2,7 @@ package elfscan
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,16 @@ func IsModuleName(name string) bool {
 
 // Expand turns the paths a user gave into module files: files stay as
 // given, directories are walked for module names in lexical order.
+//
+// Every entry with a module name that is not a directory is kept,
+// whatever its type: a symbolic link is followed when scanned (as
+// distributions' weak-updates links are meant to be), and what is no
+// regular file once followed (a FIFO, a device, a link loop or a dangling
+// link) is refused by the scan with an error naming it. Like find, the
+// walk does not stop there and does not stay silent either: each such
+// file is a failed Result, which scan reports and counts in its exit
+// status and capture lists as skipped. Links to directories are not
+// walked, so a loop of them cannot make the walk endless.
 func Expand(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -42,7 +53,7 @@ func Expand(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() && IsModuleName(d.Name()) {
+			if !d.IsDir() && IsModuleName(d.Name()) {
 				out = append(out, path)
 			}
 			return nil
@@ -85,7 +96,7 @@ feed:
 		case next <- i:
 		case <-ctx.Done():
 			for j := i; j < len(files); j++ {
-				out[j] = Result{Path: files[j], Err: ctx.Err()}
+				out[j] = Result{Path: files[j], Err: fmt.Errorf("file %s: not scanned: %w", files[j], ctx.Err())}
 			}
 			break feed
 		}

@@ -64,12 +64,13 @@ Exit 0 when the state was written, 2 on bad input.`,
 }
 
 func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
-	if st, err := os.Stat(o.sysfs); err != nil {
-		return &exitError{exitInput, err}
-	} else if !st.IsDir() {
-		return &exitError{exitInput, fmt.Errorf("--sysfs %s: not a directory", o.sysfs)}
+	// Through a root: a symbolic link in the tree cannot lead out of it.
+	root, err := os.OpenRoot(o.sysfs)
+	if err != nil {
+		return &exitError{exitInput, fmt.Errorf("--sysfs: %w", err)}
 	}
-	state, rep, err := capture.Capture(cmd.Context(), os.DirFS(o.sysfs), o.modules, &capture.CaptureOptions{
+	defer root.Close()
+	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), o.modules, &capture.CaptureOptions{
 		KernelRelease: o.release,
 		KernelModel:   o.model,
 		Order:         o.order,

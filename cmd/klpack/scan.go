@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -54,7 +55,8 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 	for _, r := range results {
 		if r.Err != nil {
 			bad++
-			fmt.Fprintln(cmd.ErrOrStderr(), "klpack: scan:", r.Err)
+			// The message holds a path from the walk, which may hold anything.
+			fmt.Fprintln(cmd.ErrOrStderr(), "klpack: scan:", safetext.Quote(r.Err.Error()))
 			continue
 		}
 		doc.Modules = append(doc.Modules, r.Module)

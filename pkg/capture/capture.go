@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/sysfs"
@@ -46,7 +47,9 @@ type CaptureOptions struct {
 }
 
 // Capture builds the deployed state of a kernel from its livepatch sysfs
-// tree (the contents of /sys/kernel/livepatch, live or copied) and the
+// tree (the contents of /sys/kernel/livepatch, live or copied; for a
+// directory, give sysfs.FS of an os.Root so nothing outside it is read
+// and no FIFO blocks) and the
 // module files under moduleDirs, scanned with elfscan. A patch directory
 // is matched with the livepatch module of the same name (the kernel names
 // the directory after the module).
@@ -150,7 +153,7 @@ func scanModules(ctx context.Context, dirs []string, opts *CaptureOptions) (*sca
 func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State, *CaptureReport, error) {
 	rep := &CaptureReport{Entries: []ReportEntry{}}
 	for _, name := range tree.Ignored {
-		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", name)
+		rep.add(EntryNote, "", "", "ignoring %s: a file, not a patch directory", safetext.Quote(name))
 	}
 	sps := tree.Patches
 	// Functions each patch lists in sysfs, to tell a replace patch's nops.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
@@ -305,6 +307,8 @@ func TestCaptureErrors(t *testing.T) {
 		{name: "attribute too large", sysfs: fstest.MapFS{
 			"lp_shadow/enabled": &fstest.MapFile{Data: bytes.Repeat([]byte("1"), 4096+1)},
 		}, path: "lp_shadow/enabled", msg: "larger than"},
+		{name: "patch name with a newline", sysfs: fstest.MapFS{"lp\nnote lp_x/enabled": &fstest.MapFile{Data: []byte("1")}}, path: "lp\nnote lp_x", msg: `file "lp\nnote lp_x": patch directory: module name`},
+		{name: "function name with ESC", sysfs: tree(fake{"lp_shadow", map[string]string{"enabled": "1"}, vmlinux("1", "f\x1b[2J,1")}), path: "lp_shadow/vmlinux/f\x1b[2J,1", msg: `file "lp_shadow/vmlinux/f\x1b[2J,1": function directory: symbol name`},
 		{name: "no release", sysfs: fstest.MapFS{}, msg: "kernel release unknown"},
 		{name: "unknown model", sysfs: tree(good), opts: CaptureOptions{KernelModel: "kpatch"}, msg: `unknown kernel model "kpatch"`},
 		{name: "order misses a patch", sysfs: tree(good, fake{"lp_b", map[string]string{"enabled": "1"}, nil}), opts: CaptureOptions{Order: []string{"lp_shadow"}}, msg: "lp_b is in sysfs but not in the order given"},
@@ -369,5 +373,23 @@ func TestCaptureProgressAndSkipped(t *testing.T) {
 	}
 	if rep.Count(EntrySkipped) != 1 {
 		t.Errorf("report:\n%s\nwant one skipped file", strings.Join(rep.Lines(), "\n"))
+	}
+}
+
+// TestReportLinesQuoted: a path or name with a control character cannot
+// forge a report line or reach the terminal raw.
+func TestReportLinesQuoted(t *testing.T) {
+	rep := &CaptureReport{Entries: []ReportEntry{
+		{Kind: EntrySkipped, Path: "m/a\nok lp_x.ko", Msg: "file m/a\nok lp_x.ko: not an ELF file"},
+		{Kind: EntryNote, Patch: "lp\x1b[2J", Msg: "in transition"},
+		{Kind: EntryNote, Patch: "lp_a", Msg: "in transition"},
+	}}
+	want := []string{
+		`skipped: "file m/a\nok lp_x.ko: not an ELF file"`,
+		`note "lp\x1b[2J": in transition`,
+		`note lp_a: in transition`,
+	}
+	if diff := cmp.Diff(want, rep.Lines()); diff != "" {
+		t.Errorf("Lines() (-want +got):\n%s", diff)
 	}
 }

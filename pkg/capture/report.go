@@ -3,6 +3,8 @@ package capture
 import (
 	"fmt"
 	"io"
+
+	"github.com/klpack/klpack/internal/safetext"
 )
 
 // Kinds of report entries.
@@ -52,15 +54,18 @@ func (r *CaptureReport) Count(kind string) int {
 	return n
 }
 
-// Lines renders the report, one line per entry.
+// Lines renders the report, one line per entry. Patch and Msg are
+// quoted when they hold a control character: they carry names and paths
+// from the host, where a newline would forge a line and ESC reach the
+// terminal.
 func (r *CaptureReport) Lines() []string {
 	out := make([]string, 0, len(r.Entries))
 	for _, e := range r.Entries {
 		s := e.Kind
 		if e.Patch != "" {
-			s += " " + e.Patch
+			s += " " + safetext.Quote(e.Patch)
 		}
-		out = append(out, s+": "+e.Msg)
+		out = append(out, s+": "+safetext.Quote(e.Msg))
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/klpack/klpack/internal/safetext"
 )
 
 // WriteScanText prints the human form of a scan: a line per module, and a
@@ -26,11 +28,13 @@ func writeModule(w io.Writer, m *Module) {
 			kind += " (" + *m.Format + ")"
 		}
 	}
-	fmt.Fprintf(w, "%s: %s %s\n", m.Path, kind, m.Name)
-	fmt.Fprintf(w, "  vermagic:\t%s\n", strings.TrimSpace(m.Vermagic))
+	// The path comes from a directory walk and vermagic and the signer
+	// from the file, unchecked: quoted if they hold control characters.
+	fmt.Fprintf(w, "%s: %s %s\n", safetext.Quote(m.Path), kind, m.Name)
+	fmt.Fprintf(w, "  vermagic:\t%s\n", safetext.Quote(strings.TrimSpace(m.Vermagic)))
 	fmt.Fprintf(w, "  arch:\t%s\n", m.Arch)
 	if m.Signature != nil {
-		fmt.Fprintf(w, "  signature:\t%s %s, key %s (%s)\n", m.Signature.IDType, m.Signature.Signer, m.Signature.KeyID, m.Signature.HashAlgo)
+		fmt.Fprintf(w, "  signature:\t%s %s, key %s (%s)\n", m.Signature.IDType, safetext.Quote(m.Signature.Signer), m.Signature.KeyID, m.Signature.HashAlgo)
 	} else {
 		fmt.Fprintf(w, "  signature:\tnone\n")
 	}

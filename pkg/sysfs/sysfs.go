@@ -4,24 +4,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
 // Error is a livepatch sysfs tree that cannot be read as one: a
-// missing or malformed attribute, or a function directory not named
-// <function>,<sympos>. Path is relative to the tree's root.
+// missing or malformed attribute, an attribute that is no regular file,
+// a symbolic link, or a directory whose name the kernel would not give
+// (a patch or object not named like a module, a function directory not
+// named <function>,<sympos>). Path is relative to the tree's root.
 type Error struct {
 	Path string
 	Msg  string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("file %s: %s", e.Path, e.Msg) }
+// Error quotes Path: it holds the names of the tree's directories,
+// which may carry any byte but "/" and NUL.
+func (e *Error) Error() string { return fmt.Sprintf("file %s: %s", safetext.Quote(e.Path), e.Msg) }
+
+// FS is the tree under root as an fs.FS for Read. Everything is opened
+// through root, so no name and no symbolic link leads out of it (os.DirFS
+// would follow one), and opened with O_NONBLOCK, so that a FIFO in place
+// of an attribute is refused by Read instead of waiting for a writer.
+func FS(root *os.Root) fs.FS { return rootFS{root} }
+
+type rootFS struct{ root *os.Root }
+
+func (r rootFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, err := r.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
 // Tree is what a /sys/kernel/livepatch directory shows.
 type Tree struct {
@@ -77,8 +103,11 @@ const (
 )
 
 // Read reads the livepatch sysfs tree fsys (the contents of
-// /sys/kernel/livepatch, live or copied). Every attribute is bounded by
-// the size of a sysfs page and the tree by a number of directories.
+// /sys/kernel/livepatch, live or copied; FS gives one confined to its
+// directory). Every attribute must be a regular file no larger than a
+// sysfs page, every directory name one the kernel could have made, and
+// the tree holds no symbolic link (the kernel makes none, and one would
+// lead out of the tree); the tree is bounded by a number of directories.
 func Read(ctx context.Context, fsys fs.FS) (*Tree, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -90,9 +119,15 @@ func Read(ctx context.Context, fsys fs.FS) (*Tree, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !isDir(fsys, e) {
+		if err := noSymlink(e, e.Name()); err != nil {
+			return nil, err
+		}
+		if !e.IsDir() {
 			t.Ignored = append(t.Ignored, e.Name())
 			continue
+		}
+		if err := klp.CheckModuleName(e.Name()); err != nil {
+			return nil, &Error{Path: e.Name(), Msg: fmt.Sprintf("patch directory: %v", err)}
 		}
 		sp, err := readPatch(fsys, e.Name(), &budget)
 		if err != nil {
@@ -103,19 +138,21 @@ func Read(ctx context.Context, fsys fs.FS) (*Tree, error) {
 	return t, nil
 }
 
-func isDir(fsys fs.FS, e fs.DirEntry) bool {
-	if e.IsDir() {
-		return true
+func noSymlink(e fs.DirEntry, name string) error {
+	if e.Type()&fs.ModeSymlink != 0 {
+		return &Error{Path: name, Msg: "a symbolic link: the kernel's livepatch tree has none"}
 	}
-	if e.Type()&fs.ModeSymlink == 0 {
-		return false
-	}
-	st, err := fs.Stat(fsys, e.Name())
-	return err == nil && st.IsDir()
+	return nil
 }
 
 func readPatch(fsys fs.FS, name string, budget *int) (*Patch, error) {
 	sp := &Patch{Name: name}
+	// Listed first: the listing refuses symbolic links, which opening an
+	// attribute would follow.
+	objs, err := readDirs(fsys, name, budget)
+	if err != nil {
+		return nil, err
+	}
 	enabled, err := readBool(fsys, path.Join(name, "enabled"))
 	if err != nil {
 		return nil, err
@@ -152,18 +189,18 @@ func readPatch(fsys fs.FS, name string, budget *int) (*Patch, error) {
 		set := uint32(n)
 		sp.ReplaceSet = &set
 	}
-	objs, err := readDirs(fsys, name, budget)
-	if err != nil {
-		return nil, err
-	}
 	for _, o := range objs {
 		obj := Object{Name: o}
 		dir := path.Join(name, o)
-		if obj.Patched, err = readBool(fsys, path.Join(dir, "patched")); err != nil {
-			return nil, err
+		// vmlinux passes too: it is named like a module.
+		if err := klp.CheckModuleName(o); err != nil {
+			return nil, &Error{Path: dir, Msg: fmt.Sprintf("object directory: %v", err)}
 		}
 		funcs, err := readDirs(fsys, dir, budget)
 		if err != nil {
+			return nil, err
+		}
+		if obj.Patched, err = readBool(fsys, path.Join(dir, "patched")); err != nil {
 			return nil, err
 		}
 		for _, f := range funcs {
@@ -176,6 +213,9 @@ func readPatch(fsys fs.FS, name string, budget *int) (*Patch, error) {
 			n, err := strconv.ParseUint(f[i+1:], 10, 64)
 			if err != nil {
 				return nil, &Error{Path: path.Join(dir, f), Msg: "function directory not named <function>,<sympos>"}
+			}
+			if err := klp.CheckSymbolName(fn); err != nil {
+				return nil, &Error{Path: path.Join(dir, f), Msg: fmt.Sprintf("function directory: %v", err)}
 			}
 			obj.Funcs = append(obj.Funcs, Func{Name: fn, Sympos: n})
 		}
@@ -192,6 +232,9 @@ func readDirs(fsys fs.FS, dir string, budget *int) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
+		if err := noSymlink(e, path.Join(dir, e.Name())); err != nil {
+			return nil, err
+		}
 		if !e.IsDir() {
 			continue
 		}
@@ -203,7 +246,9 @@ func readDirs(fsys fs.FS, dir string, budget *int) ([]string, error) {
 	return out, nil
 }
 
-// readAttr reads a sysfs attribute, trimmed; ok is false when it is absent.
+// readAttr reads a sysfs attribute, trimmed; ok is false when it is
+// absent. It must be a regular file (the kernel's are, of size 4096):
+// a FIFO would block the read, a device never end it.
 func readAttr(fsys fs.FS, name string) (string, bool, error) {
 	f, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -213,12 +258,24 @@ func readAttr(fsys fs.FS, name string) (string, bool, error) {
 		return "", false, &Error{Path: name, Msg: unwrapPath(err)}
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAttr+1))
+	st, err := f.Stat()
 	if err != nil {
 		return "", false, &Error{Path: name, Msg: unwrapPath(err)}
 	}
-	if len(b) > maxAttr {
-		return "", false, &Error{Path: name, Msg: fmt.Sprintf("larger than the %d bytes of a sysfs attribute", maxAttr)}
+	if !st.Mode().IsRegular() {
+		nr := &safeio.NotRegularError{Path: name, Mode: st.Mode()}
+		return "", false, &Error{Path: name, Msg: strings.TrimPrefix(nr.Error(), name+": ")}
+	}
+	tooLarge := &Error{Path: name, Msg: fmt.Sprintf("larger than the %d bytes of a sysfs attribute", maxAttr)}
+	if st.Size() > maxAttr {
+		return "", false, tooLarge
+	}
+	b, err := safeio.ReadAll(f, maxAttr)
+	if errors.Is(err, safeio.ErrTooLarge) {
+		return "", false, tooLarge
+	}
+	if err != nil {
+		return "", false, &Error{Path: name, Msg: unwrapPath(err)}
 	}
 	return strings.TrimSpace(string(b)), true, nil
 }
