@@ -103,7 +103,7 @@ fuzz-short: FUZZ_SCAN := 20s
 fuzz-short: FUZZ_MINIMIZE := 2s
 fuzz: FUZZ_EACH := $(FUZZTIME)
 fuzz: FUZZ_SCAN := $(FUZZTIME)
-fuzz: FUZZ_MINIMIZE := 60s
+fuzz: FUZZ_MINIMIZE := 10s
 fuzz-short fuzz:
 	@set -e; \
 	dirs=$$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | xargs -r -n1 dirname | sort -u); \

@@ -13,7 +13,7 @@ import (
 
 // maxScanDoc bounds a klpack.scan/v1 document read as a record; a
 // distribution's whole module tree scans to less.
-const maxScanDoc = 256 << 20
+const maxScanDoc = 64 << 20
 
 // Records reads the module records paths name, in order: a path ending
 // in .json is a klpack.scan/v1 document (all its modules), any other a
