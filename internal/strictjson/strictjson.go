@@ -14,6 +14,7 @@ package strictjson
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,6 +163,11 @@ func (w *walker) value(t reflect.Type, depth int) error {
 	if err != nil {
 		return err
 	}
+	if t != nil && decodesItself(t) {
+		// Its UnmarshalJSON checks the value; the walk still checks
+		// the keys within.
+		t = nil
+	}
 	nullable := false
 	for t != nil && t.Kind() == reflect.Pointer {
 		t, nullable = t.Elem(), true
@@ -200,6 +206,22 @@ func (w *walker) value(t reflect.Type, depth int) error {
 		return w.number(t, tok)
 	}
 	return nil
+}
+
+var (
+	unmarshaler     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// decodesItself reports whether encoding/json hands t's values to t's
+// own method.
+func decodesItself(t reflect.Type) bool {
+	for _, u := range []reflect.Type{unmarshaler, textUnmarshaler} {
+		if t.Implements(u) || t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(u) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *walker) number(t reflect.Type, n json.Number) error {

@@ -18,8 +18,17 @@ type embedded struct {
 	Path string `json:"path"`
 }
 
+// level decodes itself from a string.
+type level int
+
+func (l *level) UnmarshalJSON(b []byte) error {
+	*l = level(len(b))
+	return nil
+}
+
 type doc struct {
 	embedded
+	Level  level             `json:"level"`
 	Schema string            `json:"schema"`
 	Items  []*inner          `json:"items"`
 	Meta   map[string][]int  `json:"meta"`
@@ -36,7 +45,7 @@ func TestCheckGood(t *testing.T) {
 		name, doc string
 		unknown   []string
 	}{
-		{"all fields", `{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"opt":null,"any":{"x":[1,{"y":null}]},"flag":true,"ratio":1.5e3,"by_name":{}}`, nil},
+		{"all fields", `{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"opt":null,"any":{"x":[1,{"y":null}]},"flag":true,"ratio":1.5e3,"by_name":{},"level":"high"}`, nil},
 		{"unknown fields, sorted", `{"zz":{"a":[1]},"items":[{"name":"a","new":1}],"aa":null}`, []string{"aa", "items[0].new", "zz"}},
 		{"same key in two objects", `{"items":[{"name":"a"},{"name":"a"}]}`, nil},
 		{"map keys are no fields", `{"by_name":{"Schema":"x","schema":"y"}}`, nil},
@@ -72,6 +81,7 @@ func TestCheckBad(t *testing.T) {
 		{name: "duplicate embedded", doc: `{"path":"a","path":"b"}`, field: "path", msg: "duplicate key"},
 		{name: "duplicate, escaped", doc: `{"schema":"a","sch\u0065ma":"b"}`, field: "schema", msg: "duplicate key"},
 		{name: "duplicate, any type", doc: `[{"a":1,"b":{"a":2},"a":3}]`, typ: reflect.TypeFor[any](), field: "[0].a", msg: "duplicate key"},
+		{name: "duplicate in a value that decodes itself", doc: `{"level":{"a":1,"a":2}}`, field: "level.a", msg: "duplicate key"},
 		{name: "other case", doc: `{"Schema":"x"}`, field: "Schema", msg: `unknown field (the field is "schema")`},
 		{name: "other case embedded", doc: `{"PATH":"x"}`, field: "PATH", msg: `the field is "path"`},
 		{name: "kelvin sign folds to k", doc: `{"item\u212a":1}`, typ: reflect.TypeFor[struct {

@@ -229,13 +229,12 @@ func declareReplace(rec *klp.Module, replace *bool) error {
 
 // orderBy sorts the modules by the loads of a klpack.plan/v1 document.
 func (r *Release) orderBy(planFile string) error {
-	b, err := readFile(planFile)
+	plan, err := order.ReadPlan(planFile)
+	if errors.Is(err, order.ErrBadPlan) {
+		return fmt.Errorf("%w: %w", ErrBadRelease, err)
+	}
 	if err != nil {
 		return err
-	}
-	plan, err := order.ParsePlan(bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadRelease, err)
 	}
 	if !plan.OK {
 		return fmt.Errorf("%w: the plan has no safe order", ErrBadRelease)
