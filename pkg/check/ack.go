@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -53,6 +54,10 @@ func ParseAcks(b []byte, name string) ([]Ack, error) {
 	dec.KnownFields(true)
 	var af ackFile
 	if err := dec.Decode(&af); err != nil {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			// yaml's own text spans lines: one per error.
+			return nil, fmt.Errorf("file %s: %s", name, strings.Join(te.Errors, "; "))
+		}
 		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
 	// What follows a "---" would silently acknowledge nothing.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/klpack/klpack/internal/safeio"
 )
 
@@ -162,4 +163,43 @@ func TestReadScan(t *testing.T) {
 	if _, err := ReadScan(huge); !errors.Is(err, safeio.ErrTooLarge) {
 		t.Errorf("ReadScan(huge) = %v, want ErrTooLarge", err)
 	}
+}
+
+// FuzzScanJSON: an accepted document encodes (WriteScanJSON) to one that
+// reads back the same, every record valid; a refused one names the file.
+func FuzzScanJSON(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "scenarios", "seed", "*.json"))
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"schema":"klpack.scan/v1","modules":[{"name":"a","patches":[{"objects":[{"name":"m","funcs":[{"old_name":"f.isra.0","old_base":"f","old_clone":".isra.0"}],"callbacks":{"pre_patch":"p"}}],"hooks":[{"object":"m","func":"f"}]}]}]}`))
+	f.Add([]byte(`{"schema":"klpack.scan/v1","modules":[],"modules":[]}`))
+	f.Add([]byte(`{"schema":"klpack.scan/v1","modules":[{"name":"a\u001b"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseScan(data, "fuzz.json")
+		if err != nil {
+			if s != nil || !strings.HasPrefix(err.Error(), "file fuzz.json: ") {
+				t.Fatalf("ParseScan() = %v, %v; want an error naming fuzz.json", s, err)
+			}
+			return
+		}
+		for i, m := range s.Modules {
+			if err := m.Validate(); err != nil {
+				t.Fatalf("modules[%d] accepted: %v", i, err)
+			}
+		}
+		var out bytes.Buffer
+		if err := WriteScanJSON(&out, s.Modules); err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseScan(out.Bytes(), "again.json")
+		if err != nil {
+			t.Fatalf("ParseScan(WriteScanJSON(accepted)) = %v\n%s", err, out.Bytes())
+		}
+		if diff := cmp.Diff(s, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+	})
 }
