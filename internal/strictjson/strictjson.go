@@ -4,8 +4,9 @@
 // takes it for that field, so it is a hidden repeat), null where the Go
 // type has no null (encoding/json leaves the zero value), a number out of
 // its field's range, nesting past encoding/json's own limit and data after
-// the document. It walks the tokens, so that checking a large document
-// holds no tree of it in memory.
+// the document. It checks the syntax with encoding/json's scanner, then
+// walks the bytes: checking a large document holds no tree of it and
+// allocates little beyond the keys it compares.
 //
 // Every klpack reader of a JSON document calls Check on the bytes, then
 // json.Unmarshal, which then cannot fail on anything Check let through
@@ -18,11 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxDepth is how deeply arrays and objects may nest, as encoding/json
@@ -58,17 +59,16 @@ func (e *Error) Error() string {
 // keys t has no field for, sorted: v1 readers ignore them but may say so.
 // Every error is an *Error.
 func Check(data []byte, t reflect.Type) (unknown []string, err error) {
-	w := &walker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), fields: map[reflect.Type]*fields{}}
-	w.dec.UseNumber()
+	w := &walker{data: data, fields: map[reflect.Type]*fields{}}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &Error{Msg: "empty document"}
 	}
+	if !json.Valid(data) {
+		return nil, w.syntax()
+	}
+	w.space()
 	if err := w.value(t, 0); err != nil {
 		return nil, err
-	}
-	if _, err := w.dec.Token(); err != io.EOF {
-		line, col := w.position(int(w.dec.InputOffset()))
-		return nil, &Error{Line: line, Col: col, Msg: "data after the end of the document"}
 	}
 	slices.Sort(w.unknown)
 	return w.unknown, nil
@@ -84,9 +84,11 @@ type seg struct {
 	inMap bool // the key of a map, printed ["key"]
 }
 
+// walker walks a document the scanner has accepted: it need not check
+// the grammar, only what the grammar allows and encoding/json takes.
 type walker struct {
 	data    []byte
-	dec     *json.Decoder
+	off     int // the next byte to read
 	path    []seg
 	fields  map[reflect.Type]*fields
 	unknown []string
@@ -120,23 +122,25 @@ func (w *walker) fail(format string, args ...any) *Error {
 	return &Error{Field: w.pathText(), Msg: fmt.Sprintf(format, args...)}
 }
 
-// syntax locates an error of the decoder.
-func (w *walker) syntax(err error) *Error {
-	off := len(w.data)
-	msg := err.Error()
-	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-		msg = "unexpected end of document (truncated?)"
-	} else if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		// The decoder counts a value's offset from where it started
-		// reading it; a scan of the whole document counts from its
-		// start. Offset counts the bytes read, the bad one included.
-		if whole, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(w.data, new(json.RawMessage))); ok {
-			se = whole
-		}
-		off, msg = max(int(se.Offset)-1, 0), se.Error()
+// syntax locates the error of a document json.Valid refused.
+func (w *walker) syntax() *Error {
+	var se *json.SyntaxError
+	err := json.Unmarshal(w.data, new(struct{}))
+	if !errors.As(err, &se) {
+		return &Error{Msg: fmt.Sprint(err)}
+	}
+	// Offset counts the bytes read, the bad one included.
+	off := min(max(int(se.Offset)-1, 0), len(w.data))
+	msg := strings.TrimPrefix(se.Error(), "json: ")
+	switch {
+	case off >= len(w.data) || strings.Contains(msg, "unexpected end"):
+		off, msg = len(w.data), "unexpected end of document (truncated?)"
+	case json.Valid(w.data[:off]):
+		// What is before the bad byte is a whole document.
+		msg = "data after the end of the document"
 	}
 	line, col := w.position(off)
-	return &Error{Line: line, Col: col, Msg: strings.TrimPrefix(msg, "json: ")}
+	return &Error{Line: line, Col: col, Msg: msg}
 }
 
 // position turns a byte offset into a 1-based line and column.
@@ -148,21 +152,61 @@ func (w *walker) position(off int) (line, col int) {
 	return line, col
 }
 
-func (w *walker) token() (json.Token, error) {
-	tok, err := w.dec.Token()
-	if err != nil {
-		return nil, w.syntax(err)
+// space skips whitespace.
+func (w *walker) space() {
+	for w.off < len(w.data) {
+		switch w.data[w.off] {
+		case ' ', '\t', '\n', '\r':
+			w.off++
+		default:
+			return
+		}
 	}
-	return tok, nil
 }
 
-// value checks the next value against t; depth counts the arrays and
-// objects it is in.
-func (w *walker) value(t reflect.Type, depth int) error {
-	tok, err := w.token()
-	if err != nil {
-		return err
+// next skips whitespace, then one byte (a ',' or ':' or closing bracket
+// the scanner has checked), then whitespace again.
+func (w *walker) next() {
+	w.space()
+	w.off++
+	w.space()
+}
+
+// str reads a string at w.off and returns its raw bytes, quotes included.
+func (w *walker) str() []byte {
+	start := w.off
+	for w.off++; w.data[w.off] != '"'; w.off++ {
+		if w.data[w.off] == '\\' {
+			w.off++
+		}
 	}
+	w.off++
+	return w.data[start:w.off]
+}
+
+// decode returns the value of a raw string as encoding/json decodes it:
+// escapes resolved, bytes that are no UTF-8 turned into U+FFFD (so that
+// two keys that differ only there are the same key to it).
+func decode(raw []byte) string {
+	body := raw[1 : len(raw)-1]
+	plain := true
+	for _, c := range body {
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(body)
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s) // the scanner accepted it
+	return s
+}
+
+// value checks the value at w.off against t and moves past it; depth
+// counts the arrays and objects it is in.
+func (w *walker) value(t reflect.Type, depth int) error {
 	if t != nil && decodesItself(t) {
 		// Its UnmarshalJSON checks the value; the walk still checks
 		// the keys within.
@@ -180,30 +224,42 @@ func (w *walker) value(t reflect.Type, depth int) error {
 			nullable = true
 		}
 	}
-	switch tok := tok.(type) {
-	case json.Delim:
+	switch c := w.data[w.off]; c {
+	case '{', '[':
 		if depth >= MaxDepth {
 			return w.fail("arrays and objects nested deeper than %d", MaxDepth)
 		}
-		if tok == '{' {
+		w.off++
+		w.space()
+		if c == '{' {
 			return w.object(t, depth+1)
 		}
 		return w.array(t, depth+1)
-	case nil:
+	case 'n':
+		w.off += len("null")
 		if t != nil && !nullable {
 			return w.fail("null where %s is required", article(kindName(t)))
 		}
-		return nil
-	case string:
-		if t != nil && t.Kind() != reflect.String {
-			return w.fail("want %s, got string %s", kindName(t), strconv.Quote(tok))
+	case 't', 'f':
+		b := c == 't'
+		w.off += len("false")
+		if b {
+			w.off--
 		}
-	case bool:
 		if t != nil && t.Kind() != reflect.Bool {
-			return w.fail("want %s, got %t", kindName(t), tok)
+			return w.fail("want %s, got %t", kindName(t), b)
 		}
-	case json.Number:
-		return w.number(t, tok)
+	case '"':
+		raw := w.str()
+		if t != nil && t.Kind() != reflect.String {
+			return w.fail("want %s, got string %s", kindName(t), strconv.Quote(decode(raw)))
+		}
+	default:
+		start := w.off
+		for w.off < len(w.data) && strings.IndexByte("+-.0123456789eE", w.data[w.off]) >= 0 {
+			w.off++
+		}
+		return w.number(t, string(w.data[start:w.off]))
 	}
 	return nil
 }
@@ -224,21 +280,21 @@ func decodesItself(t reflect.Type) bool {
 	return false
 }
 
-func (w *walker) number(t reflect.Type, n json.Number) error {
+func (w *walker) number(t reflect.Type, n string) error {
 	if t == nil {
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if _, err := strconv.ParseInt(n.String(), 10, t.Bits()); err != nil {
+		if _, err := strconv.ParseInt(n, 10, t.Bits()); err != nil {
 			return w.fail("want integer in %d bits, got %s", t.Bits(), n)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if _, err := strconv.ParseUint(n.String(), 10, t.Bits()); err != nil {
+		if _, err := strconv.ParseUint(n, 10, t.Bits()); err != nil {
 			return w.fail("want unsigned integer in %d bits, got %s", t.Bits(), n)
 		}
 	case reflect.Float32, reflect.Float64:
-		if _, err := strconv.ParseFloat(n.String(), t.Bits()); err != nil {
+		if _, err := strconv.ParseFloat(n, t.Bits()); err != nil {
 			return w.fail("want number in %d bits, got %s", t.Bits(), n)
 		}
 	default:
@@ -256,15 +312,19 @@ func (w *walker) array(t reflect.Type, depth int) error {
 		elem = t.Elem()
 	}
 	w.path = append(w.path, seg{})
-	for i := 0; w.dec.More(); i++ {
+	for i := 0; w.data[w.off] != ']'; i++ {
 		w.path[len(w.path)-1].index = i
 		if err := w.value(elem, depth); err != nil {
 			return err
 		}
+		w.space()
+		if w.data[w.off] == ',' {
+			w.next()
+		}
 	}
 	w.path = w.path[:len(w.path)-1]
-	_, err := w.token() // ]
-	return err
+	w.off++ // ]
+	return nil
 }
 
 func (w *walker) object(t reflect.Type, depth int) error {
@@ -283,12 +343,9 @@ func (w *walker) object(t reflect.Type, depth int) error {
 	}
 	seen := make(map[string]struct{})
 	w.path = append(w.path, seg{isKey: true, inMap: inMap})
-	for w.dec.More() {
-		tok, err := w.token()
-		if err != nil {
-			return err
-		}
-		key, _ := tok.(string) // the decoder allows nothing else here
+	for w.data[w.off] != '}' {
+		key := decode(w.str())
+		w.next() // :
 		w.path[len(w.path)-1].key = key
 		if _, dup := seen[key]; dup {
 			return w.fail("duplicate key %s (the first one would be lost)", strconv.Quote(key))
@@ -312,10 +369,14 @@ func (w *walker) object(t reflect.Type, depth int) error {
 		if err := w.value(vt, depth); err != nil {
 			return err
 		}
+		w.space()
+		if w.data[w.off] == ',' {
+			w.next()
+		}
 	}
 	w.path = w.path[:len(w.path)-1]
-	_, err := w.token() // }
-	return err
+	w.off++ // }
+	return nil
 }
 
 func (w *walker) fieldsOf(t reflect.Type) *fields {

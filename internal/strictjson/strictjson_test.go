@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -80,6 +81,7 @@ func TestCheckBad(t *testing.T) {
 		{name: "duplicate in any", doc: `{"any":[{"x":1,"x":2}]}`, field: "any[0].x", msg: "duplicate key"},
 		{name: "duplicate embedded", doc: `{"path":"a","path":"b"}`, field: "path", msg: "duplicate key"},
 		{name: "duplicate, escaped", doc: `{"schema":"a","sch\u0065ma":"b"}`, field: "schema", msg: "duplicate key"},
+		{name: "duplicate after UTF-8 repair", doc: "{\"meta\":{\"a\xff\":[],\"a\xfe\":[1]}}", field: "meta[\"a\ufffd\"]", msg: "duplicate key"},
 		{name: "duplicate, any type", doc: `[{"a":1,"b":{"a":2},"a":3}]`, typ: reflect.TypeFor[any](), field: "[0].a", msg: "duplicate key"},
 		{name: "duplicate in a value that decodes itself", doc: `{"level":{"a":1,"a":2}}`, field: "level.a", msg: "duplicate key"},
 		{name: "other case", doc: `{"Schema":"x"}`, field: "Schema", msg: `unknown field (the field is "schema")`},
@@ -101,8 +103,10 @@ func TestCheckBad(t *testing.T) {
 		{name: "empty", doc: " \n ", msg: "empty document"},
 		{name: "truncated", doc: "{\n  \"schema\": \"s\",\n  \"items\": [", line: 3, col: 13, msg: "unexpected end"},
 		{name: "syntax", doc: "{\n \"schema\": 'x'}", line: 2, col: 12, msg: "invalid character"},
-		{name: "trailing data", doc: "{}\n{}", line: 2, col: 2, msg: "data after the end"},
-		{name: "too deep", doc: strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), typ: reflect.TypeFor[any](), field: strings.Repeat("[0]", MaxDepth), msg: "nested deeper than 10000"},
+		{name: "trailing data", doc: "{}\n{}", line: 2, col: 1, msg: "data after the end"},
+		{name: "trailing garbage", doc: "{} x", line: 1, col: 4, msg: "data after the end"},
+		{name: "too deep", doc: strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), typ: reflect.TypeFor[any](), line: 1, col: MaxDepth + 1, msg: "exceeded max depth"},
+		{name: "deep enough", doc: strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth-1) + "}", typ: reflect.TypeFor[any](), line: 1, col: 2 * MaxDepth, msg: "invalid character '}'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,4 +139,26 @@ func TestErrorText(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
 	}
+}
+
+// FuzzCheck: what Check accepts, encoding/json decodes without error (the
+// checks leave it nothing to refuse); what it refuses is an *Error.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(`{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"any":{"x":[1,{"y":null}]},"level":"x"}`))
+	f.Add([]byte(`{"schema":"a","schema":"b"}`))
+	f.Add([]byte(`{"Schema":"x","items":[{"count":256}]}`))
+	f.Add([]byte("{\"meta\":{\"a\\u00e9\":[],\"a\xff\":[1e3]}} "))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Check(data, reflect.TypeFor[doc]())
+		if err != nil {
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Fatalf("Check() = %T %v, want *Error", err, err)
+			}
+			return
+		}
+		var d doc
+		if err := json.Unmarshal(data, &d); err != nil {
+			t.Fatalf("Check accepted what json.Unmarshal refuses: %v", err)
+		}
+	})
 }

@@ -20,11 +20,11 @@ import (
 )
 
 // MaxStateSize bounds a state document. A kernel holds tens of
-// livepatches; a patch's record is 1 to 2 KiB of JSON (testdata's) and a
-// few tens of KiB for a cumulative patch of hundreds of functions, so
-// 10,000 patches of testdata's make 17 MiB. Reading holds the file and its
-// records, about three times its size.
-const MaxStateSize = 64 << 20
+// livepatches; a patch's record is 1 to 2 KiB of JSON (testdata's), so
+// 10,000 patches of testdata's make 17.9 MiB. Reading holds the file and
+// its records, about four times its size: a refused file at the limit
+// peaks near 150 MiB.
+const MaxStateSize = 32 << 20
 
 // StateError is a state document that cannot be used: bad JSON, a field
 // of the wrong type, or a value that breaks the rules of a deployed set.

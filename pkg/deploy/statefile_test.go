@@ -115,7 +115,7 @@ func TestParseStateBad(t *testing.T) {
 		{name: "empty", doc: " \n", msg: "empty document"},
 		{name: "truncated", doc: "{\n  \"schema\": \"klpack.deployed/v1\",\n  \"kernel\": {", line: 3, col: 14, msg: "unexpected end"},
 		{name: "syntax", doc: "{\n  \"schema\": \"klpack.deployed/v1\",\n  \"kernel\": {\"release\": 'r'}\n}", line: 3, col: 25, msg: "invalid character"},
-		{name: "trailing data", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}` + "\n{}", line: 2, col: 2, msg: "data after the end"},
+		{name: "trailing data", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}` + "\n{}", line: 2, col: 1, msg: "data after the end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,7 +175,7 @@ func TestReadStateTooLarge(t *testing.T) {
 	}
 	_, err := ReadState(path)
 	se, ok := errors.AsType[*StateError](err)
-	if !ok || se.Path != path || !strings.Contains(se.Msg, "larger than the 64 MiB") {
+	if !ok || se.Path != path || !strings.Contains(se.Msg, "larger than the 32 MiB") {
 		t.Errorf("ReadState(huge) = %v, want a size error naming the file", err)
 	}
 }

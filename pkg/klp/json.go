@@ -56,12 +56,11 @@ func WriteScanJSON(w io.Writer, mods []*Module) error {
 	return err
 }
 
-// MaxScanSize bounds a klpack.scan/v1 document. A module's record is 1 to
-// 2 KiB (testdata's 66 modules: 1.9 KiB at most) and a few tens of KiB for
-// a driver with hundreds of aliases; a distribution's whole tree of some
-// 6,000 modules is well under 32 MiB. Checking and decoding hold the
-// document and its records, a few times this at most.
-const MaxScanSize = 64 << 20
+// MaxScanSize bounds a klpack.scan/v1 document read back: the records of
+// a release's candidates. A module's record is 1 to 2 KiB (testdata's 66
+// modules: 1.9 KiB at most), so the limit holds some 20,000. Checking and
+// decoding hold the document and its records, about four times its size.
+const MaxScanSize = 32 << 20
 
 // ReadScan reads the klpack.scan/v1 document at path. A file that is not
 // regular or is larger than MaxScanSize is refused before it is read.

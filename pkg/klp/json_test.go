@@ -118,7 +118,7 @@ func TestParseScanBad(t *testing.T) {
 		{"invalid UTF-8 key of modinfo", head + `{"name":"lp","modinfo":{"a\u0085":[]}}]}`, "modules[0].modinfo:"},
 		{"replace_hint", head + `{"name":"lp","patches":[{"replace_hint":"x\ny"}]}]}`, "modules[0].patches[0].replace_hint:"},
 		{"syntax", "{\n\"schema\": x}", "file s.json: line 2:11: invalid character"},
-		{"trailing", `{"schema":"klpack.scan/v1","modules":[]} {}`, "file s.json: line 1:43: data after the end"},
+		{"trailing", `{"schema":"klpack.scan/v1","modules":[]} {}`, "file s.json: line 1:42: data after the end"},
 		{"schema with ESC", `{"schema":"\u001b[2J","modules":[]}`, `file s.json: schema: "\x1b[2J", want "klpack.scan/v1"`},
 	}
 	for _, tt := range tests {
