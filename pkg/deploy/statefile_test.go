@@ -516,3 +516,20 @@ func TestStateVersions(t *testing.T) {
 		t.Error("a v2 document was read")
 	}
 }
+
+// TestWriteSummaryQuotes: a state built in memory is not validated; what
+// its names hold still reaches the terminal as one visible token.
+func TestWriteSummaryQuotes(t *testing.T) {
+	s := &State{Kernel: Kernel{Release: "6.1\n"}, Patches: []*Patch{{Module: klp.Module{Name: "a\x1b[31m", Path: "x\ny.ko"}, LoadOrder: 1, Layer: "\r"}}}
+	var out bytes.Buffer
+	if err := WriteSummary(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	want := `kernel "6.1\n" (model default), 1 patch
+ORDER  MODULE       ENABLED  TRANSITION  REPLACE  LAYER  FUNCS  FILE
+1      "a\x1b[31m"  no       ?           -        "\r"   0      "x\ny.ko"
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("WriteSummary (-want +got):\n%s", diff)
+	}
+}

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 const goodPlan = `{"schema":"klpack.plan/v1","kernel_model":"hybrid","ok":true,
@@ -134,4 +136,37 @@ func FuzzPlan(f *testing.F) {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestMakeNotLivepatch: a candidate the planner cannot order is an error
+// naming its file before any order is tried, never a dereference.
+func TestMakeNotLivepatch(t *testing.T) {
+	for _, m := range []*klp.Module{
+		{Path: "klp_user.ko", Name: "klp_user", Patches: []*klp.Patch{}},
+		{Path: "null.json", Name: "null", Livepatch: true, Patches: []*klp.Patch{nil}},
+	} {
+		// Two candidates: the planner ranks them before any check.
+		good := &klp.Module{Path: "good.ko", Name: "good", Livepatch: true, Patches: []*klp.Patch{{Objects: []klp.Object{{Funcs: []klp.Func{{OldName: "f"}}}}}}}
+		p, err := Make(&check.Input{Candidates: []*klp.Module{good, m}}, check.Error)
+		if err == nil || !strings.HasPrefix(err.Error(), "file "+m.Path+": module "+m.Name) {
+			t.Errorf("Make(%s) = %+v, %v; want an error naming the file", m.Path, p, err)
+		}
+	}
+}
+
+// TestWriteTextQuotes: names and paths reach the terminal as one visible
+// token each, whatever they hold.
+func TestWriteTextQuotes(t *testing.T) {
+	p := &Plan{KernelModel: "mainline", OK: true, Ops: []Op{{Action: ActionLoad, Name: "a\x1b[2J", Path: "x\n  2. load y"}}, Notes: []string{"n\r"}}
+	var out bytes.Buffer
+	if err := WriteText(&out, p); err != nil {
+		t.Fatal(err)
+	}
+	want := `plan (kernel model mainline):
+  1. load "a\x1b[2J" ("x\n  2. load y")
+note: "n\r"
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("WriteText (-want +got):\n%s", diff)
+	}
 }

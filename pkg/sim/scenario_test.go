@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -163,4 +164,31 @@ func FuzzScenario(f *testing.F) {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestWriteTextQuotes: names from modules reach the terminal as one
+// visible token each, whatever they hold.
+func TestWriteTextQuotes(t *testing.T) {
+	s := &Simulation{KernelModel: deploy.ModelMainline,
+		Initial: Step{Stack: []StackEntry{{Name: "a\x1b[31m"}}, Funcs: map[string]string{"vmlinux/f\n,1": "a\x1b[31m"}},
+		Steps: []Step{{Action: "load", Target: "b\nstep 9: load x: accepted", Accepted: false, Errno: EINVAL, Reason: "r\r",
+			Events: []Event{{Function: "f\x07", From: "original", To: "b\n", Why: "w\x1b"}}}},
+	}
+	var out bytes.Buffer
+	if err := WriteText(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	want := `kernel model: mainline
+
+initial state
+  stack:           "a\x1b[31m"
+  "vmlinux/f\n,1"  "a\x1b[31m"
+
+step 1: load "b\nstep 9: load x: accepted": refused (EINVAL): "r\r"
+  stack:  (none)
+  HAZARD "f\a": original -> "b\n": "w\x1b"
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("WriteText (-want +got):\n%s", diff)
+	}
 }
