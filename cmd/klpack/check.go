@@ -119,8 +119,19 @@ func (o *checkOptions) input(stderr io.Writer, args []string) (*check.Input, che
 		}
 		in.HookKernelLacks = t.Lacks
 	}
-	if in.Candidates, err = elfscan.Records(args, nil); err != nil {
-		return nil, 0, err
+	for _, arg := range args {
+		recs, err := elfscan.Records([]string{arg}, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, m := range recs {
+			// A record without its module's path is located by the
+			// document it came from, in findings and errors alike.
+			if m.Path == "" {
+				m.Path = arg
+			}
+		}
+		in.Candidates = append(in.Candidates, recs...)
 	}
 	return in, failOn, nil
 }

@@ -3,10 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 )
 
@@ -20,14 +19,11 @@ func readState(stderr io.Writer, path string) (*deploy.State, error) {
 	if len(st.Ignored) > 0 {
 		names := make([]string, len(st.Ignored))
 		for i, f := range st.Ignored {
-			// A key is the file's text: control characters or bytes
-			// that are no UTF-8 reach the terminal only quoted.
-			names[i] = f
-			if strings.ContainsFunc(f, func(r rune) bool { return !unicode.IsPrint(r) }) {
-				names[i] = strconv.Quote(f)
-			}
+			// A key is the file's text: it reaches the terminal only
+			// as one visible token.
+			names[i] = safetext.Quote(f)
 		}
-		fmt.Fprintf(stderr, "klpack: file %s: ignoring fields this klpack does not know (a newer writer's, or a typo): %s\n", path, strings.Join(names, ", "))
+		fmt.Fprintf(stderr, "klpack: file %s: ignoring fields this klpack does not know (a newer writer's, or a typo): %s\n", safetext.Quote(path), strings.Join(names, ", "))
 	}
 	return st, nil
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 // Ack acknowledges findings: they are still reported, but do not fail the
@@ -25,30 +29,59 @@ type ackFile struct {
 	Acks []Ack `yaml:"acks"`
 }
 
+// MaxAckSize bounds an acknowledgements file. It is written by hand:
+// a thousand entries are some 200 KiB, and the YAML decoder holds several
+// times its input.
+const MaxAckSize = 1 << 20
+
 // ReadAcks reads a YAML or JSON file {"acks": [{rule, patch, function,
-// reason}]}. Every entry needs a known rule and a reason.
+// reason}]}. A file that is not regular or is larger than MaxAckSize is
+// refused before it is read.
 func ReadAcks(path string) ([]Ack, error) {
-	f, err := os.Open(path)
+	b, err := safeio.ReadFile(path, MaxAckSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b, err := safeio.ReadAll(f, 16<<20)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
+	return ParseAcks(b, path)
+}
+
+// ParseAcks decodes an acknowledgements file, name being what errors call
+// it. Every entry needs a known rule and a reason; unknown and repeated
+// keys, a second document, a patch name the kernel would not give a
+// module and control characters in the text are errors.
+func ParseAcks(b []byte, name string) ([]Ack, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var af ackFile
 	if err := dec.Decode(&af); err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			// yaml's own text spans lines: one per error.
+			return nil, fmt.Errorf("file %s: %s", name, strings.Join(te.Errors, "; "))
+		}
+		return nil, fmt.Errorf("file %s: %w", name, err)
+	}
+	// What follows a "---" would silently acknowledge nothing.
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		return nil, fmt.Errorf("file %s: a second YAML document (after ---): an acknowledgements file is one document", name)
 	}
 	for i, a := range af.Acks {
+		at := fmt.Sprintf("file %s: acks[%d]", name, i)
 		if _, ok := RuleByID(a.Rule); !ok {
-			return nil, fmt.Errorf("file %s: acks[%d].rule: unknown rule %q", path, i, a.Rule)
+			return nil, fmt.Errorf("%s.rule: unknown rule %s", at, strconv.Quote(a.Rule))
 		}
-		if a.Reason == "" {
-			return nil, fmt.Errorf("file %s: acks[%d].reason: %w", path, i, errors.New("an acknowledgement needs a reason"))
+		if a.Patch != "" {
+			if err := klp.CheckModuleName(a.Patch); err != nil {
+				return nil, fmt.Errorf("%s.patch: %w", at, err)
+			}
+		}
+		for _, f := range []struct{ field, s string }{{"function", a.Function}, {"reason", a.Reason}} {
+			if err := safetext.Check(f.s); err != nil {
+				return nil, fmt.Errorf("%s.%s: %s: %w", at, f.field, strconv.Quote(f.s), err)
+			}
+		}
+		if strings.TrimSpace(a.Reason) == "" {
+			return nil, fmt.Errorf("%s.reason: an acknowledgement needs a reason", at)
 		}
 	}
 	return af.Acks, nil

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/sim"
@@ -97,6 +98,9 @@ func info(m *klp.Module, file, layer string, candidate, enabled bool) *patchInfo
 // Check runs every rule over in and returns the findings, sorted by
 // severity (worst first), rule and patch.
 func Check(in *Input) (*Report, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
 	st := in.Deployed
 	if st == nil {
 		st = &deploy.State{Schema: deploy.StateSchema}
@@ -133,6 +137,30 @@ func Check(in *Input) (*Report, error) {
 		return strings.Compare(strings.Join(a.Patches, ","), strings.Join(b.Patches, ","))
 	})
 	return rep, nil
+}
+
+// Validate refuses input the rules cannot look at: a candidate that is no
+// livepatch (it has no klp_patch to load: a plain module, or a scan record
+// of one), a null record or patch. The error names the candidate's file.
+func (in *Input) Validate() error {
+	if st := in.Deployed; st != nil {
+		for i, p := range st.Patches {
+			if p == nil || len(p.Patches) > 0 && p.Patches[0] == nil {
+				return fmt.Errorf("file %s: patches[%d]: null where a patch is required", in.DeployedPath, i)
+			}
+		}
+	}
+	for i, m := range in.Candidates {
+		switch {
+		case m == nil:
+			return fmt.Errorf("candidate %d: no module record", i+1)
+		case !m.Livepatch || len(m.Patches) == 0:
+			return fmt.Errorf("file %s: module %s is no livepatch (it hands no klp_patch to the kernel): check and plan take livepatch modules", safetext.Quote(m.Path), safetext.Quote(m.Name))
+		case m.Patches[0] == nil:
+			return fmt.Errorf("file %s: module %s: patches[0] is null", safetext.Quote(m.Path), safetext.Quote(m.Name))
+		}
+	}
+	return nil
 }
 
 type checker struct {

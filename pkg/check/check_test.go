@@ -318,12 +318,7 @@ func TestSeedGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc, err := klp.ParseScan(f)
-			f.Close()
+			doc, err := klp.ReadScan(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
 			if err != nil {
 				t.Fatal(err)
 			}

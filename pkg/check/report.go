@@ -4,25 +4,39 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/klpack/klpack/internal/safetext"
 )
 
 // WriteText prints findings for people: one headline each, the patches
 // and functions involved, and why it matters.
 func WriteText(w io.Writer, r *Report) error {
-	fmt.Fprintf(w, "kernel %s, model %s: %s\n", orDash(r.Release), r.KernelModel, summary(r))
+	// Names, messages and reasons come from modules, state and ack
+	// files: each reaches the terminal as visible text, never as a
+	// line of its own or an escape sequence.
+	q := safetext.Quote
+	fmt.Fprintf(w, "kernel %s, model %s: %s\n", q(orDash(r.Release)), q(r.KernelModel), summary(r))
 	for _, f := range r.Findings {
 		ack := ""
 		if f.Acknowledged {
-			ack = " (acknowledged: " + f.AckReason + ")"
+			ack = " (acknowledged: " + q(f.AckReason) + ")"
 		}
-		fmt.Fprintf(w, "\n%s %s %s: %s%s\n", f.Severity, f.Rule, f.Name, f.Message, ack)
-		fmt.Fprintf(w, "  patches:   %s\n", strings.Join(f.Patches, ", "))
+		fmt.Fprintf(w, "\n%s %s %s: %s%s\n", f.Severity, f.Rule, f.Name, q(f.Message), ack)
+		fmt.Fprintf(w, "  patches:   %s\n", quoteAll(f.Patches))
 		if len(f.Functions) > 0 {
-			fmt.Fprintf(w, "  functions: %s\n", strings.Join(f.Functions, ", "))
+			fmt.Fprintf(w, "  functions: %s\n", quoteAll(f.Functions))
 		}
 		fmt.Fprintf(w, "  why:       %s\n", wrap(f.Why, 64, "             "))
 	}
 	return nil
+}
+
+func quoteAll(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = safetext.Quote(s)
+	}
+	return strings.Join(out, ", ")
 }
 
 func summary(r *Report) string {

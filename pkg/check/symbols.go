@@ -1,13 +1,11 @@
 package check
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -20,28 +18,51 @@ type Symbols struct {
 
 type objName struct{ object, name string }
 
+// Bounds on the target kernel's symbol files. /proc/kallsyms of a
+// distribution kernel with its modules loaded lists some 200,000 to
+// 400,000 symbols in 10 to 20 MiB; System.map and
+// available_filter_functions are smaller.
+const (
+	MaxSymbolsSize = 64 << 20
+	// MaxSymbols bounds the table built from one file, about 160 MiB.
+	MaxSymbols = 2_000_000
+)
+
 // ReadSymbols reads /proc/kallsyms or a System.map: "ADDR TYPE NAME
-// [MODULE]" per line.
+// [MODULE]" per line. A file that is not regular (a FIFO would block) or
+// is larger than MaxSymbolsSize is refused before it is read; files of
+// /proc, whose size says 0, are read up to the limit.
 func ReadSymbols(path string) (*Symbols, error) {
+	b, err := safeio.ReadFile(path, MaxSymbolsSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSymbols(b, path)
+}
+
+// ParseSymbols reads the lines of a kallsyms or System.map file, name
+// being what errors call it.
+func ParseSymbols(b []byte, name string) (*Symbols, error) {
 	s := &Symbols{count: map[objName]int{}, objects: map[string]bool{}}
-	err := eachLine(path, func(n int, line string) error {
+	err := eachLine(b, func(n int, line string) (objName, error) {
 		f := strings.Fields(line)
 		if len(f) < 3 || len(f) > 4 || len(f[1]) != 1 {
-			return fmt.Errorf("line %d: want \"ADDRESS TYPE NAME [MODULE]\"", n)
+			return objName{}, fmt.Errorf("line %d: want \"ADDRESS TYPE NAME [MODULE]\"", n)
 		}
 		if _, err := strconv.ParseUint(f[0], 16, 64); err != nil {
-			return fmt.Errorf("line %d: address %q is not hexadecimal", n, f[0])
+			return objName{}, fmt.Errorf("line %d: address %s is not hexadecimal", n, strconv.Quote(f[0]))
 		}
 		obj := "vmlinux"
 		if len(f) == 4 {
 			obj = strings.Trim(f[3], "[]")
 		}
-		s.objects[obj] = true
-		s.count[objName{obj, f[2]}]++
-		return nil
+		return objName{obj, f[2]}, nil
+	}, func(on objName) {
+		s.objects[on.object] = true
+		s.count[on]++
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
 	return s, nil
 }
@@ -53,10 +74,21 @@ type Traceable struct {
 }
 
 // ReadTraceable reads available_filter_functions ("NAME [MODULE]"), or
-// available_filter_functions_addrs ("ADDR NAME [MODULE]").
+// available_filter_functions_addrs ("ADDR NAME [MODULE]"), bounded as
+// ReadSymbols is.
 func ReadTraceable(path string) (*Traceable, error) {
+	b, err := safeio.ReadFile(path, MaxSymbolsSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTraceable(b, path)
+}
+
+// ParseTraceable reads the lines of an available_filter_functions file,
+// name being what errors call it.
+func ParseTraceable(b []byte, name string) (*Traceable, error) {
 	t := &Traceable{funcs: map[objName]bool{}, objects: map[string]bool{}}
-	err := eachLine(path, func(n int, line string) error {
+	err := eachLine(b, func(n int, line string) (objName, error) {
 		f := strings.Fields(line)
 		if len(f) >= 2 && !strings.HasPrefix(f[1], "[") {
 			if _, err := strconv.ParseUint(f[0], 16, 64); err == nil {
@@ -64,51 +96,49 @@ func ReadTraceable(path string) (*Traceable, error) {
 			}
 		}
 		if len(f) < 1 || len(f) > 2 {
-			return fmt.Errorf("line %d: want \"NAME [MODULE]\"", n)
+			return objName{}, fmt.Errorf("line %d: want \"NAME [MODULE]\"", n)
 		}
 		obj := "vmlinux"
 		if len(f) == 2 {
 			obj = strings.Trim(f[1], "[]")
 		}
-		t.objects[obj] = true
-		t.funcs[objName{obj, f[0]}] = true
-		return nil
+		return objName{obj, f[0]}, nil
+	}, func(on objName) {
+		t.objects[on.object] = true
+		t.funcs[on] = true
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
 	return t, nil
 }
 
-// eachLine calls fn for every non-empty line; errors name the file.
-func eachLine(path string, fn func(n int, line string) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := scanLines(f, fn); err != nil {
-		return fmt.Errorf("file %s: %w", path, err)
-	}
-	return nil
-}
-
-func scanLines(r io.Reader, fn func(n int, line string) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64<<10)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
+// eachLine parses every non-empty line of b, then adds them all: a file
+// refused at its last line builds no table. Substrings of one copy of b
+// key the tables, so that no line is allocated on its own.
+func eachLine(b []byte, parse func(n int, line string) (objName, error), add func(objName)) error {
+	text := string(b)
+	lines := 0
+	for pass := range 2 {
+		n := 0
+		for line := range strings.Lines(text) {
+			n++
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			on, err := parse(n, line)
+			if err != nil {
+				return err
+			}
+			if pass == 0 {
+				if lines++; lines > MaxSymbols {
+					return fmt.Errorf("line %d: more than %d symbols", n, MaxSymbols)
+				}
+				continue
+			}
+			add(on)
 		}
-		if err := fn(n, line); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("line %d: %w", n+1, err)
 	}
 	return nil
 }

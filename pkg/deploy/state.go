@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -86,7 +87,10 @@ func WriteSummary(w io.Writer, s *State) error {
 	if len(s.Patches) == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(w, "kernel %s (model %s), %d patch%s\n", s.Kernel.Release, model, len(s.Patches), plural)
+	// A state read from a file is validated; one built in memory may
+	// hold anything, and none of it may drive the terminal.
+	q := safetext.Quote
+	fmt.Fprintf(w, "kernel %s (model %s), %d patch%s\n", q(s.Kernel.Release), q(model), len(s.Patches), plural)
 	if len(s.Patches) == 0 {
 		return nil
 	}
@@ -99,8 +103,8 @@ func WriteSummary(w io.Writer, s *State) error {
 		if p.Transition != nil {
 			transition = yesNo(*p.Transition)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.LoadOrder, p.Name, yesNo(p.Enabled),
-			transition, replaceText(p.Patches), dash(p.Layer), countFuncs(p.Patches), dash(p.Path))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.LoadOrder, q(p.Name), yesNo(p.Enabled),
+			transition, replaceText(p.Patches), q(dash(p.Layer)), countFuncs(p.Patches), q(dash(p.Path)))
 	}
 	return tw.Flush()
 }
@@ -126,6 +130,9 @@ func replaceText(ps []*klp.Patch) string {
 		return "-"
 	}
 	p := ps[0]
+	if p == nil {
+		return "-"
+	}
 	s := yesNo(p.Replace)
 	if p.ReplaceSet != nil {
 		s += " (set " + strconv.FormatUint(uint64(*p.ReplaceSet), 10) + ")"
@@ -139,6 +146,9 @@ func replaceText(ps []*klp.Patch) string {
 func countFuncs(ps []*klp.Patch) int {
 	n := 0
 	for _, p := range ps {
+		if p == nil {
+			continue
+		}
 		for _, o := range p.Objects {
 			n += len(o.Funcs)
 		}

@@ -3,14 +3,11 @@ package deploy
 import (
 	"github.com/klpack/klpack/pkg/klp"
 
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,11 +15,16 @@ import (
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/strictjson"
 )
 
-// MaxStateSize bounds a state document. A deployed set holds tens of
-// modules of a few KiB of JSON each; 256 MiB is far past any real one.
-const MaxStateSize = 256 << 20
+// MaxStateSize bounds a state document. A kernel holds tens of
+// livepatches; a patch's record is 1 to 2 KiB of JSON (testdata's), so
+// 10,000 patches of testdata's make 17.9 MiB. Reading holds the file and
+// its records, about four times its size: a refused file at the limit
+// peaks near 150 MiB.
+const MaxStateSize = 32 << 20
 
 // StateError is a state document that cannot be used: bad JSON, a field
 // of the wrong type, or a value that breaks the rules of a deployed set.
@@ -35,6 +37,8 @@ type StateError struct {
 	// Line and Col (1-based, bytes) locate a syntax error; 0 otherwise.
 	Line, Col int
 	Msg       string
+	// Err is the cause when it is an error of its own (safeio's).
+	Err error
 }
 
 func (e *StateError) Error() string {
@@ -53,32 +57,27 @@ func (e *StateError) Error() string {
 	return b.String()
 }
 
-// ReadState reads and validates the state file at path. It refuses a file
-// larger than MaxStateSize before reading it.
+func (e *StateError) Unwrap() error { return e.Err }
+
+// ReadState reads and validates the state file at path. A file that is
+// not regular (a FIFO would block) or is larger than MaxStateSize is
+// refused before it is read.
 func ReadState(path string) (*State, error) {
-	f, err := os.Open(path)
+	data, err := safeio.ReadFile(path, MaxStateSize)
+	if nr, ok := errors.AsType[*safeio.NotRegularError](err); ok {
+		return nil, &StateError{Path: path, Msg: strings.TrimPrefix(nr.Error(), path+": "), Err: err}
+	}
+	if errors.Is(err, safeio.ErrTooLarge) {
+		return nil, &StateError{Path: path, Msg: fmt.Sprintf("larger than the %d MiB a state file may hold", MaxStateSize>>20), Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &StateError{Path: path, Msg: "not a regular file"}
-	}
-	if st.Size() > MaxStateSize {
-		return nil, &StateError{Path: path, Msg: fmt.Sprintf("%d bytes, larger than the %d MiB a state file may hold", st.Size(), MaxStateSize>>20)}
-	}
-	return ParseState(f, path)
+	return DecodeState(data, path)
 }
 
 // ParseState reads a klpack.deployed/v1 document from r, name being what
-// errors call it. Decoding is strict: unknown fields, wrong types, null
-// where a value is required and trailing data are errors, as is anything
-// Validate refuses. Every error is a *StateError. The patches come back
-// sorted by load order.
+// errors call it, as DecodeState does.
 func ParseState(r io.Reader, name string) (*State, error) {
 	return parseState(r, name, MaxStateSize)
 }
@@ -86,43 +85,41 @@ func ParseState(r io.Reader, name string) (*State, error) {
 func parseState(r io.Reader, name string, limit int64) (*State, error) {
 	data, err := safeio.ReadAll(r, limit)
 	if errors.Is(err, safeio.ErrTooLarge) {
-		return nil, &StateError{Path: name, Msg: fmt.Sprintf("larger than the %d MiB a state file may hold", limit>>20)}
+		return nil, &StateError{Path: name, Msg: fmt.Sprintf("larger than the %d MiB a state file may hold", limit>>20), Err: err}
 	}
 	if err != nil {
-		return nil, &StateError{Path: name, Msg: err.Error()}
+		return nil, &StateError{Path: name, Msg: err.Error(), Err: err}
 	}
-	s, serr := decodeState(data)
-	if serr != nil {
-		serr.Path = name
-		return nil, serr
+	return DecodeState(data, name)
+}
+
+// DecodeState decodes a klpack.deployed/v1 document, name being what
+// errors call it. Decoding is strict: what strictjson refuses (repeated
+// keys, a key in another case than its field, wrong types, null where a
+// value is required, trailing data) is an error, as is anything Validate
+// refuses; unknown fields are listed in State.Ignored. Every error is a
+// *StateError. The patches come back sorted by load order.
+func DecodeState(data []byte, name string) (*State, error) {
+	s, err := decodeState(data)
+	if err != nil {
+		err.Path = name
+		return nil, err
 	}
 	return s, nil
 }
 
 func decodeState(data []byte) (*State, *StateError) {
-	// First pass: syntax, with positions, into a generic tree.
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
-		return nil, syntaxError(data, err)
+	// The checks first, with the JSON path of what is wrong; then
+	// encoding/json, which they leave nothing to refuse.
+	unknown, err := strictjson.Check(data, reflect.TypeFor[State]())
+	if se, ok := errors.AsType[*strictjson.Error](err); ok {
+		return nil, &StateError{Field: se.Field, Line: se.Line, Col: se.Col, Msg: se.Msg}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		off := int(dec.InputOffset())
-		line, col := position(data, off)
-		return nil, &StateError{Line: line, Col: col, Msg: "data after the end of the document"}
+	if err != nil {
+		return nil, &StateError{Msg: err.Error()}
 	}
-	// Second pass: the shape of the tree against the Go types, so that
-	// every unknown field and wrong type is named by its full path.
-	unknown, serr := checkShape(tree, reflect.TypeFor[State](), "")
-	if serr != nil {
-		return nil, serr
-	}
-	// Third pass: the real decoding; the shape check has already refused
-	// what it would refuse.
 	var s State
-	dec = json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&s); err != nil {
+	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, &StateError{Msg: err.Error()}
 	}
 	if err := validate(&s); err != nil {
@@ -134,283 +131,6 @@ func decodeState(data []byte) (*State, *StateError) {
 	SortPatches(s.Patches)
 	s.Ignored = unknown
 	return &s, nil
-}
-
-// syntaxError locates a decoding error of the first pass.
-func syntaxError(data []byte, err error) *StateError {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return &StateError{Msg: "empty document"}
-	}
-	off := len(data)
-	msg := err.Error()
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		// Offset counts the bytes read, the bad one included.
-		off = max(int(se.Offset)-1, 0)
-		msg = se.Error()
-	} else if errors.Is(err, io.ErrUnexpectedEOF) {
-		msg = "unexpected end of document (truncated?)"
-	}
-	line, col := position(data, off)
-	return &StateError{Line: line, Col: col, Msg: strings.TrimPrefix(msg, "json: ")}
-}
-
-// position turns a byte offset into a 1-based line and column.
-func position(data []byte, off int) (line, col int) {
-	off = min(max(off, 0), len(data))
-	before := data[:off]
-	line = 1 + bytes.Count(before, []byte{'\n'})
-	col = off - bytes.LastIndexByte(before, '\n')
-	return line, col
-}
-
-// checkShape checks a decoded JSON value against the Go type it will be
-// decoded into, naming the first offending value by its JSON path. Object
-// keys must match a field's JSON name exactly (encoding/json would also
-// take other cases).
-// The fields the Go types do not know are returned by path: a v1
-// reader ignores them (see the package doc).
-func checkShape(v any, t reflect.Type, path string) ([]string, *StateError) {
-	c := shapeChecker{fields: map[reflect.Type]map[string]reflect.Type{}}
-	if err := c.check(v, t); err != nil {
-		err.Field = join(path, err.Field)
-		return nil, err
-	}
-	var unknown []string
-	for _, u := range c.unknown {
-		unknown = append(unknown, join(path, u.Field))
-	}
-	slices.Sort(unknown)
-	return unknown, nil
-}
-
-// shapeChecker walks a decoded tree against a Go type. Paths are built
-// only for the error, on the way back up: state files of thousands of
-// patches are mostly valid, and a path per value cost most of the parse.
-type shapeChecker struct {
-	fields map[reflect.Type]map[string]reflect.Type
-	// unknown are the fields no Go type has, their paths built the same
-	// way as an error's.
-	unknown []*StateError
-}
-
-// under prefixes err's field path with seg (a key, or "[i]").
-func under(err *StateError, seg string) *StateError {
-	switch {
-	case err.Field == "":
-		err.Field = seg
-	case strings.HasPrefix(err.Field, "["):
-		err.Field = seg + err.Field
-	default:
-		err.Field = seg + "." + err.Field
-	}
-	return err
-}
-
-func (c *shapeChecker) check(v any, t reflect.Type) *StateError {
-	bad := func(format string, args ...any) *StateError {
-		return &StateError{Msg: fmt.Sprintf(format, args...)}
-	}
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
-		if v == nil {
-			return nil
-		}
-	default:
-		if v == nil {
-			return bad("null where %s is required", kindName(t))
-		}
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return c.check(v, t.Elem())
-	case reflect.Interface:
-		return nil
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return bad("want object, got %s", jsonKind(v))
-		}
-		fields, ok := c.fields[t]
-		if !ok {
-			fields = jsonFields(t)
-			c.fields[t] = fields
-		}
-		for k := range obj {
-			if fields[k] != nil {
-				continue
-			}
-			// encoding/json takes a key in another case for the field:
-			// that is no field a newer writer added, it would change a
-			// known one.
-			for name := range fields {
-				if strings.EqualFold(k, name) {
-					return &StateError{Field: k, Msg: fmt.Sprintf("unknown field (the field is %q)", name)}
-				}
-			}
-		}
-		return c.keys(obj, func(k string) reflect.Type { return fields[k] }, func(k string) string { return k })
-	case reflect.Slice:
-		arr, ok := v.([]any)
-		if !ok {
-			return bad("want array, got %s", jsonKind(v))
-		}
-		for i, e := range arr {
-			mark := len(c.unknown)
-			if err := c.check(e, t.Elem()); err != nil {
-				return under(err, "["+strconv.Itoa(i)+"]")
-			}
-			for _, u := range c.unknown[mark:] {
-				under(u, "["+strconv.Itoa(i)+"]")
-			}
-		}
-		return nil
-	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return bad("want object, got %s", jsonKind(v))
-		}
-		return c.keys(obj, func(string) reflect.Type { return t.Elem() }, func(k string) string { return fmt.Sprintf("[%q]", k) })
-	case reflect.String:
-		if _, ok := v.(string); !ok {
-			return bad("want string, got %s", jsonKind(v))
-		}
-		return nil
-	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			return bad("want true or false, got %s", jsonKind(v))
-		}
-		return nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(json.Number)
-		if !ok {
-			return bad("want integer, got %s", jsonKind(v))
-		}
-		if _, err := strconv.ParseInt(n.String(), 10, t.Bits()); err != nil {
-			return bad("want integer in %d bits, got %s", t.Bits(), n)
-		}
-		return nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n, ok := v.(json.Number)
-		if !ok {
-			return bad("want integer, got %s", jsonKind(v))
-		}
-		if _, err := strconv.ParseUint(n.String(), 10, t.Bits()); err != nil {
-			return bad("want unsigned integer in %d bits, got %s", t.Bits(), n)
-		}
-		return nil
-	case reflect.Float32, reflect.Float64:
-		if _, ok := v.(json.Number); !ok {
-			return bad("want number, got %s", jsonKind(v))
-		}
-		return nil
-	}
-	return bad("cannot decode into %s", t)
-}
-
-// keys checks the values of a JSON object; typeOf is nil for an unknown
-// key. The error reported is the first in key order, whatever order the
-// map iterates in; sorting only happens when something is wrong.
-func (c *shapeChecker) keys(obj map[string]any, typeOf func(string) reflect.Type, seg func(string) string) *StateError {
-	one := func(k string) *StateError {
-		ft := typeOf(k)
-		if ft == nil {
-			c.unknown = append(c.unknown, &StateError{Field: seg(k)})
-			return nil
-		}
-		mark := len(c.unknown)
-		if err := c.check(obj[k], ft); err != nil {
-			return under(err, seg(k))
-		}
-		for _, u := range c.unknown[mark:] {
-			under(u, seg(k))
-		}
-		return nil
-	}
-	mark := len(c.unknown)
-	for k := range obj {
-		if one(k) != nil {
-			c.unknown = c.unknown[:mark]
-			for _, k := range slices.Sorted(maps.Keys(obj)) {
-				if err := one(k); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// jsonFields maps the JSON names of a struct's fields, embedded structs
-// included, to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := make(map[string]reflect.Type)
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			et := f.Type
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				for k, v := range jsonFields(et) {
-					if _, ok := out[k]; !ok {
-						out[k] = v
-					}
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
-	}
-	return out
-}
-
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Struct:
-		return "an object"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	}
-	return "a number"
-}
-
-func jsonKind(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string " + strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case json.Number:
-		return "number " + v.String()
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // Validate checks the rules of a deployed set that JSON types cannot say.
@@ -432,6 +152,9 @@ func validate(s *State) *StateError {
 	if strings.TrimSpace(s.Kernel.Release) == "" {
 		return bad("kernel.release", "missing: the kernel release is required")
 	}
+	if err := safetext.Check(s.Kernel.Release); err != nil {
+		return bad("kernel.release", "%s: %v", strconv.Quote(s.Kernel.Release), err)
+	}
 	if m := s.Kernel.Model; m != "" && !ValidModel(m) {
 		return bad("kernel.model", "unknown model %q, want %s, %s or %s", s.Kernel.Model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
@@ -445,6 +168,10 @@ func validate(s *State) *StateError {
 		}
 		if p.Name == "" {
 			return bad(at+".name", "missing: the module name is required")
+		}
+		if err := p.Module.Validate(); err != nil {
+			fe, _ := errors.AsType[*klp.FieldError](err)
+			return &StateError{Field: at + "." + fe.Field, Msg: fe.Err.Error()}
 		}
 		if j, ok := names[p.Name]; ok {
 			return bad(at+".name", "duplicate module name %q (also patches[%d])", p.Name, j)
@@ -462,11 +189,6 @@ func validate(s *State) *StateError {
 		}
 		if p.Enabled && (!p.Livepatch || len(p.Patches) == 0) {
 			return bad(at+".enabled", "module %s carries no livepatch, it cannot be enabled", p.Name)
-		}
-		for k, kp := range p.Patches {
-			if kp == nil {
-				return bad(fmt.Sprintf("%s.patches[%d]", at, k), "null where a klp_patch is required")
-			}
 		}
 		if p.Transition != nil && *p.Transition {
 			// The kernel runs one transition at a time (klp_transition_patch).

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -97,12 +99,23 @@ func TestParseStateBad(t *testing.T) {
 		{name: "negative sympos", doc: head + `[{"name":"a","patches":[{"objects":[{"funcs":[{"old_sympos":-1}]}]}]}]}`, field: "patches[0].patches[0].objects[0].funcs[0].old_sympos", msg: "unsigned"},
 		{name: "replace_set too big", doc: head + `[{"name":"a","patches":[{"replace_set":4294967296}]}]}`, field: "patches[0].patches[0].replace_set", msg: "32 bits"},
 		{name: "modinfo value", doc: head + `[{"name":"a","modinfo":{"name":[1]}}]}`, field: `patches[0].modinfo["name"][0]`, msg: "want string"},
+		{name: "duplicate key", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[],"patches":[{"name":"a"}]}`, field: "patches", msg: `duplicate key "patches"`},
+		{name: "duplicate nested key", doc: head + `[{"name":"a","load_order":1,"enabled":false,"enabled":true}]}`, field: "patches[0].enabled", msg: `duplicate key "enabled"`},
+		{name: "duplicate key in modinfo", doc: head + `[{"name":"a","modinfo":{"license":["GPL"],"license":["x"]}}]}`, field: `patches[0].modinfo["license"]`, msg: "duplicate key"},
+		{name: "duplicate unknown key", doc: head + `[],"future":{"a":1,"a":2}}`, field: "future.a", msg: "duplicate key"},
+		{name: "name with ESC", doc: head + `[{"name":"a\u001b[31m","load_order":1}]}`, field: "patches[0].name", msg: `module name "a\x1b[31m"`},
+		{name: "name with newline", doc: head + `[{"name":"a\n1 b yes","load_order":1}]}`, field: "patches[0].name", msg: `module name "a\n1 b yes"`},
+		{name: "name with NUL", doc: head + `[{"name":"a\u0000","load_order":1}]}`, field: "patches[0].name", msg: "module name"},
+		{name: "object name", doc: head + `[{"name":"a","patches":[{"objects":[{"name":"x/../y"}]}]}]}`, field: "patches[0].patches[0].objects[0].name", msg: "module name"},
+		{name: "function name", doc: head + `[{"name":"a","patches":[{"objects":[{"funcs":[{"old_name":"f\u001b[2J"}]}]}]}]}`, field: "patches[0].patches[0].objects[0].funcs[0].old_name", msg: "symbol name"},
+		{name: "path with ESC", doc: head + `[{"name":"a","path":"\u001b[2Jx.ko"}]}`, field: "patches[0].path", msg: "control character U+001B"},
+		{name: "release with newline", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"6.1\nkernel x"},"patches":[]}`, field: "kernel.release", msg: "control character U+000A"},
 		{name: "kernel not object", doc: `{"schema":"klpack.deployed/v1","kernel":"6.1","patches":[]}`, field: "kernel", msg: "want object"},
 		{name: "array document", doc: `[]`, field: "", msg: "want object, got array"},
 		{name: "empty", doc: " \n", msg: "empty document"},
 		{name: "truncated", doc: "{\n  \"schema\": \"klpack.deployed/v1\",\n  \"kernel\": {", line: 3, col: 14, msg: "unexpected end"},
 		{name: "syntax", doc: "{\n  \"schema\": \"klpack.deployed/v1\",\n  \"kernel\": {\"release\": 'r'}\n}", line: 3, col: 25, msg: "invalid character"},
-		{name: "trailing data", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}` + "\n{}", line: 2, col: 2, msg: "data after the end"},
+		{name: "trailing data", doc: `{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[]}` + "\n{}", line: 2, col: 1, msg: "data after the end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +175,7 @@ func TestReadStateTooLarge(t *testing.T) {
 	}
 	_, err := ReadState(path)
 	se, ok := errors.AsType[*StateError](err)
-	if !ok || se.Path != path || !strings.Contains(se.Msg, "larger than the 256 MiB") {
+	if !ok || se.Path != path || !strings.Contains(se.Msg, "larger than the 32 MiB") {
 		t.Errorf("ReadState(huge) = %v, want a size error naming the file", err)
 	}
 }
@@ -174,6 +187,15 @@ func TestReadStateErrors(t *testing.T) {
 	}
 	if _, err := ReadState(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("ReadState(dir) = %v, want not a regular file", err)
+	}
+	// A FIFO would block the open and the read forever.
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadState(fifo)
+	if se, ok := errors.AsType[*StateError](err); !ok || se.Path != fifo || se.Msg != "not a regular file (a FIFO)" {
+		t.Errorf("ReadState(fifo) = %v, want a StateError naming the file", err)
 	}
 }
 
@@ -362,6 +384,12 @@ func FuzzStateFile(f *testing.F) {
 	f.Add([]byte(`{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[{"name":"a","load_order":1},{"name":"a"}]}`))
 	f.Add([]byte("{\n  \"schema\": \"klpack.deployed/v1\",\n  \"kernel\": {"))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"schema":"klpack.deployed/v1","kernel":{"release":"r"},"patches":[{"name":"a","load_order":1,"Name":"b"}],"x":{"y":1,"y":2}}`))
+	for _, name := range []string{"seed-hybrid.json", "seed-hybrid-transition.json", "seed-mainline.json", "testdata-6.1.json"} {
+		if b, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "states", name)); err == nil {
+			f.Add(b)
+		}
+	}
 	var buf bytes.Buffer
 	s := &State{Schema: StateSchema, Kernel: Kernel{Release: "6.1.0-56-amd64"}}
 	dir := filepath.Join(testutil.Root(), "testdata", "ko", "6.1.0-56-amd64")
@@ -379,10 +407,25 @@ func FuzzStateFile(f *testing.F) {
 			t.Fatalf("ParseState() = %v, %v: want exactly one of state and error", s, err)
 		}
 		if err != nil {
-			if _, ok := errors.AsType[*StateError](err); !ok {
-				t.Fatalf("ParseState() error %T %v, want *StateError", err, err)
+			se, ok := errors.AsType[*StateError](err)
+			if !ok || se.Path != "fuzz.json" || !strings.HasPrefix(err.Error(), "file fuzz.json: ") {
+				t.Fatalf("ParseState() error %T %v, want a *StateError naming fuzz.json", err, err)
 			}
 			return
+		}
+		// What was accepted prints as one line per patch, with nothing
+		// that drives a terminal.
+		var sum bytes.Buffer
+		if err := WriteSummary(&sum, s); err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(sum.String()) {
+			if err := safetext.Check(strings.TrimSuffix(line, "\n")); err != nil {
+				t.Fatalf("WriteSummary line %q: %v", line, err)
+			}
+		}
+		if n := strings.Count(sum.String(), "\n"); n != 1+min(len(s.Patches), 1)+len(s.Patches) {
+			t.Fatalf("WriteSummary printed %d lines for %d patches:\n%s", n, len(s.Patches), sum.String())
 		}
 		var out bytes.Buffer
 		if err := EncodeState(&out, s); err != nil {
@@ -471,5 +514,22 @@ func TestStateVersions(t *testing.T) {
 	v2 := strings.Replace(string(data), StateSchema, "klpack.deployed/v2", 1)
 	if _, err := ParseState(strings.NewReader(v2), "v2.json"); err == nil {
 		t.Error("a v2 document was read")
+	}
+}
+
+// TestWriteSummaryQuotes: a state built in memory is not validated; what
+// its names hold still reaches the terminal as one visible token.
+func TestWriteSummaryQuotes(t *testing.T) {
+	s := &State{Kernel: Kernel{Release: "6.1\n"}, Patches: []*Patch{{Module: klp.Module{Name: "a\x1b[31m", Path: "x\ny.ko"}, LoadOrder: 1, Layer: "\r"}}}
+	var out bytes.Buffer
+	if err := WriteSummary(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	want := `kernel "6.1\n" (model default), 1 patch
+ORDER  MODULE       ENABLED  TRANSITION  REPLACE  LAYER  FUNCS  FILE
+1      "a\x1b[31m"  no       ?           -        "\r"   0      "x\ny.ko"
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("WriteSummary (-want +got):\n%s", diff)
 	}
 }

@@ -15,13 +15,15 @@
 //   - A reader ignores the fields it does not know: an older host reads a
 //     newer builder's document. The deployed-state reader also lists them
 //     (deploy.State.Ignored), so that a typo in a hand-edited file is
-//     seen; a key that differs from a known field only in case is
-//     refused, since encoding/json would take it for that field.
+//     seen. Every reader refuses a key repeated in an object and a key
+//     that differs from a known field only in case (encoding/json would
+//     keep the last value, or take the key for that field), naming the
+//     file and the key's JSON path (internal/strictjson).
 //   - A field missing from a document is its zero value: a newer reader
 //     reads an older document.
 //   - A reader refuses a document of another schema version.
 //
 // Hand-written inputs (scenarios, acknowledgements, release manifests)
 // are no such documents: an unknown key there is a typo, refused with its
-// line.
+// line, as are a repeated key and a second YAML document.
 package klp

@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"sync"
+
+	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/strictjson"
 )
 
 // WriteScanJSON writes the klpack.scan/v1 document for mods, indented by
@@ -51,20 +56,43 @@ func WriteScanJSON(w io.Writer, mods []*Module) error {
 	return err
 }
 
-// ParseScan decodes a klpack.scan/v1 document. As every v1 reader, it
-// ignores the fields it does not know (see the package doc).
-func ParseScan(r io.Reader) (*Scan, error) {
-	dec := json.NewDecoder(r)
+// MaxScanSize bounds a klpack.scan/v1 document read back: the records of
+// a release's candidates. A module's record is 1 to 2 KiB (testdata's 66
+// modules: 1.9 KiB at most), so the limit holds some 20,000. Checking and
+// decoding hold the document and its records, about four times its size.
+const MaxScanSize = 32 << 20
+
+// ReadScan reads the klpack.scan/v1 document at path. A file that is not
+// regular or is larger than MaxScanSize is refused before it is read.
+func ReadScan(path string) (*Scan, error) {
+	data, err := safeio.ReadFile(path, MaxScanSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseScan(data, path)
+}
+
+// ParseScan decodes a klpack.scan/v1 document, name being what errors
+// call it. As every v1 reader, it ignores the fields it does not know (see
+// the package doc); it refuses what strictjson refuses (a repeated key,
+// among others) and records that Module.Validate refuses.
+func ParseScan(data []byte, name string) (*Scan, error) {
+	if _, err := strictjson.Check(data, reflect.TypeFor[Scan]()); err != nil {
+		return nil, fmt.Errorf("file %s: %w", name, err)
+	}
 	var s Scan
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("scan document: %w", err)
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
 	if s.Schema != ScanSchema {
-		return nil, fmt.Errorf("scan document: schema %q, want %q", s.Schema, ScanSchema)
+		return nil, fmt.Errorf("file %s: schema: %s, want %q", name, safetext.Quote(s.Schema), ScanSchema)
 	}
 	for i, m := range s.Modules {
-		if m == nil || m.Name == "" {
-			return nil, fmt.Errorf("scan document: modules[%d]: no name", i)
+		if m == nil {
+			return nil, fmt.Errorf("file %s: modules[%d]: null where a module is required", name, i)
+		}
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("file %s: modules[%d].%w", name, i, err)
 		}
 	}
 	return &s, nil

@@ -49,6 +49,9 @@ const maxPermute = 6
 // patches (fewest first), and returns the first plan no unacknowledged finding at or above
 // failOn blocks.
 func Make(in *check.Input, failOn check.Severity) (*Plan, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
 	st := in.Deployed
 	if st == nil {
 		st = &deploy.State{Schema: deploy.StateSchema}

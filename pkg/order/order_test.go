@@ -2,7 +2,6 @@ package order
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,12 +104,7 @@ func TestSeedPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := klp.ParseScan(f)
+	doc, err := klp.ReadScan(filepath.Join("..", "..", "testdata", "scenarios", "seed", "lp3.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

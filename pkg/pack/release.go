@@ -408,7 +408,7 @@ func (r *Release) orderBy(dir *os.Root, name string) error {
 	if err != nil {
 		return pathErr(name, err)
 	}
-	plan, err := order.ParsePlan(bytes.NewReader(b))
+	plan, err := order.ParsePlan(b, name)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRelease, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -61,19 +61,22 @@ func (s ScenarioStep) action() (kind, arg string, err error) {
 
 var typeName = regexp.MustCompile(` in type [\w.]+`)
 
-// maxScenario bounds a scenario file.
-const maxScenario = 16 << 20
+// MaxScenarioSize bounds a scenario file. Scenarios are written by hand:
+// a thousand steps are some 40 KiB. The YAML decoder holds a node tree
+// several times the size of its input, so the bound is kept small.
+const MaxScenarioSize = 1 << 20
 
 // ReadScenario reads a YAML or JSON scenario and makes its paths absolute.
+// A file that is not regular or is larger than MaxScenarioSize is refused
+// before it is read.
 func ReadScenario(path string) (*Scenario, error) {
-	f, err := os.Open(path)
+	data, err := safeio.ReadFile(path, MaxScenarioSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc, err := ParseScenario(f)
+	sc, err := DecodeScenario(data, path)
 	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
+		return nil, err
 	}
 	dir := filepath.Dir(path)
 	abs := func(p string) string {
@@ -89,12 +92,29 @@ func ReadScenario(path string) (*Scenario, error) {
 	return sc, nil
 }
 
-// ParseScenario decodes a scenario; unknown keys are errors.
+// ParseScenario decodes a scenario from r as DecodeScenario does, for
+// callers with no file name.
 func ParseScenario(r io.Reader) (*Scenario, error) {
-	b, err := safeio.ReadAll(r, maxScenario)
+	b, err := safeio.ReadAll(r, MaxScenarioSize)
 	if err != nil {
 		return nil, err
 	}
+	return decodeScenario(b)
+}
+
+// DecodeScenario decodes a scenario, name being what errors call it.
+// Unknown keys, repeated keys and a second document are errors, as are
+// names the kernel would not give a module and paths with control
+// characters.
+func DecodeScenario(data []byte, name string) (*Scenario, error) {
+	sc, err := decodeScenario(data)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", name, err)
+	}
+	return sc, nil
+}
+
+func decodeScenario(b []byte) (*Scenario, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var sc Scenario
@@ -105,6 +125,12 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 			return nil, fmt.Errorf("scenario: %s", typeName.ReplaceAllString(msg, ""))
 		}
 		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	// The decoder reads one document; what follows a "---" would be
+	// silently left out of the run.
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		return nil, errors.New("scenario: a second YAML document (after ---): a scenario is one document")
 	}
 	if sc.KernelModel != "" && !deploy.ValidModel(sc.KernelModel) {
 		return nil, fmt.Errorf("scenario: kernel_model: unknown model %q", sc.KernelModel)
@@ -117,11 +143,29 @@ func ParseScenario(r io.Reader) (*Scenario, error) {
 	if sc.Lockdown == "none" {
 		sc.Lockdown = ""
 	}
+	if err := safetext.Check(sc.Deployed); err != nil {
+		return nil, fmt.Errorf("scenario: deployed: %q: %w", sc.Deployed, err)
+	}
+	for i, k := range sc.Kernels {
+		if err := safetext.Check(k); err != nil {
+			return nil, fmt.Errorf("scenario: kernels[%d]: %q: %w", i, k, err)
+		}
+	}
 	if len(sc.Steps) == 0 {
 		return nil, errors.New("scenario: steps: none")
 	}
 	for i, st := range sc.Steps {
-		if _, _, err := st.action(); err != nil {
+		kind, arg, err := st.action()
+		if err == nil && kind == "load" {
+			if err = safetext.Check(arg); err != nil {
+				err = fmt.Errorf("load: %q: %w", arg, err)
+			}
+		} else if err == nil {
+			if err = klp.CheckModuleName(arg); err != nil {
+				err = fmt.Errorf("%s: %w", kind, err)
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("scenario: steps[%d]: %w", i, err)
 		}
 	}
@@ -172,6 +216,9 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 		a := Action{Kind: kind, Name: arg}
 		if kind == "load" {
 			m, err := load(arg)
+			if err == nil && m == nil {
+				err = fmt.Errorf("file %s: no module record", arg)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("steps[%d]: %w", i, err)
 			}

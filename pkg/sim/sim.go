@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -31,6 +32,7 @@ const (
 	CauseInUse       = "in-use"               // rmmod of a module whose patch is enabled
 	CauseLockdown    = "lockdown"             // an unsigned module under lockdown
 	CauseUnknownStep = "unknown-action"
+	CauseNoRecord    = "no-record" // a load without a (whole) module record
 )
 
 // refusal is the kernel saying no; with names the patches the refusal is
@@ -134,7 +136,15 @@ func New(model string) (*Sim, error) {
 func (s *Sim) Deploy(st *deploy.State) error {
 	ps := slices.Clone(st.Patches)
 	slices.SortStableFunc(ps, func(a, b *deploy.Patch) int { return a.LoadOrder - b.LoadOrder })
-	for _, p := range ps {
+	for i, p := range ps {
+		// A state from ReadState has been validated; one built in
+		// memory may not have been.
+		if p == nil {
+			return fmt.Errorf("deployed state: patches[%d] is null", i)
+		}
+		if len(p.Patches) > 0 && p.Patches[0] == nil {
+			return fmt.Errorf("deployed state: module %s: patches[0] is null", safetext.Quote(p.Name))
+		}
 		if _, ok := s.modules[p.Name]; ok {
 			return fmt.Errorf("deployed state: module %s listed twice", p.Name)
 		}
@@ -301,6 +311,9 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return nil, refuse(EEXIST, CauseLoaded, "module %s is already loaded", a.Name)
 	}
 	rec := a.Module
+	if rec == nil || len(rec.Patches) > 0 && rec.Patches[0] == nil {
+		return nil, refuse(EINVAL, CauseNoRecord, "load %s: no module record to load", a.Name)
+	}
 	if s.lockdown != "" && rec.Signature == nil {
 		// module_sig_check: an unsigned module is refused by lockdown.
 		return nil, refuse(EPERM, CauseLockdown, "Lockdown: insmod: unsigned module loading is restricted (lockdown=%s)", s.lockdown)

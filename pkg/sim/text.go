@@ -6,21 +6,26 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/klpack/klpack/internal/safetext"
 )
 
 // WriteText prints a simulation for people: per step the
 // kernel's answer, the stack, which code runs and every hazard.
 func WriteText(w io.Writer, s *Simulation) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// What comes from modules and scenarios reaches the terminal as one
+	// visible token, whatever it holds.
+	q := safetext.Quote
 	fmt.Fprintf(tw, "kernel model: %s\n", s.KernelModel)
 	writeStep(tw, "initial state", &s.Initial)
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		title := fmt.Sprintf("step %d: %s %s: ", i+1, st.Action, st.Target)
+		title := fmt.Sprintf("step %d: %s %s: ", i+1, st.Action, q(st.Target))
 		if st.Accepted {
 			title += "accepted"
 		} else {
-			title += fmt.Sprintf("refused (%s): %s", st.Errno, st.Reason)
+			title += fmt.Sprintf("refused (%s): %s", st.Errno, q(st.Reason))
 		}
 		writeStep(tw, title, st)
 	}
@@ -28,10 +33,11 @@ func WriteText(w io.Writer, s *Simulation) error {
 }
 
 func writeStep(w io.Writer, title string, st *Step) {
+	q := safetext.Quote
 	fmt.Fprintf(w, "\n%s\n", title)
 	var names []string
 	for _, e := range st.Stack {
-		n := e.Name
+		n := q(e.Name)
 		if e.Replace {
 			n += " (replace)"
 		}
@@ -50,9 +56,9 @@ func writeStep(w io.Writer, title string, st *Step) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %s\t%s\n", k, st.Funcs[k])
+		fmt.Fprintf(w, "  %s\t%s\n", q(k), q(st.Funcs[k]))
 	}
 	for _, e := range st.Events {
-		fmt.Fprintf(w, "  HAZARD %s: %s -> %s: %s\n", e.Function, e.From, e.To, e.Why)
+		fmt.Fprintf(w, "  HAZARD %s: %s -> %s: %s\n", q(e.Function), q(e.From), q(e.To), q(e.Why))
 	}
 }

@@ -1,0 +1,164 @@
+package strictjson
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+type inner struct {
+	Name  string   `json:"name"`
+	Count uint8    `json:"count"`
+	Tags  []string `json:"tags"`
+}
+
+type embedded struct {
+	Path string `json:"path"`
+}
+
+// level decodes itself from a string.
+type level int
+
+func (l *level) UnmarshalJSON(b []byte) error {
+	*l = level(len(b))
+	return nil
+}
+
+type doc struct {
+	embedded
+	Level  level             `json:"level"`
+	Schema string            `json:"schema"`
+	Items  []*inner          `json:"items"`
+	Meta   map[string][]int  `json:"meta"`
+	Opt    *bool             `json:"opt,omitempty"`
+	Any    any               `json:"any"`
+	Skip   string            `json:"-"`
+	Flag   bool              `json:"flag"`
+	Ratio  float32           `json:"ratio"`
+	ByName map[string]string `json:"by_name"`
+}
+
+func TestCheckGood(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		unknown   []string
+	}{
+		{"all fields", `{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"opt":null,"any":{"x":[1,{"y":null}]},"flag":true,"ratio":1.5e3,"by_name":{},"level":"high"}`, nil},
+		{"unknown fields, sorted", `{"zz":{"a":[1]},"items":[{"name":"a","new":1}],"aa":null}`, []string{"aa", "items[0].new", "zz"}},
+		{"same key in two objects", `{"items":[{"name":"a"},{"name":"a"}]}`, nil},
+		{"map keys are no fields", `{"by_name":{"Schema":"x","schema":"y"}}`, nil},
+		{"skipped field is unknown", `{"Skip":"x"}`, []string{"Skip"}},
+		{"whitespace after", "{}\n\t ", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			unknown, err := Check([]byte(tt.doc), reflect.TypeFor[doc]())
+			if err != nil {
+				t.Fatalf("Check() = %v", err)
+			}
+			if !slices.Equal(unknown, tt.unknown) {
+				t.Errorf("unknown = %q, want %q", unknown, tt.unknown)
+			}
+		})
+	}
+}
+
+func TestCheckBad(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		typ       reflect.Type // nil: doc
+		field     string
+		line, col int
+		msg       string
+	}{
+		{name: "duplicate key", doc: `{"schema":"a","schema":"b"}`, field: "schema", msg: `duplicate key "schema"`},
+		{name: "duplicate nested", doc: `{"items":[{"name":"a"},{"name":"a","count":1,"name":"b"}]}`, field: "items[1].name", msg: `duplicate key "name"`},
+		{name: "duplicate map key", doc: `{"meta":{"a":[],"a":[1]}}`, field: `meta["a"]`, msg: "duplicate key"},
+		{name: "duplicate in unknown field", doc: `{"new":{"x":1,"x":2}}`, field: "new.x", msg: "duplicate key"},
+		{name: "duplicate in any", doc: `{"any":[{"x":1,"x":2}]}`, field: "any[0].x", msg: "duplicate key"},
+		{name: "duplicate embedded", doc: `{"path":"a","path":"b"}`, field: "path", msg: "duplicate key"},
+		{name: "duplicate, escaped", doc: `{"schema":"a","sch\u0065ma":"b"}`, field: "schema", msg: "duplicate key"},
+		{name: "duplicate after UTF-8 repair", doc: "{\"meta\":{\"a\xff\":[],\"a\xfe\":[1]}}", field: "meta[\"a\ufffd\"]", msg: "duplicate key"},
+		{name: "duplicate, any type", doc: `[{"a":1,"b":{"a":2},"a":3}]`, typ: reflect.TypeFor[any](), field: "[0].a", msg: "duplicate key"},
+		{name: "duplicate in a value that decodes itself", doc: `{"level":{"a":1,"a":2}}`, field: "level.a", msg: "duplicate key"},
+		{name: "other case", doc: `{"Schema":"x"}`, field: "Schema", msg: `unknown field (the field is "schema")`},
+		{name: "other case embedded", doc: `{"PATH":"x"}`, field: "PATH", msg: `the field is "path"`},
+		{name: "kelvin sign folds to k", doc: `{"item\u212a":1}`, typ: reflect.TypeFor[struct {
+			Itemk int `json:"itemk"`
+		}](), field: "item\u212a", msg: `the field is "itemk"`},
+		{name: "other case nested", doc: `{"items":[{"Name":"x"}]}`, field: "items[0].Name", msg: `the field is "name"`},
+		{name: "null string", doc: `{"schema":null}`, field: "schema", msg: "null where a string is required"},
+		{name: "null struct", doc: `{"items":[{"name":"a"}],"embedded":1,"x":[{"y":1}],"flag":null}`, field: "flag", msg: "null where true or false"},
+		{name: "string for int", doc: `{"items":[{"count":"1"}]}`, field: "items[0].count", msg: `want integer, got string "1"`},
+		{name: "int range", doc: `{"items":[{"count":256}]}`, field: "items[0].count", msg: "want unsigned integer in 8 bits, got 256"},
+		{name: "fraction", doc: `{"items":[{"count":1.0}]}`, field: "items[0].count", msg: "want unsigned integer"},
+		{name: "float range", doc: `{"ratio":1e39}`, field: "ratio", msg: "want number in 32 bits"},
+		{name: "bool for string", doc: `{"schema":true}`, field: "schema", msg: "want string, got true"},
+		{name: "number for string in map", doc: `{"by_name":{"k":1}}`, field: `by_name["k"]`, msg: "want string, got number 1"},
+		{name: "object for array", doc: `{"items":{}}`, field: "items", msg: "want array, got object"},
+		{name: "array for object", doc: `[]`, msg: "want object, got array"},
+		{name: "empty", doc: " \n ", msg: "empty document"},
+		{name: "truncated", doc: "{\n  \"schema\": \"s\",\n  \"items\": [", line: 3, col: 13, msg: "unexpected end"},
+		{name: "syntax", doc: "{\n \"schema\": 'x'}", line: 2, col: 12, msg: "invalid character"},
+		{name: "trailing data", doc: "{}\n{}", line: 2, col: 1, msg: "data after the end"},
+		{name: "trailing garbage", doc: "{} x", line: 1, col: 4, msg: "data after the end"},
+		{name: "too deep", doc: strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), typ: reflect.TypeFor[any](), line: 1, col: MaxDepth + 1, msg: "exceeded max depth"},
+		{name: "deep enough", doc: strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth-1) + "}", typ: reflect.TypeFor[any](), line: 1, col: 2 * MaxDepth, msg: "invalid character '}'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			typ := tt.typ
+			if typ == nil {
+				typ = reflect.TypeFor[doc]()
+			}
+			_, err := Check([]byte(tt.doc), typ)
+			e, ok := errors.AsType[*Error](err)
+			if !ok {
+				t.Fatalf("Check() = %v, want *Error", err)
+			}
+			if e.Field != tt.field || e.Line != tt.line || e.Col != tt.col || !strings.Contains(e.Msg, tt.msg) {
+				t.Errorf("Check() = field %.40q at %d:%d: %q; want field %.40q at %d:%d: %q", e.Field, e.Line, e.Col, e.Msg, tt.field, tt.line, tt.col, tt.msg)
+			}
+		})
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	for _, tt := range []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Field: "a[1].b", Msg: "duplicate key"}, "a[1].b: duplicate key"},
+		{&Error{Line: 3, Col: 4, Msg: "invalid character"}, "line 3:4: invalid character"},
+		{&Error{Msg: "empty document"}, "empty document"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// FuzzCheck: what Check accepts, encoding/json decodes without error (the
+// checks leave it nothing to refuse); what it refuses is an *Error.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(`{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"any":{"x":[1,{"y":null}]},"level":"x"}`))
+	f.Add([]byte(`{"schema":"a","schema":"b"}`))
+	f.Add([]byte(`{"Schema":"x","items":[{"count":256}]}`))
+	f.Add([]byte("{\"meta\":{\"a\\u00e9\":[],\"a\xff\":[1e3]}} "))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Check(data, reflect.TypeFor[doc]())
+		if err != nil {
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Fatalf("Check() = %T %v, want *Error", err, err)
+			}
+			return
+		}
+		var d doc
+		if err := json.Unmarshal(data, &d); err != nil {
+			t.Fatalf("Check accepted what json.Unmarshal refuses: %v", err)
+		}
+	})
+}
