@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 
-	"github.com/cilium/ebpf/btf"
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -37,9 +37,9 @@ Exit 0 when every file was read, 2 when any was bad.`,
 func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 	opts := &elfscan.Options{}
 	if o.vmlinuxBTF != "" {
-		spec, err := btf.LoadSpec(o.vmlinuxBTF)
+		spec, err := hookabi.LoadBTF(o.vmlinuxBTF)
 		if err != nil {
-			return &exitError{exitInput, fmt.Errorf("file %s: %w", o.vmlinuxBTF, err)}
+			return &exitError{exitInput, err}
 		}
 		opts.VmlinuxBTF = spec
 	}

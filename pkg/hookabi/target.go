@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/klpack/klpack/internal/safeio"
 )
 
 // Target is what a kernel lacks for BPF hooks to override functions.
@@ -44,7 +44,7 @@ var requirements = []requirement{
 func ReadTarget(configPath, btfPath string) (*Target, error) {
 	var t *Target
 	if configPath != "" {
-		f, err := os.Open(configPath)
+		f, _, err := safeio.Open(configPath)
 		if err != nil {
 			return nil, err
 		}
@@ -54,9 +54,9 @@ func ReadTarget(configPath, btfPath string) (*Target, error) {
 		}
 	}
 	if btfPath != "" {
-		spec, err := btf.LoadSpec(btfPath)
+		spec, err := LoadBTF(btfPath)
 		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", btfPath, err)
+			return nil, err
 		}
 		b, err := TargetFromBTF(spec, btfPath)
 		if err != nil {
@@ -65,6 +65,28 @@ func ReadTarget(configPath, btfPath string) (*Target, error) {
 		t = t.Merge(b)
 	}
 	return t, nil
+}
+
+// maxBTFFile bounds a vmlinux given for its BTF: one with full DWARF is
+// a few hundred MB, and only its .BTF section is read.
+const maxBTFFile = 4 << 30
+
+// LoadBTF reads the BTF of a vmlinux ELF or a raw BTF file (such as
+// /sys/kernel/btf/vmlinux) at path, which must be a regular file.
+func LoadBTF(path string) (*btf.Spec, error) {
+	f, st, err := safeio.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st.Size() > maxBTFFile {
+		return nil, fmt.Errorf("%s: %w: the file has %d bytes, the limit is %d", path, safeio.ErrTooLarge, st.Size(), int64(maxBTFFile))
+	}
+	spec, err := btf.LoadSpecFromReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
+	return spec, nil
 }
 
 // ReadKernelConfig reads a kernel .config from r; name is its file name.
