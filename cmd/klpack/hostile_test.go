@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +38,7 @@ func TestHostileFiles(t *testing.T) {
 	}
 	ko := filepath.Join(td, "ko", "6.1.0-56-amd64", "lp_replace.ko")
 	dir := t.TempDir()
-	key := writeKey(t, dir)
+	key, cert := writeKey(t, dir)
 	mod := filepath.Join(dir, "mod.ko")
 	copyFile(t, ko, mod)
 
@@ -69,12 +71,13 @@ func TestHostileFiles(t *testing.T) {
 		{"plan", "--deployed", "X", ko},
 		{"simulate", "X"},
 		{"deploy", "show", "X"},
-		{"sign", "--key", "X", "-o", filepath.Join(dir, "out.ko"), mod},
+		{"sign", "--key", "X", "--cert", cert, "-o", filepath.Join(dir, "out.ko"), mod},
 		{"sign", "--key", key, "--cert", "X", "-o", filepath.Join(dir, "out.ko"), mod},
-		{"sign", "--key", key, "--passphrase-file", "X", "-o", filepath.Join(dir, "out.ko"), mod},
-		{"sign", "--key", key, "-o", filepath.Join(dir, "out.ko"), "X"},
+		{"sign", "--key", key, "--cert", cert, "--passphrase-file", "X", "-o", filepath.Join(dir, "out.ko"), mod},
+		{"sign", "--key", key, "--cert", cert, "-o", filepath.Join(dir, "out.ko"), "X"},
 		{"package", "-o", filepath.Join(dir, "out"), "X"},
-		{"package", "--sign-key", "X", "-o", filepath.Join(dir, "out"), filepath.Join(td, "pack", "release-6.1.yaml")},
+		{"package", "--sign-key", "X", "-o", filepath.Join(dir, "out"), filepath.Join(td, "release-6.1.yaml")},
+		{"package", "--sign-key", key, "--passphrase-file", "X", "-o", filepath.Join(dir, "out"), filepath.Join(td, "release-6.1.yaml")},
 		{"hooks", "attach", "--bpffs", dir, "X"},
 	}
 	for _, s := range surfaces {
@@ -88,12 +91,12 @@ func TestHostileFiles(t *testing.T) {
 			}
 			name := strings.Join(s, " ") + " " + kind
 			t.Run(name, func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 				defer cancel()
 				cmd := exec.CommandContext(ctx, klpack, args...)
 				out, err := cmd.CombinedOutput()
 				if ctx.Err() != nil {
-					t.Fatalf("klpack %s: still running after 30 s (a hang)", strings.Join(args, " "))
+					t.Fatalf("klpack %s: still running after 20 s (a hang)", strings.Join(args, " "))
 				}
 				if err == nil {
 					t.Errorf("klpack %s: exit 0, want a refusal", strings.Join(args, " "))
@@ -109,7 +112,8 @@ func TestHostileFiles(t *testing.T) {
 	}
 }
 
-func writeKey(t *testing.T, dir string) string {
+// writeKey writes a module signing key and its certificate.
+func writeKey(t *testing.T, dir string) (key, cert string) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +122,19 @@ func writeKey(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "klpack test"}, NotAfter: time.Now().Add(time.Hour)}
+	cder, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	key, cert = filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return key, cert
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -2,6 +2,7 @@ package hookabi
 
 import (
 	"bufio"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -67,20 +68,28 @@ func ReadTarget(configPath, btfPath string) (*Target, error) {
 	return t, nil
 }
 
-// maxBTFFile bounds a vmlinux given for its BTF: one with full DWARF is
-// a few hundred MB, and only its .BTF section is read.
-const maxBTFFile = 4 << 30
+// maxBTF bounds the BTF klpack reads: a kernel's is a few MB
+// (/sys/kernel/btf/vmlinux), and the parser holds it whole.
+const maxBTF = 64 << 20
 
 // LoadBTF reads the BTF of a vmlinux ELF or a raw BTF file (such as
-// /sys/kernel/btf/vmlinux) at path, which must be a regular file.
+// /sys/kernel/btf/vmlinux) at path, which must be a regular file; a
+// .BTF section or raw file over maxBTF is refused before it is read.
 func LoadBTF(path string) (*btf.Spec, error) {
 	f, st, err := safeio.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st.Size() > maxBTFFile {
-		return nil, fmt.Errorf("%s: %w: the file has %d bytes, the limit is %d", path, safeio.ErrTooLarge, st.Size(), int64(maxBTFFile))
+	size := st.Size()
+	if ef, err := elf.NewFile(f); err == nil {
+		size = 0
+		if s := ef.Section(".BTF"); s != nil {
+			size = int64(s.Size)
+		}
+	}
+	if size > maxBTF {
+		return nil, fmt.Errorf("%s: %w: %d bytes of BTF, the limit is %d", path, safeio.ErrTooLarge, size, maxBTF)
 	}
 	spec, err := btf.LoadSpecFromReader(f)
 	if err != nil {
