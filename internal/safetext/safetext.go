@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 )
 
-// Check refuses invalid UTF-8 and every control character (C0, DEL, C1),
-// newlines and tabs included.
+// Check refuses invalid UTF-8, every control character (C0, DEL, C1),
+// newlines and tabs included, and every format character (Unicode Cf):
+// the bidirectional overrides and zero-width characters that make text
+// read differently from what it is.
 func Check(s string) error {
 	for i, r := range s {
 		if r == utf8.RuneError {
@@ -22,6 +24,9 @@ func Check(s string) error {
 		}
 		if unicode.IsControl(r) {
 			return fmt.Errorf("control character %U at byte %d", r, i)
+		}
+		if unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("format character %U at byte %d", r, i)
 		}
 	}
 	return nil

@@ -19,6 +19,8 @@ func TestCheck(t *testing.T) {
 		{"c1\u0085", false},
 		{"bad\xff", false},
 		{"literal \uFFFD is fine", true},
+		{"bidi \u202Eevil", false},
+		{"zero\u200Bwidth", false},
 	}
 	for _, tt := range tests {
 		err := Check(tt.in)
