@@ -16,14 +16,27 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels the work, which then cleans up; once it
-	// has, the default action is back, so a second one ends klpack.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	ctx, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, so that the
+// work stops and cleans up. The signals' default action is back before
+// the context is cancelled, so a second one ends klpack even if the
+// cleanup hangs.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-c:
+		case <-ctx.Done():
+		}
+		signal.Stop(c)
+		cancel()
+	}()
+	return ctx, cancel
 }

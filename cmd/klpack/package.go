@@ -65,6 +65,10 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 		// The declarations are keyed by module name, known after a scan.
 		return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
 	}
+	// Checked here too, so that the error names the flag, not the manifest.
+	if o.timeout < 0 || o.timeout > pack.MaxTimeout {
+		return &exitError{exitInput, fmt.Errorf("--timeout %d: want 1 to %d seconds", o.timeout, pack.MaxTimeout)}
+	}
 	rel, err := pack.ReadRelease(file, scan)
 	if err != nil {
 		return &exitError{exitInput, err}
