@@ -29,6 +29,8 @@ func TestNotLivepatch(t *testing.T) {
 	plain := &klp.Module{Path: "testdata/klp_user.ko", Name: "klp_user", Patches: []*klp.Patch{}}
 	flagged := &klp.Module{Path: "flag.json", Name: "flag", Livepatch: true}
 	nullPatch := &klp.Module{Path: "null.json", Name: "null", Livepatch: true, Patches: []*klp.Patch{nil}}
+	// A crafted scan record: patches, but not marked a livepatch.
+	unmarked := &klp.Module{Path: "unmarked.json", Name: "unmarked", Patches: []*klp.Patch{{}}}
 	tests := []struct {
 		name string
 		in   *Input
@@ -37,6 +39,7 @@ func TestNotLivepatch(t *testing.T) {
 		{"plain module", &Input{Candidates: []*klp.Module{plain}}, "file testdata/klp_user.ko: module klp_user is no livepatch"},
 		{"after a livepatch", &Input{Candidates: []*klp.Module{good, plain}}, "file testdata/klp_user.ko: module klp_user is no livepatch"},
 		{"livepatch without patches", &Input{Candidates: []*klp.Module{flagged}}, "file flag.json: module flag is no livepatch"},
+		{"patches but no livepatch", &Input{Candidates: []*klp.Module{unmarked}}, "file unmarked.json: module unmarked is no livepatch"},
 		{"null patch", &Input{Candidates: []*klp.Module{nullPatch}}, "file null.json: module null: patches[0] is null"},
 		{"null candidate", &Input{Candidates: []*klp.Module{good, nil}}, "candidate 2: no module record"},
 		{"null deployed patch", &Input{DeployedPath: "s.json", Deployed: &deploy.State{Kernel: deploy.Kernel{Release: "r"}, Patches: []*deploy.Patch{nil}}, Candidates: []*klp.Module{good}}, "file s.json: patches[0]: null"},

@@ -2,6 +2,7 @@ package hookabi
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/testutil"
 )
 
@@ -110,5 +112,21 @@ func TestTargetDebian(t *testing.T) {
 		if !cmp.Equal(got.Lacks, want) {
 			t.Errorf("%s lacks %v, want %v", got.Source, got.Lacks, want)
 		}
+	}
+}
+
+// TestLoadBTFBound: raw BTF over maxBTF (a sparse file) is refused before
+// the parser reads it, naming the file.
+func TestLoadBTFBound(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "btf")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, maxBTF+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadBTF(p)
+	if !errors.Is(err, safeio.ErrTooLarge) || !strings.Contains(err.Error(), p) {
+		t.Errorf("LoadBTF(%d bytes) = %v, want %v naming the file", maxBTF+1, err, safeio.ErrTooLarge)
 	}
 }

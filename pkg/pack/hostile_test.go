@@ -109,6 +109,26 @@ func TestShippedIsScanned(t *testing.T) {
 	}
 }
 
+// TestGlobOutputDir: an output directory whose name holds glob
+// characters builds, and so does every staged source path inside it:
+// nfpm takes each source as a path, never a pattern (globbing off).
+func TestGlobOutputDir(t *testing.T) {
+	dir := releaseDir(t, map[string][]byte{
+		"lp.ko":    testKo(t, "lp_noreplace.ko"),
+		"rel.yaml": []byte("kernel: " + testKernel + "\nversion: \"1\"\nmodules: [{file: lp.ko, layer: off-band}]\n"),
+	})
+	r, err := ReadRelease(filepath.Join(dir, "rel.yaml"), scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MTime = epoch
+	out := filepath.Join(t.TempDir(), "out[1]*?")
+	arts, err := Build(context.Background(), r, out, Options{})
+	if err != nil || len(arts) == 0 {
+		t.Fatalf("Build(%s) = %v, %v; want packages", out, arts, err)
+	}
+}
+
 // TestChangedSinceScan: a module replaced between the scan and the build
 // is refused, not shipped under the old scan's name.
 func TestChangedSinceScan(t *testing.T) {
