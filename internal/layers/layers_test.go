@@ -21,14 +21,14 @@ func deps(t *testing.T, pkg string) []string {
 
 // TestLayers: records reach the later stages as pkg/klp values; the
 // stages that judge and plan link no scanner, and the deployed state no
-// stage above it. pkg/klp links only the text check every stage shares.
+// stage above it. pkg/klp links only the input checks every stage shares.
 func TestLayers(t *testing.T) {
 	for _, tt := range []struct {
 		pkg       string
 		forbidden []string
 		allowed   []string // exceptions to forbidden
 	}{
-		{"pkg/klp", []string{module}, []string{module + "internal/safetext"}},
+		{"pkg/klp", []string{module}, []string{module + "internal/safeio", module + "internal/safetext", module + "internal/strictjson"}},
 		{"pkg/deploy", []string{module + "elfscan", module + "pkg/sim", module + "pkg/check", module + "pkg/capture", module + "pkg/sysfs"}, nil},
 		{"pkg/sysfs", []string{module + "elfscan", module + "pkg/deploy"}, nil},
 		{"pkg/sim", []string{module + "elfscan", module + "pkg/check", module + "pkg/capture"}, nil},
