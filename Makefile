@@ -95,6 +95,8 @@ unit:
 # go test -list runs on the directories whose tests grep finds a func Fuzz
 # in (listing ./... would build every test binary), and must find as many
 # targets as grep: one it misses would never run.
+# A target that finds a failing input does not stop the others; the run
+# fails at the end, naming them.
 # FUZZ_EACH is the time per target, FUZZ_SCAN FuzzScan's (the broadest),
 # FUZZ_MINIMIZE bounds the minimizing of each new input, which for large
 # seeds (the .ko.xz of FuzzDifferential) would take the whole run.
@@ -118,8 +120,9 @@ fuzz-short fuzz:
 		pkg=$${t%:*}; name=$${t##*:}; dur=$(FUZZ_EACH); \
 		[ "$$name" != FuzzScan ] || dur=$(FUZZ_SCAN); \
 		echo "== $$name in $$pkg for $$dur"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$dur -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg || exit 1; \
-	done
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$dur -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg || failed="$$failed $$name"; \
+	done; \
+	[ -z "$$failed" ] || { echo "$@: failing inputs found by:$$failed (kept under testdata/fuzz/)" >&2; exit 1; }
 
 bench: install-deps trees build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

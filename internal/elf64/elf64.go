@@ -165,7 +165,16 @@ func (f *File) readSections() (shoff uint64, shstrndx uint32, err error) {
 		s.Link = f.ByteOrder.Uint32(h[40:])
 		s.Info = f.ByteOrder.Uint32(h[44:])
 		s.Entsize = f.ByteOrder.Uint64(h[56:])
-		if i > 0 && s.Type != elf.SHT_NOBITS && (s.Off > size || s.Size > size-s.Off) {
+		if i == 0 {
+			// The null section has no data (the kernel refuses one that
+			// claims any); with extended numbering its size field holds
+			// the section count, not a size.
+			if s.Type != elf.SHT_NULL {
+				return 0, 0, formatErr("", 0, "section 0: type %v, want SHT_NULL", s.Type)
+			}
+			s.Off, s.Size = 0, 0
+		}
+		if s.Type != elf.SHT_NOBITS && (s.Off > size || s.Size > size-s.Off) {
 			return 0, 0, formatErr("", 0, "section %d: %d bytes at %#x past end of file (%d bytes)", i, s.Size, s.Off, size)
 		}
 		switch s.Type {
