@@ -10,10 +10,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sysfs"
 )
 
 // Host names the files of the running kernel the runtime reads and the
@@ -225,20 +225,16 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 }
 
 // sysDir is a host directory (the livepatch sysfs) as an fs.FS whose
-// names stay inside it (os.Root) and whose opens never wait: O_NONBLOCK
-// keeps a FIFO planted where an attribute should be from blocking.
+// names stay inside it and whose opens never wait (sysfs.FS).
 type sysDir string
 
 func (d sysDir) Open(name string) (fs.File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
 	root, err := os.OpenRoot(string(d))
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
-	return root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	defer root.Close() // an open file outlives its root
+	return sysfs.FS(root).Open(name)
 }
 
 // readAttr reads the attribute name of fsys: a regular file of at most
