@@ -96,7 +96,9 @@ unit:
 # in (listing ./... would build every test binary), and must find as many
 # targets as grep: one it misses would never run.
 # A target that finds a failing input does not stop the others; the run
-# fails at the end, naming them.
+# fails at the end, naming them. Go 1.26's coordinator may end a run
+# with "context deadline exceeded" and no input (go.dev/issue/75804):
+# that alone is no failure.
 # FUZZ_EACH is the time per target, FUZZ_SCAN FuzzScan's (the broadest),
 # FUZZ_MINIMIZE bounds the minimizing of each new input, which for large
 # seeds (the .ko.xz of FuzzDifferential) would take the whole run.
@@ -116,11 +118,17 @@ fuzz-short fuzz:
 	got=$$(echo $$targets | wc -w); \
 	[ "$$got" -eq "$$want" ] || { echo "$@: go test -list found $$got fuzz targets, the sources define $$want (a build tag hiding one?):" $$targets >&2; exit 1; }; \
 	echo "$@: $$got fuzz targets"; \
+	log=$$(mktemp); trap 'rm -f "$$log" "$$log.rc"' EXIT; \
 	for t in $$targets; do \
 		pkg=$${t%:*}; name=$${t##*:}; dur=$(FUZZ_EACH); \
 		[ "$$name" != FuzzScan ] || dur=$(FUZZ_SCAN); \
 		echo "== $$name in $$pkg for $$dur"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$dur -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg || failed="$$failed $$name"; \
+		echo 0 >$$log.rc; { $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$dur -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg 2>&1 || echo $$? >$$log.rc; } | tee $$log; \
+		if [ "$$(cat $$log.rc)" -ne 0 ]; then \
+			if grep -q '^    context deadline exceeded$$' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "$@: $$name: Go's fuzztime race (go.dev/issue/75804, fixed in Go 1.27), no failing input: not counted"; \
+			else failed="$$failed $$name"; fi; \
+		fi; \
 	done; \
 	[ -z "$$failed" ] || { echo "$@: failing inputs found by:$$failed (kept under testdata/fuzz/)" >&2; exit 1; }
 
