@@ -146,3 +146,16 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestErrorsEscaped: an error that carries a name from outside input
+// reaches the terminal with its control characters escaped.
+func TestErrorsEscaped(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "a\x1b[2J\x1b[31mred\u202e", "x.ko")
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"check", name}, &stdout, &stderr); code == 0 {
+		t.Fatalf("check of a missing file exited 0")
+	}
+	if got := stderr.String(); strings.ContainsAny(got, "\x1b\u202e") || !strings.Contains(got, `a\x1b[2J\x1b[31mred\u202e`) {
+		t.Errorf("stderr = %q, want the name with its escapes written out", got)
+	}
+}

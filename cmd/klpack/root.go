@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/spf13/cobra"
 )
 
@@ -40,6 +41,9 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// run executes one command line. Errors may carry names from outside
+// input over several lines: they are printed with their lines kept and
+// any other control character escaped.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
@@ -51,11 +55,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if ee, ok := errors.AsType[*exitError](err); ok {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "klpack:", ee.err)
+			fmt.Fprintln(stderr, "klpack:", safetext.Escape(ee.err.Error()))
 		}
 		return ee.code
 	}
 	// Anything else is a usage or input error.
-	fmt.Fprintln(stderr, "klpack:", err)
+	fmt.Fprintln(stderr, "klpack:", safetext.Escape(err.Error()))
 	return exitInput
 }

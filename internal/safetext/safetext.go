@@ -7,6 +7,7 @@ package safetext
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,4 +40,30 @@ func Quote(s string) string {
 		return s
 	}
 	return strconv.Quote(s)
+}
+
+// Escape keeps s's lines and tabs and writes every other byte or
+// character Check refuses as a Go escape (\x1b, \u202e): for messages of
+// several lines that may carry outside names, printed to a terminal.
+func Escape(s string) string {
+	if Check(s) == nil {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }

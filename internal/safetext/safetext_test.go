@@ -41,3 +41,18 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"klpack: file lp.ko: bad":    "klpack: file lp.ko: bad",
+		"line one\n\tline two":       "line one\n\tline two",
+		"dir \x1b[2J\x1b[31mred":     `dir \x1b[2J\x1b[31mred`,
+		"bidi \u202eevil":            `bidi \u202eevil`,
+		"bad \xff byte, \u00e9 kept": `bad \xff byte, é kept`,
+		"cr\r and nul\x00":           `cr\r and nul\x00`,
+	} {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
