@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -147,4 +148,23 @@ func CacheDir() string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".cache", "klpack")
+}
+
+// HostileFiles makes, in a fresh temporary directory, a FIFO (whose open
+// or read would block a careless reader) and a sparse file of size bytes
+// (one past a reader's limit, costing no disk), and returns their paths.
+func HostileFiles(t testing.TB, size int64) (fifo, huge string) {
+	t.Helper()
+	dir := t.TempDir()
+	fifo, huge = filepath.Join(dir, "fifo"), filepath.Join(dir, "huge")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, size); err != nil {
+		t.Fatal(err)
+	}
+	return fifo, huge
 }

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -112,18 +110,7 @@ func TestParseAcksBad(t *testing.T) {
 // open and the read forever; each reader refuses it, and a file over its
 // limit, before reading, naming the file.
 func TestReadNotRegular(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	huge := filepath.Join(dir, "huge")
-	if err := os.WriteFile(huge, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(huge, MaxSymbolsSize+1); err != nil {
-		t.Fatal(err)
-	}
+	fifo, huge := testutil.HostileFiles(t, MaxSymbolsSize+1)
 	readers := map[string]func(string) error{
 		"ReadAcks":      func(p string) error { _, err := ReadAcks(p); return err },
 		"ReadSymbols":   func(p string) error { _, err := ReadSymbols(p); return err },

@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -69,18 +69,7 @@ func TestParsePlanBad(t *testing.T) {
 // device never ends) or is larger than the limit is refused before it is
 // read, naming the file.
 func TestReadPlan(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "plan.json")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	huge := filepath.Join(dir, "huge.json")
-	if err := os.WriteFile(huge, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(huge, MaxPlanSize+1); err != nil {
-		t.Fatal(err)
-	}
+	fifo, huge := testutil.HostileFiles(t, MaxPlanSize+1)
 	for _, tt := range []struct{ path, want string }{
 		{fifo, fifo + ": not a regular file (a FIFO)"},
 		{"/dev/zero", "/dev/zero: not a regular file (a character device)"},
@@ -94,7 +83,7 @@ func TestReadPlan(t *testing.T) {
 	if _, err := ReadPlan(huge); !errors.Is(err, safeio.ErrTooLarge) {
 		t.Errorf("ReadPlan(huge) = %v, want ErrTooLarge", err)
 	}
-	good := filepath.Join(dir, "good.json")
+	good := filepath.Join(t.TempDir(), "good.json")
 	if err := os.WriteFile(good, []byte(goodPlan), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -50,18 +50,7 @@ func TestDecodeScenarioBad(t *testing.T) {
 // forever, a device never ends; both are refused before any read, as is a
 // file over the limit.
 func TestReadScenarioNotRegular(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.yaml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	huge := filepath.Join(dir, "huge.yaml")
-	if err := os.WriteFile(huge, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(huge, MaxScenarioSize+1); err != nil {
-		t.Fatal(err)
-	}
+	fifo, huge := testutil.HostileFiles(t, MaxScenarioSize+1)
 	for _, tt := range []struct{ path, want string }{
 		{fifo, fifo + ": not a regular file (a FIFO)"},
 		{"/dev/zero", "/dev/zero: not a regular file (a character device)"},
