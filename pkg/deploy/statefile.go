@@ -41,20 +41,13 @@ type StateError struct {
 	Err error
 }
 
+// Error locates the error as strictjson does, after the file's name.
 func (e *StateError) Error() string {
-	var b strings.Builder
-	if e.Path != "" {
-		fmt.Fprintf(&b, "file %s: ", e.Path)
+	loc := (&strictjson.Error{Field: e.Field, Line: e.Line, Col: e.Col, Msg: e.Msg}).Error()
+	if e.Path == "" {
+		return loc
 	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d:%d: ", e.Line, e.Col)
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return "file " + e.Path + ": " + loc
 }
 
 func (e *StateError) Unwrap() error { return e.Err }
