@@ -76,7 +76,7 @@ func declarations(m *module, patches []*klp.Patch) error {
 			p.ReplaceSet, p.ReplaceSetSource = new(*replaceSet), klp.ReplaceModinfo
 		}
 	}
-	hooks, err := decodeHooks(m.elf, m.rec.Name, eiBase(m.rec.Vermagic), m.opts.ManifestHooks[m.rec.Name])
+	hooks, err := decodeHooks(m.elf, m.rec.Name, eiBase(m.rec.Vermagic), slices.Concat(m.opts.ManifestHooks[m.rec.Name], m.opts.Hooks))
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type Options struct {
 	// module name: function names, reported with source manifest and
 	// checked against the module's error-injection entries.
 	ManifestHooks map[string][]string
+	// Hooks are hook points declared for the one module Open reads,
+	// whatever its name, treated as ManifestHooks are.
+	Hooks []string
 }
 
 // maxModule bounds the size of a module file, and of a compressed module

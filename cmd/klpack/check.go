@@ -16,23 +16,23 @@ import (
 
 type checkOptions struct {
 	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
-	kernelConfig, vmlinuxBTF                                  string
+	kernelConfig, vmlinuxBTF, file                            string
 	json                                                      bool
 }
 
 func newCheckCmd() *cobra.Command {
 	var o checkOptions
 	cmd := &cobra.Command{
-		Use:   "check [--deployed STATE] [flags] CANDIDATE...",
+		Use:   "check [--deployed STATE] [flags] CANDIDATE... | check -f klpack.yaml",
 		Short: "Check a release's livepatch modules against the deployed set",
 		Long: `Check loads the candidates (.ko files or scan JSON; together one release, in
 load order) onto a simulator holding the deployed set and reports every rule
 that fires, with the patches and functions involved and why it matters.
 Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 2 on bad input.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, failOn, err := o.input(cmd.ErrOrStderr(), args)
+			in, failOn, err := o.input(cmd, args)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
@@ -80,30 +80,66 @@ func (o *checkOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
 	f.StringVar(&o.failOn, "fail-on", "error", "fail on findings at or above: info, warning, error")
+	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml: its modules, layers, deployed state, acks and fail_on")
 }
 
-// input reads every file the flags and arguments name.
-func (o *checkOptions) input(stderr io.Writer, args []string) (*check.Input, check.Severity, error) {
-	failOn, err := check.ParseSeverity(o.failOn)
-	if err != nil {
-		return nil, 0, fmt.Errorf("--fail-on: %w", err)
-	}
-	in := &check.Input{Model: o.model, DeployedPath: o.deployed}
+// targetInputs reads what the flags say of the target kernel.
+func (o *checkOptions) targetInputs(in *check.Input) error {
+	var err error
 	if o.model != "" && !deploy.ValidModel(o.model) {
-		return nil, 0, fmt.Errorf("--kernel-model: unknown model %q", o.model)
-	}
-	if o.deployed != "" {
-		if in.Deployed, err = readState(stderr, o.deployed); err != nil {
-			return nil, 0, err
-		}
+		return fmt.Errorf("--kernel-model: unknown model %q", o.model)
 	}
 	if o.symbols != "" {
 		if in.Symbols, err = check.ReadSymbols(o.symbols); err != nil {
-			return nil, 0, err
+			return err
 		}
 	}
 	if o.filterFuncs != "" {
 		if in.Traceable, err = check.ReadTraceable(o.filterFuncs); err != nil {
+			return err
+		}
+	}
+	if o.kernelConfig != "" || o.vmlinuxBTF != "" {
+		t, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
+		if err != nil {
+			return err
+		}
+		in.HookKernelLacks = t.Lacks
+	}
+	return nil
+}
+
+// input reads every file the flags and arguments name.
+func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, check.Severity, error) {
+	stderr := cmd.ErrOrStderr()
+	if o.file != "" {
+		if len(args) > 0 || o.deployed != "" || o.ack != "" {
+			return nil, 0, fmt.Errorf("-f %s names the modules, the deployed state and the acks: give no candidates, --deployed or --ack with it", o.file)
+		}
+		in, failOn, err := releaseInput(cmd, o.file)
+		if err != nil {
+			return nil, 0, err
+		}
+		if cmd.Flags().Changed("fail-on") {
+			if failOn, err = check.ParseSeverity(o.failOn); err != nil {
+				return nil, 0, fmt.Errorf("--fail-on: %w", err)
+			}
+		}
+		if o.model != "" {
+			in.Model = o.model
+		}
+		return in, failOn, o.targetInputs(in)
+	}
+	failOn, err := check.ParseSeverity(o.failOn)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--fail-on: %w", err)
+	}
+	if len(args) == 0 {
+		return nil, 0, fmt.Errorf("no candidates: name the modules (or scan documents), or give -f klpack.yaml")
+	}
+	in := &check.Input{Model: o.model, DeployedPath: o.deployed}
+	if o.deployed != "" {
+		if in.Deployed, err = readState(stderr, o.deployed); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -112,12 +148,8 @@ func (o *checkOptions) input(stderr io.Writer, args []string) (*check.Input, che
 			return nil, 0, err
 		}
 	}
-	if o.kernelConfig != "" || o.vmlinuxBTF != "" {
-		t, err := hookTarget(o.kernelConfig, o.vmlinuxBTF)
-		if err != nil {
-			return nil, 0, err
-		}
-		in.HookKernelLacks = t.Lacks
+	if err := o.targetInputs(in); err != nil {
+		return nil, 0, err
 	}
 	for _, arg := range args {
 		recs, err := elfscan.Records([]string{arg}, nil)

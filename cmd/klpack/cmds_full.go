@@ -9,7 +9,7 @@ import "github.com/spf13/cobra"
 // build (make host: -tags klpack_host, cmds_host.go) leaves them out.
 
 func releaseCmds() []*cobra.Command {
-	return []*cobra.Command{newPackageCmd(), newSignCmd()}
+	return []*cobra.Command{newPackageCmd(), newSignCmd(), newReleaseCmd()}
 }
 
 func hooksReleaseCmds() []*cobra.Command {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/pkg/check"
 )
 
 // The host build stands in for the commands that make a release
@@ -13,11 +15,17 @@ import (
 // parent command such as hooks would print its help and exit 0.
 
 func releaseCmds() []*cobra.Command {
-	return []*cobra.Command{absentCmd("package"), absentCmd("sign")}
+	return []*cobra.Command{absentCmd("package"), absentCmd("sign"), absentCmd("release")}
 }
 
 func hooksReleaseCmds() []*cobra.Command {
 	return []*cobra.Command{absentCmd("build")}
+}
+
+// releaseInput stands in for klpack.yaml's reader, which links the
+// packaging stack.
+func releaseInput(cmd *cobra.Command, file string) (*check.Input, check.Severity, error) {
+	return nil, 0, fmt.Errorf("-f %s: klpack.yaml is read by the full klpack, not this host build (-tags klpack_host)", file)
 }
 
 // absentCmd is a hidden command that fails with exit 2, naming itself.

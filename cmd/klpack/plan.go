@@ -13,15 +13,15 @@ func newPlanCmd() *cobra.Command {
 	var o checkOptions
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "plan [--deployed STATE] [flags] CANDIDATE...",
+		Use:   "plan [--deployed STATE] [flags] CANDIDATE... | plan -f klpack.yaml",
 		Short: "Find a load order (and the disables or unloads it needs) no check rule fails",
 		Long: `Plan tries the orders of the release's candidates, and disabling deployed
 replaceable patches first, until no unacknowledged finding reaches --fail-on.
 Exit 0 with the plan, 1 when no safe order exists (with the reasons), 2 on
 bad input.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, failOn, err := o.input(cmd.ErrOrStderr(), args)
+			in, failOn, err := o.input(cmd, args)
 			if err != nil {
 				return &exitError{exitInput, err}
 			}

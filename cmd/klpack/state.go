@@ -16,14 +16,20 @@ func readState(stderr io.Writer, path string) (*deploy.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(st.Ignored) > 0 {
-		names := make([]string, len(st.Ignored))
-		for i, f := range st.Ignored {
-			// A key is the file's text: it reaches the terminal only
-			// as one visible token.
-			names[i] = safetext.Quote(f)
-		}
-		fmt.Fprintf(stderr, "klpack: file %s: ignoring fields this klpack does not know (a newer writer's, or a typo): %s\n", safetext.Quote(path), strings.Join(names, ", "))
-	}
+	warnIgnored(stderr, path, st.Ignored)
 	return st, nil
+}
+
+// warnIgnored tells stderr which fields of a state file were ignored.
+func warnIgnored(stderr io.Writer, path string, ignored []string) {
+	if len(ignored) == 0 {
+		return
+	}
+	names := make([]string, len(ignored))
+	for i, f := range ignored {
+		// A key is the file's text: it reaches the terminal only as one
+		// visible token.
+		names[i] = safetext.Quote(f)
+	}
+	fmt.Fprintf(stderr, "klpack: file %s: ignoring fields this klpack does not know (a newer writer's, or a typo): %s\n", safetext.Quote(path), strings.Join(names, ", "))
 }

@@ -31,6 +31,10 @@ type Input struct {
 	// hookabi.Target.Lacks says from its config or BTF; nil when unknown.
 	HookKernelLacks []string
 	Acks            []Ack
+	// Layers are the candidates' layers by module name (klp.LayerOffBand
+	// or klp.LayerCumulative), as a release declares them; a candidate
+	// without one is replaceable unless it declares otherwise.
+	Layers map[string]string
 }
 
 // Finding is one rule firing.
@@ -115,7 +119,7 @@ func Check(in *Input) (*Report, error) {
 	}
 	for _, m := range in.Candidates {
 		if m.Livepatch {
-			c.add(info(m, m.Path, "", true, true))
+			c.add(info(m, m.Path, in.Layers[m.Name], true, true))
 		}
 	}
 	c.kernel(st)

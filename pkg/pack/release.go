@@ -66,9 +66,15 @@ type Release struct {
 	Prefix     string
 	Maintainer string
 	Vendor     string
+	// Description, License and Homepage reach every package's metadata;
+	// empty ones get defaults.
+	Description, License, Homepage string
 	// MTime stamps every file and archive member (SOURCE_DATE_EPOCH).
 	MTime   time.Time
 	Modules []*Module
+	// Plan, when set, is the plan that ordered Modules; the packages
+	// carry it for the host's loader.
+	Plan *order.Plan
 }
 
 // Module is one patch module of a release.
@@ -98,10 +104,12 @@ type releaseFile struct {
 	Prefix     string          `yaml:"prefix,omitempty"`
 	Maintainer string          `yaml:"maintainer,omitempty"`
 	Vendor     string          `yaml:"vendor,omitempty"`
-	Modules    []releaseModule `yaml:"modules"`
+	Modules    []ModuleSpec `yaml:"modules"`
 }
 
-type releaseModule struct {
+// ModuleSpec is what a release declares of one module: the manifest's
+// form of it, and klpack.yaml's.
+type ModuleSpec struct {
 	File  string   `yaml:"file"`
 	Layer string   `yaml:"layer"`
 	Hooks []string `yaml:"hooks,omitempty"`
@@ -112,6 +120,10 @@ type releaseModule struct {
 	// read it (replace_source unknown: a klp-build or kpatch-build module
 	// whose init code or struct layout the scan could not follow).
 	Replace *bool `yaml:"replace,omitempty"`
+	// Replaceable and ReplaceSet declare the hybrid and replace_set
+	// attributes where the scan read none.
+	Replaceable *bool   `yaml:"replaceable,omitempty"`
+	ReplaceSet  *uint32 `yaml:"replace_set,omitempty"`
 }
 
 // ScanFunc reads a module file's scan record; hookPoints are the hook
@@ -159,7 +171,7 @@ func readRelease(file string, scan ScanFunc) (*Release, error) {
 	}
 	rel := rf.release()
 	for i, rm := range rf.Modules {
-		m, err := readModule(root, rootDir, rm, scan)
+		m, err := ReadModule(root, rootDir, rm, scan)
 		if err != nil {
 			return nil, fmt.Errorf("modules[%d]: %w", i, err)
 		}
@@ -219,14 +231,16 @@ func parseRelease(b []byte) (*releaseFile, error) {
 		return nil, fmt.Errorf("%w: no modules", ErrBadRelease)
 	}
 	for i, rm := range rf.Modules {
-		if err := rm.check(); err != nil {
+		if err := rm.Check(); err != nil {
 			return nil, fmt.Errorf("modules[%d]: %w", i, err)
 		}
 	}
 	return &rf, nil
 }
 
-func (rm *releaseModule) check() error {
+// Check checks what needs no file: a local path, a known layer, hook
+// names and hook points.
+func (rm *ModuleSpec) Check() error {
 	if err := localPath("file", rm.File); err != nil {
 		return err
 	}
@@ -291,7 +305,11 @@ func inRoot(root *os.Root, rootDir, name string) (string, error) {
 	return filepath.Join(rootDir, filepath.FromSlash(name)), nil
 }
 
-func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) (*Module, error) {
+// ReadModule reads the module rm declares, inside root (whose path is
+// rootDir): it scans it with scan, applies what rm declares where the scan
+// read nothing (and refuses a declaration the scan contradicts), and
+// reads and checks its hook objects.
+func ReadModule(root *os.Root, rootDir string, rm ModuleSpec, scan ScanFunc) (*Module, error) {
 	p, err := inRoot(root, rootDir, rm.File)
 	if err != nil {
 		return nil, err
@@ -303,7 +321,7 @@ func readModule(root *os.Root, rootDir string, rm releaseModule, scan ScanFunc) 
 	if rec == nil {
 		return nil, fmt.Errorf("%w: %s: no scan record", ErrBadRelease, rm.File)
 	}
-	if err := declareReplace(rec, rm.Replace); err != nil {
+	if err := declare(rec, &rm); err != nil {
 		return nil, fmt.Errorf("%w: module %s: %v", ErrBadRelease, rm.File, err)
 	}
 	m := &Module{Record: rec, Layer: rm.Layer, File: p}
@@ -383,19 +401,35 @@ func elfMachine(b []byte) (machine uint16, ok bool) {
 	return 0, false
 }
 
-// declareReplace applies the manifest's replace to the patches whose
-// replace the scan could not read. A declaration that contradicts a value
-// the scan did read is an error: one of the two is wrong.
-func declareReplace(rec *klp.Module, replace *bool) error {
-	if replace == nil {
-		return nil
-	}
+// declare applies the manifest's replace, replaceable and replace_set to
+// the patches whose value the scan could not read. A declaration that
+// contradicts a value the scan did read is an error: one of the two is
+// wrong.
+func declare(rec *klp.Module, rm *ModuleSpec) error {
 	for _, p := range rec.Patches {
-		switch {
-		case p.ReplaceSource == klp.ReplaceUnknown:
-			p.Replace, p.ReplaceSource, p.ReplaceHint = *replace, klp.ReplaceManifest, ""
-		case p.Replace != *replace:
-			return fmt.Errorf("replace: %t declared, but the module's %s says %t", *replace, p.ReplaceSource, p.Replace)
+		if r := rm.Replace; r != nil {
+			switch {
+			case p.ReplaceSource == klp.ReplaceUnknown:
+				p.Replace, p.ReplaceSource, p.ReplaceHint = *r, klp.ReplaceManifest, ""
+			case p.Replace != *r:
+				return fmt.Errorf("replace: %t declared, but the module's %s says %t", *r, p.ReplaceSource, p.Replace)
+			}
+		}
+		if r := rm.Replaceable; r != nil {
+			switch {
+			case p.Replaceable == nil:
+				p.Replaceable, p.ReplaceableSource = r, klp.ReplaceManifest
+			case *p.Replaceable != *r:
+				return fmt.Errorf("replaceable: %t declared, but the module's %s says %t", *r, p.ReplaceableSource, *p.Replaceable)
+			}
+		}
+		if r := rm.ReplaceSet; r != nil {
+			switch {
+			case p.ReplaceSet == nil:
+				p.ReplaceSet, p.ReplaceSetSource = r, klp.ReplaceManifest
+			case *p.ReplaceSet != *r:
+				return fmt.Errorf("replace_set: %d declared, but the module's %s says %d", *r, p.ReplaceSetSource, *p.ReplaceSet)
+			}
 		}
 	}
 	return nil
@@ -473,6 +507,11 @@ func (r *Release) Validate() error {
 		if err := checkNames(rec); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrBadRelease, name, err)
 		}
+		// An off-band patch must survive the next cumulative release; an
+		// atomic replace of its own would remove the cumulative patch.
+		if m.Layer == klp.LayerOffBand && slices.ContainsFunc(rec.Patches, func(p *klp.Patch) bool { return p.Replace }) {
+			return fmt.Errorf("%w: %s: layer off-band, but its patch is an atomic replace (replace = true, %s): loading it would remove every other patch", ErrBadRelease, name, rec.Patches[0].ReplaceSource)
+		}
 		if err := checkHookNames(m.Hooks); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -506,6 +545,7 @@ func (r *Release) checkFields() error {
 	}
 	for _, f := range []struct{ key, val string }{
 		{"maintainer", r.Maintainer}, {"vendor", r.Vendor}, {"kernel_rpm", r.KernelRPM}, {"kernel_deb", r.KernelDeb},
+		{"description", r.Description}, {"license", r.License}, {"homepage", r.Homepage},
 	} {
 		if err := safetext.Check(f.val); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrBadRelease, f.key, err)

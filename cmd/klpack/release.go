@@ -1,0 +1,67 @@
+//go:build !klpack_host
+
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/release"
+)
+
+// DefaultConfig is the release file -f defaults to.
+const defaultConfig = "klpack.yaml"
+
+func newReleaseCmd() *cobra.Command {
+	var file string
+	var snapshot bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "release [-f klpack.yaml] [--snapshot]",
+		Short: "Run the whole release: scan, check, plan, hooks, signing, packages, repositories, checksums",
+		Long: `Release reads klpack.yaml (see docs/klpack-yaml.md), scans its modules once
+and runs the stages over that one release, printing a line per stage:
+scan, check (the gate: the modules in the order listed, against the deployed
+state), plan (the best order), hooks (builds a BPF object per hook point),
+modsign (kernel module signatures), packages (signed rpm and deb), repos (apt
+and dnf repositories) and checksums (signed SHA256SUMS). A stage with nothing
+to do says why it is skipped. Everything is built beside the output directory
+and moved into it only when every stage passed: a failing stage is named, and
+the output directory is left exactly as it was.
+--snapshot skips every signature, for a local trial.
+Exit 0 on a release, 1 when the check or the plan refuses it, 2 on bad input
+or a failing tool.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mtime, err := sourceDate()
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			_, err = release.Execute(cmd.Context(), file, release.Options{Snapshot: snapshot, Output: output, MTime: mtime, Log: cmd.OutOrStdout()})
+			if se, ok := errors.AsType[*release.StageError](err); ok && (se.Stage == "check" || se.Stage == "plan") {
+				return &exitError{exitFindings, err}
+			}
+			if err != nil {
+				return &exitError{exitInput, err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultConfig, "the release's klpack.yaml")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "the output directory (default: klpack.yaml's output, else dist beside it)")
+	cmd.Flags().BoolVar(&snapshot, "snapshot", false, "skip every signature (a local trial, not a release)")
+	return cmd
+}
+
+// releaseInput is the check of klpack.yaml's modules, in the order listed,
+// against its deployed state: what check -f and plan -f read.
+func releaseInput(cmd *cobra.Command, file string) (*check.Input, check.Severity, error) {
+	r, err := release.Load(cmd.Context(), file)
+	if err != nil {
+		return nil, 0, err
+	}
+	warnIgnored(cmd.ErrOrStderr(), r.Config.Deployed, r.Ignored)
+	return r.CheckInput(r.Candidates()), r.FailOn, nil
+}

@@ -1,0 +1,163 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/order"
+	"github.com/klpack/klpack/pkg/pack"
+)
+
+// DefaultOutput is the output directory when klpack.yaml names none.
+const DefaultOutput = "dist"
+
+// Options tune a pipeline run.
+type Options struct {
+	// Snapshot skips every signature, for a local trial: the output is
+	// marked as a snapshot.
+	Snapshot bool
+	// MTime stamps every package (SOURCE_DATE_EPOCH).
+	MTime time.Time
+	// Output overrides klpack.yaml's output directory.
+	Output string
+	// Log gets one line per stage; nil discards them.
+	Log io.Writer
+}
+
+// Stage is one step of the pipeline, with one job.
+type Stage struct {
+	Name string
+	// Skip says why the stage has nothing to do for this release, or "".
+	Skip func(*Run) string
+	Run  func(context.Context, *Run) (string, error)
+}
+
+// StageError is a stage that failed; the output directory is as it was.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return "stage " + e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Run is one pipeline run over a release: what the stages hand on.
+type Run struct {
+	Release *Release
+	Opts    Options
+	// Tree is the staging tree: the new output directory's files.
+	Tree    string
+	Report  *check.Report
+	Plan    *order.Plan
+	staging *atomicfile.Staging
+	// work is private scratch space inside the staging directory.
+	work      string
+	signer    *signer
+	artifacts []pack.Artifact
+	// published lists the files of this release under Tree, for the
+	// checksums.
+	published []string
+}
+
+// Stages are the pipeline's stages, in order.
+func Stages() []Stage {
+	return []Stage{checkStage, planStage, hooksStage, modsignStage, packagesStage}
+}
+
+// Execute loads klpack.yaml (the scan stage) and runs every stage over
+// it, then moves the new files into the output directory. A failing stage
+// stops the run with a *StageError, leaving the output directory as it
+// was.
+func Execute(ctx context.Context, file string, o Options) (*Run, error) {
+	logf := func(stage, format string, args ...any) {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "%-10s %s\n", stage, fmt.Sprintf(format, args...))
+		}
+	}
+	r, err := Load(ctx, file)
+	if err != nil {
+		return nil, &StageError{"scan", err}
+	}
+	logf("scan", "%s", describeModules(r))
+	run := &Run{Release: r, Opts: o}
+	if run.signer, err = newSigner(ctx, r, o); err != nil {
+		return nil, &StageError{"sign", err}
+	}
+	out := r.OutputDir()
+	if o.Output != "" {
+		out = o.Output
+	}
+	_, statErr := os.Lstat(out)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	if run.staging, err = atomicfile.Stage(out); err != nil {
+		return nil, &StageError{"output", err}
+	}
+	fail := func(stage string, err error) (*Run, error) {
+		run.staging.Close()
+		if created {
+			os.Remove(out) // only when empty: nothing else was there
+		}
+		return nil, &StageError{stage, err}
+	}
+	if run.Tree, err = run.staging.TreeDir(); err != nil {
+		return fail("output", err)
+	}
+	run.work = filepath.Join(run.staging.Dir(), "work")
+	if err := os.Mkdir(run.work, 0o700); err != nil {
+		return fail("output", err)
+	}
+	for _, s := range Stages() {
+		if err := ctx.Err(); err != nil {
+			return fail(s.Name, err)
+		}
+		if why := s.Skip(run); why != "" {
+			logf(s.Name, "skipped: %s", why)
+			continue
+		}
+		msg, err := s.Run(ctx, run)
+		if err != nil {
+			return fail(s.Name, err)
+		}
+		logf(s.Name, "%s", msg)
+	}
+	os.RemoveAll(run.work)
+	if err := run.staging.CommitTree(atomicfile.TreeOptions{
+		Last:  []string{"deb/dists", "rpm/repodata", "SHA256SUMS"},
+		Prune: []string{"deb/dists", "rpm/repodata"},
+	}); err != nil {
+		return fail("output", err)
+	}
+	logf("release", "%s for %s in %s", r.Config.Version, r.Config.Kernel, out)
+	return run, nil
+}
+
+// OutputDir is the directory the release writes.
+func (r *Release) OutputDir() string {
+	switch o := r.Config.Output; {
+	case o == "":
+		return r.Path(DefaultOutput)
+	case filepath.IsAbs(o):
+		return o
+	default:
+		return r.Path(o)
+	}
+}
+
+func describeModules(r *Release) string {
+	var parts []string
+	for _, m := range r.Pack.Modules {
+		parts = append(parts, m.Record.Name+" ("+m.Layer+")")
+	}
+	return fmt.Sprintf("%d modules for %s: %s", len(parts), r.Config.Kernel, strings.Join(parts, ", "))
+}
+
+func never(*Run) string { return "" }

@@ -1,0 +1,286 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/klpack/klpack/build"
+	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/modsign"
+	"github.com/klpack/klpack/pkg/order"
+	"github.com/klpack/klpack/pkg/pack"
+)
+
+// checkStage is the gate: the modules in the order klpack.yaml lists them
+// against the deployed state. The plan may only improve on that order.
+var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
+	r := run.Release
+	rep, err := check.Check(r.CheckInput(r.Candidates()))
+	if err != nil {
+		return "", err
+	}
+	run.Report = rep
+	counts := map[check.Severity]int{}
+	var blocking []string
+	for _, f := range rep.Findings {
+		if f.Acknowledged {
+			continue
+		}
+		counts[f.Severity]++
+		if f.Severity >= r.FailOn {
+			blocking = append(blocking, fmt.Sprintf("%s %s %s: %s", f.Rule, f.Severity, strings.Join(f.Patches, ","), f.Message))
+		}
+	}
+	summary := fmt.Sprintf("%d errors, %d warnings, %d info on the %s kernel model", counts[check.Error], counts[check.Warning], counts[check.Info], rep.KernelModel)
+	if len(blocking) > 0 {
+		hint := ""
+		if p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn); err == nil && p.OK {
+			hint = fmt.Sprintf("\nthis order passes: %s; list the modules so in klpack.yaml (klpack plan -f shows the plan)", strings.Join(p.Loads(), ", "))
+		}
+		return "", fmt.Errorf("%s; at or above %s:\n  %s%s", summary, r.FailOn, strings.Join(blocking, "\n  "), hint)
+	}
+	return summary, nil
+}}
+
+// planStage orders the modules by the best plan and writes it into the
+// release as plan.json; the packages carry it.
+var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
+	r := run.Release
+	p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn)
+	if err != nil {
+		return "", err
+	}
+	if !p.OK {
+		return "", fmt.Errorf("no order of the modules passes the check")
+	}
+	loads := p.Loads()
+	if len(loads) != len(r.Pack.Modules) {
+		return "", fmt.Errorf("the plan loads %d modules, the release has %d", len(loads), len(r.Pack.Modules))
+	}
+	slices.SortStableFunc(r.Pack.Modules, func(a, b *pack.Module) int {
+		return slices.Index(loads, a.Record.Name) - slices.Index(loads, b.Record.Name)
+	})
+	run.Plan, r.Pack.Plan = p, p
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := run.publish("plan.json", append(b, '\n')); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d steps: load %s", len(p.Ops), strings.Join(loads, ", ")), nil
+}}
+
+// hooksStage builds a BPF object for every hook point of a module that
+// ships none prebuilt.
+var hooksStage = Stage{
+	Name: "hooks",
+	Skip: func(run *Run) string {
+		if len(run.hookModules()) == 0 {
+			return "no module declares a hook point without a prebuilt object"
+		}
+		return ""
+	},
+	Run: func(ctx context.Context, run *Run) (string, error) {
+		mods := run.hookModules()
+		recs := make([]*klp.Module, len(mods))
+		for i, m := range mods {
+			recs[i] = m.Record
+		}
+		objs, err := build.Build(ctx, recs, nil)
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, o := range objs {
+			i := slices.IndexFunc(mods, func(m *pack.Module) bool { return m.Record.Name == o.Module })
+			m := mods[i]
+			p := filepath.Join(run.work, "hooks", o.Module, o.Hook.Func+".bpf.o")
+			if err := writeFile(p, o.ELF); err != nil {
+				return "", err
+			}
+			sum := sha256.Sum256(o.ELF)
+			if m.HookSHA256 == nil {
+				m.HookSHA256 = map[string]string{}
+			}
+			m.Hooks = append(m.Hooks, p)
+			m.HookSHA256[p] = hex.EncodeToString(sum[:])
+			names = append(names, o.Name())
+		}
+		return fmt.Sprintf("%d built and validated: %s", len(objs), strings.Join(names, ", ")), nil
+	},
+}
+
+// hookModules are the modules with hook points and no prebuilt hooks.
+func (run *Run) hookModules() []*pack.Module {
+	var out []*pack.Module
+	for _, m := range run.Release.Pack.Modules {
+		if len(m.Hooks) > 0 {
+			continue
+		}
+		if slices.ContainsFunc(m.Record.Patches, func(p *klp.Patch) bool { return len(p.Hooks) > 0 }) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// maxModule bounds a module the signing stage reads, as elfscan bounds
+// what it scans.
+const maxModule = 1 << 30
+
+// modsignStage signs every module with the kernel module signing key, as
+// sign-file does; the packages carry the signed copies.
+var modsignStage = Stage{
+	Name: "modsign",
+	Skip: func(run *Run) string {
+		switch {
+		case run.Opts.Snapshot:
+			return "--snapshot"
+		case run.Release.Config.Sign.Modules == nil:
+			return "sign.modules is not set: modules ship as built"
+		}
+		return ""
+	},
+	Run: func(_ context.Context, run *Run) (string, error) {
+		r, sc := run.Release, run.Release.Config.Sign.Modules
+		pass, err := pack.ReadPassphrase(sc.PassphraseEnv, "")
+		if err != nil {
+			return "", err
+		}
+		key, err := modsign.LoadKey(r.Path(sc.Key), pass)
+		clear(pass)
+		if err != nil {
+			return "", err
+		}
+		cert, err := modsign.LoadCert(r.Path(sc.Cert))
+		if err != nil {
+			return "", err
+		}
+		for _, m := range r.Pack.Modules {
+			if filepath.Ext(m.File) != ".ko" {
+				return "", fmt.Errorf("module %s: signing needs an uncompressed .ko (the kernel checks the signature of the decompressed module)", m.File)
+			}
+			b, err := safeio.ReadFile(m.File, maxModule)
+			if err != nil {
+				return "", err
+			}
+			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != m.Record.SHA256 {
+				return "", fmt.Errorf("module %s: changed since it was scanned", m.File)
+			}
+			var signed bytes.Buffer
+			if err := modsign.Append(&signed, b, cert, key, modsign.Options{Hash: sc.Hash}); err != nil {
+				return "", fmt.Errorf("module %s: %w", m.File, err)
+			}
+			sig, _, err := modsign.Parse(signed.Bytes())
+			if err != nil {
+				return "", fmt.Errorf("module %s: the signature made does not parse: %w", m.File, err)
+			}
+			p := filepath.Join(run.work, "modules", filepath.Base(m.File))
+			if err := writeFile(p, signed.Bytes()); err != nil {
+				return "", err
+			}
+			sum := sha256.Sum256(signed.Bytes())
+			rec := *m.Record
+			rec.SHA256, rec.Signature = hex.EncodeToString(sum[:]), sig
+			m.Record, m.File = &rec, p
+		}
+		return fmt.Sprintf("%d modules signed by %s", len(r.Pack.Modules), cert.Subject.CommonName), nil
+	},
+}
+
+// packagesStage builds the rpm and deb packages into the repositories'
+// places: rpm/ and the apt pool.
+var packagesStage = Stage{Name: "packages", Skip: never, Run: func(ctx context.Context, run *Run) (string, error) {
+	r := run.Release
+	r.Pack.MTime = run.Opts.MTime
+	o := pack.Options{Formats: r.Config.Package.Formats, Timeout: r.Config.Package.Timeout}
+	if !run.Opts.Snapshot {
+		o.Sign = run.signer.detach
+	}
+	arts, err := pack.Build(ctx, r.Pack, filepath.Join(run.work, "packages"), o)
+	if err != nil {
+		return "", err
+	}
+	count := 0
+	for _, a := range arts {
+		var dest string
+		switch a.Format {
+		case pack.FormatRPM:
+			dest = "rpm/" + filepath.Base(a.Path)
+			count++
+		case pack.FormatDeb:
+			dest = debPool(run.component(), a.Package) + filepath.Base(a.Path)
+			count++
+		default:
+			dest = "manifests/" + filepath.Base(a.Path)
+		}
+		if err := run.move(a.Path, dest); err != nil {
+			return "", err
+		}
+		run.artifacts = append(run.artifacts, pack.Artifact{Format: a.Format, Package: a.Package, Path: dest})
+	}
+	signed := "signed"
+	if o.Sign == nil {
+		signed = "unsigned (--snapshot)"
+	}
+	return fmt.Sprintf("%d packages, %s", count, signed), nil
+}}
+
+// debPool is where a package's debs go in the apt repository, as Debian
+// lays out its pools: pool/<component>/<initial>/<package>/.
+func debPool(component, pkg string) string {
+	initial := pkg[:1]
+	if strings.HasPrefix(pkg, "lib") && len(pkg) > 3 {
+		initial = pkg[:4]
+	}
+	return "deb/pool/" + component + "/" + initial + "/" + pkg + "/"
+}
+
+func (run *Run) component() string {
+	if c := run.Release.Config.Repository.Component; c != "" {
+		return c
+	}
+	return "main"
+}
+
+// publish writes a file of the release into the tree.
+func (run *Run) publish(name string, data []byte) error {
+	if err := writeFile(filepath.Join(run.Tree, filepath.FromSlash(name)), data); err != nil {
+		return err
+	}
+	run.published = append(run.published, name)
+	return nil
+}
+
+// move moves a built file into the tree at name.
+func (run *Run) move(from, name string) error {
+	to := filepath.Join(run.Tree, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	run.published = append(run.published, name)
+	return nil
+}
+
+func writeFile(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
