@@ -94,16 +94,16 @@ type Module struct {
 
 // releaseFile is the release manifest's form.
 type releaseFile struct {
-	Schema     string          `yaml:"schema,omitempty"`
-	Kernel     string          `yaml:"kernel"`
-	Version    string          `yaml:"version"`
-	Root       string          `yaml:"root,omitempty"`
-	Plan       string          `yaml:"plan,omitempty"`
-	KernelRPM  string          `yaml:"kernel_rpm,omitempty"`
-	KernelDeb  string          `yaml:"kernel_deb,omitempty"`
-	Prefix     string          `yaml:"prefix,omitempty"`
-	Maintainer string          `yaml:"maintainer,omitempty"`
-	Vendor     string          `yaml:"vendor,omitempty"`
+	Schema     string       `yaml:"schema,omitempty"`
+	Kernel     string       `yaml:"kernel"`
+	Version    string       `yaml:"version"`
+	Root       string       `yaml:"root,omitempty"`
+	Plan       string       `yaml:"plan,omitempty"`
+	KernelRPM  string       `yaml:"kernel_rpm,omitempty"`
+	KernelDeb  string       `yaml:"kernel_deb,omitempty"`
+	Prefix     string       `yaml:"prefix,omitempty"`
+	Maintainer string       `yaml:"maintainer,omitempty"`
+	Vendor     string       `yaml:"vendor,omitempty"`
 	Modules    []ModuleSpec `yaml:"modules"`
 }
 
