@@ -1,0 +1,234 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/internal/throwaway"
+	"github.com/klpack/klpack/pkg/modsign"
+	"github.com/klpack/klpack/pkg/order"
+)
+
+const koDir = "../../testdata/ko/6.1.0-56-amd64"
+
+// project makes a release directory: the named modules of koDir under
+// ko/, throwaway keys under keys/, and klpack.yaml with body after the
+// version and kernel.
+func project(t *testing.T, modules []string, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, m := range modules {
+		b, err := os.ReadFile(filepath.Join(koDir, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "ko"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ko", m), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := throwaway.Write(filepath.Join(dir, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "version: 1.0-1\nkernel: 6.1.0-56-amd64\n" + body
+	if err := os.WriteFile(filepath.Join(dir, "klpack.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const (
+	twoModules = `modules:
+  - path: ko/lp_replace.ko
+    layer: cumulative
+  - path: ko/lp_noreplace.ko
+    layer: off-band
+`
+	signing = `sign:
+  packages:
+    key: keys/signing-key.asc
+  modules:
+    key: keys/module-key.pem
+    cert: keys/module-cert.pem
+`
+)
+
+var epoch = time.Unix(1700000000, 0).UTC()
+
+// TestExecute: a signed release of two modules lands whole in the output
+// directory: the plan, the packages in their repositories' places, each
+// carrying the module signed with the module key.
+func TestExecute(t *testing.T) {
+	dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko"}, twoModules+signing)
+	var log bytes.Buffer
+	run, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{MTime: epoch, Log: &log})
+	if err != nil {
+		t.Fatalf("Execute = %v\n%s", err, log.String())
+	}
+	for _, stage := range []string{"scan", "check", "plan", "hooks", "modsign", "packages"} {
+		if !regexpLine(log.String(), stage) {
+			t.Errorf("no line for stage %s in\n%s", stage, log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "hooks      skipped: no module declares a hook point") {
+		t.Errorf("the hooks stage does not say why it is skipped:\n%s", log.String())
+	}
+	out := filepath.Join(dir, DefaultOutput)
+	files := tree(t, out)
+	want := []string{
+		"deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-noreplace/klp-patch-6.1.0-56-amd64-lp-noreplace_1.0-1_amd64.deb",
+		"deb/pool/main/k/klp-patch-6.1.0-56-amd64/klp-patch-6.1.0-56-amd64_1.0-1_amd64.deb",
+		"plan.json",
+		"rpm/klp-patch-6.1.0-56-amd64-1.0_1-1.x86_64.rpm",
+		"rpm/klp-patch-6.1.0-56-amd64-lp-noreplace-1.0_1-1.x86_64.rpm",
+	}
+	for _, w := range want {
+		if _, ok := files[w]; !ok {
+			t.Errorf("output lacks %s; it holds %v", w, slices.Sorted(maps.Keys(files)))
+		}
+	}
+	for name := range files {
+		if strings.Contains(name, ".klpack-staging") {
+			t.Errorf("staging left behind: %s", name)
+		}
+	}
+	p, err := order.ReadPlan(filepath.Join(out, "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Loads(); !slices.Equal(got, []string{"lp_replace", "lp_noreplace"}) {
+		t.Errorf("plan loads %v, want lp_replace then lp_noreplace", got)
+	}
+	for _, m := range run.Release.Pack.Modules {
+		if m.Record.Signature == nil || m.Record.Signature.Signer != "klpack throwaway module key" {
+			t.Errorf("module %s: signature %+v, want the module key's", m.Record.Name, m.Record.Signature)
+		}
+	}
+	// The module inside the deb is the signed one.
+	dpkgDeb := testutil.NeedTool(t, "dpkg-deb")
+	x := t.TempDir()
+	deb := filepath.Join(out, want[1])
+	if b, err := exec.Command(dpkgDeb, "-x", deb, x).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+	}
+	var ko string
+	filepath.WalkDir(x, func(p string, d fs.DirEntry, err error) error {
+		if strings.HasSuffix(p, "lp_replace.ko") {
+			ko = p
+		}
+		return nil
+	})
+	b, err := os.ReadFile(ko)
+	if err != nil {
+		t.Fatalf("the deb holds no lp_replace.ko: %v", err)
+	}
+	if sig, _, err := modsign.Parse(b); err != nil || sig.Signer != "klpack throwaway module key" {
+		t.Errorf("packaged lp_replace.ko: signature %+v, %v; want signed by the module key", sig, err)
+	}
+}
+
+func regexpLine(log, stage string) bool {
+	for l := range strings.Lines(log) {
+		if strings.HasPrefix(l, fmt.Sprintf("%-10s ", stage)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestExecuteRefused: a release refused at any stage leaves the output
+// directory byte for byte as it was (an earlier release in it included),
+// and one that did not exist still does not.
+func TestExecuteRefused(t *testing.T) {
+	offBandFirst := "modules:\n  - path: ko/lp_noreplace.ko\n    layer: off-band\n  - path: ko/lp_replace.ko\n    layer: cumulative\n"
+	tests := []struct {
+		name, body, stage, want string
+		snapshot                bool
+		env                     map[string]string
+	}{
+		{"check fails", offBandFirst + signing, "check", "KLP009", false, nil},
+		{"off-band labelled replace", "modules:\n  - path: ko/lp_replace.ko\n    layer: off-band\n" + signing, "scan", "layer off-band, but its patch is an atomic replace", false, nil},
+		{"no package key", twoModules, "sign", "sign.packages is not set", false, nil},
+		{"package key missing", twoModules + "sign:\n  packages:\n    key: keys/nope.asc\n", "sign", "nope.asc", false, nil},
+		{"module key missing", twoModules + "sign:\n  packages:\n    key: keys/signing-key.asc\n  modules:\n    key: keys/nope.pem\n    cert: keys/module-cert.pem\n", "modsign", "nope.pem", false, nil},
+		{"compressed module signed", "modules:\n  - path: ko/lp_replace.ko.xz\n    layer: cumulative\n" + signing, "modsign", "uncompressed", false, nil},
+		{"hooks tool missing", "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\n", "hooks", "clang", true, map[string]string{"PATH": "/nonexistent"}},
+		{"bad deployed state", twoModules + "deployed: state.json\n", "scan", "state.json", true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko", "lp_replace.ko.xz", "lp_hook.ko"}, tt.body)
+			os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"schema":"klpack.deployed/v1","patches":[{}],"patches":[]}`), 0o644)
+			out := filepath.Join(dir, "out")
+			// An earlier snapshot release, and a file of the user's.
+			earlier := project(t, []string{"lp_replace.ko", "lp_noreplace.ko"}, twoModules)
+			if _, err := Execute(t.Context(), filepath.Join(earlier, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Output: out}); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(out, "NOTES"), []byte("mine"), 0o640)
+			before := tree(t, out)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			for _, o := range []string{out, filepath.Join(dir, "fresh")} {
+				_, err := Execute(context.Background(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: tt.snapshot, MTime: epoch, Output: o})
+				se, ok := errors.AsType[*StageError](err)
+				if !ok || se.Stage != tt.stage || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Execute = %v, want stage %s failing with %q", err, tt.stage, tt.want)
+				}
+			}
+			if after := tree(t, out); !maps.Equal(before, after) {
+				t.Errorf("output directory changed:\nbefore %v\nafter  %v", before, after)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "fresh")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a refused release left the output directory it created: %v", err)
+			}
+		})
+	}
+}
+
+// tree maps every entry under dir to its type, mode and content hash.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := info.Mode().String()
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out[filepath.ToSlash(rel)] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
