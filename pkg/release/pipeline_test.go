@@ -231,4 +231,3 @@ func tree(t *testing.T, dir string) map[string]string {
 	}
 	return out
 }
-
