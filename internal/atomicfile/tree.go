@@ -70,20 +70,7 @@ func (s *Staging) CommitTree(o TreeOptions) error {
 	if err != nil {
 		return err
 	}
-	rank := func(f string) int {
-		for i, pre := range o.Last {
-			if f == pre || strings.HasPrefix(f, strings.TrimSuffix(pre, "/")+"/") {
-				return i + 1
-			}
-		}
-		return 0
-	}
-	slices.SortStableFunc(files, func(a, b string) int {
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a, b)
-	})
+	commitOrder(files, o.Last)
 	var moves []string
 	for _, f := range files {
 		same, err := s.sameFile(src+"/"+f, f)
@@ -118,6 +105,25 @@ func (s *Staging) CommitTree(o TreeOptions) error {
 		}
 	}
 	return s.Close()
+}
+
+// commitOrder sorts files by name, those under a prefix of last after
+// all others, in the order of last.
+func commitOrder(files, last []string) {
+	rank := func(f string) int {
+		for i, pre := range last {
+			if f == pre || strings.HasPrefix(f, strings.TrimSuffix(pre, "/")+"/") {
+				return i + 1
+			}
+		}
+		return 0
+	}
+	slices.SortStableFunc(files, func(a, b string) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
 }
 
 // sameFile reports whether the staged file and the output file name the
