@@ -12,18 +12,21 @@ import (
 	"github.com/klpack/klpack/build"
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/hookabi"
+	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/release"
 )
 
 type hooksBuildOptions struct {
 	kernelConfig string
 	vmlinuxBTF   string
 	out          string
+	file         string
 }
 
 func newHooksBuildCmd() *cobra.Command {
 	var o hooksBuildOptions
 	cmd := &cobra.Command{
-		Use:   "build [--kernel-config FILE] [--vmlinux-btf FILE] [--output DIR] MODULE|SCAN.json...",
+		Use:   "build [--kernel-config FILE] [--vmlinux-btf FILE] [--output DIR] MODULE|SCAN.json... | build -f klpack.yaml",
 		Short: "Render, compile and validate a BPF program per hook point",
 		Long: `Build renders the BPF C template for every hook point of the livepatch
 modules (or scan documents) given, compiles it with clang and validates the
@@ -32,8 +35,11 @@ With --kernel-config or --vmlinux-btf it says what that kernel lacks for
 the hooks to override anything.
 Exit 0 when every hook built and the target has what it needs, 1 when a
 build or validation failed or the target lacks something, 2 on bad input.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) > 0) == (o.file != "") {
+				return &exitError{exitInput, errors.New("give modules or -f klpack.yaml, one of them")}
+			}
 			return runHooksBuild(cmd, &o, args)
 		},
 	}
@@ -41,11 +47,21 @@ build or validation failed or the target lacks something, 2 on bad input.`,
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF (vmlinux ELF or raw BTF)")
 	f.StringVarP(&o.out, "output", "o", ".", "directory to write the objects to")
+	f.StringVarP(&o.file, "file", "f", "", "build the hooks of klpack.yaml's modules (their declared hook points included)")
 	return cmd
 }
 
 func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) error {
-	mods, err := elfscan.Records(args, nil)
+	var mods []*klp.Module
+	var err error
+	if o.file != "" {
+		var r *release.Release
+		if r, err = release.Load(cmd.Context(), o.file); err == nil {
+			mods = r.Candidates()
+		}
+	} else {
+		mods, err = elfscan.Records(args, nil)
+	}
 	if err != nil {
 		return &exitError{exitInput, err}
 	}

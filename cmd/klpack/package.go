@@ -18,17 +18,18 @@ import (
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/pack"
+	"github.com/klpack/klpack/pkg/release"
 )
 
 type packageOptions struct {
-	out, formats, key, passEnv, passFile, signCommand, signPubkey string
-	timeout                                                       int
+	out, formats, key, passEnv, passFile, signCommand, signPubkey, file string
+	timeout                                                             int
 }
 
 func newPackageCmd() *cobra.Command {
 	var o packageOptions
 	cmd := &cobra.Command{
-		Use:   "package [flags] RELEASE",
+		Use:   "package [flags] RELEASE | package -f klpack.yaml [flags]",
 		Short: "Build a signed rpm and deb per patch module of a release",
 		Long: `Package reads a release manifest (klpack.release/v1, YAML or JSON: the
 kernel, the version, the modules with their layer, optionally the plan that
@@ -36,11 +37,19 @@ orders them) and writes one rpm and one deb per patch module, plus each
 package's manifest, into --output (created if missing). With SOURCE_DATE_EPOCH
 set, unsigned builds are byte-identical. Every signature is checked before it
 is used: --sign-key's with the key, --sign-command's with --sign-pubkey when
-given (else only as a signature of the right data). The packages replace
+given (else only as a signature of the right data). With -f it reads
+klpack.yaml instead and packages its modules in the order its plan chooses
+(klpack release does that and more). The packages replace
 older files only when all of them are built; exit 2 on bad input, and
 --output is left as it was.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (o.file != "") {
+				return &exitError{exitInput, errors.New("give a release manifest or -f klpack.yaml, one of them")}
+			}
+			if o.file != "" {
+				return runPackage(cmd, &o, o.file)
+			}
 			return runPackage(cmd, &o, args[0])
 		},
 	}
@@ -52,6 +61,7 @@ older files only when all of them are built; exit 2 on bad input, and
 	f.StringVar(&o.passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
 	f.StringVar(&o.signCommand, "sign-command", "", "shell command that reads data on stdin and prints a detached OpenPGP signature (KMS, HSM)")
 	f.StringVar(&o.signPubkey, "sign-pubkey", "", "OpenPGP public key file to check --sign-command's signatures with")
+	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml")
 	f.IntVar(&o.timeout, "timeout", 0, fmt.Sprintf("seconds the loader waits for each transition, 1 to %d (default 60)", pack.MaxTimeout))
 	return cmd
 }
@@ -69,7 +79,13 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 	if o.timeout < 0 || o.timeout > pack.MaxTimeout {
 		return &exitError{exitInput, fmt.Errorf("--timeout %d: want 1 to %d seconds", o.timeout, pack.MaxTimeout)}
 	}
-	rel, err := pack.ReadRelease(file, scan)
+	var rel *pack.Release
+	var err error
+	if o.file != "" {
+		rel, err = packRelease(cmd, file)
+	} else {
+		rel, err = pack.ReadRelease(file, scan)
+	}
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
@@ -88,6 +104,18 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "%-8s %s\n", a.Format, a.Path)
 	}
 	return nil
+}
+
+// packRelease reads klpack.yaml and orders its modules by its plan.
+func packRelease(cmd *cobra.Command, file string) (*pack.Release, error) {
+	r, err := release.Load(cmd.Context(), file)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Order(); err != nil {
+		return nil, fmt.Errorf("file %s: plan: %w", file, err)
+	}
+	return r.Pack, nil
 }
 
 // packageSigner turns the signing flags into a signer, or nil.

@@ -135,6 +135,15 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, bad("empty")
 		}
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			// "line 6: field outptu not found in type release.Config":
+			// the Go type means nothing to the file's author.
+			msgs := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				msgs[i], _, _ = strings.Cut(e, " in type ")
+			}
+			return nil, bad("%s", strings.Join(msgs, "; "))
+		}
 		return nil, bad("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var next yaml.Node

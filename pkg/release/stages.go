@@ -57,22 +57,11 @@ var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, 
 // planStage orders the modules by the best plan and writes it into the
 // release as plan.json; the packages carry it.
 var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
-	r := run.Release
-	p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn)
+	p, err := run.Release.Order()
 	if err != nil {
 		return "", err
 	}
-	if !p.OK {
-		return "", fmt.Errorf("no order of the modules passes the check")
-	}
-	loads := p.Loads()
-	if len(loads) != len(r.Pack.Modules) {
-		return "", fmt.Errorf("the plan loads %d modules, the release has %d", len(loads), len(r.Pack.Modules))
-	}
-	slices.SortStableFunc(r.Pack.Modules, func(a, b *pack.Module) int {
-		return slices.Index(loads, a.Record.Name) - slices.Index(loads, b.Record.Name)
-	})
-	run.Plan, r.Pack.Plan = p, p
+	run.Plan = p
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return "", err
@@ -80,8 +69,29 @@ var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, ru
 	if err := run.publish("plan.json", append(b, '\n')); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d steps: load %s", len(p.Ops), strings.Join(loads, ", ")), nil
+	return fmt.Sprintf("%d steps: load %s", len(p.Ops), strings.Join(p.Loads(), ", ")), nil
 }}
+
+// Order plans the release against its deployed state and puts the
+// modules in the plan's order; the packages carry the plan.
+func (r *Release) Order() (*order.Plan, error) {
+	p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn)
+	if err != nil {
+		return nil, err
+	}
+	if !p.OK {
+		return nil, fmt.Errorf("no order of the modules passes the check")
+	}
+	loads := p.Loads()
+	if len(loads) != len(r.Pack.Modules) {
+		return nil, fmt.Errorf("the plan loads %d modules, the release has %d", len(loads), len(r.Pack.Modules))
+	}
+	slices.SortStableFunc(r.Pack.Modules, func(a, b *pack.Module) int {
+		return slices.Index(loads, a.Record.Name) - slices.Index(loads, b.Record.Name)
+	})
+	r.Pack.Plan = p
+	return p, nil
+}
 
 // hooksStage builds a BPF object for every hook point of a module that
 // ships none prebuilt.
