@@ -18,6 +18,7 @@ func newReleaseCmd() *cobra.Command {
 	var file string
 	var snapshot bool
 	var output string
+	var keys release.Options
 	cmd := &cobra.Command{
 		Use:   "release [-f klpack.yaml] [--snapshot]",
 		Short: "Run the whole release: scan, check, plan, hooks, signing, packages, repositories, checksums",
@@ -39,7 +40,8 @@ or a failing tool.`,
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
-			_, err = release.Execute(cmd.Context(), file, release.Options{Snapshot: snapshot, Output: output, MTime: mtime, Log: cmd.OutOrStdout()})
+			_, err = release.Execute(cmd.Context(), file, release.Options{Snapshot: snapshot, Output: output, MTime: mtime, Log: cmd.OutOrStdout(),
+				PackageKey: keys.PackageKey, ModuleKey: keys.ModuleKey, ModuleCert: keys.ModuleCert})
 			if se, ok := errors.AsType[*release.StageError](err); ok && (se.Stage == "check" || se.Stage == "plan") {
 				return &exitError{exitFindings, err}
 			}
@@ -51,6 +53,9 @@ or a failing tool.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfig, "the release's klpack.yaml")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "the output directory (default: klpack.yaml's output, else dist beside it)")
+	cmd.Flags().StringVar(&keys.PackageKey, "sign-key", "", "OpenPGP secret key for packages and repositories, instead of sign.packages")
+	cmd.Flags().StringVar(&keys.ModuleKey, "module-key", "", "module signing key (PEM), instead of sign.modules; with --module-cert")
+	cmd.Flags().StringVar(&keys.ModuleCert, "module-cert", "", "module signing certificate")
 	cmd.Flags().BoolVar(&snapshot, "snapshot", false, "skip every signature (a local trial, not a release)")
 	return cmd
 }

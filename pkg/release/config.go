@@ -53,8 +53,8 @@ type Config struct {
 	Package PackageConfig  `yaml:"package"`
 	// Repository names the apt suite and component.
 	Repository RepositoryConfig `yaml:"repository"`
-	// Output is the directory the release writes (default dist beside
-	// klpack.yaml); it may be anywhere.
+	// Output is the directory the release writes (default dist), relative
+	// to the current directory; it may be anywhere.
 	Output string `yaml:"output"`
 }
 

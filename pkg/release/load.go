@@ -127,8 +127,13 @@ func inside(root *os.Root, dir, name string) (string, error) {
 	return filepath.Join(dir, filepath.FromSlash(name)), nil
 }
 
-// Path resolves a path klpack.yaml names (an output directory, a key).
+// Path resolves a path klpack.yaml names (an output directory, a key)
+// against its directory; an absolute one (a key given on the command
+// line) stays as it is.
 func (r *Release) Path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
 	return filepath.Join(r.Dir, filepath.FromSlash(name))
 }
 

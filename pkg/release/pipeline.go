@@ -29,6 +29,10 @@ type Options struct {
 	MTime time.Time
 	// Output overrides klpack.yaml's output directory.
 	Output string
+	// PackageKey overrides sign.packages with an OpenPGP secret key file,
+	// ModuleKey and ModuleCert sign.modules: keys often live where the
+	// release's sources do not (a CI secret).
+	PackageKey, ModuleKey, ModuleCert string
 	// Log gets one line per stage; nil discards them.
 	Log io.Writer
 }
@@ -88,6 +92,9 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 		return nil, &StageError{"scan", err}
 	}
 	logf("scan", "%s", describeModules(r))
+	if err := r.overrideKeys(o); err != nil {
+		return nil, &StageError{"sign", err}
+	}
 	run := &Run{Release: r, Opts: o}
 	if run.signer, err = newSigner(ctx, r, o); err != nil {
 		return nil, &StageError{"sign", err}
@@ -140,16 +147,46 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 	return run, nil
 }
 
-// OutputDir is the directory the release writes.
-func (r *Release) OutputDir() string {
-	switch o := r.Config.Output; {
-	case o == "":
-		return r.Path(DefaultOutput)
-	case filepath.IsAbs(o):
-		return o
-	default:
-		return r.Path(o)
+// overrideKeys applies the keys Options give, as absolute paths.
+func (r *Release) overrideKeys(o Options) error {
+	s := &r.Config.Sign
+	if o.PackageKey != "" {
+		k, err := filepath.Abs(o.PackageKey)
+		if err != nil {
+			return err
+		}
+		if s.Packages == nil {
+			s.Packages = &PackageSignConfig{}
+		}
+		s.Packages.Key, s.Packages.Command = k, ""
 	}
+	if (o.ModuleKey == "") != (o.ModuleCert == "") {
+		return errors.New("a module key and its certificate go together")
+	}
+	if o.ModuleKey != "" {
+		k, err := filepath.Abs(o.ModuleKey)
+		if err != nil {
+			return err
+		}
+		c, err := filepath.Abs(o.ModuleCert)
+		if err != nil {
+			return err
+		}
+		if s.Modules == nil {
+			s.Modules = &ModuleSignConfig{}
+		}
+		s.Modules.Key, s.Modules.Cert = k, c
+	}
+	return nil
+}
+
+// OutputDir is the directory the release writes: klpack.yaml's output,
+// else dist, relative to the current directory as goreleaser's is.
+func (r *Release) OutputDir() string {
+	if r.Config.Output == "" {
+		return DefaultOutput
+	}
+	return r.Config.Output
 }
 
 func describeModules(r *Release) string {

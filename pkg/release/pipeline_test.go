@@ -76,7 +76,8 @@ var epoch = time.Unix(1700000000, 0).UTC()
 func TestExecute(t *testing.T) {
 	dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko"}, twoModules+signing)
 	var log bytes.Buffer
-	run, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{MTime: epoch, Log: &log})
+	out := filepath.Join(dir, "out")
+	run, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{MTime: epoch, Log: &log, Output: out})
 	if err != nil {
 		t.Fatalf("Execute = %v\n%s", err, log.String())
 	}
@@ -88,7 +89,6 @@ func TestExecute(t *testing.T) {
 	if !strings.Contains(log.String(), "hooks      skipped: no module declares a hook point") {
 		t.Errorf("the hooks stage does not say why it is skipped:\n%s", log.String())
 	}
-	out := filepath.Join(dir, DefaultOutput)
 	files := tree(t, out)
 	want := []string{
 		"deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-noreplace/klp-patch-6.1.0-56-amd64-lp-noreplace_1.0-1_amd64.deb",
