@@ -119,6 +119,11 @@ func TestExecute(t *testing.T) {
 			t.Errorf("module %s: signature %+v, want the module key's", m.Record.Name, m.Record.Signature)
 		}
 	}
+	// The packages are signed: the deb carries its debsig member.
+	ar := testutil.NeedTool(t, "ar")
+	if b, err := exec.Command(ar, "t", filepath.Join(out, want[1])).CombinedOutput(); err != nil || !strings.Contains(string(b), "_gpgorigin") {
+		t.Errorf("ar t %s: %v\n%s\nwant a _gpgorigin member (a signed deb)", want[1], err, b)
+	}
 	// The module inside the deb is the signed one.
 	dpkgDeb := testutil.NeedTool(t, "dpkg-deb")
 	x := t.TempDir()
