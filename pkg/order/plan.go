@@ -98,9 +98,18 @@ func checkAction(action, name, path string, step bool) error {
 	return nil
 }
 
-// checkExpect checks the names of an expected state; each appears once,
-// or the host could not compare its sysfs with it.
+// checkExpect checks an expected state: both lists there, and each name
+// a module name listed once, or the host could not compare its sysfs
+// with it.
 func checkExpect(e *Expect) error {
+	// An expectation left out would read as "no patch, no module": the
+	// host would take a healthy kernel for a divergence, or the reverse.
+	if e.Patches == nil {
+		return errors.New("patches: missing, want a list (empty when none)")
+	}
+	if e.Modules == nil {
+		return errors.New("modules: missing, want a list (empty when none)")
+	}
 	seen := map[string]bool{}
 	for i, p := range e.Patches {
 		if err := klp.CheckModuleName(p.Name); err != nil {
