@@ -104,13 +104,15 @@ func Make(in *check.Input, failOn check.Severity) (*Plan, error) {
 	if p.Notes == nil {
 		p.Notes = []string{}
 	}
-	if closest.refused != "" {
-		p.Notes = append(p.Notes, closest.refused)
-	}
 	for _, f := range closest.rep.Findings {
 		if !f.Acknowledged && f.Severity >= failOn {
 			p.Findings = append(p.Findings, f)
 		}
+	}
+	// A refusal check did not see (a disable or an unload) is the only
+	// reason left to give.
+	if closest.refused != "" && len(p.Findings) == 0 {
+		p.Notes = append(p.Notes, closest.refused)
 	}
 	return p, nil
 }
@@ -137,8 +139,10 @@ func try(in *check.Input, st *deploy.State, forced, extra []string, cands []*klp
 	changed.Patches = nil
 	for _, p := range st.Patches {
 		if slices.Contains(a.disable, p.Name) {
+			// The plan waits until the disable completes: the patch
+			// is gone, in no transition.
 			q := *p
-			q.Enabled = false
+			q.Enabled, q.Transition = false, nil
 			if candidateNamed(cands, p.Name) {
 				continue // unloaded as well
 			}
@@ -305,11 +309,13 @@ func mustRemove(st *deploy.State, cands []*klp.Module) ([]string, []string) {
 }
 
 // disableable lists deployed enabled patches a plan may disable first:
-// replaceable ones (an off-band patch is never dropped to make room).
+// replaceable ones (an off-band patch is never dropped to make room), not
+// in transition (the host settles a pending transition before any plan;
+// the plan does not reverse it).
 func disableable(st *deploy.State, exclude []string) []string {
 	var out []string
 	for _, p := range st.Patches {
-		if !p.Enabled || slices.Contains(exclude, p.Name) || len(p.Patches) == 0 {
+		if !p.Enabled || p.Transition != nil && *p.Transition || slices.Contains(exclude, p.Name) || len(p.Patches) == 0 {
 			continue
 		}
 		if r := p.Patches[0].Replaceable; r != nil && !*r || p.Layer == klp.LayerOffBand {

@@ -18,6 +18,9 @@ func WriteText(w io.Writer, p *Plan) error {
 		for _, f := range p.Findings {
 			fmt.Fprintf(w, "  %s %s %s: %s\n", f.Severity, f.Rule, f.Name, q(f.Message))
 		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(w, "note: %s\n", q(n))
+		}
 		return nil
 	}
 	fmt.Fprintf(w, "plan (kernel model %s):\n", q(p.KernelModel))
