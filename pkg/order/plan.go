@@ -24,7 +24,9 @@ const (
 var ErrBadPlan = errors.New("bad plan document")
 
 // MaxPlanSize bounds a plan document: an operation per candidate and per
-// disabled patch, and the findings of one check, are a few KiB.
+// disabled patch, and the findings of one check, are a few KiB; the
+// steps, each with the whole state after it, grow with the square of the
+// modules a replace frees (about a thousand fit).
 const MaxPlanSize = 16 << 20
 
 // ReadPlan reads the klpack.plan/v1 document at path. A file that is not
