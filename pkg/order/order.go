@@ -1,6 +1,12 @@
 // Package order plans how to deploy a release: the order to load its
 // livepatch modules in, and the patches to disable or modules to unload
-// first, such that no check rule fails.
+// first, such that no check rule fails; of those, the best (Make). The
+// plan lists the kernel steps the host performs, each with the state the
+// simulator (pkg/sim) predicts after it, for the host to compare with its
+// sysfs. The document is klpack.plan/v1 (ParsePlan, ReadPlan).
+//
+// Errors callers may test for: ErrBadPlan, a plan document that cannot be
+// used.
 package order
 
 import (
