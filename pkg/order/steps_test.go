@@ -263,3 +263,23 @@ func TestBetter(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadKeepsLayer: an off-band patch loaded again is checked as the
+// off-band patch it is, though only its deployed layer says so: lp_param,
+// declared non-replaceable in the release, overlaps lp_noreplace on
+// version_proc_show in every order, re-load or not.
+func TestReloadKeepsLayer(t *testing.T) {
+	mods := scan61(t, "lp_noreplace", "lp_replace", "lp_param")
+	noreplace, replace, param := mods[0], mods[1], mods[2]
+	declared := *param.Patches[0]
+	declared.Replaceable = new(false)
+	param.Patches = []*klp.Patch{&declared}
+	in := &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{noreplace}, klp.LayerOffBand), Candidates: []*klp.Module{replace, param}}
+	p, err := Make(in, check.Error)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OK || len(p.Findings) != 1 || p.Findings[0].Rule != check.RuleOffBandOverlap || !slices.Contains(p.Findings[0].Patches, "lp_noreplace") {
+		t.Errorf("Make = OK %v, findings %+v; want no plan, KLP001 of lp_noreplace and lp_param", p.OK, p.Findings)
+	}
+}
