@@ -14,9 +14,14 @@ func newPlanCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "plan [--deployed STATE] [flags] CANDIDATE... | plan -f klpack.yaml",
-		Short: "Find a load order (and the disables or unloads it needs) no check rule fails",
+		Short: "Find the best load order (and the disables or unloads it needs) no check rule fails",
 		Long: `Plan tries the orders of the release's candidates, and disabling deployed
-replaceable patches first, until no unacknowledged finding reaches --fail-on.
+replaceable patches first, and keeps the best order no unacknowledged finding
+at or above --fail-on blocks: the fewest findings by severity, then the
+fewest kernel transitions. It prints the kernel steps the host performs
+(load, disable, unload; on the mainline model an off-band patch a replace
+removes is unloaded and loaded again), each with what /sys/kernel/livepatch
+and /sys/module show after it, as the simulator predicts.
 Exit 0 with the plan, 1 when no safe order exists (with the reasons), 2 on
 bad input.`,
 		Args: cobra.ArbitraryArgs,

@@ -30,12 +30,15 @@ func TestClosestAttempt(t *testing.T) {
 
 // TestDisableable: a plan may disable only enabled, replaceable patches;
 // one deployed in the off-band layer stays even when its scan record
-// does not say it is non-replaceable.
+// does not say it is non-replaceable, and one in transition is left to
+// settle.
 func TestDisableable(t *testing.T) {
 	st := stateOf("", mod("cum", true, false, nil, "a"), mod("off", false, true, nil, "b"),
-		mod("layered", false, false, nil, "c"), mod("gone", false, false, nil, "d"), mod("forced", false, false, nil, "e"))
+		mod("layered", false, false, nil, "c"), mod("gone", false, false, nil, "d"), mod("forced", false, false, nil, "e"),
+		mod("moving", false, false, nil, "f"))
 	st.Patches[2].Layer = klp.LayerOffBand
 	st.Patches[3].Enabled = false
+	st.Patches[5].Transition = new(true)
 	if diff := cmp.Diff([]string{"cum"}, disableable(st, []string{"forced"})); diff != "" {
 		t.Errorf("disableable (-want +got):\n%s", diff)
 	}

@@ -58,8 +58,10 @@ func TestMake(t *testing.T) {
 			[]Op{{"disable", "cum1", ""}, {"load", "cum2", "cum2.ko"}}, ""},
 		{"same name: disable and unload first", &check.Input{Deployed: stateOf("", cum1), Candidates: []*klp.Module{mod("cum1", true, false, nil, "a", "b")}}, true,
 			[]Op{{"disable", "cum1", ""}, {"unload", "cum1", ""}, {"load", "cum1", "cum1.ko"}}, ""},
-		{"mainline cannot keep an off-band patch", &check.Input{Deployed: stateOf("", off), Candidates: []*klp.Module{mod("cum2", true, false, nil, "b")}}, false,
-			nil, check.RuleModelDropsOffBand},
+		{"mainline re-loads the off-band patch a replace removes", &check.Input{Deployed: stateOf("", off), Candidates: []*klp.Module{mod("cum2", true, false, nil, "b")}}, true,
+			[]Op{{"load", "cum2", "cum2.ko"}}, ""},
+		{"off-band patches overlap in every order", &check.Input{Deployed: stateOf("", off), Candidates: []*klp.Module{mod("off2", false, true, nil, "a")}}, false,
+			nil, check.RuleOffBandOverlap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

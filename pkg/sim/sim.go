@@ -306,6 +306,20 @@ func (s *Sim) stack() []StackEntry {
 	return out
 }
 
+// Modules names the livepatch modules loaded, sorted: those /sys/module
+// lists, whether their patch is enabled, freed or was never enabled. The
+// planner records them as what the host must see after each step.
+func (s *Sim) Modules() []string {
+	out := []string{}
+	for name, m := range s.modules {
+		if m.rec != nil && m.rec.Livepatch {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	if _, ok := s.modules[a.Name]; ok {
 		return nil, refuse(EEXIST, CauseLoaded, "module %s is already loaded", a.Name)
