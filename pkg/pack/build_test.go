@@ -55,7 +55,7 @@ func TestBuildRefuses(t *testing.T) {
 func TestStageUnitTimeout(t *testing.T) {
 	for _, tt := range []struct{ timeout, want int }{{0, 390}, {120, 690}} { // templates.StartTimeout of 2 patches
 		dir := t.TempDir()
-		if _, err := Stage(release(t, "release-6.1").Specs()[0], dir, tt.timeout); err != nil {
+		if _, err := Stage(release(t, "release-6.1").LoaderSpec(), dir, tt.timeout); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, "unit"))
