@@ -64,7 +64,7 @@ func (r *scratchRoot) run(args ...string) (string, error) {
 	if r.format == FormatRPM {
 		argv = append([]string{"--root", r.dir, "--nosignature"}, args...)
 	} else {
-		argv = append([]string{"--root=" + r.dir, "--log=/dev/null", "--force-not-root", "--no-triggers"}, args...)
+		argv = append([]string{"--root=" + r.dir, "--log=/dev/null", "--force-not-root"}, args...)
 	}
 	cmd := exec.Command(r.tool, argv...)
 	// dpkg looks for the programs it runs on $PATH inside the root.
