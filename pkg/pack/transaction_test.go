@@ -2,6 +2,7 @@ package pack
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,8 +11,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/sysfs"
 )
+
+// checkCapture captures the fake kernel's sysfs joined with the packages
+// installed in root: every patch keeps its package's layer.
+func checkCapture(t *testing.T, root string, want map[string]string) {
+	t.Helper()
+	lp, err := os.OpenRoot(filepath.Join(root, "fake", "sys", "kernel", "livepatch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.Close()
+	host, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	st, rep, err := capture.Capture(context.Background(), sysfs.FS(lp), []string{filepath.Join(root, capture.InstalledDir)},
+		&capture.CaptureOptions{Root: sysfs.FS(host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range st.Patches {
+		got[p.Name] = p.Layer
+	}
+	if !maps.Equal(got, want) || rep.Count(capture.EntryMismatch) != 0 {
+		t.Errorf("captured layers %v, want %v; report:\n%s", got, want, strings.Join(rep.Lines(), "\n"))
+	}
+}
 
 // The fake kernel of a scratch root: insmod, rmmod and uname scripts in
 // /fake/bin act on /fake/sys and log to /fake/log; the loader finds them
@@ -200,6 +231,7 @@ func TestOneLoaderRunPerTransaction(t *testing.T) {
 					pkgs = append(pkgs, v1[f+":"+loader])
 				}
 				step("install", []string{"run", "insmod lp_replace", "insmod lp_noreplace"}, append([]string{install}, pkgs...)...)
+				checkCapture(t, r.dir, map[string]string{"lp_replace": klp.LayerCumulative, "lp_noreplace": klp.LayerOffBand})
 				// The upgrade: the new cumulative replaces the old one,
 				// which frees the off-band patch; the loader loads the
 				// off-band again and only then unloads the old cumulative.
