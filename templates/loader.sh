@@ -1,12 +1,21 @@
 #!/bin/sh
-# klpack-load: loads the livepatch modules klpack packaged for this host's
-# running kernel, in the recorded order, and never leaves a release half
-# loaded: on a refused load or a transition that does not finish in time it
-# undoes what it did, newest first, and exits non-zero.
+# klpack-load: makes the livepatches of this host's running kernel match
+# the klpack patch packages installed for it: loads what is installed, in
+# the recorded order, and unloads what this loader loaded whose package is
+# gone. It never leaves a release half loaded: on a refused load or a
+# transition that does not finish in time it undoes this run's loads,
+# newest first, and exits non-zero.
 #
-#   klpack-load start          load every patch of the running kernel
+#   klpack-load start          sync the kernel with the installed patches
+#   klpack-load mark           note that packages changed (a package script)
+#   klpack-load trigger        sync once if marked: the first call after a
+#                              mark runs, the others of the transaction do not
 #   klpack-load stop MODULE    disable MODULE's patch and unload it
 #   klpack-load status         show what is packaged and what is loaded
+#
+# One package, klpack-loader-<kernel>, ships this file and its unit; the
+# package managers run it once per transaction (dpkg: a file trigger on the
+# patch directory; rpm: %posttrans through mark and trigger).
 #
 # POSIX sh; runs under busybox. Rendered by klpack for kernel {{.Kernel}}.
 # The environment may move the trees it reads (tests do):
@@ -17,11 +26,33 @@
 #   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME, KLPACK_BIN (klpack) name
 #   the commands: a busybox shell built standalone runs its own applets
 #   before $PATH.
+# Package managers may not pass the environment to their scripts: each of
+# these variables the environment does not set is taken from
+# KLPACK_DEFAULTS ({{.Defaults}}) when that file sets it, one KEY=VALUE a
+# line, read as data, never run.
 
 # -f: no expansion is globbed (the globs of packaged files turn it back
 # on for one statement). Not -e: every failure is checked, and a rollback
 # must go on past one.
 set -fu
+
+# defaults FILE: export each KLPACK_* variable FILE sets that is unset.
+defaults() {
+	[ -f "$1" ] || return 0
+	while IFS= read -r d_line || [ -n "$d_line" ]; do
+		d_key=${d_line%%=*}
+		d_val=${d_line#*=}
+		case $d_key in
+		KLPACK_SYSFS | KLPACK_CMDLINE | KLPACK_LIBDIR | KLPACK_RUNDIR | KLPACK_TIMEOUT | KLPACK_BPFFS | KLPACK_INSMOD | KLPACK_RMMOD | KLPACK_UNAME | KLPACK_BIN) ;;
+		*) continue ;;
+		esac
+		[ "$d_key" != "$d_line" ] || continue
+		eval "d_set=\${$d_key+x}"
+		[ -z "$d_set" ] || continue
+		export "$d_key=$d_val"
+	done <"$1"
+}
+defaults "${KLPACK_DEFAULTS:-{{.Defaults}}}"
 
 KERNEL={{sh .Kernel}}
 SYSFS=${KLPACK_SYSFS:-/sys}
@@ -36,6 +67,12 @@ UNAME=${KLPACK_UNAME:-uname}
 KLPACK=${KLPACK_BIN:-klpack}
 LP=$SYSFS/kernel/livepatch
 LOCK=$RUNDIR/klpack-load.lock
+# PENDING is a directory: mkdir marks, and of the rmdirs after a mark
+# exactly one succeeds. RECORD lists the modules this loader keeps
+# loaded, in load order: what it may unload once their package is gone
+# (patches it did not load are not its to remove).
+PENDING=$RUNDIR/klpack-load.pending
+RECORD=$RUNDIR/klpack-load.loaded
 BPFFS_HOOKS=${KLPACK_BPFFS:-/sys/fs/bpf/klpack/hooks}
 
 # done_list holds the modules this run loaded, newest first, one a line.
@@ -203,27 +240,41 @@ running_kernel_matches() {
 	return 0
 }
 
-start() {
-	s_cmdline=$(cat "$CMDLINE" 2>/dev/null)
-	case " $s_cmdline " in
-	*[[:space:]]klpack.enable=0[[:space:]]*)
-		say "klpack.enable=0 on the kernel command line: nothing loaded"
-		return 0
-		;;
+# record_read prints the recorded modules, one a line, those with a
+# name the kernel could give only.
+record_read() {
+	[ -f "$RECORD" ] || return 0
+	while IFS= read -r r_m; do
+		module_name "$r_m" && printf '%s\n' "$r_m"
+	done <"$RECORD"
+}
+
+# record_write LINES: replace the record at once.
+record_write() {
+	printf '%s' "$1" >"$RECORD.new" && mv -f "$RECORD.new" "$RECORD"
+}
+
+# in_list NAME LINES: 0 when NAME is one of LINES.
+in_list() {
+	case "
+$2
+" in
+	*"
+$1
+"*) return 0 ;;
 	esac
-	running_kernel_matches || return 0
-	lock
-	list=$(entries)
-	if [ -z "$list" ]; then
-		say "no patches packaged for $KERNEL"
-		return 0
-	fi
-	# Count the whole release first: a failure reports how much of it
-	# this run had loaded and undid.
-	total=$(printf '%s\n' "$list" | wc -l)
-	total=$((total + 0))
-	loaded=0
+	return 1
+}
+
+# freed MODULE: the module is loaded but its patch is gone: a replace
+# patch freed it (a freed patch cannot be enabled again, and loading its
+# module again fails with File exists until the module is removed).
+freed() { [ -d "$SYSFS/module/$1" ] && ! [ -d "$LP/$1" ]; }
+
+# load_all loads every installed patch in order; 1 after a rollback.
+load_all() {
 	while read -r order m layer file; do
+		[ -n "$m" ] || continue
 		if ! module_name "$m"; then
 			warn "an order file names the module '$m': not loaded"
 			rollback
@@ -233,6 +284,15 @@ start() {
 		if settled "$m"; then
 			say "$m already loaded"
 			continue
+		fi
+		if freed "$m"; then
+			say "$m: a replace freed its patch; loading it again"
+			if ! "$RMMOD" "$m"; then
+				warn "$m: rmmod of the freed module failed"
+				rollback
+				warn "failed: $m could not be loaded again; undid $loaded of $total patches"
+				return 1
+			fi
 		fi
 		say "loading $m ($layer, order $order)"
 		if ! out=$("$INSMOD" "$file" 2>&1); then
@@ -254,12 +314,80 @@ $done_list"
 	done <<EOF
 $list
 EOF
+	return 0
+}
+
+# unload_stale unloads, newest first, the recorded modules no installed
+# package carries any more, and prints those it could not unload.
+unload_stale() {
+	u_rev=
+	for u_m in $(record_read); do
+		u_rev="$u_m $u_rev"
+	done
+	for u_m in $u_rev; do
+		in_list "$u_m" "$names" && continue
+		if ! [ -d "$LP/$u_m" ] && ! [ -d "$SYSFS/module/$u_m" ]; then
+			continue
+		fi
+		say "unloading $u_m: its package is no longer installed" >&2
+		unload "$u_m" </dev/null >&2 || printf '%s\n' "$u_m"
+	done
+}
+
+start() {
+	s_cmdline=$(cat "$CMDLINE" 2>/dev/null)
+	case " $s_cmdline " in
+	*[[:space:]]klpack.enable=0[[:space:]]*)
+		say "klpack.enable=0 on the kernel command line: nothing loaded"
+		return 0
+		;;
+	esac
+	running_kernel_matches || return 0
+	lock
+	list=$(entries)
+	names=$(printf '%s\n' "$list" | while read -r order m rest; do [ -n "$m" ] && printf '%s\n' "$m"; done)
+	# Count the whole release first: a failure reports how much of it
+	# this run had loaded and undid.
+	total=0
+	[ -n "$list" ] && total=$(printf '%s\n' "$list" | wc -l)
+	total=$((total + 0))
+	loaded=0
+	# Load first, then unload: a new cumulative patch replaces the old
+	# one before the old one's module goes, never leaving a gap unpatched.
+	load_all || return 1
+	stuck=$(unload_stale)
+	keep=$names
+	[ -n "$stuck" ] && keep="$names
+$stuck"
+	record_write "$keep
+"
+	if [ -n "$stuck" ]; then
+		warn "failed: could not unload $(echo $stuck), whose package is gone: check $LP"
+		return 1
+	fi
+	if [ "$total" = 0 ]; then
+		say "no patches packaged for $KERNEL"
+		return 0
+	fi
 	say "$total patches for $KERNEL in place ($loaded loaded now)"
 	attach_hooks
 	hooks sync --wait
 	if [ "$hooks_failed" = 1 ]; then
 		warn "the patches are in place, but their BPF hooks are not all attached"
 		return 1
+	fi
+	return 0
+}
+
+# mark notes that packages changed; trigger runs start once per mark.
+mark() {
+	mkdir -p "$PENDING"
+}
+
+trigger() {
+	if rmdir "$PENDING" 2>/dev/null; then
+		start
+		return
 	fi
 	return 0
 }
@@ -292,6 +420,8 @@ status() {
 
 case "${1:-}" in
 start) start ;;
+mark) mark ;;
+trigger) trigger ;;
 stop)
 	if [ $# -ne 2 ]; then
 		warn "usage: klpack-load stop MODULE"
@@ -301,7 +431,7 @@ stop)
 	;;
 status) status ;;
 *)
-	warn "usage: klpack-load start | stop MODULE | status"
+	warn "usage: klpack-load start | mark | trigger | stop MODULE | status"
 	exit 2
 	;;
 esac

@@ -34,7 +34,9 @@ type fakeHost struct {
 const fakeKernel = "6.1.0-56-amd64"
 
 // Fake commands. insmod reads $FAKE/behave/<module>: refuse, stall (the
-// enable transition never finishes) or stuck (neither does a disable).
+// enable transition never finishes), stuck (neither does a disable) or
+// replace (an atomic replace patch: once its transition is over, the
+// kernel frees every other patch).
 const (
 	fakeInsmod = `#!/bin/sh
 m=$(basename "$1" .ko)
@@ -42,6 +44,11 @@ b=$(cat "$FAKE/behave/$m" 2>/dev/null || echo ok)
 if [ "$b" = refuse ]; then
 	echo "insmod $m refused" >>"$FAKE/log"
 	echo "insmod: ERROR: could not insert module $1: Invalid parameters" >&2
+	exit 1
+fi
+if [ -d "$FAKE/sys/module/$m" ]; then
+	echo "insmod $m exists" >>"$FAKE/log"
+	echo "insmod: ERROR: could not insert module $1: File exists" >&2
 	exit 1
 fi
 echo "insmod $m" >>"$FAKE/log"
@@ -157,6 +164,15 @@ func (h *fakeHost) kernelLoop(ctx context.Context) {
 			switch {
 			case enabled == "1" && transition == "1" && b != "stall":
 				os.WriteFile(d+"/transition", []byte("0\n"), 0o644)
+				if b == "replace" {
+					// An atomic replace that completes frees every
+					// other patch; their modules stay loaded.
+					for _, o := range ents {
+						if o.Name() != e.Name() {
+							os.RemoveAll(filepath.Join(lp, o.Name()))
+						}
+					}
+				}
 			case enabled == "0" && b != "stuck":
 				// A disable, or the reversal of a stalled enable: the
 				// patch is freed.
@@ -359,7 +375,7 @@ func TestLoader(t *testing.T) {
 		name:     "usage",
 		args:     []string{"frobnicate"},
 		wantCode: 2,
-		wantErr:  "usage: klpack-load start | stop MODULE | status",
+		wantErr:  "usage: klpack-load start | mark | trigger | stop MODULE | status",
 	}}
 	for _, sh := range []string{"busybox", "dash"} {
 		for _, tt := range tests {
@@ -537,6 +553,172 @@ func TestLoaderBadOrderFile(t *testing.T) {
 			}
 			if got, want := h.log(), []string{"insmod lp_a", "rmmod lp_a"}; !slices.Equal(got, want) {
 				t.Errorf("klpack-load start ran %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// addPackage installs a package of module m at load order n.
+func (h *fakeHost) addPackage(m string, n int) {
+	pkg := filepath.Join(h.lib, fakeKernel, "klp-patch-"+m)
+	mkdir(h.t, pkg)
+	write(h.t, filepath.Join(pkg, "order"), strconv.Itoa(n)+" "+m+" off-band "+pkg+"/"+m+".ko\n", 0o644)
+}
+
+func (h *fakeHost) removePackage(m string) {
+	if err := os.RemoveAll(filepath.Join(h.lib, fakeKernel, "klp-patch-"+m)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// TestLoaderSync runs the loader over a sequence of package changes on
+// one host: each start makes the kernel match the installed packages,
+// unloading only what it loaded itself, loading again an off-band patch
+// that a new cumulative replace freed, and unloading the old cumulative
+// after the new one replaced it (never before).
+func TestLoaderSync(t *testing.T) {
+	type step struct {
+		name    string
+		change  func(h *fakeHost)
+		args    []string
+		code    int
+		wantLog []string // the log lines this step adds
+		wantOut string
+		wantErr string
+	}
+	steps := []step{{
+		name:    "first install",
+		wantLog: []string{"insmod lp_a", "insmod lp_b", "insmod lp_c"},
+	}, {
+		name:    "a removed package's patch is unloaded",
+		change:  func(h *fakeHost) { h.removePackage("lp_b") },
+		wantLog: []string{"rmmod lp_b"},
+		wantOut: "2 patches for 6.1.0-56-amd64 in place (0 loaded now)",
+	}, {
+		name:    "a patch the loader did not load is not its to remove",
+		change:  func(h *fakeHost) { h.insmod("lp_foreign") },
+		wantLog: []string{"insmod lp_foreign"},
+	}, {
+		name:    "trigger without a mark does nothing",
+		change:  func(h *fakeHost) { h.removePackage("lp_c") },
+		args:    []string{"trigger"},
+		wantLog: nil,
+	}, {
+		name:    "mark, then the first trigger runs",
+		args:    []string{"mark"},
+		wantLog: nil,
+	}, {
+		name:    "the first trigger after a mark runs",
+		args:    []string{"trigger"},
+		wantLog: []string{"rmmod lp_c"},
+	}, {
+		name:    "the second trigger does not",
+		change:  func(h *fakeHost) { h.addPackage("lp_c", 3) },
+		args:    []string{"trigger"},
+		wantLog: nil,
+	}, {
+		name:    "the next start loads it",
+		wantLog: []string{"insmod lp_c"},
+	}, {
+		// lp_r, a new cumulative replace at order 1, upgrades lp_a's
+		// package: the replace frees lp_c, which is loaded again after
+		// it; lp_a is unloaded once replaced.
+		name: "a new cumulative: off-band loaded again, old one unloaded after",
+		change: func(h *fakeHost) {
+			h.removePackage("lp_a")
+			h.removePackage("lp_c")
+			h.addPackage("lp_r", 1)
+			h.addPackage("lp_c", 2)
+			h.behave("lp_r", "replace")
+		},
+		wantLog: []string{"insmod lp_r", "rmmod lp_c", "insmod lp_c", "rmmod lp_a"},
+		wantOut: "lp_c: a replace freed its patch; loading it again",
+	}, {
+		name:    "in sync: nothing to do",
+		wantLog: nil,
+		wantOut: "2 patches for 6.1.0-56-amd64 in place (0 loaded now)",
+	}, {
+		name: "removing every package unloads every patch",
+		change: func(h *fakeHost) {
+			h.removePackage("lp_r")
+			h.removePackage("lp_c")
+		},
+		wantLog: []string{"rmmod lp_c", "rmmod lp_r"},
+		wantOut: "no patches packaged",
+	}}
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh, func(t *testing.T) {
+			t.Parallel()
+			h := newFakeHost(t, "lp_a", "lp_b", "lp_c")
+			seen := 0
+			for _, st := range steps {
+				seen = len(h.log())
+				if st.change != nil {
+					st.change(h)
+				}
+				args := st.args
+				if args == nil {
+					args = []string{"start"}
+				}
+				stdout, stderr, code := h.run(sh, args...)
+				got := h.log()[seen:]
+				if code != st.code || !slices.Equal(got, st.wantLog) || !strings.Contains(stdout, st.wantOut) || !strings.Contains(stderr, st.wantErr) {
+					t.Fatalf("%s: klpack-load %v exited %d, ran %q\nwant %d, %q, %q in stdout, %q in stderr\nstdout:\n%s\nstderr:\n%s",
+						st.name, args, code, got, st.code, st.wantLog, st.wantOut, st.wantErr, stdout, stderr)
+				}
+			}
+			if got, want := h.loaded(), []string{"lp_foreign"}; !slices.Equal(got, want) {
+				t.Errorf("left loaded %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestLoaderDefaults: what the environment does not set comes from the
+// defaults file, read as data: nothing in it runs, only KLPACK_ keys
+// count, and the environment wins.
+func TestLoaderDefaults(t *testing.T) {
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh, func(t *testing.T) {
+			t.Parallel()
+			h := newFakeHost(t, "lp_a")
+			bin := testutil.NeedTool(t, sh)
+			defs := filepath.Join(h.dir, "defaults")
+			write(t, defs, strings.Join([]string{
+				"# a comment",
+				"KLPACK_SYSFS=" + h.sys,
+				"KLPACK_LIBDIR=" + h.lib,
+				"KLPACK_RUNDIR=" + filepath.Join(h.dir, "run"),
+				"KLPACK_CMDLINE=" + filepath.Join(h.dir, "cmdline"),
+				"KLPACK_INSMOD=" + filepath.Join(h.fakeBin, "insmod"),
+				"KLPACK_RMMOD=" + filepath.Join(h.fakeBin, "rmmod"),
+				"KLPACK_UNAME=$(touch " + filepath.Join(h.dir, "pwned") + ")",
+				"KLPACK_TIMEOUT=1",
+				"KLPACK_BPFFS=$(touch " + filepath.Join(h.dir, "pwned") + ")`touch " + filepath.Join(h.dir, "pwned") + "`",
+				"PATH=/nonexistent",
+				"KLPACK_BIN", // no value: ignored
+			}, "\n"), 0o644)
+			loader, err := Loader(LoaderData{Kernel: fakeKernel, LibDir: "/usr/lib/klpack"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(h.dir, "klpack-load"), string(loader), 0o755)
+			args := []string{filepath.Join(h.dir, "klpack-load"), "start"}
+			if sh == "busybox" {
+				args = append([]string{"sh"}, args...)
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "FAKE=" + h.dir, "KLPACK_DEFAULTS=" + defs,
+				"KLPACK_UNAME=" + filepath.Join(h.fakeBin, "uname")}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("klpack-load start: %v\n%s", err, out)
+			}
+			if got, want := h.log(), []string{"insmod lp_a"}; !slices.Equal(got, want) {
+				t.Errorf("klpack-load start ran %q, want %q\n%s", got, want, out)
+			}
+			if _, err := os.Stat(filepath.Join(h.dir, "pwned")); err == nil {
+				t.Error("a value in the defaults file ran a command")
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 // Package templates holds the files klpack renders into what it ships: the
 // POSIX-sh loader that loads a host's livepatches in their recorded order,
 // the systemd unit that runs it at boot, and the package scripts that run it
-// on install, upgrade and removal. One embed.FS, one typed render func per
+// once per package transaction. One embed.FS, one typed render func per
 // file.
 //
 // Render funcs fail with an error matching ErrBadValue when a value would
@@ -20,7 +20,7 @@ import (
 	"text/template"
 )
 
-//go:embed loader.sh klpack.service postinst.sh prerm.sh
+//go:embed loader.sh klpack.service loader-postinst.sh loader-posttrans.sh loader-prerm.sh patch-post.sh patch-posttrans.sh patch-postun.sh
 var files embed.FS
 
 // ErrBadValue means a value holds characters the rendered file cannot
@@ -81,6 +81,11 @@ type LoaderData struct {
 	Timeout int    // seconds per transition; 0 means DefaultTimeout
 }
 
+// DefaultsFile is where the loader reads the values of its KLPACK_*
+// variables that the environment does not set: rpm and dpkg may not pass
+// the environment to the scripts that run it.
+const DefaultsFile = "/etc/default/klpack-load"
+
 // Loader renders the loader script.
 func Loader(d LoaderData) ([]byte, error) {
 	if err := CheckTimeout(d.Timeout); err != nil {
@@ -95,14 +100,15 @@ func Loader(d LoaderData) ([]byte, error) {
 	return render("loader.sh", struct {
 		LoaderData
 		MaxTimeout int
-	}{d, MaxTimeout})
+		Defaults   string
+	}{d, MaxTimeout, DefaultsFile})
 }
 
 // UnitData fills klpack.service.
 type UnitData struct {
 	Kernel, Package string
 	Loader          string // absolute path of the loader
-	Manifest        string // absolute path of the package's manifest
+	Doc             string // absolute path of what documents the unit
 	// Timeout is the loader's wait per transition in seconds (0 means
 	// DefaultTimeout) and Patches how many patches the loader loads:
 	// together they give the unit's start timeout.
@@ -132,7 +138,7 @@ func Unit(d UnitData) ([]byte, error) {
 	if d.Patches < 0 {
 		return nil, fmt.Errorf("patches %d: %w", d.Patches, ErrBadValue)
 	}
-	if err := check(map[string]string{"kernel": d.Kernel, "package": d.Package, "loader": d.Loader, "manifest": d.Manifest}); err != nil {
+	if err := check(map[string]string{"kernel": d.Kernel, "package": d.Package, "loader": d.Loader, "doc": d.Doc}); err != nil {
 		return nil, err
 	}
 	return render("klpack.service", struct {
@@ -146,22 +152,36 @@ type ScriptData struct {
 	Format  string // rpm or deb: their scripts get different arguments
 	Package string
 	Kernel  string
-	Module  string
-	Unit    string // the unit's file name
+	Unit    string // the loader unit's file name
 	Loader  string
 }
 
-// PostInstall renders the script run after install and upgrade.
-func PostInstall(d ScriptData) ([]byte, error) { return script("postinst.sh", d) }
+// The scripts of the loader package (which runs the loader once per
+// transaction) and of the patch packages (rpm only: deb patch packages
+// have none, their files activate the loader package's file trigger).
+const (
+	LoaderPostInstall = "loader-postinst.sh"  // rpm %post, deb postinst
+	LoaderPostTrans   = "loader-posttrans.sh" // rpm %posttrans
+	LoaderPreRemove   = "loader-prerm.sh"     // rpm %preun, deb prerm
+	PatchPostInstall  = "patch-post.sh"       // rpm %post
+	PatchPostTrans    = "patch-posttrans.sh"  // rpm %posttrans
+	PatchPostRemove   = "patch-postun.sh"     // rpm %postun
+)
 
-// PreRemove renders the script run before removal and upgrade.
-func PreRemove(d ScriptData) ([]byte, error) { return script("prerm.sh", d) }
+// rpmOnly are the scripts only rpm runs.
+var rpmOnly = map[string]bool{LoaderPostTrans: true, PatchPostInstall: true, PatchPostTrans: true, PatchPostRemove: true}
 
-func script(name string, d ScriptData) ([]byte, error) {
-	if d.Format != "rpm" && d.Format != "deb" {
+// Script renders one of the package scripts.
+func Script(name string, d ScriptData) ([]byte, error) {
+	switch {
+	case d.Format != "rpm" && d.Format != "deb":
 		return nil, fmt.Errorf("format %q: %w", d.Format, ErrBadValue)
+	case name != LoaderPostInstall && name != LoaderPreRemove && !rpmOnly[name]:
+		return nil, fmt.Errorf("script %q: %w", name, ErrBadValue)
+	case rpmOnly[name] && d.Format != "rpm":
+		return nil, fmt.Errorf("script %s is for rpm, not %s: %w", name, d.Format, ErrBadValue)
 	}
-	if err := check(map[string]string{"package": d.Package, "kernel": d.Kernel, "module": d.Module, "unit": d.Unit, "loader": d.Loader}); err != nil {
+	if err := check(map[string]string{"package": d.Package, "kernel": d.Kernel, "unit": d.Unit, "loader": d.Loader}); err != nil {
 		return nil, err
 	}
 	return render(name, d)

@@ -13,28 +13,23 @@ import (
 )
 
 func TestRender(t *testing.T) {
-	const k, pkg = "6.1.0-56-amd64", "klp-patch-6.1.0-56-amd64-lp-noreplace"
-	loader := "/usr/lib/klpack/" + k + "/" + pkg + "/klpack-load"
+	const k, pkg = "6.1.0-56-amd64", "klpack-loader-6.1.0-56-amd64"
+	loader := "/usr/lib/klpack/" + k + "/klpack-load"
 	tests := []struct {
 		name   string
 		render func() ([]byte, error)
 	}{
 		{"loader", func() ([]byte, error) { return Loader(LoaderData{Kernel: k, LibDir: "/usr/lib/klpack"}) }},
 		{"unit", func() ([]byte, error) {
-			return Unit(UnitData{Kernel: k, Package: pkg, Loader: loader, Manifest: "/usr/lib/klpack/" + k + "/" + pkg + "/manifest.json", Timeout: 60, Patches: 2})
+			return Unit(UnitData{Kernel: k, Package: pkg, Loader: loader, Doc: loader, Timeout: 60, Patches: 2})
 		}},
-		{"postinst-deb", func() ([]byte, error) {
-			return PostInstall(ScriptData{Format: "deb", Package: pkg, Kernel: k, Module: "lp_noreplace", Unit: pkg + ".service", Loader: loader})
-		}},
-		{"prerm-deb", func() ([]byte, error) {
-			return PreRemove(ScriptData{Format: "deb", Package: pkg, Kernel: k, Module: "lp_noreplace", Unit: pkg + ".service", Loader: loader})
-		}},
-		{"postinst-rpm", func() ([]byte, error) {
-			return PostInstall(ScriptData{Format: "rpm", Package: pkg, Kernel: k, Module: "lp_noreplace", Unit: pkg + ".service", Loader: loader})
-		}},
-		{"prerm-rpm", func() ([]byte, error) {
-			return PreRemove(ScriptData{Format: "rpm", Package: pkg, Kernel: k, Module: "lp_noreplace", Unit: pkg + ".service", Loader: loader})
-		}},
+	}
+	for _, s := range allScripts {
+		d := ScriptData{Format: s.format, Package: pkg, Kernel: k, Unit: pkg + ".service", Loader: loader}
+		tests = append(tests, struct {
+			name   string
+			render func() ([]byte, error)
+		}{strings.TrimSuffix(s.name, ".sh") + "-" + s.format, func() ([]byte, error) { return Script(s.name, d) }})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,20 +42,30 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// allScripts is every package script with each format that runs it.
+var allScripts = []struct{ name, format string }{
+	{LoaderPostInstall, "rpm"}, {LoaderPostInstall, "deb"},
+	{LoaderPreRemove, "rpm"}, {LoaderPreRemove, "deb"},
+	{LoaderPostTrans, "rpm"},
+	{PatchPostInstall, "rpm"}, {PatchPostTrans, "rpm"}, {PatchPostRemove, "rpm"},
+}
+
 func TestRenderRefusesUnsafeValues(t *testing.T) {
 	for _, k := range []string{"", "6.1'; rm -rf /", "6.1 0", "$(id)", "a\nb"} {
 		if _, err := Loader(LoaderData{Kernel: k, LibDir: "/usr/lib/klpack"}); !errors.Is(err, ErrBadValue) {
 			t.Errorf("Loader(kernel %q) = %v, want ErrBadValue", k, err)
 		}
 	}
-	if _, err := PostInstall(ScriptData{Format: "apk", Package: "p", Kernel: "k", Module: "m", Unit: "u", Loader: "/l"}); !errors.Is(err, ErrBadValue) {
-		t.Errorf("PostInstall(format apk) = %v, want ErrBadValue", err)
+	for _, tt := range []struct{ name, format string }{{LoaderPostInstall, "apk"}, {PatchPostTrans, "deb"}, {"../loader.sh", "rpm"}} {
+		if _, err := Script(tt.name, ScriptData{Format: tt.format, Package: "p", Kernel: "k", Unit: "u", Loader: "/l"}); !errors.Is(err, ErrBadValue) {
+			t.Errorf("Script(%s, format %s) = %v, want ErrBadValue", tt.name, tt.format, err)
+		}
 	}
 	for _, timeout := range []int{-1, MaxTimeout + 1, math.MaxInt} {
 		if _, err := Loader(LoaderData{Kernel: "6.1", LibDir: "/usr/lib/klpack", Timeout: timeout}); !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), "timeout") {
 			t.Errorf("Loader(timeout %d) = %v, want ErrBadValue naming the timeout", timeout, err)
 		}
-		if _, err := Unit(UnitData{Kernel: "6.1", Package: "p", Loader: "/l", Manifest: "/m", Timeout: timeout}); !errors.Is(err, ErrBadValue) {
+		if _, err := Unit(UnitData{Kernel: "6.1", Package: "p", Loader: "/l", Doc: "/m", Timeout: timeout}); !errors.Is(err, ErrBadValue) {
 			t.Errorf("Unit(timeout %d) = %v, want ErrBadValue", timeout, err)
 		}
 	}
@@ -79,7 +84,7 @@ func TestUnitStartTimeout(t *testing.T) {
 		{MaxTimeout, 1, "TimeoutStartSec=10890\n"},
 	}
 	for _, tt := range tests {
-		b, err := Unit(UnitData{Kernel: "6.1", Package: "p", Loader: "/l", Manifest: "/m", Timeout: tt.timeout, Patches: tt.patches})
+		b, err := Unit(UnitData{Kernel: "6.1", Package: "p", Loader: "/l", Doc: "/m", Timeout: tt.timeout, Patches: tt.patches})
 		if err != nil || !strings.Contains(string(b), tt.want) {
 			t.Errorf("Unit(timeout %d, %d patches) = %v, want %q in\n%s", tt.timeout, tt.patches, err, tt.want, b)
 		}
@@ -104,8 +109,8 @@ func TestQuote(t *testing.T) {
 // TestScriptsParse runs every rendered shell script through sh -n, under
 // dash and busybox.
 func TestScriptsParse(t *testing.T) {
-	const k, pkg = "6.1.0-56-amd64", "klp-patch-6.1.0-56-amd64-lp-noreplace"
-	loader := "/usr/lib/klpack/" + k + "/" + pkg + "/klpack-load"
+	const k, pkg = "6.1.0-56-amd64", "klpack-loader-6.1.0-56-amd64"
+	loader := "/usr/lib/klpack/" + k + "/klpack-load"
 	var scripts [][]byte
 	add := func(b []byte, err error) {
 		if err != nil {
@@ -114,10 +119,8 @@ func TestScriptsParse(t *testing.T) {
 		scripts = append(scripts, b)
 	}
 	add(Loader(LoaderData{Kernel: k, LibDir: "/usr/lib/klpack", Timeout: MaxTimeout}))
-	for _, f := range []string{"rpm", "deb"} {
-		d := ScriptData{Format: f, Package: pkg, Kernel: k, Module: "lp_noreplace", Unit: pkg + ".service", Loader: loader}
-		add(PostInstall(d))
-		add(PreRemove(d))
+	for _, s := range allScripts {
+		add(Script(s.name, ScriptData{Format: s.format, Package: pkg, Kernel: k, Unit: pkg + ".service", Loader: loader}))
 	}
 	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}} {
 		bin := testutil.NeedTool(t, sh[0])

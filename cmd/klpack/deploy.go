@@ -25,6 +25,7 @@ func newDeployCmd() *cobra.Command {
 
 type deployCaptureOptions struct {
 	sysfs   string
+	root    string
 	modules []string
 	release string
 	model   string
@@ -36,13 +37,17 @@ type deployCaptureOptions struct {
 func newDeployCaptureCmd() *cobra.Command {
 	var o deployCaptureOptions
 	cmd := &cobra.Command{
-		Use:   "capture --sysfs DIR --modules DIR... [-o FILE]",
+		Use:   "capture --sysfs DIR [--root DIR] [--modules DIR...] [-o FILE]",
 		Short: "Build a deployed-state file from /sys/kernel/livepatch and the module files",
 		Long: `Capture joins a livepatch sysfs tree (/sys/kernel/livepatch, live or copied)
 with the livepatch modules found under the --modules directories (matched by
 module name) and writes the klpack.deployed/v1 state: to -o FILE, else to
 stdout. What could not be matched, and where the kernel release, model and
 load order came from, is reported on stderr (as JSON with --json).
+The manifests of the klpack packages installed under --root (default /), in
+usr/lib/klpack/<kernel>/*/manifest.json, give each patch its layer; one that
+disagrees with the module file is reported, not joined. Without --modules,
+the modules are those under <root>/usr/lib/klpack.
 The load order is stack_order (Linux 6.13+), else --order, else a guess.
 Exit 0 when the state was written, 2 on bad input.`,
 		Args: cobra.NoArgs,
@@ -52,14 +57,14 @@ Exit 0 when the state was written, 2 on bad input.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.sysfs, "sysfs", "", "livepatch sysfs tree (/sys/kernel/livepatch or a copy)")
-	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable")
+	f.StringVar(&o.root, "root", "/", "host root whose installed klpack package manifests are joined")
+	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable (default: <root>/usr/lib/klpack)")
 	f.StringVar(&o.release, "kernel-release", "", "kernel release (default: from the modules' vermagic)")
 	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
 	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
 	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
 	cmd.MarkFlagRequired("sysfs")
-	cmd.MarkFlagRequired("modules")
 	return cmd
 }
 
@@ -70,10 +75,20 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 		return &exitError{exitInput, fmt.Errorf("--sysfs: %w", err)}
 	}
 	defer root.Close()
-	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), o.modules, &capture.CaptureOptions{
+	host, err := os.OpenRoot(o.root)
+	if err != nil {
+		return &exitError{exitInput, fmt.Errorf("--root: %w", err)}
+	}
+	defer host.Close()
+	modules := o.modules
+	if len(modules) == 0 {
+		modules = []string{filepath.Join(o.root, filepath.FromSlash(capture.InstalledDir))}
+	}
+	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, &capture.CaptureOptions{
 		KernelRelease: o.release,
 		KernelModel:   o.model,
 		Order:         o.order,
+		Root:          sysfs.FS(host),
 	})
 	if se, ok := errors.AsType[*sysfs.Error](err); ok {
 		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))

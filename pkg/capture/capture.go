@@ -37,6 +37,11 @@ type CaptureOptions struct {
 	// knows it (a loader's record). It is used when the kernel has no
 	// stack_order attribute; stack_order wins when present.
 	Order []string
+	// Root is the host's root directory (give sysfs.FS of an os.Root):
+	// the manifests of the klpack packages installed under
+	// InstalledDir/<release> give each patch its layer and, where module
+	// file and sysfs do not tell, its replace. Nil: none are read.
+	Root fs.FS
 	// Scan tunes the scan of module files.
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
@@ -181,12 +186,17 @@ func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State,
 		return nil, nil, err
 	}
 	kernelModel(st, rep, sps, opts.KernelModel)
+	var inst map[string][]*installed
+	if opts.Root != nil {
+		inst = readInstalled(opts.Root, st.Kernel.Release, rep)
+	}
 	if err := loadOrder(st, rep, sps, opts.Order); err != nil {
 		return nil, nil, err
 	}
 	rep.Entries = append(rep.Entries, wrongRelease...)
 	rep.Entries = append(rep.Entries, body...)
 	rep.Entries = append(rep.Entries, mods.skipped...)
+	joinInstalled(st, rep, inst)
 	if err := st.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("captured state: %w", err)
 	}

@@ -32,23 +32,37 @@ type StagedFile struct {
 // temporary directory, ready for any packager.
 type Staged struct {
 	Spec     *Spec
-	Manifest *Manifest
+	Manifest *Manifest // nil for the loader package
 	Files    []StagedFile
-	// Scripts holds, per format, the post-install and pre-remove scripts.
-	Scripts map[string][2]string
+	// Scripts holds each format's scripts, as files.
+	Scripts map[string]Scripts
+	// Triggers are the directories whose changes the deb's postinst is
+	// run for, once per dpkg run ("triggered"; interest-noawait).
+	Triggers []string
+}
+
+// Scripts are the paths of one format's package scripts; empty: none.
+type Scripts struct {
+	PostInstall, PreRemove, PostRemove, PostTrans string
 }
 
 // Stage copies the module and its hooks into dir, each checked against
 // the hash taken when it was scanned or validated, so that the packages
 // carry exactly those bytes whatever happens to the release directory
-// meanwhile; and renders the loader, order file, unit, scripts and
-// manifest of s there.
+// meanwhile; and renders the order file, scripts and manifest of s there.
+// A patch package carries no loader: its rpm scripts only ask the loader
+// package's loader to run once per transaction (mark, trigger), and its
+// deb has none (its files activate the loader package's file trigger).
+// For the loader package (s.IsLoader) it renders the loader, its unit
+// and their scripts.
 func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
+	if s.IsLoader() {
+		return stageLoader(s, dir, timeout)
+	}
 	r, m := s.Release, s.Module
-	st := &Staged{Spec: s, Scripts: map[string][2]string{}}
+	st := &Staged{Spec: s, Scripts: map[string]Scripts{}}
 	pkgDir := s.Dir()
 	koDest := pkgDir + "/" + m.Record.Name + koSuffix(m.File)
-	loaderDest := pkgDir + "/klpack-load"
 	manifestDest := pkgDir + "/manifest.json"
 	ko, err := copyChecked(m.File, filepath.Join(dir, "module"), m.Record.SHA256)
 	if err != nil {
@@ -62,43 +76,17 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 		}
 		st.Files = append(st.Files, StagedFile{Source: c, Dest: pkgDir + "/hooks/" + filepath.Base(h), Mode: 0o644})
 	}
-	gen := func(name string, mode fs.FileMode, dest string, b []byte, err error) error {
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return err
-		}
-		if dest != "" {
-			st.Files = append(st.Files, StagedFile{Source: p, Dest: dest, Mode: mode})
-		}
-		return nil
-	}
-	loader, err := templates.Loader(templates.LoaderData{Kernel: r.Kernel, LibDir: LibDir, Timeout: timeout})
-	if err := gen("klpack-load", 0o755, loaderDest, loader, err); err != nil {
-		return nil, err
-	}
+	gen := generator(st, dir)
 	order := fmt.Sprintf("%d %s %s %s\n", s.LoadOrder, m.Record.Name, m.Layer, koDest)
 	if err := gen("order", 0o644, pkgDir+"/order", []byte(order), nil); err != nil {
 		return nil, err
 	}
-	unit, err := templates.Unit(templates.UnitData{Kernel: r.Kernel, Package: s.Name, Loader: loaderDest, Manifest: manifestDest, Timeout: timeout, Patches: len(r.Modules)})
-	if err := gen("unit", 0o644, UnitDir+"/"+s.Unit(), unit, err); err != nil {
+	d := templates.ScriptData{Format: FormatRPM, Package: s.Name, Kernel: r.Kernel, Unit: s.Unit(), Loader: LoaderPath(r.Kernel)}
+	p, err := renderScripts(gen, dir, d, templates.PatchPostInstall, templates.PatchPostTrans, templates.PatchPostRemove)
+	if err != nil {
 		return nil, err
 	}
-	for _, f := range []string{FormatRPM, FormatDeb} {
-		d := templates.ScriptData{Format: f, Package: s.Name, Kernel: r.Kernel, Module: m.Record.Name, Unit: s.Unit(), Loader: loaderDest}
-		post, err := templates.PostInstall(d)
-		if err := gen("postinst-"+f, 0, "", post, err); err != nil {
-			return nil, err
-		}
-		pre, err := templates.PreRemove(d)
-		if err := gen("prerm-"+f, 0, "", pre, err); err != nil {
-			return nil, err
-		}
-		st.Scripts[f] = [2]string{filepath.Join(dir, "postinst-"+f), filepath.Join(dir, "prerm-"+f)}
-	}
+	st.Scripts[FormatRPM] = Scripts{PostInstall: p[0], PostTrans: p[1], PostRemove: p[2]}
 	man, err := s.manifest(st.Files, koDest)
 	if err != nil {
 		return nil, err
@@ -112,6 +100,69 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// stageLoader renders the loader package: the loader, its unit, and the
+// scripts that run the loader once per transaction.
+func stageLoader(s *Spec, dir string, timeout int) (*Staged, error) {
+	r := s.Release
+	st := &Staged{Spec: s, Scripts: map[string]Scripts{}, Triggers: []string{LibDir + "/" + r.Kernel}}
+	gen := generator(st, dir)
+	loaderDest := LoaderPath(r.Kernel)
+	loader, err := templates.Loader(templates.LoaderData{Kernel: r.Kernel, LibDir: LibDir, Timeout: timeout})
+	if err := gen("klpack-load", 0o755, loaderDest, loader, err); err != nil {
+		return nil, err
+	}
+	unit, err := templates.Unit(templates.UnitData{Kernel: r.Kernel, Package: s.Name, Loader: loaderDest, Doc: loaderDest, Timeout: timeout, Patches: len(r.Modules)})
+	if err := gen("unit", 0o644, UnitDir+"/"+s.Unit(), unit, err); err != nil {
+		return nil, err
+	}
+	d := templates.ScriptData{Format: FormatRPM, Package: s.Name, Kernel: r.Kernel, Unit: s.Unit(), Loader: loaderDest}
+	p, err := renderScripts(gen, dir, d, templates.LoaderPostInstall, templates.LoaderPostTrans, templates.LoaderPreRemove)
+	if err != nil {
+		return nil, err
+	}
+	st.Scripts[FormatRPM] = Scripts{PostInstall: p[0], PostTrans: p[1], PreRemove: p[2]}
+	d.Format = FormatDeb
+	if p, err = renderScripts(gen, dir, d, templates.LoaderPostInstall, templates.LoaderPreRemove); err != nil {
+		return nil, err
+	}
+	st.Scripts[FormatDeb] = Scripts{PostInstall: p[0], PreRemove: p[1]}
+	return st, nil
+}
+
+type genFunc func(name string, mode fs.FileMode, dest string, b []byte, err error) error
+
+// generator returns a func that writes a generated file into dir and,
+// when dest is set, adds it to what st installs.
+func generator(st *Staged, dir string) genFunc {
+	return func(name string, mode fs.FileMode, dest string, b []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return err
+		}
+		if dest != "" {
+			st.Files = append(st.Files, StagedFile{Source: p, Dest: dest, Mode: mode})
+		}
+		return nil
+	}
+}
+
+// renderScripts renders the named script templates and returns their paths.
+func renderScripts(gen genFunc, dir string, d templates.ScriptData, names ...string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		b, err := templates.Script(n, d)
+		file := d.Format + "-" + n
+		if err := gen(file, 0, "", b, err); err != nil {
+			return nil, err
+		}
+		out = append(out, filepath.Join(dir, file))
+	}
+	return out, nil
 }
 
 // koSuffix keeps a compressed module's extension (.ko.xz), which kmod's
@@ -208,13 +259,14 @@ func CheckMTime(t time.Time) error {
 
 // Artifact is one file Build wrote.
 type Artifact struct {
-	Format  string // rpm, deb, or manifest
+	Format  string // rpm, deb, or manifest (patch packages only)
 	Package string
 	Path    string
 }
 
-// Build writes every package of the release, and each package's manifest
-// as <package>_<version>.manifest.json, into outDir, which it creates
+// Build writes every package of the release, the kernel's loader package
+// (LoaderSpec) and each patch package's manifest as
+// <package>_<version>.manifest.json, into outDir, which it creates
 // when missing. Everything is built in a staging directory inside outDir
 // and moved into place only when all of it is built and every signature
 // verified: a failed or cancelled build leaves outDir as it was, and a
@@ -244,7 +296,9 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) ([]Artifac
 	}
 	defer stg.Close()
 	var arts []Artifact
-	for i, s := range r.Specs() {
+	// The patch packages, then the loader package they depend on.
+	specs := append(r.Specs(), r.LoaderSpec())
+	for i, s := range specs {
 		// The generated files go in the staging directory too: nothing in
 		// /tmp, and nothing a killed build leaves that the next does not
 		// remove.
@@ -279,6 +333,9 @@ func Build(ctx context.Context, r *Release, outDir string, o Options) ([]Artifac
 			if names[k] != "" {
 				arts = append(arts, Artifact{Format: f, Package: s.Name, Path: stg.Path(names[k])})
 			}
+		}
+		if st.Manifest == nil {
+			continue
 		}
 		mn := s.Name + "_" + s.DebVersion() + ".manifest.json"
 		if err := stg.Write(mn, st.Manifest.WriteJSON); err != nil {

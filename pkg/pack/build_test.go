@@ -55,12 +55,36 @@ func TestBuildRefuses(t *testing.T) {
 func TestStageUnitTimeout(t *testing.T) {
 	for _, tt := range []struct{ timeout, want int }{{0, 390}, {120, 690}} { // templates.StartTimeout of 2 patches
 		dir := t.TempDir()
-		if _, err := Stage(release(t, "release-6.1").Specs()[0], dir, tt.timeout); err != nil {
+		if _, err := Stage(release(t, "release-6.1").LoaderSpec(), dir, tt.timeout); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, "unit"))
 		if want := "TimeoutStartSec=" + strconv.Itoa(tt.want) + "\n"; !strings.Contains(string(b), want) {
 			t.Errorf("timeout %d: unit lacks %q:\n%s", tt.timeout, want, b)
+		}
+	}
+}
+
+// TestFileNames: each format's conventional name, with the architecture
+// as that format names it (an arm64 rpm is aarch64, an x86_64 deb amd64).
+func TestFileNames(t *testing.T) {
+	ps, err := New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ arch, rpm, deb string }{
+		{"aarch64", "klp-patch-6.1.0-56-amd64-1.0_1-1.aarch64.rpm", "klp-patch-6.1.0-56-amd64_1.0-1_arm64.deb"},
+		{"x86_64", "klp-patch-6.1.0-56-amd64-1.0_1-1.x86_64.rpm", "klp-patch-6.1.0-56-amd64_1.0-1_amd64.deb"},
+	}
+	for _, tt := range tests {
+		r := release(t, "release-6.1")
+		r.Arch = tt.arch
+		s := r.Specs()[0]
+		if got := ps[FormatRPM].FileName(s); got != tt.rpm {
+			t.Errorf("%s: rpm file name %s, want %s", tt.arch, got, tt.rpm)
+		}
+		if got := ps[FormatDeb].FileName(s); got != tt.deb {
+			t.Errorf("%s: deb file name %s, want %s", tt.arch, got, tt.deb)
 		}
 	}
 }

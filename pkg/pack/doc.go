@@ -1,8 +1,10 @@
 // Package pack turns a livepatch release into one rpm and one deb per patch
 // module, built with nfpm as a library. Each package carries the module,
 // its hook objects, a JSON manifest (scan record, layer, load order, the
-// sha256 of every file), the loader, its order file and a systemd unit from
-// templates, and relations that let rpm and dpkg themselves refuse unsafe
+// sha256 of every file) and its order file; the loader and its systemd unit
+// ship once per kernel, in the loader package every patch package depends
+// on (LoaderSpec), which runs the loader once per package transaction; and
+// relations that let rpm and dpkg themselves refuse unsafe
 // combinations: the exact kernel, cumulative releases of a kernel upgrading
 // one another, off-band packages that patch a common function conflicting
 // through a per-function virtual, and the load order as a versioned

@@ -234,7 +234,7 @@ func TestTimeout(t *testing.T) {
 		}
 	}
 	pkgs := build(t, release(t, "release-6.1"), Options{Timeout: 30, Formats: []string{FormatDeb}})
-	const name = "klp-patch-" + testKernel
+	name := LoaderName(testKernel)
 	unit := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[UnitDir+"/"+name+".service"]
 	// Two patches: the lock's wait, two loads and two rollbacks of 30 s,
 	// and the margin.

@@ -83,7 +83,12 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 	if err := checkSources(st); err != nil {
 		return nil, err
 	}
-	post, pre := st.Scripts[format][0], st.Scripts[format][1]
+	sc := st.Scripts[format]
+	desc := fmt.Sprintf("klpack livepatch loader for Linux %s\nLoads the klpack livepatches of the kernel at boot and once per package\ntransaction, in their recorded order.", r.Kernel)
+	if !s.IsLoader() {
+		desc = fmt.Sprintf("Livepatch %s for Linux %s\n%s module %d of %d in the release's load order.",
+			s.Module.Record.Name, r.Kernel, s.Module.Layer, s.LoadOrder, len(r.Modules))
+	}
 	info := &nfpm.Info{
 		// A source path is a path, never a pattern: with globbing a
 		// module named lp[_]x.ko would ship lp_x.ko instead.
@@ -97,12 +102,11 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 		License:         "GPL-2.0-only",
 		Section:         "kernel",
 		Priority:        "optional",
-		Description: fmt.Sprintf("Livepatch %s for Linux %s\n%s module %d of %d in the release's load order.",
-			s.Module.Record.Name, r.Kernel, s.Module.Layer, s.LoadOrder, len(r.Modules)),
-		MTime: r.MTime,
+		Description:     desc,
+		MTime:           r.MTime,
 		Overridables: nfpm.Overridables{
 			Umask:   0o022,
-			Scripts: nfpm.Scripts{PostInstall: post, PreRemove: pre},
+			Scripts: nfpm.Scripts{PostInstall: sc.PostInstall, PreRemove: sc.PreRemove, PostRemove: sc.PostRemove},
 		},
 	}
 	for _, f := range st.Files {
@@ -111,6 +115,9 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 			Destination: f.Dest,
 			FileInfo:    &files.ContentFileInfo{Owner: "root", Group: "root", Mode: f.Mode, MTime: r.MTime},
 		})
+	}
+	if s.IsLoader() {
+		return nfpm.WithDefaults(info), nil
 	}
 	info.Contents = append(info.Contents, &files.Content{
 		Destination: s.Dir(),
@@ -140,8 +147,10 @@ type rpmPackager struct{ sign SignFunc }
 
 func (*rpmPackager) Format() string { return FormatRPM }
 
+// FileName is nfpm's conventional name, with the architecture as rpm
+// names it (aarch64, x86_64).
 func (*rpmPackager) FileName(s *Spec) string {
-	return fmt.Sprintf("%s-%s-%s.%s.rpm", s.Name, s.RPMVersion(), RPMRelease, s.Release.Arch)
+	return rpm.DefaultRPM.ConventionalFileName(&nfpm.Info{Name: s.Name, Arch: goArch(s.Release.Arch), Version: s.RPMVersion(), Release: RPMRelease})
 }
 
 func (p *rpmPackager) Package(ctx context.Context, st *Staged, w io.Writer) error {
@@ -156,8 +165,13 @@ func (p *rpmPackager) Package(ctx context.Context, st *Staged, w io.Writer) erro
 	rel := s.RPMRelations()
 	info.Version, info.Release = s.RPMVersion(), RPMRelease
 	info.Depends, info.Provides, info.Conflicts, info.Replaces = rel.Depends, rel.Provides, rel.Conflicts, rel.Replaces
+	summary := fmt.Sprintf("klpack livepatch loader for Linux %s", s.Release.Kernel)
+	if !s.IsLoader() {
+		summary = fmt.Sprintf("Livepatch %s for Linux %s", s.Module.Record.Name, s.Release.Kernel)
+	}
 	info.RPM = nfpm.RPM{
-		Summary:   fmt.Sprintf("Livepatch %s for Linux %s", s.Module.Record.Name, s.Release.Kernel),
+		Scripts:   nfpm.RPMScripts{PostTrans: st.Scripts[FormatRPM].PostTrans},
+		Summary:   summary,
 		Group:     "System Environment/Kernel",
 		BuildHost: "klpack",
 		Packager:  s.Release.Maintainer,
@@ -175,8 +189,10 @@ type debPackager struct{ sign SignFunc }
 
 func (*debPackager) Format() string { return FormatDeb }
 
+// FileName is nfpm's conventional name, with the architecture as dpkg
+// names it (arm64, amd64).
 func (*debPackager) FileName(s *Spec) string {
-	return fmt.Sprintf("%s_%s_%s.deb", s.Name, s.DebVersion(), goArch(s.Release.Arch))
+	return deb.Default.ConventionalFileName(&nfpm.Info{Name: s.Name, Arch: goArch(s.Release.Arch), Version: s.DebVersion()})
 }
 
 func (p *debPackager) Package(ctx context.Context, st *Staged, w io.Writer) error {
@@ -192,7 +208,8 @@ func (p *debPackager) Package(ctx context.Context, st *Staged, w io.Writer) erro
 	info.Version = s.DebVersion()
 	info.Depends, info.Provides, info.Conflicts, info.Replaces = rel.Depends, rel.Provides, rel.Conflicts, rel.Replaces
 	fields := s.DebFields()
-	info.Deb = nfpm.Deb{Fields: maps.Collect(maps.All(fields)), Compression: "gzip:1"}
+	info.Deb = nfpm.Deb{Fields: maps.Collect(maps.All(fields)), Compression: "gzip:1",
+		Triggers: nfpm.DebTriggers{InterestNoAwait: st.Triggers}}
 	if p.sign != nil {
 		info.Deb.Signature.SignFn = p.sign
 		info.Deb.Signature.Type = "origin"

@@ -5,7 +5,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/klpack/klpack/internal/testutil"
 )
@@ -25,8 +28,12 @@ func newScratchRoot(t *testing.T, format string) *scratchRoot {
 	t.Helper()
 	r := &scratchRoot{t: t, format: format, dir: t.TempDir()}
 	bb := testutil.NeedTool(t, "busybox")
-	for _, d := range []string{"bin", "usr/bin", "tmp", "var/log"} {
+	for _, d := range []string{"bin", "usr/bin", "tmp", "var/log", "dev", "run"} {
 		os.MkdirAll(filepath.Join(r.dir, d), 0o755)
+	}
+	// The scripts redirect to /dev/null, as on any host.
+	if err := syscall.Mknod(filepath.Join(r.dir, "dev", "null"), syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		testutil.Missing(t, "mknod /dev/null in a scratch root (needs root): "+err.Error())
 	}
 	b, err := os.ReadFile(bb)
 	if err != nil {
@@ -57,7 +64,7 @@ func (r *scratchRoot) run(args ...string) (string, error) {
 	if r.format == FormatRPM {
 		argv = append([]string{"--root", r.dir, "--nosignature"}, args...)
 	} else {
-		argv = append([]string{"--root=" + r.dir, "--log=/dev/null", "--force-not-root", "--no-triggers"}, args...)
+		argv = append([]string{"--root=" + r.dir, "--log=/dev/null", "--force-not-root"}, args...)
 	}
 	cmd := exec.Command(r.tool, argv...)
 	// dpkg looks for the programs it runs on $PATH inside the root.
@@ -103,12 +110,13 @@ func TestRelations(t *testing.T) {
 	v2 := build(t, release(t, "release-6.1-v2"), Options{})
 	overlap := build(t, release(t, "release-6.1-overlap"), Options{})
 	const cum, off, param = "klp-patch-6.1.0-56-amd64", "klp-patch-6.1.0-56-amd64-lp-noreplace", "klp-patch-6.1.0-56-amd64-lp-param"
+	const loader = "klpack-loader-6.1.0-56-amd64"
 	for _, f := range []string{FormatRPM, FormatDeb} {
 		kernel := standIn(t, f, testKernel)
 		t.Run(f+"/right kernel installs, load order visible", func(t *testing.T) {
 			r := newScratchRoot(t, f)
 			r.must(installArgs(f, kernel)...)
-			if out, err := r.install(v1[f+":"+cum], v1[f+":"+off]); err != nil {
+			if out, err := r.install(v1[f+":"+cum], v1[f+":"+off], v1[f+":"+loader]); err != nil {
 				t.Fatalf("install on the right kernel: %v\n%s", err, out)
 			} else if !strings.Contains(out, "running kernel") || !strings.Contains(out, "nothing to do") {
 				t.Errorf("the post-install script did not run the loader:\n%s", out)
@@ -137,7 +145,7 @@ func TestRelations(t *testing.T) {
 		t.Run(f+"/overlapping off-band packages are refused", func(t *testing.T) {
 			r := newScratchRoot(t, f)
 			r.must(installArgs(f, kernel)...)
-			if out, err := r.install(v1[f+":"+off]); err != nil {
+			if out, err := r.install(v1[f+":"+off], v1[f+":"+loader]); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			out, err := r.install(overlap[f+":"+param])
@@ -149,10 +157,10 @@ func TestRelations(t *testing.T) {
 		t.Run(f+"/newer cumulative release replaces the older", func(t *testing.T) {
 			r := newScratchRoot(t, f)
 			r.must(installArgs(f, kernel)...)
-			if out, err := r.install(v1[f+":"+cum]); err != nil {
+			if out, err := r.install(v1[f+":"+cum], v1[f+":"+loader]); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			if out, err := r.install(v2[f+":"+cum]); err != nil {
+			if out, err := r.install(v2[f+":"+cum], v2[f+":"+loader]); err != nil {
 				t.Fatalf("upgrade: %v\n%s", err, out)
 			}
 			field := map[string]string{FormatRPM: "%{VERSION}-%{RELEASE}\n", FormatDeb: "${Version}\n"}[f]

@@ -17,10 +17,12 @@ const LibDir = "/usr/lib/klpack"
 // UnitDir is where packages install their systemd unit.
 const UnitDir = "/usr/lib/systemd/system"
 
-// Spec is one package of a release, in neither format's syntax yet.
+// Spec is one package of a release, in neither format's syntax yet: a
+// patch package (Module set) or the kernel's loader package (Module nil).
 type Spec struct {
 	Release *Release
-	Module  *Module
+	// Module is the patch module; nil for the loader package.
+	Module *Module
 	// LoadOrder is the module's place in the release, from 1.
 	LoadOrder int
 	// Name is the package name, the same in both formats: Prefix-<kernel>
@@ -42,6 +44,27 @@ func (r *Release) Specs() []*Spec {
 	return out
 }
 
+// LoaderName is the name of the loader package of kernel k. The loader
+// acts on every klpack patch of its kernel, whatever package prefix
+// shipped it, and the kernel is the only thing it is rendered for: so one
+// loader package per kernel, named without the prefix. A name per prefix
+// would let two prefixes install two loaders owning the same files and
+// each syncing the kernel with the other's patches.
+func LoaderName(k string) string { return "klpack-loader-" + debName(k) }
+
+// LoaderPath is where the loader of kernel k is installed: beside the
+// package directories it reads, not in one, so that no order glob sees it.
+func LoaderPath(k string) string { return LibDir + "/" + k + "/klpack-load" }
+
+// LoaderSpec is the release's loader package: the loader and its unit,
+// which every patch package of the kernel depends on.
+func (r *Release) LoaderSpec() *Spec {
+	return &Spec{Release: r, Name: LoaderName(r.Kernel)}
+}
+
+// IsLoader tells the loader package from a patch package.
+func (s *Spec) IsLoader() bool { return s.Module == nil }
+
 func (r *Release) prefix() string {
 	if r.Prefix == "" {
 		return "klp-patch"
@@ -52,8 +75,8 @@ func (r *Release) prefix() string {
 // Dir is where the package installs its files.
 func (s *Spec) Dir() string { return LibDir + "/" + s.Release.Kernel + "/" + s.Name }
 
-// Unit is the file name of the package's systemd unit.
-func (s *Spec) Unit() string { return s.Name + ".service" }
+// Unit is the file name of the loader's systemd unit.
+func (s *Spec) Unit() string { return LoaderName(s.Release.Kernel) + ".service" }
 
 // RPMVersion is the release version as an rpm Version: no "-".
 func (s *Spec) RPMVersion() string { return strings.ReplaceAll(s.Release.Version, "-", "_") }
@@ -103,6 +126,12 @@ func (s *Spec) RPMRelations() Relations {
 		kernel = "kernel-uname-r = " + k
 	}
 	r.Depends = []string{kernel}
+	if s.IsLoader() {
+		return r
+	}
+	// The loader at least as new as the release: it runs this package's
+	// patch, and an older one may not know what the release needs.
+	r.Depends = append(r.Depends, LoaderName(k)+" >= "+s.RPMEVR())
 	r.Provides = []string{
 		fmt.Sprintf("klp-load-order(%s:%s) = %d", k, s.Module.Record.Name, s.LoadOrder),
 		fmt.Sprintf("klp-module(%s:%s) = %s", k, s.Module.Record.Name, s.RPMEVR()),
@@ -125,13 +154,17 @@ func (s *Spec) RPMRelations() Relations {
 // names carry only what deb allows: lowercase letters, digits, + - .
 func (s *Spec) DebRelations() Relations {
 	k := debName(s.Release.Kernel)
-	mod := debName(s.Module.Record.Name)
 	var r Relations
 	kernel := s.Release.KernelDeb
 	if kernel == "" {
 		kernel = "linux-image-" + s.Release.Kernel
 	}
 	r.Depends = []string{kernel}
+	if s.IsLoader() {
+		return r
+	}
+	mod := debName(s.Module.Record.Name)
+	r.Depends = append(r.Depends, fmt.Sprintf("%s (>= %s)", LoaderName(s.Release.Kernel), s.DebVersion()))
 	r.Provides = []string{
 		fmt.Sprintf("klp-load-order-%s-%s (= %d)", k, mod, s.LoadOrder),
 		fmt.Sprintf("klp-module-%s-%s (= %s)", k, mod, s.DebVersion()),
@@ -152,6 +185,9 @@ func (s *Spec) DebRelations() Relations {
 
 // DebFields are the control fields dpkg-query shows.
 func (s *Spec) DebFields() map[string]string {
+	if s.IsLoader() {
+		return map[string]string{"Klp-Kernel": s.Release.Kernel}
+	}
 	return map[string]string{
 		"Klp-Kernel":     s.Release.Kernel,
 		"Klp-Module":     s.Module.Record.Name,

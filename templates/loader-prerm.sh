@@ -1,6 +1,8 @@
 #!/bin/sh
-# {{.Package}} {{.Format}} pre-removal: on removal (not upgrade) disable and
-# unload {{.Module}}; the package stays when its patch cannot be undone.
+# {{.Package}} {{.Format}} pre-removal: on removal (not upgrade) disable
+# the boot unit. The patches stay as they are: the patch packages depend
+# on this one, so they are gone or going too, and their removal ran the
+# loader.
 set -efu
 {{- if eq .Format "deb"}}
 case "${1:-}" in
@@ -13,4 +15,3 @@ esac
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable {{sh .Unit}} >/dev/null 2>&1 || :
 fi
-exec {{sh .Loader}} stop {{sh .Module}}
