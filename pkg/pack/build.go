@@ -187,6 +187,7 @@ func (s *Spec) manifest(staged []StagedFile, koDest string) (*Manifest, error) {
 		Layer:     s.Module.Layer,
 		LoadOrder: s.LoadOrder,
 		Module:    &rec,
+		Plan:      r.Plan,
 	}
 	for _, o := range r.Specs() {
 		man.Release = append(man.Release, ReleaseEntry{LoadOrder: o.LoadOrder, Module: o.Module.Record.Name, Layer: o.Module.Layer, Package: o.Name})

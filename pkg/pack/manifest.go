@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/order"
 )
 
 // Manifest is the JSON document each package carries at
@@ -21,6 +22,9 @@ type Manifest struct {
 	// Module is the scan record; its path is the installed path.
 	Module *klp.Module    `json:"module"`
 	Files  []ManifestFile `json:"files"`
+	// Plan is the plan that ordered the release, when it had one: the
+	// kernel steps and the state predicted after each.
+	Plan *order.Plan `json:"plan,omitempty"`
 }
 
 // ManifestPackage names the package in both formats.

@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"encoding/json"
 	"bytes"
 	"context"
 	"errors"
@@ -115,6 +116,14 @@ func TestManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Golden(t, b)
+			// The package carries the plan the release was ordered by.
+			var man Manifest
+			if err := json.Unmarshal(b, &man); err != nil {
+				t.Fatal(err)
+			}
+			if man.Plan == nil || !slices.Equal(man.Plan.Loads(), []string{"lp_replace", "lp_noreplace"}) {
+				t.Errorf("manifest plan = %+v, want the release's plan loading lp_replace then lp_noreplace", man.Plan)
+			}
 		})
 	}
 }

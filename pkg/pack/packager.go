@@ -88,6 +88,13 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 	if !s.IsLoader() {
 		desc = fmt.Sprintf("Livepatch %s for Linux %s\n%s module %d of %d in the release's load order.",
 			s.Module.Record.Name, r.Kernel, s.Module.Layer, s.LoadOrder, len(r.Modules))
+		if r.Description != "" {
+			desc += "\n" + r.Description
+		}
+	}
+	license := "GPL-2.0-only"
+	if r.License != "" {
+		license = r.License
 	}
 	info := &nfpm.Info{
 		// A source path is a path, never a pattern: with globbing a
@@ -99,7 +106,8 @@ func baseInfo(st *Staged, format string) (*nfpm.Info, error) {
 		VersionSchema:   "none",
 		Maintainer:      r.Maintainer,
 		Vendor:          r.Vendor,
-		License:         "GPL-2.0-only",
+		License:         license,
+		Homepage:        r.Homepage,
 		Section:         "kernel",
 		Priority:        "optional",
 		Description:     desc,

@@ -449,6 +449,7 @@ func (r *Release) orderBy(dir *os.Root, name string) error {
 	if !plan.OK {
 		return fmt.Errorf("%w: the plan has no safe order", ErrBadRelease)
 	}
+	r.Plan = plan
 	loads := plan.Loads()
 	for _, m := range r.Modules {
 		if !slices.Contains(loads, m.Record.Name) {
