@@ -3,7 +3,7 @@
 
 DEPS += rpm:rpm rpmbuild:rpm rpmkeys:rpm debsig-verify:debsig-verify \
 	gpg:gnupg openssl:openssl dpkg-query:dpkg dpkg-architecture:dpkg-dev \
-	busybox:busybox-static dash:dash
+	busybox:busybox-static dash:dash apt-ftparchive:apt-utils createrepo_c:createrepo-c
 
 .PHONY: bench-pack demo-pack
 bench: bench-pack
@@ -14,7 +14,7 @@ DEMO_KERNEL  := 6.1.0-56-amd64
 DEMO_EPOCH   := 1700000000
 
 bench-pack: install-deps build
-	KLPACK=./$(BIN) sh scripts/bench-pack.sh testdata/release-6.1-v2.yaml
+	KLPACK=./$(BIN) sh scripts/bench-release.sh testdata/klpack.yaml
 
 # Package the testdata release, sign it with throwaway keys made here (the
 # secret halves live only in a temporary directory, passphrase-protected,
