@@ -45,7 +45,7 @@ func OpenPGPClearSigner(keyFile string, passphrase []byte) (func(data []byte) ([
 			return nil, fmt.Errorf("%w: the clearsigned document does not decode", ErrBadSignature)
 		case len(bytes.TrimSpace(rest)) != 0:
 			return nil, fmt.Errorf("%w: %d bytes after the clearsigned document", ErrBadSignature, len(rest))
-		case !bytes.Equal(blk.Plaintext, bytes.TrimSuffix(data, []byte("\n"))):
+		case !bytes.Equal(blk.Plaintext, data):
 			return nil, fmt.Errorf("%w: the clearsigned text differs from the input (lines ending in blanks?)", ErrBadSignature)
 		}
 		if _, err := blk.VerifySignature(keyring, nil); err != nil {

@@ -269,7 +269,7 @@ func writeStanza(b *bytes.Buffer, d *debFile) {
 	for _, f := range d.control.fields {
 		b.WriteString(f.name)
 		b.WriteByte(':')
-		if !strings.HasPrefix(f.value, "\n") {
+		if f.value != "" && !strings.HasPrefix(f.value, "\n") {
 			b.WriteByte(' ')
 		}
 		b.WriteString(f.value)
