@@ -253,3 +253,72 @@ func (a *aptClient) run(args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// dnfClient is the real dnf with its own configuration, repository
+// directory, cache and installroot.
+type dnfClient struct {
+	root string
+}
+
+func newDnfClient(t testing.TB, repo, keyFile string) *dnfClient {
+	t.Helper()
+	testutil.NeedTool(t, "dnf")
+	testutil.NeedTool(t, "gpg") // dnf checks repomd.xml.asc through gpgme
+	root := t.TempDir()
+	writeAt(t, filepath.Join(root, "dnf.conf"), []byte("[main]\ngpgcheck=0\ninstall_weak_deps=0\nkeepcache=0\n"))
+	writeAt(t, filepath.Join(root, "repos/klp.repo"), []byte(
+		"[klp]\nname=klp\nbaseurl=file://"+repo+"\nenabled=1\ngpgcheck=0\nrepo_gpgcheck=1\ngpgkey=file://"+keyFile+"\nmetadata_expire=0\n"))
+	for _, d := range []string{"log", "cache", "installroot"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &dnfClient{root: root}
+}
+
+func (d *dnfClient) installroot() string { return filepath.Join(d.root, "installroot") }
+
+// run runs dnf with args and returns its combined output.
+func (d *dnfClient) run(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	base := []string{"-y", "--config=" + filepath.Join(d.root, "dnf.conf"),
+		"--installroot=" + d.installroot(), "--releasever=1", "--noplugins",
+		"--setopt=reposdir=" + filepath.Join(d.root, "repos"),
+		"--setopt=cachedir=" + filepath.Join(d.root, "cache"),
+		"--setopt=logdir=" + filepath.Join(d.root, "log"),
+		"--setopt=tsflags=noscripts"}
+	cmd := exec.CommandContext(ctx, "dnf", append(base, args...)...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// gpgvKeyring is keyFile (armored) as the binary keyring gpgv reads.
+func gpgvKeyring(t testing.TB, keyFile string) string {
+	t.Helper()
+	testutil.NeedTool(t, "gpg")
+	out := filepath.Join(t.TempDir(), "keyring.gpg")
+	if b, err := exec.Command("gpg", "--batch", "--yes", "--dearmor", "--output", out, keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("gpg --dearmor: %v\n%s", err, b)
+	}
+	return out
+}
+
+// gpgv runs the real gpgv with the key of keyFile over args.
+func gpgv(t testing.TB, keyFile string, args ...string) (string, error) {
+	t.Helper()
+	testutil.NeedTool(t, "gpgv")
+	cmd := exec.Command("gpgv", append([]string{"--keyring", gpgvKeyring(t, keyFile)}, args...)...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "GNUPGHOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustNotExist fails when path exists.
+func mustNotExist(t testing.TB, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); err == nil {
+		t.Errorf("%s exists, want nothing written", path)
+	}
+}

@@ -50,7 +50,8 @@ type YumOptions struct {
 // Yum makes dir, which holds .rpm files at any depth, a dnf/yum repository
 // with the real createrepo_c: gzip-compressed repodata without sqlite
 // databases (those are not reproducible and dnf does not need them), every
-// timestamp set to o.Date, so the same rpms give the same repodata. Only
+// timestamp set to o.Date, so the same rpms give the same repodata (the
+// rpms' own mtimes, which primary.xml records, are set to o.Date too). Only
 // the rpms found here are indexed (a list is passed to createrepo_c, so a
 // symbolic link it would follow is never read), and the repodata must list
 // every one of them. repodata/repomd.xml is then signed when o.Sign is set,
@@ -80,6 +81,12 @@ func Yum(ctx context.Context, dir string, o YumOptions) ([]string, error) {
 	}
 	for _, n := range rpms {
 		if err := checkRPMLead(root, n); err != nil {
+			return nil, fmt.Errorf("yum repository %s: %w", dir, err)
+		}
+		// createrepo_c records each file's mtime in primary.xml; copying
+		// a package into a staging tree changes it. Setting it to the
+		// release's date makes the repodata depend on the packages alone.
+		if err := root.Chtimes(n, o.Date, o.Date); err != nil {
 			return nil, fmt.Errorf("yum repository %s: %w", dir, err)
 		}
 	}
