@@ -89,6 +89,11 @@ func (o *AptOptions) defaults() error {
 		if err := safetext.Check(v.v); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrBadOptions, v.what, err)
 		}
+		// A clearsigned text drops blanks at line ends: Release must
+		// have none, or InRelease would carry other bytes.
+		if strings.TrimSpace(v.v) != v.v {
+			return fmt.Errorf("%w: %s %q: leading or trailing blanks", ErrBadOptions, v.what, v.v)
+		}
 	}
 	if o.Date.IsZero() {
 		return fmt.Errorf("%w: no date (set it from SOURCE_DATE_EPOCH)", ErrBadOptions)

@@ -332,6 +332,7 @@ func TestAptOptions(t *testing.T) {
 		{"component with a slash", []testPkg{pkgA1}, AptOptions{Component: "main/x", Date: epoch}, false},
 		{"no date", []testPkg{pkgA1}, AptOptions{}, false},
 		{"origin with a newline", []testPkg{pkgA1}, AptOptions{Origin: "a\nSHA256:", Date: epoch}, false},
+		{"label with a trailing blank", []testPkg{pkgA1}, AptOptions{Label: "x ", Date: epoch}, false},
 		{"architecture all", []testPkg{pkgA1}, AptOptions{Architectures: []string{"all"}, Date: epoch}, false},
 		{"only Architecture: all packages", []testPkg{pkgAll}, AptOptions{Date: epoch}, false},
 		{"only Architecture: all packages, architectures given", []testPkg{pkgAll}, AptOptions{Architectures: []string{"amd64"}, Date: epoch}, true},

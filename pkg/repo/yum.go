@@ -257,4 +257,3 @@ func primaryCount(root *os.Root, name string) (int, error) {
 		}
 	}
 }
-
