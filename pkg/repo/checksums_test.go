@@ -23,8 +23,9 @@ func TestChecksums(t *testing.T) {
 	writeAt(t, filepath.Join(dir, "pool/x/abc.deb"), []byte("abc"))
 	writeAt(t, filepath.Join(dir, "empty.rpm"), nil)
 	writeAt(t, filepath.Join(dir, "unlisted"), []byte("not listed"))
+	writeAt(t, filepath.Join(dir, "z.txt"), []byte("abc"))
 	k := newKey(t, t.TempDir(), "repo")
-	got, err := Checksums(context.Background(), dir, []string{"pool/x/abc.deb", "empty.rpm"}, k.sign.Detached)
+	got, err := Checksums(context.Background(), dir, []string{"pool/x/abc.deb", "z.txt", "empty.rpm"}, k.sign.Detached)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,8 @@ func TestChecksums(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
 	// sha256("") and sha256("abc"), FIPS 180-2's example.
 	want := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  empty.rpm\n" +
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  pool/x/abc.deb\n"
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  pool/x/abc.deb\n" +
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  z.txt\n"
 	if string(b) != want {
 		t.Errorf("SHA256SUMS = %q, want %q", b, want)
 	}
@@ -44,7 +46,7 @@ func TestChecksums(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := check(); err != nil || out != "empty.rpm: OK\npool/x/abc.deb: OK\n" {
+	if out, err := check(); err != nil || out != "empty.rpm: OK\npool/x/abc.deb: OK\nz.txt: OK\n" {
 		t.Errorf("sha256sum -c: %v\n%s", err, out)
 	}
 	sums, asc := filepath.Join(dir, "SHA256SUMS"), filepath.Join(dir, "SHA256SUMS.asc")
