@@ -174,7 +174,8 @@ func (s *Staging) prune(dir string, keep []string) error {
 // LinkExisting hard-links the regular files under dir in the output
 // directory whose names match into the same place in the staging tree, so
 // that what is built there (a repository's indexes) covers the files of
-// earlier runs. Symbolic links and other entries are not followed or
+// earlier runs; a file the tree already holds under that name (built by
+// this run) is kept. Symbolic links and other entries are not followed or
 // linked.
 func (s *Staging) LinkExisting(dir string, match func(name string) bool) error {
 	tree := s.name + "/" + TreeDir
@@ -187,6 +188,10 @@ func (s *Staging) LinkExisting(dir string, match func(name string) bool) error {
 		case d.IsDir() && strings.HasPrefix(d.Name(), StagingPrefix):
 			return fs.SkipDir
 		case !d.Type().IsRegular() || !match(d.Name()):
+			return nil
+		}
+		// A file this run built under the same name wins.
+		if _, err := s.root.Lstat(tree + "/" + p); err == nil {
 			return nil
 		}
 		if err := s.root.MkdirAll(tree+"/"+path.Dir(p), 0o755); err != nil {

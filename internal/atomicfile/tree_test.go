@@ -46,16 +46,18 @@ func TestCommitTree(t *testing.T) {
 	write(t, filepath.Join(out, "rpm/old.rpm"), "old package")
 	write(t, filepath.Join(out, "rpm/repodata/aaa-primary.xml.gz"), "old index")
 	write(t, filepath.Join(out, "keep/notes"), "mine")
+	write(t, filepath.Join(out, "rpm/rebuilt.rpm"), "earlier build")
 	oldInfo, _ := os.Stat(filepath.Join(out, "rpm/old.rpm"))
 	s, err := Stage(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.LinkExisting("rpm", func(n string) bool { return strings.HasSuffix(n, ".rpm") }); err != nil {
-		t.Fatal(err)
-	}
 	tree, err := s.TreeDir()
 	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(tree, "rpm/rebuilt.rpm"), "this build")
+	if err := s.LinkExisting("rpm", func(n string) bool { return strings.HasSuffix(n, ".rpm") }); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(t, filepath.Join(tree, "rpm/old.rpm")); got != "old package" {
@@ -71,7 +73,7 @@ func TestCommitTree(t *testing.T) {
 	}
 	for p, want := range map[string]string{
 		"rpm/old.rpm": "old package", "rpm/new.rpm": "new package",
-		"rpm/repodata/bbb-primary.xml.gz": "new index", "keep/notes": "mine",
+		"rpm/repodata/bbb-primary.xml.gz": "new index", "keep/notes": "mine", "rpm/rebuilt.rpm": "this build",
 	} {
 		if got := read(t, filepath.Join(out, p)); got != want {
 			t.Errorf("%s = %q, want %q", p, got, want)

@@ -5,10 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/klpack/klpack/internal/testutil"
 )
@@ -27,22 +24,7 @@ type scratchRoot struct {
 func newScratchRoot(t *testing.T, format string) *scratchRoot {
 	t.Helper()
 	r := &scratchRoot{t: t, format: format, dir: t.TempDir()}
-	bb := testutil.NeedTool(t, "busybox")
-	for _, d := range []string{"bin", "usr/bin", "tmp", "var/log", "dev", "run"} {
-		os.MkdirAll(filepath.Join(r.dir, d), 0o755)
-	}
-	// The scripts redirect to /dev/null, as on any host.
-	if err := syscall.Mknod(filepath.Join(r.dir, "dev", "null"), syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		testutil.Missing(t, "mknod /dev/null in a scratch root (needs root): "+err.Error())
-	}
-	b, err := os.ReadFile(bb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(r.dir, "bin", "busybox"), b, 0o755)
-	for _, a := range []string{"sh", "cat", "sort", "mkdir", "rmdir", "uname", "sleep", "rm"} {
-		os.Symlink("busybox", filepath.Join(r.dir, "bin", a))
-	}
+	testutil.BusyboxRoot(t, r.dir)
 	switch format {
 	case FormatRPM:
 		r.tool = testutil.NeedTool(t, "rpm")

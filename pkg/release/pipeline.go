@@ -74,7 +74,7 @@ type Run struct {
 
 // Stages are the pipeline's stages, in order.
 func Stages() []Stage {
-	return []Stage{checkStage, planStage, hooksStage, modsignStage, packagesStage}
+	return []Stage{checkStage, planStage, hooksStage, modsignStage, packagesStage, reposStage, checksumsStage}
 }
 
 // Execute loads klpack.yaml (the scan stage) and runs every stage over
@@ -138,7 +138,7 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 	}
 	os.RemoveAll(run.work)
 	if err := run.staging.CommitTree(atomicfile.TreeOptions{
-		Last:  []string{"deb/dists", "rpm/repodata", "SHA256SUMS"},
+		Last:  []string{"deb/dists", "rpm/repodata", "SHA256SUMS", "SHA256SUMS.asc"},
 		Prune: []string{"deb/dists", "rpm/repodata"},
 	}); err != nil {
 		return fail("output", err)

@@ -59,7 +59,9 @@ const (
   - path: ko/lp_noreplace.ko
     layer: off-band
 `
-	signing = `sign:
+	signing = `package:
+  maintainer: klpack tests <klpack@example.com>
+sign:
   packages:
     key: keys/signing-key.asc
   modules:
@@ -81,7 +83,7 @@ func TestExecute(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Execute = %v\n%s", err, log.String())
 	}
-	for _, stage := range []string{"scan", "check", "plan", "hooks", "modsign", "packages"} {
+	for _, stage := range []string{"scan", "check", "plan", "hooks", "modsign", "packages", "repos", "checksums"} {
 		if !regexpLine(log.String(), stage) {
 			t.Errorf("no line for stage %s in\n%s", stage, log.String())
 		}
@@ -96,6 +98,8 @@ func TestExecute(t *testing.T) {
 		"plan.json",
 		"rpm/klp-patch-6.1.0-56-amd64-1.0_1-1.x86_64.rpm",
 		"rpm/klp-patch-6.1.0-56-amd64-lp-noreplace-1.0_1-1.x86_64.rpm",
+		"deb/dists/stable/InRelease", "deb/dists/stable/Release.gpg", "rpm/repodata/repomd.xml.asc",
+		"SHA256SUMS", "SHA256SUMS.asc", PublicKeyFile,
 	}
 	for _, w := range want {
 		if _, ok := files[w]; !ok {
@@ -105,6 +109,12 @@ func TestExecute(t *testing.T) {
 	for name := range files {
 		if strings.Contains(name, ".klpack-staging") {
 			t.Errorf("staging left behind: %s", name)
+		}
+	}
+	sums, _ := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+	for _, f := range []string{want[0], want[1], want[2], want[3], want[4], "manifests/klp-patch-6.1.0-56-amd64_1.0-1.manifest.json"} {
+		if !strings.Contains(string(sums), "  "+f+"\n") {
+			t.Errorf("SHA256SUMS does not list %s:\n%s", f, sums)
 		}
 	}
 	p, err := order.ReadPlan(filepath.Join(out, "plan.json"))
@@ -173,6 +183,7 @@ func TestExecuteRefused(t *testing.T) {
 		{"module key missing", twoModules + "sign:\n  packages:\n    key: keys/signing-key.asc\n  modules:\n    key: keys/nope.pem\n    cert: keys/module-cert.pem\n", "modsign", "nope.pem", false, nil},
 		{"compressed module signed", "modules:\n  - path: ko/lp_replace.ko.xz\n    layer: cumulative\n" + signing, "modsign", "uncompressed", false, nil},
 		{"hooks tool missing", "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\n", "hooks", "clang", true, map[string]string{"PATH": "/nonexistent"}},
+		{"repository tool missing", twoModules, "repos", "createrepo_c", true, map[string]string{"PATH": "/nonexistent"}},
 		{"bad deployed state", twoModules + "deployed: state.json\n", "scan", "state.json", true, nil},
 	}
 	for _, tt := range tests {

@@ -242,11 +242,7 @@ var packagesStage = Stage{Name: "packages", Skip: never, Run: func(ctx context.C
 		}
 		run.artifacts = append(run.artifacts, pack.Artifact{Format: a.Format, Package: a.Package, Path: dest})
 	}
-	signed := "signed"
-	if o.Sign == nil {
-		signed = "unsigned (--snapshot)"
-	}
-	return fmt.Sprintf("%d packages, %s", count, signed), nil
+	return fmt.Sprintf("%d packages", count) + signedNote(run), nil
 }}
 
 // debPool is where a package's debs go in the apt repository, as Debian
