@@ -43,6 +43,9 @@ type Plan struct {
 	Steps []Step `json:"steps"`
 	// Notes say what the extra operations cost.
 	Notes []string `json:"notes"`
+	// WayBack says what going back to the deployed release costs once
+	// the plan has run (WayBack); absent when it removes nothing.
+	WayBack []string `json:"way_back,omitempty"`
 	// Findings are those left below the failing severity, or, with no
 	// plan, the blocking ones of the closest attempt.
 	Findings []check.Finding `json:"findings"`
@@ -104,7 +107,13 @@ func Make(in *check.Input, failOn check.Severity) (*Plan, error) {
 		}
 	}
 	if best != nil {
-		return best.plan(st, append(notes, best.notes(st)...)), nil
+		p := best.plan(st, append(notes, best.notes(st)...))
+		back, err := WayBack(in, p)
+		if err != nil {
+			return nil, err
+		}
+		p.WayBack = back
+		return p, nil
 	}
 	p := &Plan{Schema: PlanSchema, KernelModel: closest.rep.KernelModel, Ops: []Op{}, Steps: []Step{}, Notes: notes, Findings: []check.Finding{}}
 	if p.Notes == nil {

@@ -44,6 +44,9 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "note: %s\n", q(n))
 	}
+	for _, n := range p.WayBack {
+		fmt.Fprintf(w, "way back: %s\n", q(n))
+	}
 	for _, f := range p.Findings {
 		fmt.Fprintf(w, "remaining %s %s %s: %s\n", f.Severity, f.Rule, f.Name, q(f.Message))
 	}

@@ -164,6 +164,9 @@ func (c *Config) check() error {
 	if c.Version == "" || c.Kernel == "" {
 		return errors.New("version and kernel are required")
 	}
+	if c.Package.Maintainer == "" {
+		return errors.New("package.maintainer is required: every package names its maintainer (deb's Maintainer, rpm's Packager)")
+	}
 	if c.KernelModel != "" && !deploy.ValidModel(c.KernelModel) {
 		return fmt.Errorf("kernel_model: unknown model %s", safetext.Quote(c.KernelModel))
 	}

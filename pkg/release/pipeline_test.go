@@ -46,6 +46,9 @@ func project(t *testing.T, modules []string, body string) string {
 		t.Fatal(err)
 	}
 	yaml := "version: 1.0-1\nkernel: 6.1.0-56-amd64\n" + body
+	if !strings.Contains(body, "package:") {
+		yaml += "package:\n  maintainer: klpack tests <klpack@example.com>\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "klpack.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -170,13 +173,14 @@ func regexpLine(log, stage string) bool {
 // directory byte for byte as it was (an earlier release in it included),
 // and one that did not exist still does not.
 func TestExecuteRefused(t *testing.T) {
-	offBandFirst := "modules:\n  - path: ko/lp_noreplace.ko\n    layer: off-band\n  - path: ko/lp_replace.ko\n    layer: cumulative\n"
+	// Two off-band fixes of version_proc_show: no order avoids that.
+	overlap := "modules:\n  - path: ko/lp_noreplace.ko\n    layer: off-band\n  - path: ko/lp_param.ko\n    layer: off-band\n"
 	tests := []struct {
 		name, body, stage, want string
 		snapshot                bool
 		env                     map[string]string
 	}{
-		{"check fails", offBandFirst + signing, "check", "KLP009", false, nil},
+		{"check fails", overlap + signing, "check", "KLP001", false, nil},
 		{"off-band labelled replace", "modules:\n  - path: ko/lp_replace.ko\n    layer: off-band\n" + signing, "scan", "layer off-band, but its patch is an atomic replace", false, nil},
 		{"no package key", twoModules, "sign", "sign.packages is not set", false, nil},
 		{"package key missing", twoModules + "sign:\n  packages:\n    key: keys/nope.asc\n", "sign", "nope.asc", false, nil},
@@ -188,7 +192,7 @@ func TestExecuteRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko", "lp_replace.ko.xz", "lp_hook.ko"}, tt.body)
+			dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko", "lp_replace.ko.xz", "lp_hook.ko", "lp_param.ko"}, tt.body)
 			os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"schema":"klpack.deployed/v1","patches":[{}],"patches":[]}`), 0o644)
 			out := filepath.Join(dir, "out")
 			// An earlier snapshot release, and a file of the user's.
@@ -246,4 +250,53 @@ func tree(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestExecutePlan: the gate lets through what the plan avoids, the plan
+// orders the packages, and what going back costs is said before anything
+// ships.
+func TestExecutePlan(t *testing.T) {
+	t.Run("listed order reordered", func(t *testing.T) {
+		dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko"},
+			"modules:\n  - path: ko/lp_noreplace.ko\n    layer: off-band\n  - path: ko/lp_replace.ko\n    layer: cumulative\n")
+		var log bytes.Buffer
+		run, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Log: &log, Output: filepath.Join(dir, "out")})
+		if err != nil {
+			t.Fatalf("Execute = %v\n%s", err, log.String())
+		}
+		if !strings.Contains(log.String(), "check      1 errors, 0 warnings, 0 info on the mainline kernel model in the order listed; the plan avoids those") {
+			t.Errorf("the check line does not say the plan avoids the listed order's error:\n%s", log.String())
+		}
+		if got := run.Plan.Loads(); !slices.Equal(got, []string{"lp_replace", "lp_noreplace"}) {
+			t.Errorf("plan loads %v, want lp_replace first", got)
+		}
+		if got := run.Release.Pack.Modules[0].Record.Name; got != "lp_replace" {
+			t.Errorf("packages ordered with %s first, want lp_replace", got)
+		}
+	})
+	t.Run("way back", func(t *testing.T) {
+		dir := project(t, []string{"lp_replace.ko"}, "deployed: state.json\nmodules:\n  - path: ko/lp_replace.ko\n    layer: cumulative\n")
+		b, err := os.ReadFile("../../testdata/states/testdata-6.1.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "state.json"), b, 0o644)
+		var log bytes.Buffer
+		run, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Log: &log, Output: filepath.Join(dir, "out")})
+		if err != nil {
+			t.Fatalf("Execute = %v\n%s", err, log.String())
+		}
+		for _, want := range []string{
+			"plan       4 steps: disable lp_multiobj, unload lp_multiobj, load lp_replace, unload lp_noreplace\n",
+			"           way back: the plan frees lp_noreplace: going back loads it again",
+			"           way back: the plan frees lp_multiobj: going back loads it again",
+		} {
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, log.String())
+			}
+		}
+		if len(run.Plan.WayBack) != 2 {
+			t.Errorf("plan.json way_back = %q, want 2 notes", run.Plan.WayBack)
+		}
+	})
 }

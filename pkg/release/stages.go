@@ -23,8 +23,10 @@ import (
 	"github.com/klpack/klpack/pkg/pack"
 )
 
-// checkStage is the gate: the modules in the order klpack.yaml lists them
-// against the deployed state. The plan may only improve on that order.
+// checkStage is the gate: the modules against the deployed state. Findings
+// of the order listed that the plan avoids (another order, a disable
+// first) do not stop the release: the plan stage says how; findings no
+// plan avoids do.
 var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
 	r := run.Release
 	rep, err := check.Check(r.CheckInput(r.Candidates()))
@@ -33,25 +35,27 @@ var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, 
 	}
 	run.Report = rep
 	counts := map[check.Severity]int{}
-	var blocking []string
 	for _, f := range rep.Findings {
-		if f.Acknowledged {
-			continue
-		}
-		counts[f.Severity]++
-		if f.Severity >= r.FailOn {
-			blocking = append(blocking, fmt.Sprintf("%s %s %s: %s", f.Rule, f.Severity, strings.Join(f.Patches, ","), f.Message))
+		if !f.Acknowledged {
+			counts[f.Severity]++
 		}
 	}
 	summary := fmt.Sprintf("%d errors, %d warnings, %d info on the %s kernel model", counts[check.Error], counts[check.Warning], counts[check.Info], rep.KernelModel)
-	if len(blocking) > 0 {
-		hint := ""
-		if p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn); err == nil && p.OK {
-			hint = fmt.Sprintf("\nthis order passes: %s; list the modules so in klpack.yaml (klpack plan -f shows the plan)", strings.Join(p.Loads(), ", "))
-		}
-		return "", fmt.Errorf("%s; at or above %s:\n  %s%s", summary, r.FailOn, strings.Join(blocking, "\n  "), hint)
+	if !rep.Failed(r.FailOn) {
+		return summary, nil
 	}
-	return summary, nil
+	p, err := order.Make(r.CheckInput(r.Candidates()), r.FailOn)
+	if err != nil {
+		return "", err
+	}
+	if p.OK {
+		return summary + " in the order listed; the plan avoids those at or above " + r.FailOn.String(), nil
+	}
+	var blocking []string
+	for _, f := range p.Findings {
+		blocking = append(blocking, fmt.Sprintf("%s %s %s: %s", f.Rule, f.Severity, strings.Join(f.Patches, ","), f.Message))
+	}
+	return "", fmt.Errorf("%s; no order or plan avoids these, at or above %s:\n  %s", summary, r.FailOn, strings.Join(blocking, "\n  "))
 }}
 
 // planStage orders the modules by the best plan and writes it into the
@@ -69,7 +73,16 @@ var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, ru
 	if err := run.publish("plan.json", append(b, '\n')); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d steps: load %s", len(p.Ops), strings.Join(p.Loads(), ", ")), nil
+	steps := make([]string, len(p.Steps))
+	for i, st := range p.Steps {
+		steps[i] = st.Action + " " + st.Name
+	}
+	msg := fmt.Sprintf("%d steps: %s", len(p.Steps), strings.Join(steps, ", "))
+	// What the kernel makes of going back is said before anything ships.
+	for _, n := range p.WayBack {
+		msg += fmt.Sprintf("\n%-10s way back: %s", "", n)
+	}
+	return msg, nil
 }}
 
 // Order plans the release against its deployed state and puts the
