@@ -46,8 +46,9 @@ func (s *Staging) TreeDir() (string, error) {
 // device, or a destination that is a directory, stops the commit with the
 // output directory as it was. A staged file that is a hard link of the
 // file already in place (an earlier run's package, linked in so that the
-// indexes cover it) is left where it is.
-func (s *Staging) CommitTree(o TreeOptions) error {
+// indexes cover it) is left where it is. It returns the files it moved,
+// in the order it moved them.
+func (s *Staging) CommitTree(o TreeOptions) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	src := s.name + "/" + TreeDir
@@ -68,43 +69,43 @@ func (s *Staging) CommitTree(o TreeOptions) error {
 		err = nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	commitOrder(files, o.Last)
 	var moves []string
 	for _, f := range files {
 		same, err := s.sameFile(src+"/"+f, f)
 		if err != nil {
-			return fmt.Errorf("file %s: %w", s.Path(f), err)
+			return nil, fmt.Errorf("file %s: %w", s.Path(f), err)
 		}
 		if same {
 			continue
 		}
 		mode, err := modeFor(s.root, f)
 		if err != nil {
-			return fmt.Errorf("file %s: %w", s.Path(f), err)
+			return nil, fmt.Errorf("file %s: %w", s.Path(f), err)
 		}
 		if err := s.root.Chmod(src+"/"+f, mode); err != nil {
-			return err
+			return nil, err
 		}
 		moves = append(moves, f)
 	}
 	for _, f := range moves {
 		if dir := path.Dir(f); dir != "." {
 			if err := s.root.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("directory %s: %w", s.Path(dir), err)
+				return nil, fmt.Errorf("directory %s: %w", s.Path(dir), err)
 			}
 		}
 		if err := s.root.Rename(src+"/"+f, f); err != nil {
-			return fmt.Errorf("file %s: %w", s.Path(f), err)
+			return nil, fmt.Errorf("file %s: %w", s.Path(f), err)
 		}
 	}
 	for _, dir := range o.Prune {
 		if err := s.prune(dir, files); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return s.Close()
+	return moves, s.Close()
 }
 
 // commitOrder sorts files by name, those under a prefix of last after

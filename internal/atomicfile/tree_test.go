@@ -68,8 +68,13 @@ func TestCommitTree(t *testing.T) {
 	}
 	write(t, filepath.Join(tree, "rpm/new.rpm"), "new package")
 	write(t, filepath.Join(tree, "rpm/repodata/bbb-primary.xml.gz"), "new index")
-	if err := s.CommitTree(TreeOptions{Last: []string{"rpm/repodata"}, Prune: []string{"rpm/repodata"}}); err != nil {
+	moved, err := s.CommitTree(TreeOptions{Last: []string{"rpm/repodata"}, Prune: []string{"rpm/repodata"}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The linked-in old.rpm stays; the index moves last.
+	if want := []string{"rpm/new.rpm", "rpm/rebuilt.rpm", "rpm/repodata/bbb-primary.xml.gz"}; !slices.Equal(moved, want) {
+		t.Errorf("moved %q, want %q", moved, want)
 	}
 	for p, want := range map[string]string{
 		"rpm/old.rpm": "old package", "rpm/new.rpm": "new package",
@@ -123,7 +128,7 @@ func TestCommitTreeRefused(t *testing.T) {
 			write(t, filepath.Join(tree, "a/first"), "1")
 			os.MkdirAll(filepath.Join(tree, "b"), 0o755)
 			tt.setup(t, out, tree)
-			err = s.CommitTree(TreeOptions{})
+			_, err = s.CommitTree(TreeOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("CommitTree = %v, want %q", err, tt.want)
 			}

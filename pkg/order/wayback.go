@@ -20,8 +20,9 @@ import (
 // patch the kernel refuses over the new release (klp_state versions
 // cannot go down, a replace must carry every state) can only come back
 // after the new release is disabled, leaving its functions unpatched
-// meanwhile. It returns a sentence per patch; none when the plan removes
-// nothing.
+// meanwhile. The plan unloads the module of every patch it removes, so
+// each loads again as it would on the host. It returns a sentence per
+// patch; none when the plan removes nothing.
 func WayBack(in *check.Input, p *Plan) ([]string, error) {
 	st := in.Deployed
 	if st == nil || !p.OK {
@@ -69,9 +70,6 @@ func WayBack(in *check.Input, p *Plan) ([]string, error) {
 		if candidateNamed(in.Candidates, d.Name) {
 			notes = append(notes, fmt.Sprintf("%s is replaced by a module of the same name: going back means disabling and unloading the new one first, leaving its functions unpatched until the old one is loaded again", name))
 			continue
-		}
-		if slices.Contains(s.Modules(), d.Name) {
-			s.Apply(sim.Action{Kind: ActionUnload, Name: d.Name})
 		}
 		got := s.Apply(sim.Action{Kind: ActionLoad, Name: d.Name, Module: &d.Module, Layer: d.Layer})
 		if !got.Accepted {

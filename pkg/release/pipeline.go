@@ -59,10 +59,13 @@ type Run struct {
 	Release *Release
 	Opts    Options
 	// Tree is the staging tree: the new output directory's files.
-	Tree    string
-	Report  *check.Report
-	Plan    *order.Plan
-	staging *atomicfile.Staging
+	Tree   string
+	Report *check.Report
+	Plan   *order.Plan
+	// Committed lists the files moved into the output directory, in the
+	// order they were moved.
+	Committed []string
+	staging   *atomicfile.Staging
 	// work is private scratch space inside the staging directory.
 	work      string
 	signer    *signer
@@ -137,7 +140,7 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 		logf(s.Name, "%s", msg)
 	}
 	os.RemoveAll(run.work)
-	if err := run.staging.CommitTree(atomicfile.TreeOptions{
+	if run.Committed, err = run.staging.CommitTree(atomicfile.TreeOptions{
 		Last:  []string{"deb/dists", "rpm/repodata", "SHA256SUMS", "SHA256SUMS.asc"},
 		Prune: []string{"deb/dists", "rpm/repodata"},
 	}); err != nil {

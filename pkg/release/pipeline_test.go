@@ -2,10 +2,12 @@ package release
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -299,4 +301,73 @@ func TestExecutePlan(t *testing.T) {
 			t.Errorf("plan.json way_back = %q, want 2 notes", run.Plan.WayBack)
 		}
 	})
+}
+
+// TestExecuteTwoReleases: a second release into the same output directory
+// keeps the first one's packages and indexes both, moves packages before
+// the indexes that name them, and leaves no index file of the first run
+// that the new indexes do not name.
+func TestExecuteTwoReleases(t *testing.T) {
+	dir := project(t, []string{"lp_replace.ko", "lp_noreplace.ko"}, twoModules)
+	cfg := filepath.Join(dir, "klpack.yaml")
+	out := filepath.Join(dir, "out")
+	if _, err := Execute(t.Context(), cfg, Options{Snapshot: true, MTime: epoch, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(b, []byte("version: 1.0-1"), []byte("version: 1.0-2"), 1), 0o644)
+	run, err := Execute(t.Context(), cfg, Options{Snapshot: true, MTime: epoch.Add(time.Hour), Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	packages, _ := os.ReadFile(filepath.Join(out, "deb/dists/stable/main/binary-amd64/Packages"))
+	for _, v := range []string{"1.0-1", "1.0-2"} {
+		if !strings.Contains(string(packages), "Package: klp-patch-6.1.0-56-amd64\nVersion: "+v+"\n") {
+			t.Errorf("Packages lacks klp-patch-6.1.0-56-amd64 %s:\n%s", v, packages)
+		}
+		if _, err := os.Stat(filepath.Join(out, "rpm/klp-patch-6.1.0-56-amd64-"+strings.ReplaceAll(v, "-", "_")+"-1.x86_64.rpm")); err != nil {
+			t.Errorf("rpm of %s: %v", v, err)
+		}
+	}
+	repomd, _ := os.ReadFile(filepath.Join(out, "rpm/repodata/repomd.xml"))
+	ents, _ := os.ReadDir(filepath.Join(out, "rpm/repodata"))
+	var primary []byte
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), "-primary.xml.gz") {
+			f, _ := os.Open(filepath.Join(out, "rpm/repodata", e.Name()))
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			primary, _ = io.ReadAll(zr)
+			f.Close()
+		}
+	}
+	for _, v := range []string{`ver="1.0_1"`, `ver="1.0_2"`} {
+		if !strings.Contains(string(primary), v) {
+			t.Errorf("the dnf repository's primary.xml lacks %s", v)
+		}
+	}
+	for _, e := range ents {
+		if n := e.Name(); n != "repomd.xml" && !strings.Contains(string(repomd), n) {
+			t.Errorf("rpm/repodata/%s is named by no index: a stale file of the first run", n)
+		}
+	}
+	// The order of the moves: packages, then indexes, SHA256SUMS last.
+	last := func(prefix string) int {
+		i := -1
+		for k, f := range run.Committed {
+			if strings.HasPrefix(f, prefix) {
+				i = k
+			}
+		}
+		return i
+	}
+	first := func(prefix string) int {
+		return slices.IndexFunc(run.Committed, func(f string) bool { return strings.HasPrefix(f, prefix) })
+	}
+	if !(last("deb/pool/") < first("deb/dists/") && last("rpm/klp") < first("rpm/repodata/") &&
+		run.Committed[len(run.Committed)-1] == "SHA256SUMS") || first("deb/dists/") < 0 || first("rpm/repodata/") < 0 {
+		t.Errorf("moved in this order, want packages before indexes and SHA256SUMS last: %q", run.Committed)
+	}
 }
