@@ -148,7 +148,10 @@ func checkRPMLead(root *os.Root, name string) error {
 
 // runCreaterepo runs createrepo_c over exactly rpms.
 func runCreaterepo(ctx context.Context, prog, dir string, rpms []string, date time.Time) error {
-	list, err := os.CreateTemp("", "klpack-pkglist-*")
+	// The list lives in dir, beside what createrepo_c writes there
+	// (.repodata/): nothing outside the repository, and a release's
+	// staging tree holds both.
+	list, err := os.CreateTemp(dir, ".klpack-pkglist-*")
 	if err != nil {
 		return err
 	}
