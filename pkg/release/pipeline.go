@@ -70,9 +70,6 @@ type Run struct {
 	work      string
 	signer    *signer
 	artifacts []pack.Artifact
-	// published lists the files of this release under Tree, for the
-	// checksums.
-	published []string
 }
 
 // Stages are the pipeline's stages, in order.

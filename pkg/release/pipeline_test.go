@@ -100,7 +100,7 @@ func TestExecute(t *testing.T) {
 	want := []string{
 		"deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-noreplace/klp-patch-6.1.0-56-amd64-lp-noreplace_1.0-1_amd64.deb",
 		"deb/pool/main/k/klp-patch-6.1.0-56-amd64/klp-patch-6.1.0-56-amd64_1.0-1_amd64.deb",
-		"plan.json",
+		"plans/6.1.0-56-amd64_1.0-1.plan.json",
 		"rpm/klp-patch-6.1.0-56-amd64-1.0_1-1.x86_64.rpm",
 		"rpm/klp-patch-6.1.0-56-amd64-lp-noreplace-1.0_1-1.x86_64.rpm",
 		"deb/dists/stable/InRelease", "deb/dists/stable/Release.gpg", "rpm/repodata/repomd.xml.asc",
@@ -122,7 +122,7 @@ func TestExecute(t *testing.T) {
 			t.Errorf("SHA256SUMS does not list %s:\n%s", f, sums)
 		}
 	}
-	p, err := order.ReadPlan(filepath.Join(out, "plan.json"))
+	p, err := order.ReadPlan(filepath.Join(out, "plans/6.1.0-56-amd64_1.0-1.plan.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestExecutePlan(t *testing.T) {
 			}
 		}
 		if len(run.Plan.WayBack) != 2 {
-			t.Errorf("plan.json way_back = %q, want 2 notes", run.Plan.WayBack)
+			t.Errorf("the plan's way_back = %q, want 2 notes", run.Plan.WayBack)
 		}
 	})
 }
@@ -327,6 +327,14 @@ func TestExecuteTwoReleases(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, "rpm/klp-patch-6.1.0-56-amd64-"+strings.ReplaceAll(v, "-", "_")+"-1.x86_64.rpm")); err != nil {
 			t.Errorf("rpm of %s: %v", v, err)
+		}
+	}
+	sums, _ := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+	for _, f := range []string{"plans/6.1.0-56-amd64_1.0-1.plan.json", "plans/6.1.0-56-amd64_1.0-2.plan.json",
+		"deb/pool/main/k/klp-patch-6.1.0-56-amd64/klp-patch-6.1.0-56-amd64_1.0-1_amd64.deb",
+		"rpm/klp-patch-6.1.0-56-amd64-1.0_2-1.x86_64.rpm"} {
+		if !strings.Contains(string(sums), "  "+f+"\n") {
+			t.Errorf("SHA256SUMS of the second release does not list %s:\n%s", f, sums)
 		}
 	}
 	repomd, _ := os.ReadFile(filepath.Join(out, "rpm/repodata/repomd.xml"))

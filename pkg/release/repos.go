@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,13 +63,30 @@ var reposStage = Stage{Name: "repos", Skip: never, Run: func(ctx context.Context
 	return strings.Join(made, ", ") + signedNote(run), nil
 }}
 
-// checksumsStage lists this release's files in SHA256SUMS, signed.
+// checksumsStage lists in SHA256SUMS, signed, every package, plan and
+// manifest the output directory holds once this release is in: earlier
+// releases' too, so that the one signed list covers the whole directory.
 var checksumsStage = Stage{Name: "checksums", Skip: never, Run: func(ctx context.Context, run *Run) (string, error) {
-	var files []string
-	for _, f := range run.published {
-		if f != PublicKeyFile {
-			files = append(files, f)
+	for _, dir := range []string{"plans", "manifests"} {
+		if err := run.staging.LinkExisting(dir, func(string) bool { return true }); err != nil {
+			return "", err
 		}
+	}
+	var files []string
+	err := filepath.WalkDir(run.Tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel := filepath.ToSlash(strings.TrimPrefix(p, run.Tree+string(filepath.Separator)))
+		top, _, _ := strings.Cut(rel, "/")
+		if top == "plans" || top == "manifests" || strings.HasPrefix(rel, "deb/pool/") ||
+			strings.HasPrefix(rel, "rpm/") && strings.HasSuffix(rel, ".rpm") {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	var sign pack.SignFunc
 	if !run.Opts.Snapshot {

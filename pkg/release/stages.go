@@ -59,7 +59,8 @@ var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, 
 }}
 
 // planStage orders the modules by the best plan and writes it into the
-// release as plan.json; the packages carry it.
+// release as plans/<kernel>_<version>.plan.json (releases of other kernels
+// and versions share the output directory); the packages carry it.
 var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
 	p, err := run.Release.Order()
 	if err != nil {
@@ -70,7 +71,7 @@ var planStage = Stage{Name: "plan", Skip: never, Run: func(_ context.Context, ru
 	if err != nil {
 		return "", err
 	}
-	if err := run.publish("plan.json", append(b, '\n')); err != nil {
+	if err := run.publish(run.Release.PlanFile(), append(b, '\n')); err != nil {
 		return "", err
 	}
 	steps := make([]string, len(p.Steps))
@@ -104,6 +105,11 @@ func (r *Release) Order() (*order.Plan, error) {
 	})
 	r.Pack.Plan = p
 	return p, nil
+}
+
+// PlanFile is where the release's plan goes in the output directory.
+func (r *Release) PlanFile() string {
+	return "plans/" + r.Config.Kernel + "_" + r.Config.Version + ".plan.json"
 }
 
 // hooksStage builds a BPF object for every hook point of a module that
@@ -277,11 +283,7 @@ func (run *Run) component() string {
 
 // publish writes a file of the release into the tree.
 func (run *Run) publish(name string, data []byte) error {
-	if err := writeFile(filepath.Join(run.Tree, filepath.FromSlash(name)), data); err != nil {
-		return err
-	}
-	run.published = append(run.published, name)
-	return nil
+	return writeFile(filepath.Join(run.Tree, filepath.FromSlash(name)), data)
 }
 
 // move moves a built file into the tree at name.
@@ -290,11 +292,7 @@ func (run *Run) move(from, name string) error {
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(from, to); err != nil {
-		return err
-	}
-	run.published = append(run.published, name)
-	return nil
+	return os.Rename(from, to)
 }
 
 func writeFile(p string, data []byte) error {
