@@ -556,11 +556,13 @@ restore() {
 			rs_done="$rs_m
 ${rs_done:-}"
 			[ -d "$LP/$rs_m" ] || [ -d "$SYSFS/module/$rs_m" ] || continue
-			say "unloading $rs_m"
+			say "rolling back $rs_m"
 			unload "$rs_m" </dev/null || rs_bad=1
 		done
 	fi
 	rs_done=
+	[ -n "$rs_why" ] && warn "failed: $rs_why"
+	rs_why=
 	if [ "$rs_bad" = 1 ]; then
 		warn "restore incomplete: the kernel runs $(state_patches); check $LP"
 		return 1
@@ -584,10 +586,10 @@ recover() {
 	[ -f "$JOURNAL" ] || return 0
 	rc_pid=
 	rc_plan=
-	while read -r rc_k rc_a rc_b rc_c; do
+	while read -r rc_k rc_a rc_b; do
 		case $rc_k in
 		run) rc_pid=$rc_a ;;
-		plan) rc_plan=$rc_c ;;
+		plan) rc_plan=$rc_b ;;
 		esac
 	done <"$JOURNAL"
 	say "a run (pid ${rc_pid:-unknown}) was interrupted"
@@ -684,13 +686,15 @@ plan_run() {
 	return 0
 }
 
-# fail REASON says why the run stops and restores the release that ran
-# before; 1.
+# fail REASON restores the release that ran before and says why the run
+# stopped (after the restore's steps, before the line naming the release
+# that runs); 1.
 fail() {
-	warn "failed: $1"
+	rs_why=$1
 	restore
 	return 1
 }
+rs_why=
 
 # has_hooks: 0 when a package of KERNEL carries a BPF hook object.
 has_hooks() {
@@ -861,7 +865,7 @@ load_all() {
 		[ -n "$m" ] || continue
 		if ! module_name "$m"; then
 			warn "an order file names the module '$m': not loaded"
-			fail "a bad order file"
+			fail "a bad order file; undid $loaded of $total patches"
 			return 1
 		fi
 		if settled "$m"; then
@@ -872,7 +876,7 @@ load_all() {
 			say "$m: a replace freed its patch; loading it again"
 			if ! "$RMMOD" "$m"; then
 				warn "$m: rmmod of the freed module failed"
-				fail "$m could not be loaded again"
+				fail "$m could not be loaded again; undid $loaded of $total patches"
 				return 1
 			fi
 		fi
@@ -880,7 +884,7 @@ load_all() {
 		journal "loaded $m $file"
 		if ! out=$("$INSMOD" "$file" 2>&1 </dev/null); then
 			warn "$m: the kernel refused it: $out"
-			fail "$m was refused"
+			fail "$m was refused; undid $loaded of $total patches"
 			return 1
 		fi
 		done_list="$m
@@ -889,7 +893,7 @@ $done_list"
 		[ -d "$BPFFS_HOOKS" ] && hooks sync
 		if ! wait_for "$m" settled; then
 			warn "$m: transition did not finish within ${TIMEOUT}s"
-			fail "$m did not finish its transition"
+			fail "$m did not finish its transition; undid $loaded of $total patches"
 			return 1
 		fi
 	done <<EOF

@@ -1032,3 +1032,113 @@ func exitCode(t *testing.T, err error) int {
 	}
 	return 0
 }
+
+// deadPid is the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// waitGone waits until the fake kernel has freed m's patch.
+func (h *fakeHost) waitGone(m string) {
+	h.t.Helper()
+	for range 500 {
+		if _, err := os.Stat(filepath.Join(h.sys, "kernel", "livepatch", m)); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("fake kernel: %s's patch was not freed", m)
+}
+
+// TestLoaderKilled: a loader killed with SIGKILL leaves its lock and
+// journal; the next run takes the lock over (its owner is gone), then
+// either finishes the restore of the release that ran before or finds
+// the new release whole, and says which release runs.
+func TestLoaderKilled(t *testing.T) {
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh+"/killed mid-transition: restored, then the plan runs", func(t *testing.T) {
+			t.Parallel()
+			h := upgradeHost(t, sh, "stall")
+			h.env = []string{"KLPACK_TIMEOUT=60"}
+			cmd, _, _ := h.start(sh, "start")
+			h.waitLog("insmod lp_r")
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			for _, f := range []string{"klpack-load.lock/owner", "klpack-load.journal"} {
+				if _, err := os.Stat(filepath.Join(h.dir, "run", f)); err != nil {
+					t.Fatalf("the killed loader left no %s: %v", f, err)
+				}
+			}
+			// The kernel finishes lp_r's transition meanwhile: lp_r
+			// replaces lp_a and lp_c, a state no release has.
+			h.behave("lp_r", "replace")
+			h.waitGone("lp_a")
+			h.env = nil
+			seen := len(h.log())
+			stdout, stderr, code := h.run(sh, "start")
+			got := h.log()[seen:]
+			want := []string{
+				"rmmod lp_a", "insmod lp_a", "rmmod lp_c", "insmod lp_c", "rmmod lp_r", // 1.0-1 restored from its copies
+				"insmod lp_r", "rmmod lp_a", "rmmod lp_c", "insmod lp_c", // then the plan of 1.0-2
+			}
+			pid := cmd.Process.Pid
+			for _, line := range []string{
+				"klpack-load: taking over the lock of klpack-load " + strconv.Itoa(pid) + ", which is gone",
+				"klpack-load: a run (pid " + strconv.Itoa(pid) + ") was interrupted",
+				"klpack-load: restored release 1.0-1: lp_a lp_c run",
+			} {
+				if !strings.Contains(stdout, line+"\n") {
+					t.Errorf("stdout lacks %q", line)
+				}
+			}
+			if code != 0 || !slices.Equal(got, want) || lastLine(stdout) != "klpack-load: release 1.0-2 runs: lp_r lp_c" {
+				t.Errorf("klpack-load start exited %d, ran %q\nwant 0, %q\nstdout:\n%s\nstderr:\n%s", code, got, want, stdout, stderr)
+			}
+			h.checkKept("release 1.0-2\nmodule lp_r cumulative lp_r.ko\nmodule lp_c off-band lp_c.ko\n")
+		})
+		t.Run(sh+"/killed after the last step: the new release is whole", func(t *testing.T) {
+			t.Parallel()
+			h := upgradeHost(t, sh, "replace")
+			// The plan's steps, done; the loader killed before it kept
+			// the release: its lock and journal are left.
+			h.insmod("lp_r")
+			h.waitGone("lp_a")
+			h.waitGone("lp_c")
+			h.rmmod("lp_a")
+			h.rmmod("lp_c")
+			h.insmod("lp_c")
+			pid := strconv.Itoa(deadPid(t))
+			lib := filepath.Join(h.lib, fakeKernel)
+			mkdir(t, filepath.Join(h.dir, "run", "klpack-load.lock"))
+			write(t, filepath.Join(h.dir, "run", "klpack-load.lock", "owner"), pid+" 12345\n", 0o644)
+			write(t, filepath.Join(h.dir, "run", "klpack-load.journal"), "run "+pid+"\nplan 1.0-2 "+lib+"/klp-patch-lp_r/plan\n"+
+				"loaded lp_r "+lib+"/klp-patch-lp_r/lp_r.ko\nloaded lp_c "+lib+"/klp-patch-lp_c/lp_c.ko\n", 0o644)
+			seen := len(h.log())
+			stdout, stderr, code := h.run(sh, "start")
+			got := h.log()[seen:]
+			for _, line := range []string{
+				"klpack-load: taking over the lock of klpack-load " + pid + ", which is gone",
+				"klpack-load: a run (pid " + pid + ") was interrupted",
+				"klpack-load: release 1.0-2 is whole: lp_r lp_c run",
+			} {
+				if !strings.Contains(stdout, line+"\n") {
+					t.Errorf("stdout lacks %q", line)
+				}
+			}
+			if code != 0 || len(got) != 0 || lastLine(stdout) != "klpack-load: release 1.0-2 runs: lp_r lp_c" {
+				t.Errorf("klpack-load start exited %d, ran %q\nwant 0, nothing\nstdout:\n%s\nstderr:\n%s", code, got, stdout, stderr)
+			}
+			h.checkKept("release 1.0-2\nmodule lp_r cumulative lp_r.ko\nmodule lp_c off-band lp_c.ko\n")
+			if _, err := os.Stat(filepath.Join(h.dir, "run", "klpack-load.journal")); err == nil {
+				t.Error("the journal is left behind")
+			}
+		})
+	}
+}
