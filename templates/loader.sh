@@ -1,12 +1,24 @@
 #!/bin/sh
 # klpack-load: makes the livepatches of this host's running kernel match
-# the klpack patch packages installed for it: loads what is installed, in
-# the recorded order, and unloads what this loader loaded whose package is
-# gone. It never leaves a release half loaded: on a refused load or a
-# transition that does not finish in time it undoes this run's loads,
-# newest first, and exits non-zero.
+# the klpack patch packages installed for it.
 #
-#   klpack-load start          sync the kernel with the installed patches
+# When the host is in the state an installed release's plan was made for
+# (its "start"), the loader executes the plan's kernel steps and after each
+# compares sysfs with the state the simulator predicted. Otherwise (first
+# boot, a host the plan was not made for) it syncs: loads what is
+# installed, in the recorded order, and unloads what this loader loaded
+# whose package is gone. It says which it does.
+#
+# Never half loaded, never unpatched: every successful run keeps a copy of
+# each module of the release that runs, with its stack order, under
+# KLPACK_STATEDIR; a refused load, a transition that does not finish in
+# time, a divergence from the plan or SIGTERM restore that release (the
+# loads of the run go, the kept release is loaded again from the copies).
+# A journal in KLPACK_RUNDIR says a run is under way: the next run after a
+# SIGKILL first finishes the restore, or keeps the new release when the
+# kernel runs it whole. The last line names the release that runs.
+#
+#   klpack-load start          run the plan, or sync with the installed patches
 #   klpack-load mark           note that packages changed (a package script)
 #   klpack-load trigger        sync once if marked: the first call after a
 #                              mark runs, the others of the transaction do not
@@ -21,6 +33,7 @@
 # The environment may move the trees it reads (tests do):
 #   KLPACK_SYSFS (/sys), KLPACK_CMDLINE (/proc/cmdline),
 #   KLPACK_LIBDIR ({{.LibDir}}), KLPACK_RUNDIR (/run),
+#   KLPACK_STATEDIR (/var/lib/klpack: <kernel>/running keeps what runs),
 #   KLPACK_TIMEOUT (seconds per transition, 1 to {{.MaxTimeout}}, default {{.Timeout}}),
 #   KLPACK_BPFFS (/sys/fs/bpf/klpack/hooks, where hooks are pinned),
 #   and KLPACK_INSMOD, KLPACK_RMMOD, KLPACK_UNAME, KLPACK_BIN (klpack) name
@@ -43,7 +56,7 @@ defaults() {
 		d_key=${d_line%%=*}
 		d_val=${d_line#*=}
 		case $d_key in
-		KLPACK_SYSFS | KLPACK_CMDLINE | KLPACK_LIBDIR | KLPACK_RUNDIR | KLPACK_TIMEOUT | KLPACK_BPFFS | KLPACK_INSMOD | KLPACK_RMMOD | KLPACK_UNAME | KLPACK_BIN) ;;
+		KLPACK_SYSFS | KLPACK_CMDLINE | KLPACK_LIBDIR | KLPACK_RUNDIR | KLPACK_STATEDIR | KLPACK_TIMEOUT | KLPACK_BPFFS | KLPACK_INSMOD | KLPACK_RMMOD | KLPACK_UNAME | KLPACK_BIN) ;;
 		*) continue ;;
 		esac
 		[ "$d_key" != "$d_line" ] || continue
@@ -74,9 +87,21 @@ LOCK=$RUNDIR/klpack-load.lock
 PENDING=$RUNDIR/klpack-load.pending
 RECORD=$RUNDIR/klpack-load.loaded
 BPFFS_HOOKS=${KLPACK_BPFFS:-/sys/fs/bpf/klpack/hooks}
+# RUNNING keeps the release that runs: "release VERSION", then a
+# "module NAME LAYER FILE" line per patch in stack order, and a copy of
+# each module file: the way back once the package manager has removed the
+# packages. JOURNAL says a run is under way ("run PID", "plan VERSION
+# FILE" or "sync", then "loaded NAME FILE" before each insmod).
+STATEDIR=${KLPACK_STATEDIR:-/var/lib/klpack}
+RUNNING=$STATEDIR/$KERNEL/running
+JOURNAL=$RUNDIR/klpack-load.journal
 
-# done_list holds the modules this run loaded, newest first, one a line.
+# done_list holds the modules this run loaded, newest first, one a line;
+# the P_ variables the plan plan_read read last.
 done_list=
+list=
+names=
+P_VERSION= P_NAMES= P_START_P= P_START_M= P_FINAL_P= P_FINAL_M= P_STEPS=0
 
 say() { printf 'klpack-load: %s\n' "$*"; }
 warn() { printf 'klpack-load: %s\n' "$*" >&2; }
@@ -146,20 +171,530 @@ unload() {
 	return 0
 }
 
-# rollback undoes this run's loads, newest first.
-rollback() {
-	r_bad=0
-	while IFS= read -r r_m; do
-		[ -n "$r_m" ] || continue
-		say "rolling back $r_m"
-		unload "$r_m" </dev/null || r_bad=1
-	done <<EOF
-$done_list
-EOF
-	if [ "$r_bad" = 1 ]; then
-		warn "rollback incomplete: check $LP by hand"
-	fi
+# norm WORDS: the words sorted, one blank between them.
+norm() {
+	n_out=$(printf '%s\n' $1 | LC_ALL=C sort | tr '\n' ' ')
+	n_out=${n_out# }
+	printf '%s' "${n_out% }"
 }
+
+# state_patches: the livepatch directories as "NAME=ENABLED", sorted.
+state_patches() {
+	sp_out=
+	set +f
+	for sp_d in "$LP"/*; do
+		[ -d "$sp_d" ] || continue
+		sp_n=${sp_d##*/}
+		sp_out="$sp_out $sp_n=$(enabled_of "$sp_n")"
+	done
+	set -f
+	norm "$sp_out"
+}
+
+# state_modules NAMES: those of NAMES that are loaded modules, sorted.
+state_modules() {
+	sm_out=
+	for sm_m in $1; do
+		[ -d "$SYSFS/module/$sm_m" ] && sm_out="$sm_out $sm_m"
+	done
+	norm "$sm_out"
+}
+
+# state_is PATCHES MODULES NAMES: 0 when sysfs shows exactly PATCHES
+# ("NAME=ENABLED" words) and, of NAMES, exactly MODULES loaded.
+state_is() {
+	[ "$(state_patches)" = "$(norm "$1")" ] && [ "$(state_modules "$3")" = "$(norm "$2")" ]
+}
+
+# wait_state PATCHES MODULES NAMES: 0 once state_is holds, 1 when it does
+# not within TIMEOUT: the kernel frees the patches a replace removed
+# after the transition, asynchronously.
+wait_state() {
+	if sleep 0.1 2>/dev/null; then w_step=0.1 w_ticks=$((TIMEOUT * 10)); else w_step=1 w_ticks=$TIMEOUT; fi
+	while ! state_is "$1" "$2" "$3"; do
+		[ "$w_ticks" -gt 0 ] || return 1
+		sleep "$w_step"
+		w_ticks=$((w_ticks - 1))
+	done
+	return 0
+}
+
+# words_ok WORDS: every word a module name. pairs_ok: every word
+# NAME=0 or NAME=1.
+words_ok() {
+	for wo_w in $1; do
+		module_name "$wo_w" || return 1
+	done
+	return 0
+}
+pairs_ok() {
+	for po_w in $1; do
+		case $po_w in
+		*=0 | *=1) module_name "${po_w%=?}" || return 1 ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
+# plan_read FILE: 0 when FILE is a plan this loader reads (klpack-plan 1,
+# PlanFile in pkg/pack); sets P_VERSION, P_NAMES, P_START_P, P_START_M,
+# P_FINAL_P, P_FINAL_M (the state after the last step) and P_STEPS.
+plan_read() {
+	[ -f "$1" ] || return 1
+	pr_state=head
+	pr_g=0
+	P_STEPS=0
+	while IFS= read -r pr_line || [ -n "$pr_line" ]; do
+		pr_kw=${pr_line%% *}
+		pr_rest=${pr_line#"$pr_kw"}
+		pr_rest=${pr_rest# }
+		case $pr_state:$pr_kw in
+		head:klpack-plan)
+			[ "$pr_rest" = 1 ] || return 1
+			pr_state=release
+			;;
+		release:release)
+			case $pr_rest in
+			[0-9]*) ;;
+			*) return 1 ;;
+			esac
+			case $pr_rest in
+			*[!A-Za-z0-9.+~_-]*) return 1 ;;
+			esac
+			P_VERSION=$pr_rest
+			pr_state=names
+			;;
+		names:names)
+			words_ok "$pr_rest" || return 1
+			P_NAMES=$pr_rest
+			pr_state=action
+			;;
+		action:start)
+			[ "$pr_g" = 0 ] || return 1
+			pr_state=patches
+			;;
+		action:load | action:unload | action:disable)
+			[ "$pr_g" -gt 0 ] || return 1
+			pr_name=${pr_rest%% *}
+			module_name "$pr_name" || return 1
+			pr_file=${pr_rest#"$pr_name"}
+			case $pr_kw:$pr_file in
+			*:) ;;
+			load:" /"*) ;;
+			*) return 1 ;;
+			esac
+			P_STEPS=$((P_STEPS + 1))
+			pr_state=patches
+			;;
+		action:end)
+			[ "$pr_g" -gt 0 ] || return 1
+			pr_state=end
+			;;
+		patches:patches)
+			pairs_ok "$pr_rest" || return 1
+			pr_p=$pr_rest
+			pr_state=modules
+			;;
+		modules:modules)
+			words_ok "$pr_rest" || return 1
+			if [ "$pr_g" = 0 ]; then
+				P_START_P=$pr_p P_START_M=$pr_rest
+			fi
+			P_FINAL_P=$pr_p P_FINAL_M=$pr_rest
+			pr_g=$((pr_g + 1))
+			pr_state=action
+			;;
+		*) return 1 ;;
+		esac
+	done <"$1"
+	[ "$pr_state" = end ]
+}
+
+# plans prints the installed plan files, one a line.
+plans() {
+	set +f
+	for pl_f in "$LIBDIR/$KERNEL"/*/plan; do
+		[ -f "$pl_f" ] && printf '%s\n' "$pl_f"
+	done
+	set -f
+}
+
+# load_file NAME [FILE]: the file to load NAME from: FILE when given,
+# else the one an installed order file names.
+load_file() {
+	if [ -n "${2:-}" ]; then
+		printf '%s\n' "$2"
+		return
+	fi
+	printf '%s\n' "$list" | while read -r lf_o lf_m lf_l lf_f; do
+		if [ "$lf_m" = "$1" ]; then
+			printf '%s\n' "$lf_f"
+			break
+		fi
+	done
+}
+
+# layer_of NAME: the layer an order file or the kept release gives it.
+layer_of() {
+	lo_l=$(printf '%s\n' "$list" | while read -r lo_o lo_m lo_l lo_f; do
+		[ "$lo_m" = "$1" ] && printf '%s\n' "$lo_l" && break
+	done)
+	if [ -z "$lo_l" ] && [ -f "$RUNNING/release" ]; then
+		lo_l=$(while read -r lo_k lo_m lo_l lo_f; do
+			[ "$lo_k" = module ] && [ "$lo_m" = "$1" ] && printf '%s\n' "$lo_l" && break
+		done <"$RUNNING/release")
+	fi
+	printf '%s\n' "${lo_l:-unknown}"
+}
+
+# plan_loads_present FILE: 0 when every module the plan loads has a file.
+plan_loads_present() {
+	while read -r pp_kw pp_name pp_file; do
+		[ "$pp_kw" = load ] || continue
+		pp_f=$(load_file "$pp_name" "$pp_file")
+		if ! [ -f "$pp_f" ]; then
+			say "plan of release $P_VERSION: no file to load $pp_name from"
+			return 1
+		fi
+	done <"$1"
+	return 0
+}
+
+# plan_for_host prints the installed plan this host is in the start
+# state of, whose every load has its file.
+plan_for_host() {
+	for pf_f in $(plans); do
+		plan_read "$pf_f" || continue
+		state_is "$P_START_P" "$P_START_M" "$P_NAMES" || continue
+		plan_loads_present "$pf_f" >&2 || continue
+		printf '%s\n' "$pf_f"
+		return 0
+	done
+	return 1
+}
+
+# release_now prints the version of an installed plan whose last state
+# the kernel shows, or "unplanned".
+release_now() {
+	for rn_f in $(plans); do
+		plan_read "$rn_f" || continue
+		if state_is "$P_FINAL_P" "$P_FINAL_M" "$P_NAMES"; then
+			printf '%s\n' "$P_VERSION"
+			return
+		fi
+	done
+	printf 'unplanned\n'
+}
+
+journal_start() { printf 'run %s\n%s\n' "$$" "$1" >"$JOURNAL"; }
+journal() { printf '%s\n' "$1" >>"$JOURNAL"; }
+
+# journal_loaded prints the modules the journal's run loaded, in order.
+journal_loaded() {
+	[ -f "$JOURNAL" ] || return 0
+	while read -r jl_k jl_m jl_f; do
+		[ "$jl_k" = loaded ] && module_name "$jl_m" && printf '%s\n' "$jl_m"
+	done <"$JOURNAL"
+}
+
+# kept_names prints the modules of the kept release, in stack order.
+kept_names() {
+	[ -f "$RUNNING/release" ] || return 0
+	while read -r kn_k kn_m kn_rest; do
+		[ "$kn_k" = module ] && module_name "$kn_m" && printf '%s\n' "$kn_m"
+	done <"$RUNNING/release"
+}
+
+kept_version() {
+	kv_v=
+	[ -f "$RUNNING/release" ] && read -r kv_k kv_v <"$RUNNING/release"
+	printf '%s\n' "${kv_v:-none}"
+}
+
+# module_file NAME: the file the module that runs was loaded from: the
+# one this run's journal names, else the kept copy, else the installed.
+module_file() {
+	mf_f=
+	if [ -f "$JOURNAL" ]; then
+		while read -r mf_k mf_m mf_x; do
+			[ "$mf_k" = loaded ] && [ "$mf_m" = "$1" ] && mf_f=$mf_x
+		done <"$JOURNAL"
+	fi
+	if [ -z "$mf_f" ] && [ -f "$RUNNING/release" ]; then
+		while read -r mf_k mf_m mf_l mf_x; do
+			[ "$mf_k" = module ] && [ "$mf_m" = "$1" ] && mf_f=$RUNNING/$mf_x
+		done <"$RUNNING/release"
+	fi
+	[ -n "$mf_f" ] || mf_f=$(load_file "$1")
+	printf '%s\n' "$mf_f"
+}
+
+# keep VERSION NAMES: keep NAMES (stack order) as the release that runs:
+# a copy of each module file beside the list, swapped in at once.
+keep() {
+	k_new=$RUNNING.new
+	mkdir -p "$STATEDIR/$KERNEL" && rm -rf "$k_new" && mkdir "$k_new" || {
+		warn "cannot keep the release that runs in $RUNNING"
+		return 1
+	}
+	printf 'release %s\n' "$1" >"$k_new/release"
+	for k_m in $2; do
+		k_src=$(module_file "$k_m")
+		case $k_src in
+		*.ko.xz) k_sfx=.ko.xz ;;
+		*.ko.zst) k_sfx=.ko.zst ;;
+		*.ko.gz) k_sfx=.ko.gz ;;
+		*) k_sfx=.ko ;;
+		esac
+		if ! cp -f "$k_src" "$k_new/$k_m$k_sfx"; then
+			warn "$k_m: cannot keep a copy of $k_src: the way back to this release is lost"
+			rm -rf "$k_new"
+			return 1
+		fi
+		printf 'module %s %s %s\n' "$k_m" "$(layer_of "$k_m")" "$k_m$k_sfx" >>"$k_new/release"
+	done
+	if [ -d "$RUNNING" ]; then
+		rm -rf "$RUNNING.old"
+		mv "$RUNNING" "$RUNNING.old" || return 1
+	fi
+	mv "$k_new" "$RUNNING" && rm -rf "$RUNNING.old"
+	record_write "$(printf '%s\n' $2)
+"
+}
+
+# transitions_over: no patch is in transition.
+transitions_over() {
+	set +f
+	for to_d in "$LP"/*; do
+		if [ "$(cat "$to_d/transition" 2>/dev/null)" = 1 ]; then
+			set -f
+			return 1
+		fi
+	done
+	set -f
+	return 0
+}
+
+# reverse_transitions reverses every pending transition (an enable
+# becomes a disable, a disable an enable) and waits for them to end.
+reverse_transitions() {
+	set +f
+	for rt_d in "$LP"/*; do
+		[ "$(cat "$rt_d/transition" 2>/dev/null)" = 1 ] || continue
+		rt_m=${rt_d##*/}
+		if [ "$(enabled_of "$rt_m")" = 1 ]; then
+			say "reversing the transition of $rt_m"
+			echo 0 >"$rt_d/enabled"
+		else
+			say "reversing the disable of $rt_m"
+			echo 1 >"$rt_d/enabled"
+		fi
+	done
+	set -f
+	wait_for - transitions_over || return 1
+	return 0
+}
+
+# restore brings back the kept release: every pending transition
+# reversed; each kept module, in stack order, left alone when its patch
+# runs (and this run did not load its name), else loaded again from its
+# copy (a replace among them takes this run's patches off the stack);
+# then this run's other modules unloaded, newest first. It stops short
+# of unloading anything when a kept module cannot be loaded: the kernel
+# then keeps what it runs rather than run nothing.
+restore() {
+	trap '' INT TERM HUP
+	rs_ver=$(kept_version)
+	rs_loaded=$(journal_loaded)
+	rs_kept=$(kept_names)
+	say "restoring release $rs_ver"
+	rs_bad=0
+	reverse_transitions || {
+		warn "a transition did not end within ${TIMEOUT}s"
+		rs_bad=1
+	}
+	if [ "$rs_bad" = 0 ] && [ -f "$RUNNING/release" ]; then
+		while read -r rs_k rs_m rs_l rs_f; do
+			[ "$rs_k" = module ] && module_name "$rs_m" || continue
+			if in_list "$rs_m" "$rs_loaded"; then
+				unload "$rs_m" </dev/null || {
+					rs_bad=1
+					break
+				}
+			elif settled "$rs_m"; then
+				continue
+			fi
+			if [ -d "$SYSFS/module/$rs_m" ] && ! [ -d "$LP/$rs_m" ]; then
+				"$RMMOD" "$rs_m" </dev/null || {
+					warn "$rs_m: rmmod of the freed module failed"
+					rs_bad=1
+					break
+				}
+			fi
+			say "loading $rs_m again from $RUNNING"
+			if ! rs_out=$("$INSMOD" "$RUNNING/$rs_f" 2>&1 </dev/null); then
+				warn "$rs_m: the kernel refused it: $rs_out"
+				rs_bad=1
+				break
+			fi
+			wait_for "$rs_m" settled || {
+				warn "$rs_m: transition did not finish within ${TIMEOUT}s"
+				rs_bad=1
+				break
+			}
+		done <"$RUNNING/release"
+	fi
+	if [ "$rs_bad" = 0 ]; then
+		rs_rev=
+		for rs_m in $rs_loaded; do
+			rs_rev="$rs_m $rs_rev"
+		done
+		for rs_m in $rs_rev; do
+			in_list "$rs_m" "$rs_kept" && continue
+			in_list "$rs_m" "$rs_done" && continue
+			rs_done="$rs_m
+${rs_done:-}"
+			[ -d "$LP/$rs_m" ] || [ -d "$SYSFS/module/$rs_m" ] || continue
+			say "rolling back $rs_m"
+			unload "$rs_m" </dev/null || rs_bad=1
+		done
+	fi
+	rs_done=
+	[ -n "$rs_why" ] && warn "failed: $rs_why"
+	rs_why=
+	if [ "$rs_bad" = 1 ]; then
+		warn "restore incomplete: the kernel runs $(state_patches); check $LP"
+		return 1
+	fi
+	rm -f "$JOURNAL"
+	record_write "$rs_kept
+"
+	if [ -z "$rs_kept" ]; then
+		say "restored release $rs_ver: no patch ran before, none runs"
+	else
+		say "restored release $rs_ver:" $rs_kept "run"
+	fi
+	return 0
+}
+rs_done=
+
+# recover finishes the run a journal says was under way (its loader was
+# killed): keeps the new release when the kernel runs its plan's last
+# state whole, else restores the kept one.
+recover() {
+	[ -f "$JOURNAL" ] || return 0
+	rc_pid=
+	rc_plan=
+	while read -r rc_k rc_a rc_b; do
+		case $rc_k in
+		run) rc_pid=$rc_a ;;
+		plan) rc_plan=$rc_b ;;
+		esac
+	done <"$JOURNAL"
+	say "a run (pid ${rc_pid:-unknown}) was interrupted"
+	if [ -n "$rc_plan" ] && plan_read "$rc_plan" && transitions_over && state_is "$P_FINAL_P" "$P_FINAL_M" "$P_NAMES"; then
+		rc_run=$(final_stack)
+		if keep "$P_VERSION" "$rc_run"; then
+			rm -f "$JOURNAL"
+			say "release $P_VERSION is whole:" $rc_run "run"
+			return 0
+		fi
+	fi
+	restore
+}
+
+# final_stack prints the patches of the plan's last state that run, in
+# stack order.
+final_stack() {
+	for fs_w in $P_FINAL_P; do
+		case $fs_w in
+		*=1) printf '%s\n' "${fs_w%=1}" ;;
+		esac
+	done
+}
+
+# plan_step ACTION NAME FILE performs one step of a plan and waits for
+# the kernel: a load until its transition is over, a disable until the
+# patch is gone.
+plan_step() {
+	case $1 in
+	load)
+		ps_f=$(load_file "$2" "$3")
+		journal "loaded $2 $ps_f"
+		if ! ps_out=$("$INSMOD" "$ps_f" 2>&1 </dev/null); then
+			warn "$2: the kernel refused it: $ps_out"
+			return 1
+		fi
+		[ -d "$BPFFS_HOOKS" ] && hooks sync
+		if ! wait_for "$2" transition_done; then
+			warn "$2: transition did not finish within ${TIMEOUT}s"
+			return 1
+		fi
+		;;
+	disable)
+		if ! echo 0 >"$LP/$2/enabled"; then
+			warn "$2: cannot disable its patch"
+			return 1
+		fi
+		if ! wait_for "$2" gone; then
+			warn "$2: disabling did not finish within ${TIMEOUT}s"
+			return 1
+		fi
+		;;
+	unload)
+		if ! "$RMMOD" "$2" </dev/null; then
+			warn "$2: rmmod failed"
+			return 1
+		fi
+		;;
+	esac
+	return 0
+}
+
+# transition_done MODULE: its patch is out of transition, or gone.
+transition_done() { [ "$(transition_of "$1")" = 0 ]; }
+
+# plan_run FILE executes the plan (plan_read has read it): each step,
+# then sysfs compared with the state predicted after it.
+plan_run() {
+	journal_start "plan $P_VERSION $1"
+	pr_n=0
+	while IFS= read -r pr_line; do
+		pr_kw=${pr_line%% *}
+		pr_rest=${pr_line#"$pr_kw"}
+		pr_rest=${pr_rest# }
+		case $pr_kw in
+		load | unload | disable)
+			pr_n=$((pr_n + 1))
+			pr_name=${pr_rest%% *}
+			pr_file=${pr_rest#"$pr_name"}
+			pr_cur="$pr_kw $pr_name"
+			say "step $pr_n of $P_STEPS: $pr_cur"
+			plan_step "$pr_kw" "$pr_name" "${pr_file# }" </dev/null || return 1
+			;;
+		patches) pr_p=$pr_rest ;;
+		modules)
+			[ "$pr_n" -gt 0 ] || continue
+			if ! wait_state "$pr_p" "$pr_rest" "$P_NAMES"; then
+				warn "step $pr_n ($pr_cur): sysfs shows patches [$(state_patches)] modules [$(state_modules "$P_NAMES")], the plan expects patches [$(norm "$pr_p")] modules [$(norm "$pr_rest")]"
+				return 1
+			fi
+			;;
+		esac
+	done <"$1"
+	return 0
+}
+
+# fail REASON restores the release that ran before and says why the run
+# stopped (after the restore's steps, before the line naming the release
+# that runs); 1.
+fail() {
+	rs_why=$1
+	restore
+	return 1
+}
+rs_why=
 
 # has_hooks: 0 when a package of KERNEL carries a BPF hook object.
 has_hooks() {
@@ -216,19 +751,72 @@ entries() {
 	done | sort -n -k1,1
 }
 
+# proc_start PID: the start time of process PID (field 22 of its stat,
+# counted after the command name, which may hold blanks and parentheses).
+proc_start() {
+	ps_s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	ps_s=${ps_s##*) }
+	set -- $ps_s
+	[ $# -ge 20 ] || return 1
+	eval "printf '%s\n' \"\${20}\""
+}
+
+# lock_stale OWNER: 0 when the lock's owner ("PID START") is gone: no such
+# process, or another process that reuses its pid.
+lock_stale() {
+	ls_pid=${1%% *}
+	ls_start=${1#* }
+	case $ls_pid in
+	'' | *[!0-9]*) return 1 ;;
+	esac
+	kill -0 "$ls_pid" 2>/dev/null || return 0
+	[ "$(proc_start "$ls_pid")" = "$ls_start" ] && return 1
+	return 0
+}
+
+# lock takes LOCK, a directory holding its owner ("PID START"). A lock
+# whose owner is gone (a loader killed with SIGKILL) is taken over; one
+# without an owner (killed between mkdir and writing it) once it has had
+# no owner for two seconds.
 lock() {
 	mkdir -p "$RUNDIR" 2>/dev/null
 	l_n=0
+	l_none=0
 	while ! mkdir "$LOCK" 2>/dev/null; do
+		l_owner=$(cat "$LOCK/owner" 2>/dev/null)
+		if [ -z "$l_owner" ]; then
+			l_none=$((l_none + 1))
+		else
+			l_none=0
+		fi
+		if { [ -n "$l_owner" ] && lock_stale "$l_owner"; } || [ "$l_none" -gt 2 ]; then
+			say "taking over the lock of klpack-load ${l_owner%% *}, which is gone"
+			rm -f "$LOCK/owner"
+			rmdir "$LOCK" 2>/dev/null
+			l_none=0
+			continue
+		fi
 		l_n=$((l_n + 1))
 		if [ "$l_n" -gt $((TIMEOUT + 30)) ]; then
-			warn "another klpack-load holds $LOCK; giving up"
+			warn "another klpack-load (${l_owner%% *}) holds $LOCK; giving up"
 			exit 1
 		fi
 		sleep 1
 	done
-	trap 'rmdir "$LOCK" 2>/dev/null' EXIT
-	trap 'exit 1' INT TERM HUP
+	printf '%s %s\n' "$$" "$(proc_start $$)" >"$LOCK/owner"
+	trap 'rm -f "$LOCK/owner"; rmdir "$LOCK" 2>/dev/null' EXIT
+	trap 'on_signal' INT TERM HUP
+}
+
+# on_signal: systemd's stop timeout (SIGTERM) or an interrupt during a run
+# restores the release that ran before, then exits.
+on_signal() {
+	trap '' INT TERM HUP
+	warn "stopped by a signal"
+	if [ -f "$JOURNAL" ]; then
+		restore
+	fi
+	exit 1
 }
 
 running_kernel_matches() {
@@ -271,14 +859,13 @@ $1
 # module again fails with File exists until the module is removed).
 freed() { [ -d "$SYSFS/module/$1" ] && ! [ -d "$LP/$1" ]; }
 
-# load_all loads every installed patch in order; 1 after a rollback.
+# load_all loads every installed patch in order; 1 after a restore.
 load_all() {
 	while read -r order m layer file; do
 		[ -n "$m" ] || continue
 		if ! module_name "$m"; then
 			warn "an order file names the module '$m': not loaded"
-			rollback
-			warn "failed: a bad order file; undid $loaded of $total patches"
+			fail "a bad order file; undid $loaded of $total patches"
 			return 1
 		fi
 		if settled "$m"; then
@@ -289,16 +876,15 @@ load_all() {
 			say "$m: a replace freed its patch; loading it again"
 			if ! "$RMMOD" "$m"; then
 				warn "$m: rmmod of the freed module failed"
-				rollback
-				warn "failed: $m could not be loaded again; undid $loaded of $total patches"
+				fail "$m could not be loaded again; undid $loaded of $total patches"
 				return 1
 			fi
 		fi
 		say "loading $m ($layer, order $order)"
-		if ! out=$("$INSMOD" "$file" 2>&1); then
+		journal "loaded $m $file"
+		if ! out=$("$INSMOD" "$file" 2>&1 </dev/null); then
 			warn "$m: the kernel refused it: $out"
-			rollback
-			warn "failed: $m was refused; undid $loaded of $total patches"
+			fail "$m was refused; undid $loaded of $total patches"
 			return 1
 		fi
 		done_list="$m
@@ -307,8 +893,7 @@ $done_list"
 		[ -d "$BPFFS_HOOKS" ] && hooks sync
 		if ! wait_for "$m" settled; then
 			warn "$m: transition did not finish within ${TIMEOUT}s"
-			rollback
-			warn "failed: $m did not finish its transition; undid $loaded of $total patches"
+			fail "$m did not finish its transition; undid $loaded of $total patches"
 			return 1
 		fi
 	done <<EOF
@@ -334,28 +919,61 @@ unload_stale() {
 	done
 }
 
-start() {
-	s_cmdline=$(cat "$CMDLINE" 2>/dev/null)
-	case " $s_cmdline " in
-	*[[:space:]]klpack.enable=0[[:space:]]*)
-		say "klpack.enable=0 on the kernel command line: nothing loaded"
-		return 0
-		;;
-	esac
-	running_kernel_matches || return 0
-	lock
-	list=$(entries)
-	names=$(printf '%s\n' "$list" | while read -r order m rest; do [ -n "$m" ] && printf '%s\n' "$m"; done)
-	# Count the whole release first: a failure reports how much of it
-	# this run had loaded and undid.
+# finish attaches the release's hooks; 1 when they are not all attached.
+finish() {
+	[ -n "$list" ] || return 0
+	attach_hooks
+	hooks sync --wait
+	if [ "$hooks_failed" = 1 ]; then
+		warn "the patches are in place, but their BPF hooks are not all attached"
+		return 1
+	fi
+	return 0
+}
+
+# run_plan FILE executes the plan this host is in the start state of.
+run_plan() {
+	plan_read "$1"
+	say "the kernel runs the state the plan of release $P_VERSION starts from: executing its $P_STEPS steps"
+	if ! plan_run "$1"; then
+		fail "the kernel did not follow the plan of release $P_VERSION"
+		return 1
+	fi
+	rp_run=$(final_stack)
+	rp_rc=0
+	keep "$P_VERSION" "$rp_run" || rp_rc=1
+	rm -f "$JOURNAL"
+	for rp_m in $names; do
+		settled "$rp_m" || warn "$rp_m is installed, but the plan of release $P_VERSION does not run it"
+	done
+	finish || rp_rc=1
+	say "release $P_VERSION runs:" $rp_run
+	return $rp_rc
+}
+
+# sync_installed loads what is installed and unloads what this loader
+# loaded whose package is gone.
+sync_installed() {
+	# Count the whole release first: the summary says how much of it
+	# this run loaded.
 	total=0
 	[ -n "$list" ] && total=$(printf '%s\n' "$list" | wc -l)
 	total=$((total + 0))
 	loaded=0
+	journal_start sync
 	# Load first, then unload: a new cumulative patch replaces the old
 	# one before the old one's module goes, never leaving a gap unpatched.
 	load_all || return 1
 	stuck=$(unload_stale)
+	sy_run=
+	for sy_m in $names; do
+		settled "$sy_m" && sy_run="$sy_run $sy_m"
+	done
+	sy_ver=none
+	[ -n "$sy_run" ] && sy_ver=$(release_now)
+	sy_rc=0
+	keep "$sy_ver" "$sy_run" || sy_rc=1
+	rm -f "$JOURNAL"
 	keep=$names
 	[ -n "$stuck" ] && keep="$names
 $stuck"
@@ -366,17 +984,46 @@ $stuck"
 		return 1
 	fi
 	if [ "$total" = 0 ]; then
-		say "no patches packaged for $KERNEL"
-		return 0
+		say "no patches packaged for $KERNEL: none runs"
+		return $sy_rc
 	fi
 	say "$total patches for $KERNEL in place ($loaded loaded now)"
-	attach_hooks
-	hooks sync --wait
-	if [ "$hooks_failed" = 1 ]; then
-		warn "the patches are in place, but their BPF hooks are not all attached"
-		return 1
+	finish || sy_rc=1
+	if [ "$sy_ver" = unplanned ]; then
+		say "no installed plan ends in this state:" $sy_run "run"
+	else
+		say "release $sy_ver runs:" $sy_run
 	fi
-	return 0
+	return $sy_rc
+}
+
+start() {
+	s_cmdline=$(cat "$CMDLINE" 2>/dev/null)
+	case " $s_cmdline " in
+	*[[:space:]]klpack.enable=0[[:space:]]*)
+		say "klpack.enable=0 on the kernel command line: nothing loaded"
+		return 0
+		;;
+	esac
+	running_kernel_matches || return 0
+	lock
+	# A run killed while it swapped the kept release in.
+	if ! [ -d "$RUNNING" ] && [ -d "$RUNNING.old" ]; then
+		mv "$RUNNING.old" "$RUNNING"
+	fi
+	list=$(entries)
+	names=$(printf '%s\n' "$list" | while read -r order m rest; do [ -n "$m" ] && printf '%s\n' "$m"; done)
+	recover || return 1
+	if s_plan=$(plan_for_host); then
+		run_plan "$s_plan"
+		return
+	fi
+	if [ -n "$(plans)" ]; then
+		say "the kernel does not run the state an installed plan starts from: syncing with the installed packages"
+	else
+		say "no installed plan: syncing with the installed packages"
+	fi
+	sync_installed
 }
 
 # mark notes that packages changed; trigger runs start once per mark.
@@ -409,6 +1056,7 @@ stop() {
 
 status() {
 	say "kernel $KERNEL (running $("$UNAME" -r))"
+	say "kept as running: release $(kept_version):" $(kept_names)
 	entries | while read -r order m layer file; do
 		state="not loaded"
 		if [ -d "$LP/$m" ]; then

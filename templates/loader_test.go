@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,7 +34,10 @@ type fakeHost struct {
 
 const fakeKernel = "6.1.0-56-amd64"
 
-// Fake commands. insmod reads $FAKE/behave/<module>: refuse, stall (the
+// Fake commands. insmod records the file it loaded from in
+// sys/module/<module>/file ($FAKE shown as F) and reads
+// $FAKE/behave/<module>: refuse, refuse-installed (refuses the file
+// under $FAKE/lib, not a kept copy), stall (the
 // enable transition never finishes), stuck (neither does a disable) or
 // replace (an atomic replace patch: once its transition is over, the
 // kernel frees every other patch).
@@ -41,11 +45,13 @@ const (
 	fakeInsmod = `#!/bin/sh
 m=$(basename "$1" .ko)
 b=$(cat "$FAKE/behave/$m" 2>/dev/null || echo ok)
-if [ "$b" = refuse ]; then
+case $b:$1 in
+refuse:* | refuse-installed:"$FAKE/lib/"*)
 	echo "insmod $m refused" >>"$FAKE/log"
 	echo "insmod: ERROR: could not insert module $1: Invalid parameters" >&2
 	exit 1
-fi
+	;;
+esac
 if [ -d "$FAKE/sys/module/$m" ]; then
 	echo "insmod $m exists" >>"$FAKE/log"
 	echo "insmod: ERROR: could not insert module $1: File exists" >&2
@@ -53,6 +59,7 @@ if [ -d "$FAKE/sys/module/$m" ]; then
 fi
 echo "insmod $m" >>"$FAKE/log"
 mkdir -p "$FAKE/sys/module/$m" "$FAKE/sys/kernel/livepatch/$m"
+echo "$1" | sed "s|$FAKE|F|" >"$FAKE/sys/module/$m/file"
 echo 1 >"$FAKE/sys/kernel/livepatch/$m/transition"
 echo 1 >"$FAKE/sys/kernel/livepatch/$m/enabled"
 `
@@ -96,6 +103,7 @@ func newFakeHost(t *testing.T, modules ...string) *fakeHost {
 		mkdir(t, pkg)
 		n := slices.Index(modules, m) + 1
 		write(t, filepath.Join(pkg, "order"), strconv.Itoa(n)+" "+m+" off-band "+pkg+"/"+m+".ko\n", 0o644)
+		write(t, filepath.Join(pkg, m+".ko"), "module "+m+"\n", 0o644)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.wg.Add(1)
@@ -188,6 +196,16 @@ func (h *fakeHost) kernelLoop(ctx context.Context) {
 // KLPACK_INSMOD, KLPACK_RMMOD and KLPACK_UNAME; dash finds them on $PATH.
 func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code int) {
 	h.t.Helper()
+	cmd := h.command(sh, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	code = exitCode(h.t, cmd.Run())
+	return o.String(), e.String(), code
+}
+
+// command is the loader's command line and environment on the host.
+func (h *fakeHost) command(sh string, args ...string) *exec.Cmd {
+	h.t.Helper()
 	var argv []string
 	env := []string{"PATH=" + h.fakeBin + ":" + os.Getenv("PATH")}
 	switch sh {
@@ -213,6 +231,7 @@ func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code i
 		"KLPACK_CMDLINE="+filepath.Join(h.dir, "cmdline"),
 		"KLPACK_LIBDIR="+h.lib,
 		"KLPACK_RUNDIR="+filepath.Join(h.dir, "run"),
+		"KLPACK_STATEDIR="+filepath.Join(h.dir, "state"),
 		"KLPACK_TIMEOUT=1",
 		"KLPACK_BIN="+filepath.Join(h.fakeBin, "klpack"),
 		"KLPACK_BPFFS="+filepath.Join(h.dir, "bpffs"),
@@ -220,15 +239,7 @@ func (h *fakeHost) run(sh string, args ...string) (stdout, stderr string, code i
 	)
 	cmd.Env = append(cmd.Env, h.env...)
 	cmd.Dir = h.dir
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return cmd
 }
 
 func (h *fakeHost) log() []string {
@@ -324,7 +335,7 @@ func TestLoader(t *testing.T) {
 		wantCode:   1,
 		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c refused", "rmmod lp_b", "rmmod lp_a"},
 		wantLoaded: nil,
-		wantErr:    "failed: lp_c was refused; undid 2 of 3 patches",
+		wantErr:    "failed: lp_c was refused",
 	}, {
 		name:       "stalled transition times out and rolls back in reverse",
 		behave:     map[string]string{"lp_b": "stall"},
@@ -338,7 +349,7 @@ func TestLoader(t *testing.T) {
 		wantCode:   1,
 		wantLog:    []string{"insmod lp_a", "insmod lp_b refused"},
 		wantLoaded: []string{"lp_a"},
-		wantErr:    "rollback incomplete",
+		wantErr:    "restore incomplete",
 	}, {
 		// One module that cannot be undone does not stop the rollback:
 		// the older ones are still unloaded.
@@ -347,7 +358,7 @@ func TestLoader(t *testing.T) {
 		wantCode:   1,
 		wantLog:    []string{"insmod lp_a", "insmod lp_b", "insmod lp_c refused", "rmmod lp_a"},
 		wantLoaded: []string{"lp_b"},
-		wantErr:    "rollback incomplete",
+		wantErr:    "restore incomplete",
 	}, {
 		name:     "another kernel does nothing",
 		uname:    "6.1.0-57-amd64",
@@ -563,6 +574,7 @@ func (h *fakeHost) addPackage(m string, n int) {
 	pkg := filepath.Join(h.lib, fakeKernel, "klp-patch-"+m)
 	mkdir(h.t, pkg)
 	write(h.t, filepath.Join(pkg, "order"), strconv.Itoa(n)+" "+m+" off-band "+pkg+"/"+m+".ko\n", 0o644)
+	write(h.t, filepath.Join(pkg, m+".ko"), "module "+m+"\n", 0o644)
 }
 
 func (h *fakeHost) removePackage(m string) {
@@ -644,7 +656,7 @@ func TestLoaderSync(t *testing.T) {
 			h.removePackage("lp_c")
 		},
 		wantLog: []string{"rmmod lp_c", "rmmod lp_r"},
-		wantOut: "no patches packaged",
+		wantOut: "no patches packaged for 6.1.0-56-amd64: none runs",
 	}}
 	for _, sh := range []string{"busybox", "dash"} {
 		t.Run(sh, func(t *testing.T) {
@@ -689,6 +701,7 @@ func TestLoaderDefaults(t *testing.T) {
 				"KLPACK_SYSFS=" + h.sys,
 				"KLPACK_LIBDIR=" + h.lib,
 				"KLPACK_RUNDIR=" + filepath.Join(h.dir, "run"),
+				"KLPACK_STATEDIR=" + filepath.Join(h.dir, "state"),
 				"KLPACK_CMDLINE=" + filepath.Join(h.dir, "cmdline"),
 				"KLPACK_INSMOD=" + filepath.Join(h.fakeBin, "insmod"),
 				"KLPACK_RMMOD=" + filepath.Join(h.fakeBin, "rmmod"),
@@ -719,6 +732,412 @@ func TestLoaderDefaults(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(h.dir, "pwned")); err == nil {
 				t.Error("a value in the defaults file ran a command")
+			}
+		})
+	}
+}
+
+// addRelease installs a package per module ("name:layer:order") of a
+// release, each with the plan file plan, in which F stands for the
+// package directory of the fake host.
+func (h *fakeHost) addRelease(plan string, mods ...string) {
+	for _, spec := range mods {
+		f := strings.Split(spec, ":")
+		m, layer, n := f[0], f[1], f[2]
+		pkg := filepath.Join(h.lib, fakeKernel, "klp-patch-"+m)
+		mkdir(h.t, pkg)
+		write(h.t, filepath.Join(pkg, "order"), n+" "+m+" "+layer+" "+pkg+"/"+m+".ko\n", 0o644)
+		write(h.t, filepath.Join(pkg, m+".ko"), "module "+m+"\n", 0o644)
+		write(h.t, filepath.Join(pkg, "plan"), strings.ReplaceAll(plan, "F/", filepath.Join(h.lib, fakeKernel)+"/"), 0o644)
+	}
+}
+
+// rmmod unloads m as the fake rmmod does.
+func (h *fakeHost) rmmod(m string) {
+	h.t.Helper()
+	cmd := exec.Command("sh", filepath.Join(h.fakeBin, "rmmod"), m)
+	cmd.Env = append(os.Environ(), "FAKE="+h.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		h.t.Fatalf("fake rmmod %s: %v\n%s", m, err, out)
+	}
+}
+
+// files lists the loaded modules as "module file", the file each was
+// loaded from ($FAKE as F).
+func (h *fakeHost) files() []string {
+	var out []string
+	for _, m := range h.loaded() {
+		out = append(out, m+" "+read(filepath.Join(h.sys, "module", m, "file")))
+	}
+	return out
+}
+
+// The plans of two releases, as pkg/pack writes them. Release 1.0-1 is
+// the cumulative lp_a (an atomic replace) and the off-band lp_c, loaded
+// on a host that runs nothing. Release 1.0-2 upgrades the cumulative to
+// lp_r (an atomic replace) over lp_c, whose package stays installed: on
+// mainline lp_r frees both, lp_a is unloaded, and lp_c unloaded and
+// loaded again from its package (no file in its load step).
+const (
+	plan1 = `klpack-plan 1
+release 1.0-1
+names lp_a lp_c
+start
+patches
+modules
+load lp_a F/klp-patch-lp_a/lp_a.ko
+patches lp_a=1
+modules lp_a
+load lp_c F/klp-patch-lp_c/lp_c.ko
+patches lp_a=1 lp_c=1
+modules lp_a lp_c
+end
+`
+	plan2 = `klpack-plan 1
+release 1.0-2
+names lp_a lp_c lp_r
+start
+patches lp_a=1 lp_c=1
+modules lp_a lp_c
+load lp_r F/klp-patch-lp_r/lp_r.ko
+patches lp_r=1
+modules lp_a lp_c lp_r
+unload lp_a
+patches lp_r=1
+modules lp_c lp_r
+unload lp_c
+patches lp_r=1
+modules lp_r
+load lp_c
+patches lp_r=1 lp_c=1
+modules lp_c lp_r
+end
+`
+)
+
+// upgradeHost is a fake host that ran release 1.0-1 through the loader
+// and then had its packages upgraded to 1.0-2 (lp_a's package replaced
+// by lp_r's, lp_c's kept), lp_r behaving as b.
+func upgradeHost(t *testing.T, sh, b string) *fakeHost {
+	t.Helper()
+	h := newFakeHost(t)
+	h.behave("lp_a", "replace")
+	h.addRelease(plan1, "lp_a:cumulative:1", "lp_c:off-band:2")
+	stdout, stderr, code := h.run(sh, "start")
+	want := []string{"insmod lp_a", "insmod lp_c"}
+	if code != 0 || !slices.Equal(h.log(), want) || lastLine(stdout) != "klpack-load: release 1.0-1 runs: lp_a lp_c" ||
+		!strings.Contains(stdout, "the kernel runs the state the plan of release 1.0-1 starts from: executing its 2 steps") {
+		t.Fatalf("release 1.0-1: klpack-load start exited %d, ran %q, want 0 and %q\nstdout:\n%s\nstderr:\n%s", code, h.log(), want, stdout, stderr)
+	}
+	h.removePackage("lp_a")
+	h.addRelease(plan2, "lp_r:cumulative:1")
+	h.behave("lp_r", b)
+	return h
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestLoaderPlan: on the host its start state describes, the loader
+// executes the upgrade's plan step by step, comparing sysfs with the
+// prediction after each; on a refused load, a stalled transition, a
+// kernel that does something else than predicted, or SIGTERM, it
+// restores release 1.0-1 from its kept copies and says so.
+func TestLoaderPlan(t *testing.T) {
+	const (
+		runs1 = "lp_a F/lib/6.1.0-56-amd64/klp-patch-lp_a/lp_a.ko|lp_c F/lib/6.1.0-56-amd64/klp-patch-lp_c/lp_c.ko"
+		kept1 = "lp_a F/state/6.1.0-56-amd64/running/lp_a.ko|lp_c F/state/6.1.0-56-amd64/running/lp_c.ko"
+		runs2 = "lp_c F/lib/6.1.0-56-amd64/klp-patch-lp_c/lp_c.ko|lp_r F/lib/6.1.0-56-amd64/klp-patch-lp_r/lp_r.ko"
+	)
+	tests := []struct {
+		name     string
+		behave   string // lp_r's
+		behaveC  string // lp_c's, for the upgrade
+		term     bool   // SIGTERM once lp_r is loaded
+		wantCode int
+		wantLog  []string // after release 1.0-1
+		wantLast string   // the last line of stdout
+		wantErr  string
+		// wantFiles: each loaded module and the file it came from.
+		wantFiles string
+		wantKept  string // the kept release file
+	}{{
+		name:      "upgrade executed step by step",
+		behave:    "replace",
+		wantLog:   []string{"insmod lp_r", "rmmod lp_a", "rmmod lp_c", "insmod lp_c"},
+		wantLast:  "klpack-load: release 1.0-2 runs: lp_r lp_c",
+		wantFiles: runs2,
+		wantKept:  "release 1.0-2\nmodule lp_r cumulative lp_r.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
+		// lp_r does not replace: after step 1 the kernel keeps lp_a and
+		// lp_c, which the plan did not predict.
+		name:      "divergence after a step restores 1.0-1",
+		behave:    "ok",
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r", "rmmod lp_r"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "step 1 (load lp_r): sysfs shows patches [lp_a=1 lp_c=1 lp_r=1] modules [lp_a lp_c lp_r], the plan expects patches [lp_r=1] modules [lp_a lp_c lp_r]",
+		wantFiles: runs1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
+		name:      "refused load restores 1.0-1",
+		behave:    "refuse",
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r refused"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "failed: the kernel did not follow the plan of release 1.0-2",
+		wantFiles: runs1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
+		// The last step's load is refused after lp_a's and lp_c's
+		// modules went: 1.0-1 comes back from the kept copies, lp_a's
+		// replace takes lp_r off the stack, then lp_r goes.
+		name:      "refused re-load restores 1.0-1 from the kept copies",
+		behave:    "replace",
+		behaveC:   "refuse-installed",
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r", "rmmod lp_a", "rmmod lp_c", "insmod lp_c refused", "insmod lp_a", "insmod lp_c", "rmmod lp_r"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "lp_c: the kernel refused it",
+		wantFiles: kept1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
+		name:      "stalled transition restores 1.0-1",
+		behave:    "stall",
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r", "rmmod lp_r"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "lp_r: transition did not finish within 1s",
+		wantFiles: runs1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
+		name:      "SIGTERM mid-transition restores 1.0-1",
+		behave:    "stall",
+		term:      true,
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r", "rmmod lp_r"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "stopped by a signal",
+		wantFiles: runs1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}}
+	for _, sh := range []string{"busybox", "dash"} {
+		for _, tt := range tests {
+			t.Run(sh+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h := upgradeHost(t, sh, tt.behave)
+				if tt.behaveC != "" {
+					h.behave("lp_c", tt.behaveC)
+				}
+				seen := len(h.log())
+				var stdout, stderr string
+				var code int
+				if tt.term {
+					// A wait far longer than the test: only the signal
+					// ends it.
+					h.env = []string{"KLPACK_TIMEOUT=60"}
+					cmd, o, e := h.start(sh, "start")
+					h.waitLog("insmod lp_r")
+					start := time.Now()
+					if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+						t.Fatal(err)
+					}
+					code = exitCode(t, cmd.Wait())
+					stdout, stderr = o.String(), e.String()
+					if d := time.Since(start); d > 20*time.Second {
+						t.Errorf("the loader took %v to restore after SIGTERM", d)
+					}
+				} else {
+					stdout, stderr, code = h.run(sh, "start")
+				}
+				got := h.log()[seen:]
+				if code != tt.wantCode || !slices.Equal(got, tt.wantLog) || lastLine(stdout) != tt.wantLast || !strings.Contains(stderr, tt.wantErr) {
+					t.Errorf("klpack-load start exited %d, ran %q, last line %q\nwant %d, %q, %q and %q in stderr\nstdout:\n%s\nstderr:\n%s",
+						code, got, lastLine(stdout), tt.wantCode, tt.wantLog, tt.wantLast, tt.wantErr, stdout, stderr)
+				}
+				if got := strings.Join(h.files(), "|"); got != tt.wantFiles {
+					t.Errorf("loaded %q, want %q", got, tt.wantFiles)
+				}
+				var wantPatches []string
+				for _, f := range strings.Split(tt.wantFiles, "|") {
+					wantPatches = append(wantPatches, strings.Fields(f)[0]+" enabled=1")
+				}
+				if got := h.patches(); !slices.Equal(got, wantPatches) {
+					t.Errorf("patches %q, want %q", got, wantPatches)
+				}
+				h.checkKept(tt.wantKept)
+				for _, f := range []string{"klpack-load.lock", "klpack-load.journal"} {
+					if _, err := os.Stat(filepath.Join(h.dir, "run", f)); err == nil {
+						t.Errorf("klpack-load left %s behind", f)
+					}
+				}
+			})
+		}
+	}
+}
+
+// checkKept: the kept release lists want, and each module it names is
+// kept as the bytes of its package.
+func (h *fakeHost) checkKept(want string) {
+	h.t.Helper()
+	dir := filepath.Join(h.dir, "state", fakeKernel, "running")
+	got, err := os.ReadFile(filepath.Join(dir, "release"))
+	if err != nil || string(got) != want {
+		h.t.Errorf("kept release %q (%v), want %q", got, err, want)
+		return
+	}
+	for _, l := range strings.Split(want, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 4 && f[0] == "module" {
+			if b := read(filepath.Join(dir, f[3])); b != "module "+f[1] {
+				h.t.Errorf("kept copy %s holds %q, want %q", f[3], b, "module "+f[1])
+			}
+		}
+	}
+}
+
+// start starts the loader as run does, without waiting for it.
+func (h *fakeHost) start(sh string, args ...string) (*exec.Cmd, *strings.Builder, *strings.Builder) {
+	h.t.Helper()
+	cmd := h.command(sh, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	return cmd, &o, &e
+}
+
+// waitLog waits until the fake kernel's log holds line.
+func (h *fakeHost) waitLog(line string) {
+	h.t.Helper()
+	for range 500 {
+		if slices.Contains(h.log(), line) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("the log never showed %q: %q", line, h.log())
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// deadPid is the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// waitGone waits until the fake kernel has freed m's patch.
+func (h *fakeHost) waitGone(m string) {
+	h.t.Helper()
+	for range 500 {
+		if _, err := os.Stat(filepath.Join(h.sys, "kernel", "livepatch", m)); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("fake kernel: %s's patch was not freed", m)
+}
+
+// TestLoaderKilled: a loader killed with SIGKILL leaves its lock and
+// journal; the next run takes the lock over (its owner is gone), then
+// either finishes the restore of the release that ran before or finds
+// the new release whole, and says which release runs.
+func TestLoaderKilled(t *testing.T) {
+	for _, sh := range []string{"busybox", "dash"} {
+		t.Run(sh+"/killed mid-transition: restored, then the plan runs", func(t *testing.T) {
+			t.Parallel()
+			h := upgradeHost(t, sh, "stall")
+			h.env = []string{"KLPACK_TIMEOUT=60"}
+			cmd, _, _ := h.start(sh, "start")
+			h.waitLog("insmod lp_r")
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			for _, f := range []string{"klpack-load.lock/owner", "klpack-load.journal"} {
+				if _, err := os.Stat(filepath.Join(h.dir, "run", f)); err != nil {
+					t.Fatalf("the killed loader left no %s: %v", f, err)
+				}
+			}
+			// The kernel finishes lp_r's transition meanwhile: lp_r
+			// replaces lp_a and lp_c, a state no release has.
+			h.behave("lp_r", "replace")
+			h.waitGone("lp_a")
+			h.env = nil
+			seen := len(h.log())
+			stdout, stderr, code := h.run(sh, "start")
+			got := h.log()[seen:]
+			want := []string{
+				"rmmod lp_a", "insmod lp_a", "rmmod lp_c", "insmod lp_c", "rmmod lp_r", // 1.0-1 restored from its copies
+				"insmod lp_r", "rmmod lp_a", "rmmod lp_c", "insmod lp_c", // then the plan of 1.0-2
+			}
+			pid := cmd.Process.Pid
+			for _, line := range []string{
+				"klpack-load: taking over the lock of klpack-load " + strconv.Itoa(pid) + ", which is gone",
+				"klpack-load: a run (pid " + strconv.Itoa(pid) + ") was interrupted",
+				"klpack-load: restored release 1.0-1: lp_a lp_c run",
+			} {
+				if !strings.Contains(stdout, line+"\n") {
+					t.Errorf("stdout lacks %q", line)
+				}
+			}
+			if code != 0 || !slices.Equal(got, want) || lastLine(stdout) != "klpack-load: release 1.0-2 runs: lp_r lp_c" {
+				t.Errorf("klpack-load start exited %d, ran %q\nwant 0, %q\nstdout:\n%s\nstderr:\n%s", code, got, want, stdout, stderr)
+			}
+			h.checkKept("release 1.0-2\nmodule lp_r cumulative lp_r.ko\nmodule lp_c off-band lp_c.ko\n")
+		})
+		t.Run(sh+"/killed after the last step: the new release is whole", func(t *testing.T) {
+			t.Parallel()
+			h := upgradeHost(t, sh, "replace")
+			// The plan's steps, done; the loader killed before it kept
+			// the release: its lock and journal are left.
+			h.insmod("lp_r")
+			h.waitGone("lp_a")
+			h.waitGone("lp_c")
+			h.rmmod("lp_a")
+			h.rmmod("lp_c")
+			h.insmod("lp_c")
+			pid := strconv.Itoa(deadPid(t))
+			lib := filepath.Join(h.lib, fakeKernel)
+			mkdir(t, filepath.Join(h.dir, "run", "klpack-load.lock"))
+			write(t, filepath.Join(h.dir, "run", "klpack-load.lock", "owner"), pid+" 12345\n", 0o644)
+			write(t, filepath.Join(h.dir, "run", "klpack-load.journal"), "run "+pid+"\nplan 1.0-2 "+lib+"/klp-patch-lp_r/plan\n"+
+				"loaded lp_r "+lib+"/klp-patch-lp_r/lp_r.ko\nloaded lp_c "+lib+"/klp-patch-lp_c/lp_c.ko\n", 0o644)
+			seen := len(h.log())
+			stdout, stderr, code := h.run(sh, "start")
+			got := h.log()[seen:]
+			for _, line := range []string{
+				"klpack-load: taking over the lock of klpack-load " + pid + ", which is gone",
+				"klpack-load: a run (pid " + pid + ") was interrupted",
+				"klpack-load: release 1.0-2 is whole: lp_r lp_c run",
+			} {
+				if !strings.Contains(stdout, line+"\n") {
+					t.Errorf("stdout lacks %q", line)
+				}
+			}
+			if code != 0 || len(got) != 0 || lastLine(stdout) != "klpack-load: release 1.0-2 runs: lp_r lp_c" {
+				t.Errorf("klpack-load start exited %d, ran %q\nwant 0, nothing\nstdout:\n%s\nstderr:\n%s", code, got, stdout, stderr)
+			}
+			h.checkKept("release 1.0-2\nmodule lp_r cumulative lp_r.ko\nmodule lp_c off-band lp_c.ko\n")
+			if _, err := os.Stat(filepath.Join(h.dir, "run", "klpack-load.journal")); err == nil {
+				t.Error("the journal is left behind")
 			}
 		})
 	}

@@ -41,6 +41,11 @@ type Plan struct {
 	// Steps are every kernel action of the plan, each with what sysfs
 	// shows after it; absent in plans written before them.
 	Steps []Step `json:"steps"`
+	// Start is what sysfs shows before the first step, the deployed
+	// state the plan was made for as the simulator holds it: a host in
+	// another state is not the one the steps were planned for. Absent in
+	// plans written before it and in a plan with no safe order.
+	Start *Expect `json:"start,omitempty"`
 	// Notes say what the extra operations cost.
 	Notes []string `json:"notes"`
 	// WayBack says what going back to the deployed release costs once
@@ -143,6 +148,7 @@ type attempt struct {
 	reload   []*deploy.Patch
 	rep      *check.Report
 	blocking int
+	start    Expect
 	steps    []Step
 	// refused says which step the simulator refuses, when one is.
 	refused string
@@ -278,7 +284,7 @@ func (a *attempt) transitions() int {
 }
 
 func (a *attempt) plan(st *deploy.State, notes []string) *Plan {
-	p := &Plan{Schema: PlanSchema, KernelModel: a.rep.KernelModel, OK: true, Ops: []Op{}, Steps: a.steps, Notes: notes, Findings: a.rep.Findings}
+	p := &Plan{Schema: PlanSchema, KernelModel: a.rep.KernelModel, OK: true, Ops: []Op{}, Start: &a.start, Steps: a.steps, Notes: notes, Findings: a.rep.Findings}
 	if p.Notes == nil {
 		p.Notes = []string{}
 	}

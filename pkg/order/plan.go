@@ -66,6 +66,11 @@ func ParsePlan(data []byte, name string) (*Plan, error) {
 			return nil, bad("ops[%d].%v", i, err)
 		}
 	}
+	if p.Start != nil {
+		if err := checkExpect(p.Start); err != nil {
+			return nil, bad("start.%v", err)
+		}
+	}
 	for i, st := range p.Steps {
 		if err := checkAction(st.Action, st.Name, st.Path, true); err != nil {
 			return nil, bad("steps[%d].%v", i, err)

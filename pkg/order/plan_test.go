@@ -100,6 +100,8 @@ func TestParsePlanBad(t *testing.T) {
 		{"expect patch name", steps + `[{"action":"unload","name":"a","expect":{"patches":[{"name":"../x"}],"modules":[]}}]}`, "steps[0].expect.patches[0].name: module name"},
 		{"expect patch twice", steps + `[{"action":"unload","name":"a","expect":{"patches":[{"name":"x"},{"name":"x","enabled":true}],"modules":[]}}]}`, "steps[0].expect.patches[1].name: x listed twice"},
 		{"expect module name", steps + `[{"action":"unload","name":"a","expect":{"patches":[],"modules":["a\nb"]}}]}`, `steps[0].expect.modules[0]: module name "a\nb"`},
+		{"start without modules", `{"schema":"klpack.plan/v1","ok":true,"ops":[],"start":{"patches":[]}}`, "start.modules: missing"},
+		{"start patch name", `{"schema":"klpack.plan/v1","ok":true,"ops":[],"start":{"patches":[{"name":"a b"}],"modules":[]}}`, `start.patches[0].name: module name "a b"`},
 		{"expect module twice", steps + `[{"action":"unload","name":"a","expect":{"patches":[],"modules":["x","y","x"]}}]}`, "steps[0].expect.modules[2]: x listed twice"},
 		{"expect duplicate key", steps + `[{"action":"unload","name":"a","expect":{"patches":[{"name":"x","enabled":true,"enabled":false}],"modules":[]}}]}`, `steps[0].expect.patches[0].enabled: duplicate key "enabled"`},
 		{"expect wrong type", steps + `[{"action":"unload","name":"a","expect":{"patches":[{"name":"x","transition":"no"}],"modules":[]}}]}`, `steps[0].expect.patches[0].transition: want true or false`},

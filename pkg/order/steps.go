@@ -55,6 +55,7 @@ func (a *attempt) simulate(model string, st *deploy.State) error {
 	if err := s.Deploy(st); err != nil {
 		return err
 	}
+	a.start = expectOf(s.Stack(), s.Modules())
 	a.steps = []Step{}
 	apply := func(act sim.Action, path string) (sim.Step, bool) {
 		got := s.Apply(act)

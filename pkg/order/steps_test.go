@@ -72,6 +72,7 @@ func TestSteps(t *testing.T) {
 	tests := []struct {
 		name  string
 		in    *check.Input
+		start Expect // the deployed state, before the first step
 		steps []Step
 		// rules are those of the findings left, below the failing
 		// severity.
@@ -81,8 +82,9 @@ func TestSteps(t *testing.T) {
 			// The replace frees lp_shadow and lp_noreplace; the plan
 			// unloads both modules, then loads lp_noreplace again from
 			// the file it was deployed from.
-			name: "mainline re-loads the off-band patch a replace removes",
-			in:   &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{shadow, noreplace}, klp.LayerCumulative, klp.LayerOffBand), Candidates: []*klp.Module{replace}},
+			name:  "mainline re-loads the off-band patch a replace removes",
+			in:    &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{shadow, noreplace}, klp.LayerCumulative, klp.LayerOffBand), Candidates: []*klp.Module{replace}},
+			start: on("lp_shadow", "lp_noreplace", "|", "lp_noreplace", "lp_shadow"),
 			steps: []Step{
 				{Action: "load", Name: "lp_replace", Path: ko61("lp_replace"), Expect: on("lp_replace", "|", "lp_noreplace", "lp_replace", "lp_shadow")},
 				{Action: "unload", Name: "lp_shadow", Expect: on("lp_replace", "|", "lp_noreplace", "lp_replace")},
@@ -94,8 +96,9 @@ func TestSteps(t *testing.T) {
 		{
 			// The hybrid kernel keeps the non-replaceable lp_noreplace:
 			// no unload, no re-load.
-			name: "hybrid keeps the off-band patch",
-			in:   &check.Input{Deployed: deployed61(deploy.ModelHybrid, []*klp.Module{shadow, noreplace}, klp.LayerCumulative, klp.LayerOffBand), Candidates: []*klp.Module{replace}},
+			name:  "hybrid keeps the off-band patch",
+			in:    &check.Input{Deployed: deployed61(deploy.ModelHybrid, []*klp.Module{shadow, noreplace}, klp.LayerCumulative, klp.LayerOffBand), Candidates: []*klp.Module{replace}},
+			start: on("lp_shadow", "lp_noreplace", "|", "lp_noreplace", "lp_shadow"),
 			steps: []Step{
 				{Action: "load", Name: "lp_replace", Path: ko61("lp_replace"), Expect: on("lp_noreplace", "lp_replace", "|", "lp_noreplace", "lp_replace", "lp_shadow")},
 				{Action: "unload", Name: "lp_shadow", Expect: on("lp_noreplace", "lp_replace", "|", "lp_noreplace", "lp_replace")},
@@ -105,8 +108,9 @@ func TestSteps(t *testing.T) {
 		{
 			// A module name is loaded once: the old lp_replace goes
 			// before the new one of the same name loads.
-			name: "same-name upgrade",
-			in:   &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{replace}, klp.LayerCumulative), Candidates: []*klp.Module{replace}},
+			name:  "same-name upgrade",
+			in:    &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{replace}, klp.LayerCumulative), Candidates: []*klp.Module{replace}},
+			start: on("lp_replace", "|", "lp_replace"),
 			steps: []Step{
 				{Action: "disable", Name: "lp_replace", Expect: on("|", "lp_replace")},
 				{Action: "unload", Name: "lp_replace", Expect: on("|")},
@@ -117,8 +121,9 @@ func TestSteps(t *testing.T) {
 			// The same release next to an off-band patch on mainline:
 			// the upgrade needs no re-load, the disable removes only
 			// the old lp_replace, and the new one replaces lp_noreplace.
-			name: "same-name upgrade over an off-band patch on mainline",
-			in:   &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{noreplace, replace}, klp.LayerOffBand, klp.LayerCumulative), Candidates: []*klp.Module{replace}},
+			name:  "same-name upgrade over an off-band patch on mainline",
+			in:    &check.Input{Deployed: deployed61(deploy.ModelMainline, []*klp.Module{noreplace, replace}, klp.LayerOffBand, klp.LayerCumulative), Candidates: []*klp.Module{replace}},
+			start: on("lp_noreplace", "lp_replace", "|", "lp_noreplace", "lp_replace"),
 			steps: []Step{
 				{Action: "disable", Name: "lp_replace", Expect: on("lp_noreplace", "|", "lp_noreplace", "lp_replace")},
 				{Action: "unload", Name: "lp_replace", Expect: on("lp_noreplace", "|", "lp_noreplace")},
@@ -139,6 +144,12 @@ func TestSteps(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.steps, p.Steps); diff != "" {
 				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+			if p.Start == nil {
+				t.Fatal("plan has no start state")
+			}
+			if diff := cmp.Diff(tt.start, *p.Start); diff != "" {
+				t.Errorf("start (-want +got):\n%s", diff)
 			}
 			var rules []string
 			for _, f := range p.Findings {

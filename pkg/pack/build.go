@@ -81,6 +81,13 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 	if err := gen("order", 0o644, pkgDir+"/order", []byte(order), nil); err != nil {
 		return nil, err
 	}
+	// Every package of the release carries the same plan file: whichever
+	// the package manager leaves installed, the loader finds the plan.
+	if plan, err := PlanFile(r); err != nil || plan != nil {
+		if err := gen("plan", 0o644, pkgDir+"/plan", plan, err); err != nil {
+			return nil, err
+		}
+	}
 	d := templates.ScriptData{Format: FormatRPM, Package: s.Name, Kernel: r.Kernel, Unit: s.Unit(), Loader: LoaderPath(r.Kernel)}
 	p, err := renderScripts(gen, dir, d, templates.PatchPostInstall, templates.PatchPostTrans, templates.PatchPostRemove)
 	if err != nil {

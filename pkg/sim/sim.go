@@ -298,6 +298,10 @@ func (s *Sim) Apply(a Action) Step {
 	return st
 }
 
+// Stack is the patches in stack order, oldest first, as they stand: the
+// planner records it as the host's state before the first step.
+func (s *Sim) Stack() []StackEntry { return s.stack() }
+
 func (s *Sim) stack() []StackEntry {
 	out := []StackEntry{}
 	for _, p := range s.patches {
