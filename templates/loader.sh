@@ -496,13 +496,37 @@ reverse_transitions() {
 	return 0
 }
 
+# roll_back_loads unloads the modules this run loaded (rs_loaded) that
+# the kept release does not name, newest first.
+roll_back_loads() {
+	rb_rev=
+	for rb_m in $rs_loaded; do
+		rb_rev="$rb_m $rb_rev"
+	done
+	rb_bad=0
+	for rb_m in $rb_rev; do
+		in_list "$rb_m" "$rs_kept" && continue
+		in_list "$rb_m" "$rs_done" && continue
+		rs_done="$rb_m
+${rs_done:-}"
+		[ -d "$LP/$rb_m" ] || [ -d "$SYSFS/module/$rb_m" ] || continue
+		say "rolling back $rb_m"
+		unload "$rb_m" </dev/null || rb_bad=1
+	done
+	return $rb_bad
+}
+
 # restore brings back the kept release: every pending transition
 # reversed; each kept module, in stack order, left alone when its patch
 # runs (and this run did not load its name), else loaded again from its
 # copy (a replace among them takes this run's patches off the stack);
-# then this run's other modules unloaded, newest first. It stops short
-# of unloading anything when a kept module cannot be loaded: the kernel
-# then keeps what it runs rather than run nothing.
+# then this run's other modules unloaded, newest first. When the kernel
+# refuses a kept module over this run's patches (a klp_state version it
+# cannot take back, which klpack release said before shipping), this
+# run's patches go first and the load is tried once more: their
+# functions run unpatched meanwhile, the only way back the kernel leaves.
+# It stops short of unloading anything else when a kept module cannot be
+# loaded: the kernel then keeps what it runs rather than run nothing.
 restore() {
 	trap '' INT TERM HUP
 	rs_ver=$(kept_version)
@@ -510,6 +534,7 @@ restore() {
 	rs_kept=$(kept_names)
 	say "restoring release $rs_ver"
 	rs_bad=0
+	rs_retried=
 	reverse_transitions || {
 		warn "a transition did not end within ${TIMEOUT}s"
 		rs_bad=1
@@ -535,8 +560,17 @@ restore() {
 			say "loading $rs_m again from $RUNNING"
 			if ! rs_out=$("$INSMOD" "$RUNNING/$rs_f" 2>&1 </dev/null); then
 				warn "$rs_m: the kernel refused it: $rs_out"
-				rs_bad=1
-				break
+				if [ -n "$rs_retried" ]; then
+					rs_bad=1
+					break
+				fi
+				rs_retried=1
+				say "unloading this run's patches first: their functions run unpatched until $rs_m loads"
+				if ! roll_back_loads || ! rs_out=$("$INSMOD" "$RUNNING/$rs_f" 2>&1 </dev/null); then
+					warn "$rs_m: the kernel refused it again: $rs_out"
+					rs_bad=1
+					break
+				fi
 			fi
 			wait_for "$rs_m" settled || {
 				warn "$rs_m: transition did not finish within ${TIMEOUT}s"
@@ -546,21 +580,10 @@ restore() {
 		done <"$RUNNING/release"
 	fi
 	if [ "$rs_bad" = 0 ]; then
-		rs_rev=
-		for rs_m in $rs_loaded; do
-			rs_rev="$rs_m $rs_rev"
-		done
-		for rs_m in $rs_rev; do
-			in_list "$rs_m" "$rs_kept" && continue
-			in_list "$rs_m" "$rs_done" && continue
-			rs_done="$rs_m
-${rs_done:-}"
-			[ -d "$LP/$rs_m" ] || [ -d "$SYSFS/module/$rs_m" ] || continue
-			say "rolling back $rs_m"
-			unload "$rs_m" </dev/null || rs_bad=1
-		done
+		roll_back_loads || rs_bad=1
 	fi
 	rs_done=
+	rs_retried=
 	[ -n "$rs_why" ] && warn "failed: $rs_why"
 	rs_why=
 	if [ "$rs_bad" = 1 ]; then

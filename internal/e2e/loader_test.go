@@ -19,7 +19,10 @@ import (
 
 	"github.com/klpack/klpack/build"
 	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
+	"github.com/klpack/klpack/pkg/order"
 	"github.com/klpack/klpack/pkg/pack"
 )
 
@@ -33,9 +36,9 @@ import (
 // execs the loader, and prints what the loader said and what the kernel
 // then holds.
 //
-// KLPACK_E2E_KERNELS picks the kernels (default: test 6.12).
+// KLPACK_E2E_KERNELS picks the kernels (default: test 6.1 6.12).
 func TestLoaderGuest(t *testing.T) {
-	g := setupGuests(t, "test", "6.12")
+	g := setupGuests(t, "test", "6.1", "6.12")
 	qemu, busybox, ctx, kernels, outDir := g.qemu, g.busybox, t.Context(), g.kernels, g.outDir
 	parallel := 2
 	if v := os.Getenv("KLPACK_E2E_PARALLEL"); v != "" {
@@ -110,6 +113,11 @@ type loaderCase struct {
 	kernel string
 	// append is extra kernel command line.
 	append string
+	// next is a release 2.0 staged under /e2e/next, planned against
+	// release 1.0 loaded: the guest's "upgrade" puts its packages in
+	// place as the package manager would (the upgraded packages' old
+	// files go, the others stay).
+	next []relModule
 	check  func(t *testing.T, g *loaderRun, release []relModule)
 }
 
@@ -117,7 +125,22 @@ const (
 	busySleepMS   = 60000
 	busyTimeoutS  = 3
 	lpDefaultWait = 0
+	// upgradeTimeoutS outlasts the signal the upgrade cases send.
+	upgradeTimeoutS = 40
 )
+
+// upgradeSteps defines "upgrade", which puts release 2.0's packages in
+// place as a package manager upgrade does: the old files of the packages
+// 2.0 has go, the other packages stay.
+const upgradeSteps = `upgrade() {
+	for d in /e2e/next/usr/lib/klpack/*/*/; do
+		d=${d%/}
+		rm -rf "/usr/lib/klpack/$(uname -r)/${d##*/}"
+	done
+	cp -a /e2e/next/usr/. /usr/
+}
+upgrade
+`
 
 var loaderCases = []loaderCase{
 	{
@@ -132,11 +155,12 @@ var loaderCases = []loaderCase{
 			{file: "e2e_a.ko", layer: klp.LayerOffBand},
 		},
 		timeout: lpDefaultWait,
-		// Run again (an upgrade or reinstall): nothing to do. Then remove
-		// the package of e2e_a: its pre-removal script unloads it.
-		steps: "run again /e2e/$PKG1/postinst configure\nstate again\n" +
-			"run remove /e2e/$PKG3/prerm remove\nstate removed\n" +
-			"run status /usr/lib/klpack/$(uname -r)/$PKG1/klpack-load status\n",
+		// Run again (a reinstall): nothing to do. Then remove the
+		// package of e2e_a: dpkg's file trigger runs the loader, which
+		// unloads it.
+		steps: "run again /e2e/loader/postinst configure\nstate again\n" +
+			"rm -rf /usr/lib/klpack/$(uname -r)/$PKG3\nrun remove /e2e/loader/postinst triggered\nstate removed\n" +
+			"run status /usr/lib/klpack/$(uname -r)/klpack-load status\n",
 		check: checkSuccess,
 	},
 	{
@@ -182,6 +206,59 @@ var loaderCases = []loaderCase{
 			"run pre-read readcg a\n",
 		steps: "run read-a readcg a\nrun read-root readcg root\nrun hooks-status klpack hooks status\n",
 		check: checkHooks,
+	},
+	{
+		// An upgrade of the cumulative patch with the off-band patch
+		// kept: e2e_s2r replaces e2e_r, which on a mainline kernel
+		// removes e2e_c too; the plan unloads both and loads e2e_c again
+		// from its package, which the upgrade left in place.
+		name:    "upgrade",
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}, {file: "e2e_c.ko", layer: klp.LayerOffBand}},
+		next:    []relModule{{file: "e2e_s2r.ko", layer: klp.LayerCumulative}},
+		steps:   upgradeSteps + "run upgrade /e2e/loader/postinst triggered\nstate upgraded\n",
+		check:   checkUpgrade,
+	},
+	{
+		// The upgrade's new off-band patch stalls (e2e_busy's thread
+		// sleeps in the function it replaces); systemd's stop timeout
+		// sends SIGTERM: the loader puts release 1.0 back.
+		name:    "upgrade-sigterm",
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}, {file: "e2e_c.ko", layer: klp.LayerOffBand}},
+		next:    []relModule{{file: "e2e_s0r.ko", layer: klp.LayerCumulative}, {file: "e2e_busy_patch.ko", layer: klp.LayerOffBand}},
+		timeout: upgradeTimeoutS,
+		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
+		steps: upgradeSteps + "run term sh -c '/e2e/loader/postinst triggered & p=$!; sleep 6; kill -TERM $p; wait $p'\n" +
+			"state after\n",
+		check: checkUpgradeTerm,
+	},
+	{
+		// As upgrade-sigterm, but the new cumulative e2e_s2r sets
+		// klp_state 0x10 version 2, which e2e_r (a replace without it)
+		// cannot take back: the kernel refuses e2e_r over it, so the way
+		// back unloads release 2.0's patches first (klpack release says
+		// so before shipping), then loads release 1.0 again.
+		name:    "upgrade-sigterm-state",
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}, {file: "e2e_c.ko", layer: klp.LayerOffBand}},
+		next:    []relModule{{file: "e2e_s2r.ko", layer: klp.LayerCumulative}, {file: "e2e_busy_patch.ko", layer: klp.LayerOffBand}},
+		timeout: upgradeTimeoutS,
+		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
+		steps: upgradeSteps + "run term sh -c '/e2e/loader/postinst triggered & p=$!; sleep 6; kill -TERM $p; wait $p'\n" +
+			"state after\n",
+		check: checkUpgradeTermState,
+	},
+	{
+		// The same stall, the loader killed with SIGKILL, then run again
+		// (with a short timeout): it takes over the stale lock, finishes
+		// the interrupted run's restore, tries the plan again, and when
+		// that stalls too, puts release 1.0 back.
+		name:    "upgrade-sigkill",
+		release: []relModule{{file: "e2e_r.ko", layer: klp.LayerCumulative}, {file: "e2e_c.ko", layer: klp.LayerOffBand}},
+		next:    []relModule{{file: "e2e_s0r.ko", layer: klp.LayerCumulative}, {file: "e2e_busy_patch.ko", layer: klp.LayerOffBand}},
+		timeout: upgradeTimeoutS,
+		before:  []string{"e2e_busy.ko sleep_ms=" + strconv.Itoa(busySleepMS)},
+		steps: upgradeSteps + "run kill sh -c '/e2e/loader/postinst triggered & p=$!; sleep 6; kill -KILL $p; wait $p'\n" +
+			"state killed\nrun again env KLPACK_TIMEOUT=" + strconv.Itoa(busyTimeoutS) + " /e2e/loader/postinst triggered\nstate after\n",
+		check: checkUpgradeKill,
 	},
 	{
 		// The escape hatch: klpack.enable=0 on the kernel command line.
@@ -280,12 +357,11 @@ fi
 reboot -f
 `
 
-// loaderInitramfs stages the case's release with pkg/pack and writes the
-// initramfs; it returns its path and the package names in load order.
-func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c loaderCase) (string, []string) {
+// caseRelease is the release of mods, version v, for the case's kernel.
+func caseRelease(t *testing.T, k kernelInfo, c loaderCase, v string, mods []relModule) *pack.Release {
 	t.Helper()
-	rel := &pack.Release{Kernel: cmp.Or(c.kernel, k.Release), Version: "1.0", Arch: "x86_64"}
-	for _, m := range c.release {
+	rel := &pack.Release{Kernel: cmp.Or(c.kernel, k.Release), Version: v, Arch: "x86_64"}
+	for _, m := range mods {
 		p := filepath.Join(k.Modules, m.file)
 		rec, err := elfscan.Open(p, nil)
 		if err != nil {
@@ -304,6 +380,40 @@ func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c lo
 			pm.Hooks = paths
 		}
 		rel.Modules = append(rel.Modules, pm)
+	}
+	return rel
+}
+
+// planUpgrade plans next against rel as the loader leaves it: every
+// patch enabled, in load order, from its installed file.
+func planUpgrade(t *testing.T, rel, next *pack.Release) *order.Plan {
+	t.Helper()
+	st := &deploy.State{Schema: deploy.StateSchema, Kernel: deploy.Kernel{Release: rel.Kernel}}
+	for _, s := range rel.Specs() {
+		rec := *s.Module.Record
+		rec.Path = s.Dir() + "/" + rec.Name + ".ko"
+		st.Patches = append(st.Patches, &deploy.Patch{Module: rec, Enabled: true, LoadOrder: s.LoadOrder, Layer: s.Module.Layer})
+	}
+	var cands []*klp.Module
+	for _, m := range next.Modules {
+		cands = append(cands, m.Record)
+	}
+	p, err := order.Make(&check.Input{Deployed: st, Candidates: cands}, check.Error)
+	if err != nil || !p.OK {
+		t.Fatalf("plan of release %s over %s: %+v, %v", next.Version, rel.Version, p, err)
+	}
+	return p
+}
+
+// loaderInitramfs stages the case's release with pkg/pack and writes the
+// initramfs; it returns its path and the package names in load order.
+func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c loaderCase) (string, []string) {
+	t.Helper()
+	rel := caseRelease(t, k, c, "1.0", c.release)
+	if c.next != nil {
+		// As klpack release does: the packages carry the plan, here of
+		// a first release onto an empty kernel.
+		rel.Plan = planUpgrade(t, &pack.Release{Kernel: rel.Kernel}, rel)
 	}
 	bb, err := os.ReadFile(busybox)
 	if err != nil {
@@ -343,24 +453,37 @@ func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c lo
 	}
 	var pkgs []string
 	var steps strings.Builder
-	stage := t.TempDir()
+	// stageAll installs the packages of r under root (the guest's /, or
+	// /e2e/next), and the loader package's deb post-install script as
+	// root/e2e/loader/postinst.
+	stageAll := func(r *pack.Release, root string) {
+		stage := t.TempDir()
+		for _, s := range append(r.Specs(), r.LoaderSpec()) {
+			dir := filepath.Join(stage, s.Name)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			st, err := pack.Stage(s, dir, c.timeout)
+			if err != nil {
+				t.Fatalf("stage %s: %v", s.Name, err)
+			}
+			for _, f := range st.Files {
+				add(path.Join(root, f.Dest), f.Mode, f.Source)
+			}
+			if s.IsLoader() {
+				add(path.Join(root, "e2e/loader/postinst"), 0o755, st.Scripts[pack.FormatDeb].PostInstall)
+			}
+		}
+	}
+	stageAll(rel, "/")
 	for i, s := range rel.Specs() {
-		dir := filepath.Join(stage, s.Name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		st, err := pack.Stage(s, dir, c.timeout)
-		if err != nil {
-			t.Fatalf("stage %s: %v", s.Name, err)
-		}
-		for _, f := range st.Files {
-			add(f.Dest, f.Mode, f.Source)
-		}
-		scripts := st.Scripts[pack.FormatDeb]
-		add("e2e/"+s.Name+"/postinst", 0o755, scripts[0])
-		add("e2e/"+s.Name+"/prerm", 0o755, scripts[1])
 		pkgs = append(pkgs, s.Name)
 		fmt.Fprintf(&steps, "PKG%d=%s\n", i+1, s.Name)
+	}
+	if c.next != nil {
+		next := caseRelease(t, k, c, "2.0", c.next)
+		next.Plan = planUpgrade(t, rel, next)
+		stageAll(next, "/e2e/next")
 	}
 	for _, b := range c.before {
 		f := strings.Fields(b)
@@ -368,9 +491,10 @@ func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c lo
 		fmt.Fprintf(&steps, "run before insmod /lib/modules/e2e/%s\n", b)
 	}
 	steps.WriteString(c.pre)
-	// dpkg unpacks every package of the transaction, then configures the
-	// first; its post-install script loads the whole release.
-	steps.WriteString("state pre\nrun install /e2e/$PKG1/postinst configure\nstate post\n")
+	// dpkg unpacks every package of the transaction, then configures
+	// them; the loader package's post-install script loads the whole
+	// release, once.
+	steps.WriteString("state pre\nrun install /e2e/loader/postinst configure\nstate post\n")
 	steps.WriteString(c.steps)
 	files = append(files, File{Path: "e2e/steps", Mode: 0o644, Data: []byte(steps.String())})
 	slices.Sort(dirList) // parents first
@@ -592,14 +716,17 @@ func checkSuccess(t *testing.T, g *loaderRun, release []relModule) {
 		"klpack-load: 3 patches for "+g.release+" in place (0 loaded now)")
 	g.settledPatches(t, "again", "e2e_r", "e2e_c", "e2e_a")
 	g.ran(t, "remove", 0)
-	g.inOrder(t, "remove", "klpack-load: unloading e2e_a")
+	g.inOrder(t, "remove", "klpack-load: unloading e2e_a: its package is no longer installed")
 	g.settledPatches(t, "removed", "e2e_r", "e2e_c")
 	if slices.Contains(g.mods["removed"], "e2e_a") {
 		t.Errorf("removed: module e2e_a still loaded")
 	}
 	g.funcIs(t, "removed", map[string]string{"cmdline": "e2e_r", "version": "e2e_c", "uptime": "e2e_c", "meminfo": "e2e_r"})
 	g.ran(t, "status", 0)
-	g.inOrder(t, "status", "1 e2e_r cumulative: enabled=1 transition=0", "2 e2e_c off-band: enabled=1 transition=0", "3 e2e_a off-band: not loaded")
+	g.inOrder(t, "status", "1 e2e_r cumulative: enabled=1 transition=0", "2 e2e_c off-band: enabled=1 transition=0")
+	if g.printed("status", "e2e_a") {
+		t.Errorf("status: lists e2e_a, whose package is gone:\n%s", strings.Join(g.out["status"], "\n"))
+	}
 }
 
 func checkRefused(t *testing.T, g *loaderRun, release []relModule) {
@@ -698,4 +825,88 @@ func checkStalled(t *testing.T, g *loaderRun, release []relModule) {
 	if slices.ContainsFunc(g.dmesg, func(l string) bool { return strings.Contains(l, "e2e_busy: awake") }) {
 		t.Errorf("dmesg: the busy thread woke before the loader gave up; the stall was not tested")
 	}
+}
+
+// runsRelease1 checks that at tag the kernel runs release 1.0 (e2e_r and
+// e2e_c) whole, and none of 2.0.
+func (g *loaderRun) runsRelease1(t *testing.T, tag string) {
+	t.Helper()
+	g.settledPatches(t, tag, "e2e_r", "e2e_c")
+	for _, m := range []string{"e2e_s0r", "e2e_s2r", "e2e_busy_patch"} {
+		if slices.Contains(g.mods[tag], m) {
+			t.Errorf("%s: module %s of release 2.0 still loaded", tag, m)
+		}
+	}
+	g.funcIs(t, tag, map[string]string{"cmdline": "e2e_r", "meminfo": "e2e_r", "version": "e2e_c", "uptime": "e2e_c"})
+	if g.lock[tag] {
+		t.Errorf("%s: the loader left its lock", tag)
+	}
+}
+
+func checkUpgrade(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	g.settledPatches(t, "post", "e2e_r", "e2e_c")
+	g.ran(t, "upgrade", 0)
+	g.inOrder(t, "upgrade",
+		"klpack-load: the kernel runs the state the plan of release 2.0 starts from: executing its 4 steps",
+		"klpack-load: release 2.0 runs: e2e_s2r e2e_c")
+	g.settledPatches(t, "upgraded", "e2e_s2r", "e2e_c")
+	if slices.Contains(g.mods["upgraded"], "e2e_r") {
+		t.Errorf("upgraded: e2e_r, which the replace freed, is still loaded")
+	}
+	g.funcIs(t, "upgraded", map[string]string{"cmdline": "e2e_s2r", "meminfo": "original", "version": "e2e_c", "uptime": "e2e_c"})
+}
+
+func checkUpgradeTerm(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	g.settledPatches(t, "post", "e2e_r", "e2e_c")
+	g.ran(t, "term", -1)
+	g.inOrder(t, "term",
+		"klpack-load: the kernel runs the state the plan of release 2.0 starts from: executing its 5 steps",
+		"klpack-load: stopped by a signal",
+		"klpack-load: restoring release 1.0")
+	if !g.printed("term", "klpack-load: restored release 1.0: e2e_r e2e_c run") {
+		t.Errorf("term: the loader does not say release 1.0 runs:\n%s", strings.Join(g.out["term"], "\n"))
+	}
+	// SIGTERM ended the wait, not the loader's timeout or the thread.
+	if ms := g.ms["term"]; ms >= upgradeTimeoutS*1000 {
+		t.Errorf("term took %d ms, the loader's timeout is %d s: SIGTERM did not end the wait", ms, upgradeTimeoutS)
+	}
+	if g.printed("term", "unpatched until") {
+		t.Errorf("term: an unpatched window where the kernel takes release 1.0 back over 2.0:\n%s", strings.Join(g.out["term"], "\n"))
+	}
+	g.runsRelease1(t, "after")
+}
+
+func checkUpgradeTermState(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	g.ran(t, "term", -1)
+	g.inOrder(t, "term",
+		"klpack-load: stopped by a signal",
+		"klpack-load: restoring release 1.0",
+		"klpack-load: unloading this run's patches first: their functions run unpatched until e2e_r loads",
+		"klpack-load: restored release 1.0: e2e_r e2e_c run")
+	if !g.printed("term", "klpack-load: e2e_r: the kernel refused it: ") {
+		t.Errorf("term: the kernel did not refuse e2e_r over e2e_s2r; the klp_state way back was not tested:\n%s", strings.Join(g.out["term"], "\n"))
+	}
+	g.runsRelease1(t, "after")
+}
+
+func checkUpgradeKill(t *testing.T, g *loaderRun, release []relModule) {
+	g.ran(t, "install", 0)
+	g.ran(t, "kill", -1)
+	if !g.lock["killed"] {
+		t.Errorf("killed: no lock left behind: SIGKILL came after the loader ended, nothing was tested")
+	}
+	g.ran(t, "again", -1)
+	for _, want := range []string{"which is gone", "was interrupted", "restored release 1.0: e2e_r e2e_c run"} {
+		if !g.printed("again", want) {
+			t.Errorf("again: no %q:\n%s", want, strings.Join(g.out["again"], "\n"))
+		}
+	}
+	out := g.out["again"]
+	if last := out[len(out)-1]; last != "klpack-load: restored release 1.0: e2e_r e2e_c run" {
+		t.Errorf("again: last line %q, want it to name release 1.0 as the one that runs", last)
+	}
+	g.runsRelease1(t, "after")
 }
