@@ -117,8 +117,8 @@ type loaderCase struct {
 	// release 1.0 loaded: the guest's "upgrade" puts its packages in
 	// place as the package manager would (the upgraded packages' old
 	// files go, the others stay).
-	next []relModule
-	check  func(t *testing.T, g *loaderRun, release []relModule)
+	next  []relModule
+	check func(t *testing.T, g *loaderRun, release []relModule)
 }
 
 const (
