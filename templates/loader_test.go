@@ -51,6 +51,15 @@ refuse:* | refuse-installed:"$FAKE/lib/"*)
 	echo "insmod: ERROR: could not insert module $1: Invalid parameters" >&2
 	exit 1
 	;;
+refuse-over-*)
+	# As the kernel refuses a replace that drops a klp_state the patch
+	# named after refuse-over- holds.
+	if [ -d "$FAKE/sys/kernel/livepatch/${b#refuse-over-}" ]; then
+		echo "insmod $m refused" >>"$FAKE/log"
+		echo "insmod: ERROR: could not insert module $1: Invalid parameters" >&2
+		exit 1
+	fi
+	;;
 esac
 if [ -d "$FAKE/sys/module/$m" ]; then
 	echo "insmod $m exists" >>"$FAKE/log"
@@ -855,6 +864,7 @@ func TestLoaderPlan(t *testing.T) {
 		name     string
 		behave   string // lp_r's
 		behaveC  string // lp_c's, for the upgrade
+		behaveA  string // lp_a's, once release 1.0-1 runs
 		term     bool   // SIGTERM once lp_r is loaded
 		wantCode int
 		wantLog  []string // after release 1.0-1
@@ -904,6 +914,20 @@ func TestLoaderPlan(t *testing.T) {
 		wantFiles: kept1,
 		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
 	}, {
+		// As above, but the kernel refuses lp_a while lp_r runs (lp_r
+		// holds a klp_state lp_a cannot take back): lp_r goes first,
+		// then lp_a and lp_c load again.
+		name:      "kept release refused over the new one: the new one goes first",
+		behave:    "replace",
+		behaveC:   "refuse-installed",
+		behaveA:   "refuse-over-lp_r",
+		wantCode:  1,
+		wantLog:   []string{"insmod lp_r", "rmmod lp_a", "rmmod lp_c", "insmod lp_c refused", "insmod lp_a refused", "rmmod lp_r", "insmod lp_a", "insmod lp_c"},
+		wantLast:  "klpack-load: restored release 1.0-1: lp_a lp_c run",
+		wantErr:   "lp_a: the kernel refused it",
+		wantFiles: kept1,
+		wantKept:  "release 1.0-1\nmodule lp_a cumulative lp_a.ko\nmodule lp_c off-band lp_c.ko\n",
+	}, {
 		name:      "stalled transition restores 1.0-1",
 		behave:    "stall",
 		wantCode:  1,
@@ -930,6 +954,9 @@ func TestLoaderPlan(t *testing.T) {
 				h := upgradeHost(t, sh, tt.behave)
 				if tt.behaveC != "" {
 					h.behave("lp_c", tt.behaveC)
+				}
+				if tt.behaveA != "" {
+					h.behave("lp_a", tt.behaveA)
 				}
 				seen := len(h.log())
 				var stdout, stderr string
