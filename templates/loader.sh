@@ -77,7 +77,7 @@ TIMEOUT=${KLPACK_TIMEOUT:-{{.Timeout}}}
 INSMOD=${KLPACK_INSMOD:-insmod}
 RMMOD=${KLPACK_RMMOD:-rmmod}
 UNAME=${KLPACK_UNAME:-uname}
-KLPACK=${KLPACK_BIN:-klpack}
+KLPACK=${KLPACK_BIN:-{{sh .Klpack}}}
 LP=$SYSFS/kernel/livepatch
 LOCK=$RUNDIR/klpack-load.lock
 # PENDING is a directory: mkdir marks, and of the rmdirs after a mark

@@ -79,6 +79,9 @@ type LoaderData struct {
 	Kernel  string // the kernel release the patches are for, as uname -r prints it
 	LibDir  string // where packages put <kernel>/<package>/order
 	Timeout int    // seconds per transition; 0 means DefaultTimeout
+	// Klpack is the klpack binary the loader runs for BPF hooks: the
+	// loader package's own when it ships one; "" means klpack on $PATH.
+	Klpack string
 }
 
 // DefaultsFile is where the loader reads the values of its KLPACK_*
@@ -94,7 +97,10 @@ func Loader(d LoaderData) ([]byte, error) {
 	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout
 	}
-	if err := check(map[string]string{"kernel": d.Kernel, "libdir": d.LibDir}); err != nil {
+	if d.Klpack == "" {
+		d.Klpack = "klpack"
+	}
+	if err := check(map[string]string{"kernel": d.Kernel, "libdir": d.LibDir, "klpack": d.Klpack}); err != nil {
 		return nil, err
 	}
 	return render("loader.sh", struct {

@@ -116,7 +116,18 @@ func stageLoader(s *Spec, dir string, timeout int) (*Staged, error) {
 	st := &Staged{Spec: s, Scripts: map[string]Scripts{}, Triggers: []string{LibDir + "/" + r.Kernel}}
 	gen := generator(st, dir)
 	loaderDest := LoaderPath(r.Kernel)
-	loader, err := templates.Loader(templates.LoaderData{Kernel: r.Kernel, LibDir: LibDir, Timeout: timeout})
+	ld := templates.LoaderData{Kernel: r.Kernel, LibDir: LibDir, Timeout: timeout}
+	// The hooks need klpack on the host: the package brings its own,
+	// checked against the hash taken when the release was validated.
+	if r.HostBinary != "" && r.HasHooks() {
+		bin, err := copyChecked(r.HostBinary, filepath.Join(dir, "klpack"), r.HostBinarySHA256)
+		if err != nil {
+			return nil, err
+		}
+		ld.Klpack = HostBinaryPath(r.Kernel)
+		st.Files = append(st.Files, StagedFile{Source: bin, Dest: ld.Klpack, Mode: 0o755})
+	}
+	loader, err := templates.Loader(ld)
 	if err := gen("klpack-load", 0o755, loaderDest, loader, err); err != nil {
 		return nil, err
 	}

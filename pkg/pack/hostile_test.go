@@ -200,11 +200,48 @@ func TestHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.MTime = epoch
+	// The hooks need klpack on the host: the loader package ships the
+	// binary given (any x86_64 ELF executable here) and its loader runs
+	// it.
+	host := filepath.Join(t.TempDir(), "klpack")
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(host, self, 0o755)
+	if err := r.SetHostBinary(host); err != nil {
+		t.Fatal(err)
+	}
 	pkgs := build(t, r, Options{Formats: []string{FormatDeb}})
 	const name = "klp-patch-" + testKernel + "-lp-hook"
 	dest := LibDir + "/" + testKernel + "/" + name + "/hooks/" + fn + ".bpf.o"
 	if got := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[dest]; !bytes.Equal(got, obj[fn]) {
 		t.Errorf("the deb ships %s as %d bytes, want the %d bytes of the hook object", dest, len(got), len(obj[fn]))
+	}
+	loaderFiles := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+LoaderName(testKernel)])
+	if got := loaderFiles[HostBinaryPath(testKernel)]; !bytes.Equal(got, self) {
+		t.Errorf("the loader package ships %s as %d bytes, want the %d of the host binary", HostBinaryPath(testKernel), len(got), len(self))
+	}
+	if !bytes.Contains(loaderFiles[LoaderPath(testKernel)], []byte("KLPACK=${KLPACK_BIN:-'"+HostBinaryPath(testKernel)+"'}")) {
+		t.Errorf("the loader does not run the packaged klpack")
+	}
+	// Without hooks the binary stays out; a binary of another arch, or
+	// no ELF file, is refused.
+	plain := release(t, "release-6.1")
+	if err := plain.SetHostBinary(host); err != nil {
+		t.Fatal(err)
+	}
+	plainPkgs := build(t, plain, Options{Formats: []string{FormatDeb}})
+	if _, ok := packageFiles(t, FormatDeb, plainPkgs[FormatDeb+":"+LoaderName(testKernel)])[HostBinaryPath(testKernel)]; ok {
+		t.Errorf("a release without hooks ships the host binary")
+	}
+	arm := *plain
+	arm.Arch = "aarch64"
+	if err := arm.SetHostBinary(host); !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), "ELF machine 62, the release's aarch64 hosts run 183") {
+		t.Errorf("SetHostBinary(x86_64 binary, aarch64 release) = %v", err)
+	}
+	if err := plain.SetHostBinary(filepath.Join(dir, "good.yaml")); !errors.Is(err, ErrBadRelease) || !strings.Contains(err.Error(), "not an ELF file") {
+		t.Errorf("SetHostBinary(yaml) = %v", err)
 	}
 
 	// A hook swapped after it was validated is refused, not shipped.

@@ -75,6 +75,11 @@ type Release struct {
 	// Plan, when set, is the plan that ordered Modules; the packages
 	// carry it for the host's loader.
 	Plan *order.Plan
+	// HostBinary, when set and a module ships hooks, is the klpack binary
+	// the loader package installs for the loader to run them with; an
+	// ELF executable of the release's architecture whose SHA-256 (hex)
+	// is HostBinarySHA256.
+	HostBinary, HostBinarySHA256 string
 }
 
 // Module is one patch module of a release.

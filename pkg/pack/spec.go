@@ -56,6 +56,21 @@ func LoaderName(k string) string { return "klpack-loader-" + debName(k) }
 // package directories it reads, not in one, so that no order glob sees it.
 func LoaderPath(k string) string { return LibDir + "/" + k + "/klpack-load" }
 
+// HostBinaryPath is where the loader package of kernel k installs the
+// klpack binary its loader runs for BPF hooks: outside LibDir, whose
+// changes trigger the loader.
+func HostBinaryPath(k string) string { return "/usr/libexec/klpack/" + k + "/klpack" }
+
+// HasHooks reports whether a module of the release ships BPF hook objects.
+func (r *Release) HasHooks() bool {
+	for _, m := range r.Modules {
+		if len(m.Hooks) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // LoaderSpec is the release's loader package: the loader and its unit,
 // which every patch package of the kernel depends on.
 func (r *Release) LoaderSpec() *Spec {

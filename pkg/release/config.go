@@ -111,6 +111,9 @@ type PackageConfig struct {
 	Formats     []string `yaml:"formats"`
 	// Timeout is the seconds the loader waits for each transition.
 	Timeout int `yaml:"timeout"`
+	// HostBinary is the klpack binary the loader package ships when a
+	// module has BPF hooks (make host builds one); default: this klpack.
+	HostBinary string `yaml:"host_binary"`
 }
 
 // RepositoryConfig names the apt repository's suite and component.
@@ -175,7 +178,7 @@ func (c *Config) check() error {
 			return fmt.Errorf("fail_on: %w", err)
 		}
 	}
-	paths := map[string]string{"deployed": c.Deployed, "acks": c.Acks}
+	paths := map[string]string{"deployed": c.Deployed, "acks": c.Acks, "package.host_binary": c.Package.HostBinary}
 	if s := c.Sign.Modules; s != nil {
 		if s.Cert == "" || s.Key == "" {
 			return errors.New("sign.modules: cert and key are required")

@@ -379,3 +379,45 @@ func TestExecuteTwoReleases(t *testing.T) {
 		t.Errorf("moved in this order, want packages before indexes and SHA256SUMS last: %q", run.Committed)
 	}
 }
+
+// TestExecuteHooks: the hooks stage builds an object per hook point of
+// lp_hook with clang, the patch package carries them, and the loader
+// package the klpack binary that runs them on the host.
+func TestExecuteHooks(t *testing.T) {
+	testutil.NeedTool(t, "clang")
+	dpkgDeb := testutil.NeedTool(t, "dpkg-deb")
+	dir := project(t, []string{"lp_hook.ko"}, "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\n")
+	var log bytes.Buffer
+	out := filepath.Join(dir, "out")
+	if _, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Log: &log, Output: out}); err != nil {
+		t.Fatalf("Execute = %v\n%s", err, log.String())
+	}
+	self, _ := os.Executable()
+	for _, want := range []string{
+		"hooks      2 built and validated: lp_hook/lp_hook_meminfo_allowed, lp_hook/lp_hook_meminfo_extra\n",
+		"; the loader package ships " + self + " for the hooks\n",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	contents := func(deb string) string {
+		b, err := exec.Command(dpkgDeb, "-c", filepath.Join(out, deb)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dpkg-deb -c %s: %v\n%s", deb, err, b)
+		}
+		return string(b)
+	}
+	if c := contents("deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-hook/klp-patch-6.1.0-56-amd64-lp-hook_1.0-1_amd64.deb"); !strings.Contains(c, "/hooks/lp_hook_meminfo_allowed.bpf.o") {
+		t.Errorf("the patch package lacks its hook objects:\n%s", c)
+	}
+	if c := contents("deb/pool/main/k/klpack-loader-6.1.0-56-amd64/klpack-loader-6.1.0-56-amd64_1.0-1_amd64.deb"); !strings.Contains(c, "./usr/libexec/klpack/6.1.0-56-amd64/klpack") {
+		t.Errorf("the loader package lacks the klpack binary:\n%s", c)
+	}
+	// A host binary that is no ELF executable stops the release.
+	dir2 := project(t, []string{"lp_hook.ko"}, "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\npackage:\n  maintainer: m <m@x>\n  host_binary: klpack.yaml\n")
+	_, err := Execute(t.Context(), filepath.Join(dir2, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Output: filepath.Join(dir2, "out")})
+	if se, ok := errors.AsType[*StageError](err); !ok || se.Stage != "packages" || !strings.Contains(err.Error(), "not an ELF file") {
+		t.Errorf("Execute(host_binary klpack.yaml) = %v, want the packages stage refusing it", err)
+	}
+}

@@ -236,6 +236,23 @@ var packagesStage = Stage{Name: "packages", Skip: never, Run: func(ctx context.C
 	r := run.Release
 	r.Pack.MTime = run.Opts.MTime
 	o := pack.Options{Formats: r.Config.Package.Formats, Timeout: r.Config.Package.Timeout}
+	hostNote := ""
+	if r.Pack.HasHooks() {
+		// The loader runs the hooks with klpack: the loader package
+		// ships one, this very binary unless klpack.yaml names another.
+		bin := r.Config.Package.HostBinary
+		if bin != "" {
+			bin = r.Path(bin)
+		} else if self, err := os.Executable(); err == nil {
+			bin = self
+		} else {
+			return "", fmt.Errorf("the hooks need a klpack binary on the host: set package.host_binary (%v)", err)
+		}
+		if err := r.Pack.SetHostBinary(bin); err != nil {
+			return "", fmt.Errorf("%w (set package.host_binary to a klpack built for the hosts: make host)", err)
+		}
+		hostNote = "; the loader package ships " + bin + " for the hooks"
+	}
 	if !run.Opts.Snapshot {
 		o.Sign = run.signer.detach
 	}
@@ -261,7 +278,7 @@ var packagesStage = Stage{Name: "packages", Skip: never, Run: func(ctx context.C
 		}
 		run.artifacts = append(run.artifacts, pack.Artifact{Format: a.Format, Package: a.Package, Path: dest})
 	}
-	return fmt.Sprintf("%d packages", count) + signedNote(run), nil
+	return fmt.Sprintf("%d packages", count) + signedNote(run) + hostNote, nil
 }}
 
 // debPool is where a package's debs go in the apt repository, as Debian
