@@ -22,15 +22,17 @@ func newReleaseCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release [-f klpack.yaml] [--snapshot]",
 		Short: "Run the whole release: scan, check, plan, hooks, signing, packages, repositories, checksums",
-		Long: `Release reads klpack.yaml (see docs/klpack-yaml.md), scans its modules once
+		Long: `Release reads klpack.yaml (its keys: the README), scans its modules once
 and runs the stages over that one release, printing a line per stage:
-scan, check (the gate: the modules in the order listed, against the deployed
-state), plan (the best order), hooks (builds a BPF object per hook point),
-modsign (kernel module signatures), packages (signed rpm and deb), repos (apt
-and dnf repositories) and checksums (signed SHA256SUMS). A stage with nothing
-to do says why it is skipped. Everything is built beside the output directory
-and moved into it only when every stage passed: a failing stage is named, and
-the output directory is left exactly as it was.
+scan, check (the gate: findings against the deployed state that no order or
+plan avoids), plan (the best order, and what going back would cost), hooks
+(builds a BPF object per hook point), modsign (kernel module signatures),
+packages (signed rpm and deb, and the loader package), repos (apt and dnf
+repositories, earlier releases' packages included) and checksums (signed
+SHA256SUMS). A stage with nothing to do says why it is skipped. Everything is
+built in a staging directory inside the output directory and moved into
+place only when every stage passed: a failing stage is named, and the output
+directory is left exactly as it was.
 --snapshot skips every signature, for a local trial.
 Exit 0 on a release, 1 when the check or the plan refuses it, 2 on bad input
 or a failing tool.`,
@@ -52,7 +54,7 @@ or a failing tool.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfig, "the release's klpack.yaml")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "the output directory (default: klpack.yaml's output, else dist beside it)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "the output directory (default: klpack.yaml's output, else dist)")
 	cmd.Flags().StringVar(&keys.PackageKey, "sign-key", "", "OpenPGP secret key for packages and repositories, instead of sign.packages")
 	cmd.Flags().StringVar(&keys.ModuleKey, "module-key", "", "module signing key (PEM), instead of sign.modules; with --module-cert")
 	cmd.Flags().StringVar(&keys.ModuleCert, "module-cert", "", "module signing certificate")
