@@ -68,12 +68,7 @@ older files only when all of them are built; exit 2 on bad input, and
 
 func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 	scan := func(p string, hookPoints []string) (*klp.Module, error) {
-		m, err := elfscan.Open(p, nil)
-		if err != nil || len(hookPoints) == 0 {
-			return m, err
-		}
-		// The declarations are keyed by module name, known after a scan.
-		return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
+		return elfscan.Open(p, &elfscan.Options{Hooks: hookPoints})
 	}
 	// Checked here too, so that the error names the flag, not the manifest.
 	if o.timeout < 0 || o.timeout > pack.MaxTimeout {
