@@ -60,7 +60,7 @@ func eiBase(vermagic string) uint32 {
 
 // declarations applies what the module declares beside its klp_patch:
 // the replaceable and replace_set modinfo tags, and its hook points, from
-// markers and from the manifest (Options.ManifestHooks), each checked
+// markers and from the manifest (Options.Hooks), each checked
 // against the module's error-injection entries. A module has one patch in
 // practice; hooks go to the first.
 func declarations(m *module, patches []*klp.Patch) error {
@@ -76,7 +76,7 @@ func declarations(m *module, patches []*klp.Patch) error {
 			p.ReplaceSet, p.ReplaceSetSource = new(*replaceSet), klp.ReplaceModinfo
 		}
 	}
-	hooks, err := decodeHooks(m.elf, m.rec.Name, eiBase(m.rec.Vermagic), slices.Concat(m.opts.ManifestHooks[m.rec.Name], m.opts.Hooks))
+	hooks, err := decodeHooks(m.elf, m.rec.Name, eiBase(m.rec.Vermagic), m.opts.Hooks)
 	if err != nil {
 		return err
 	}

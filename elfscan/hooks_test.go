@@ -97,23 +97,23 @@ func TestHooks(t *testing.T) {
 	tests := []struct {
 		name     string
 		repl     []string // byte replacements in the module file
-		manifest map[string][]string
+		manifest []string
 		want     []klp.Hook
 	}{
 		{"markers", nil, nil, []klp.Hook{allowed, extra}},
 		// The kernel reads the list by section name: renamed, it is gone.
 		{"no error-injection entries", []string{eiSection, "_error_injection_whitelisX"}, nil,
 			[]klp.Hook{flagged(allowed), flagged(extra)}},
-		{"manifest adds nothing a marker declares", nil, map[string][]string{"lp_hook": {"lp_hook_meminfo_extra"}}, []klp.Hook{allowed, extra}},
-		{"manifest only", []string{hookSection, ".klpack.hookz"}, map[string][]string{"lp_hook": {"lp_hook_meminfo_extra"}, "other": {"x"}},
+		{"manifest adds nothing a marker declares", nil, []string{"lp_hook_meminfo_extra"}, []klp.Hook{allowed, extra}},
+		{"manifest only", []string{hookSection, ".klpack.hookz"}, []string{"lp_hook_meminfo_extra"},
 			[]klp.Hook{manifest(extra)}},
-		{"manifest names a function without an entry", []string{hookSection, ".klpack.hookz"}, map[string][]string{"lp_hook": {"lp_hook_meminfo_proc_show"}},
+		{"manifest names a function without an entry", []string{hookSection, ".klpack.hookz"}, []string{"lp_hook_meminfo_proc_show"},
 			[]klp.Hook{{Object: "lp_hook", Func: "lp_hook_meminfo_proc_show", Source: klp.HookManifest, NoErrorInjection: true}}},
 		{"no declarations", []string{hookSection, ".klpack.hookz"}, nil, []klp.Hook{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := scanBytes(hookModule(t, kernel, tt.repl...), &Options{ManifestHooks: tt.manifest})
+			m, err := scanBytes(hookModule(t, kernel, tt.repl...), &Options{Hooks: tt.manifest})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestHooks(t *testing.T) {
 // TestHooksManifestNoSuchFunction: a hook point the manifest declares
 // must be a function of the module (a probe finds it by name).
 func TestHooksManifestNoSuchFunction(t *testing.T) {
-	_, err := scanBytes(hookModule(t, "6.12.117+deb12-amd64"), &Options{ManifestHooks: map[string][]string{"lp_hook": {"lp_hook_nosuch"}}})
+	_, err := scanBytes(hookModule(t, "6.12.117+deb12-amd64"), &Options{Hooks: []string{"lp_hook_nosuch"}})
 	if err == nil || !strings.Contains(err.Error(), "manifest declares hook point lp_hook_nosuch, but lp_hook defines no such function") {
 		t.Fatalf("err = %v, want the missing function named", err)
 	}

@@ -25,12 +25,10 @@ type Options struct {
 	// it, modules without DWARF take their struct layouts from their own
 	// split BTF instead of the built-in table.
 	VmlinuxBTF *btf.Spec
-	// ManifestHooks are the hook points a release manifest declares, by
-	// module name: function names, reported with source manifest and
-	// checked against the module's error-injection entries.
-	ManifestHooks map[string][]string
-	// Hooks are hook points declared for the one module Open reads,
-	// whatever its name, treated as ManifestHooks are.
+	// Hooks are the hook points a release declares for the module
+	// (klpack.yaml's or the manifest's hook_points): function names,
+	// reported with source manifest and checked against the module's
+	// error-injection entries.
 	Hooks []string
 }
 

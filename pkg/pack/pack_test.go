@@ -29,11 +29,7 @@ const testKernel = "6.1.0-56-amd64"
 var epoch = time.Unix(1700000000, 0).UTC()
 
 func scan(p string, hookPoints []string) (*klp.Module, error) {
-	m, err := elfscan.Open(p, nil)
-	if err != nil || len(hookPoints) == 0 {
-		return m, err
-	}
-	return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
+	return elfscan.Open(p, &elfscan.Options{Hooks: hookPoints})
 }
 
 // TestManifestHookPoints: hook points a release manifest declares reach

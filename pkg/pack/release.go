@@ -132,7 +132,7 @@ type ModuleSpec struct {
 }
 
 // ScanFunc reads a module file's scan record; hookPoints are the hook
-// points the manifest declares for it (elfscan.Options.ManifestHooks).
+// points the manifest declares for it (elfscan.Options.Hooks).
 type ScanFunc func(path string, hookPoints []string) (*klp.Module, error)
 
 // ReadRelease reads a release manifest (YAML or JSON, one document).

@@ -19,14 +19,7 @@ import (
 func releasePackages(tb testing.TB) (aptDir, yumDir string) {
 	tb.Helper()
 	scan := func(p string, hookPoints []string) (*klp.Module, error) {
-		if len(hookPoints) == 0 {
-			return elfscan.Open(p, nil)
-		}
-		m, err := elfscan.Open(p, nil)
-		if err != nil {
-			return nil, err
-		}
-		return elfscan.Open(p, &elfscan.Options{ManifestHooks: map[string][]string{m.Name: hookPoints}})
+		return elfscan.Open(p, &elfscan.Options{Hooks: hookPoints})
 	}
 	r, err := pack.ReadRelease(filepath.Join(testutil.Root(), "testdata", "release-6.1.yaml"), scan)
 	if err != nil {
