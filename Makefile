@@ -1,5 +1,6 @@
-# klpack: `make demo` runs the main job on the bundled testdata, `make test`
-# runs every test. Both install what they need with apt-get when missing.
+# klpack: `make demo` tours the pipeline on the bundled testdata, `make
+# test` runs every test. Each installs what it uses with apt-get when
+# missing: the demo only its own tools (DEMO_DEPS), the tests all (DEPS).
 
 GO       ?= go
 BIN      := bin/klpack
@@ -14,50 +15,64 @@ DEPS := make:make gcc:gcc strip:binutils modinfo:kmod xz:xz-utils zstd:zstd \
 	/usr/src/linux-headers-6.1.0-56-amd64/Makefile:linux-headers-6.1.0-56-amd64 \
 	/usr/src/linux-headers-6.12.117+deb12-amd64/vmlinux:linux-headers-6.12.117+deb12-amd64
 
-.PHONY: all build demo test unit fuzz fuzz-short tidy-check bench install-deps testdata trees clean
+# The Debian packages the demo uses: the tools scripts/demo.sh's stages
+# call, nothing else. Go is a prerequisite and the sample modules are
+# committed, so no kernel headers, kernel image or qemu; scan, check, plan,
+# the packages, the apt repository and all signing are klpack's own Go.
+#   clang, llvm-strip  klpack hooks build compiles and strips each hook
+#   createrepo_c       the dnf repository klpack release writes
+#   rpmkeys            the demo's check of one package's signature
+DEMO_DEPS := clang:clang llvm-strip:llvm createrepo_c:createrepo-c rpmkeys:rpm
+
+.PHONY: all build demo test unit fuzz fuzz-short tidy-check bench install-deps install-demo-deps testdata trees clean
 
 # Each area's own targets and the Debian packages it needs (DEPS += ...).
 include $(wildcard mk/*.mk)
+
+# The tests run the demo's script too (internal/tour), so they need its
+# tools as well.
+DEPS += $(DEMO_DEPS)
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/klpack
 
-install-deps:
-	@missing=; for d in $(DEPS); do \
+# apt-install installs the packages of the list $(1) (items
+# command-or-path:package) whose command is not on PATH or whose path is
+# missing; $@ names the target in its message.
+define apt-install
+	@missing=; for d in $(sort $(1)); do \
 		what=$${d%%:*}; pkg=$${d#*:}; \
 		case $$what in /*) test -e $$what ;; *) command -v $$what >/dev/null 2>&1 ;; esac \
-			|| missing="$$missing $$pkg"; \
+			|| case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg" ;; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
-		echo "install-deps: installing$$missing"; \
+		echo "$@: installing$$missing"; \
 		SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+install-deps:
+	$(call apt-install,$(DEPS))
+
+install-demo-deps:
+	$(call apt-install,$(DEMO_DEPS))
 
 # The real Debian module trees the agreement tests and benchmarks read.
 trees: install-deps
 	sh scripts/fetch-trees.sh $(TREES)
 
-demo: build
-	@echo "== klpack scan testdata/ko/6.1.0-56-amd64 (livepatch modules, as built)"
-	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_*[a-z].ko
-	@echo "== the same module stripped of all local symbols, xz-compressed copies included"
-	./$(BIN) scan testdata/ko/6.1.0-56-amd64/lp_param.strip-unneeded.ko testdata/ko/6.1.0-56-amd64/lp_multiobj.ko.xz
-	@echo "== modules made by kpatch-build and upstream klp-build for the test kernel (patch built at init), and one cross-built for arm64"
-	./$(BIN) scan testdata/gen/kpatch-build/ko/kpb_replace.ko testdata/gen/klp-build/ko/klpb_sympos.ko testdata/ko/7.2.13-arm64/lp_replace.ko
-	@echo "== JSON (klpack.scan/v1) of one module"
-	./$(BIN) scan --json testdata/ko/6.12.117+deb12-amd64/lp_replace.ko.zst
-	@echo "== klpack simulate: the sample modules loaded, disabled, replaced and unloaded on 6.1"
-	./$(BIN) simulate testdata/scenarios/testdata-6.1.yaml
-	@echo "== klpack check: lp_replace.ko against 6.1 running lp_noreplace and lp_multiobj: the kernel would refuse it"
-	./$(BIN) check --deployed testdata/states/testdata-6.1.json testdata/ko/6.1.0-56-amd64/lp_replace.ko || test $$? -eq 1
-	@echo "== klpack check: a cumulative release (lp3) against a hybrid kernel running off-band lp1 and cumulative lp2"
-	./$(BIN) check --deployed testdata/states/seed-hybrid.json testdata/scenarios/seed/lp3.json || test $$? -eq 1
-	@echo "== the same release on a mainline kernel: refused, lp3 would remove the off-band lp1"
-	./$(BIN) check --deployed testdata/states/seed-mainline.json testdata/scenarios/seed/lp3.json || test $$? -eq 1
+# The tour README.md shows (scripts/demo.sh; internal/tour checks the two
+# agree): scan, check, plan, hooks, release, leaving the repositories in
+# dist/. The keys are throwaway ones made in a temporary directory removed
+# at the end; the release's public key stays in dist/signing-key.asc.
+demo: install-demo-deps build
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(GO) run ./internal/throwaway/cmd/klpack-throwaway-keys "$$tmp"; \
+	sh scripts/demo.sh ./$(BIN) "$$tmp"
 
 # TREE_STATE hashes the work tree's changes: git status, the diff of
 # tracked files and the content of untracked ones. make test compares it
