@@ -12,7 +12,8 @@
 # Run from a directory holding testdata/; dist/ there is replaced.
 #
 # Tools: clang and llvm-strip (hooks), createrepo_c (the dnf repository),
-# rpmkeys (the check of one package's signature); Makefile's DEMO_DEPS.
+# rpmkeys (the check of one package's signature): the Makefile's
+# DEMO_DEPS; besides those only sh, mktemp, rm, cat, find and sort.
 set -eu
 
 [ $# -eq 2 ] || { echo "usage: demo.sh KLPACK KEYS" >&2; exit 2; }
@@ -21,21 +22,24 @@ ko=testdata/ko/6.1.0-56-amd64
 # Package and repository dates, so the release is reproducible.
 export SOURCE_DATE_EPOCH=1700000000
 
+rm -rf dist
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
 # run WANT SHOWN ARGS...: print "$ SHOWN" (the command as a reader would
-# type it), run klpack with ARGS (stderr into stdout, where it comes in
-# order), and fail unless it exits WANT.
+# type it), run klpack with ARGS, print what it wrote (stderr after
+# stdout, in order), and fail unless it exits WANT. Its output goes to a
+# file, never a terminal, so a terminal's progress bar or colours cannot
+# make the tour differ from README.md's.
 run() {
 	want=$1 shown=$2
 	shift 2
 	printf '$ %s\n' "$shown"
 	rc=0
-	"$klpack" "$@" 2>&1 || rc=$?
+	"$klpack" "$@" >"$tmp/out" 2>&1 || rc=$?
+	cat "$tmp/out"
 	[ "$rc" -eq "$want" ] || { echo "demo: klpack $1 exited $rc, want $want" >&2; exit 1; }
 }
-
-rm -rf dist
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 echo "== scan: every later stage decides from what a module does to the kernel (replace or not, klp_states, the functions it patches), read from the .ko without loading it."
 run 0 "klpack scan $ko/lp_replace.ko $ko/lp_noreplace.ko" scan "$ko/lp_replace.ko" "$ko/lp_noreplace.ko"

@@ -20,7 +20,7 @@ import (
 // essential are the commands scripts/demo.sh runs besides klpack and
 // DEMO_DEPS: all from Debian's Essential packages (dash, coreutils,
 // findutils), present on every machine, so the demo installs none of them.
-var essential = []string{"sh", "mktemp", "rm", "find", "sort"}
+var essential = []string{"sh", "mktemp", "rm", "cat", "find", "sort"}
 
 // The tour's sections, in pipeline order, each with what it must show: a
 // hand-written expectation, so a README block rewritten from a broken run
