@@ -42,7 +42,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 			}
 			if o.sarif != "" {
 				err := atomicfile.Write(o.sarif, func(w io.Writer) error {
-					return check.SARIF(rep, version).Write(w)
+					return check.SARIF(rep, readVersion().Version).Write(w)
 				})
 				if err != nil {
 					return &exitError{exitInput, err}

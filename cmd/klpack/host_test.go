@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -89,9 +90,10 @@ func TestHostBuildRuns(t *testing.T) {
 	gobin := testutil.NeedTool(t, "go")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "klpack-host")
-	if out, err := exec.Command(gobin, "build", "-tags", "klpack_host", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command(gobin, "build", "-tags", "klpack_host", "-ldflags", "-X main.version=v0.0.0-hosttest", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build -tags klpack_host: %v\n%s", err, out)
 	}
+	checkBuiltVersion(t, gobin, bin, "v0.0.0-hosttest")
 	tests := []struct {
 		args   []string
 		code   int
@@ -129,5 +131,47 @@ func TestHostBuildRuns(t *testing.T) {
 				t.Errorf("klpack-host %s lists %q", strings.Join(args, " "), l)
 			}
 		}
+	}
+}
+
+// checkBuiltVersion runs klpack version --json from a built binary and
+// compares it with what go version -m reads from the same binary: the
+// commit is there only when the build stamped one (-buildvcs, a git
+// checkout), and must then be reported.
+func checkBuiltVersion(t *testing.T, gobin, bin, want string) {
+	t.Helper()
+	out, err := exec.Command(bin, "version", "--json").Output()
+	if err != nil {
+		t.Fatalf("%s version --json: %v", bin, err)
+	}
+	var got buildVersion
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s version --json: %v\n%s", bin, err, out)
+	}
+	m, err := exec.Command(gobin, "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	wantV := buildVersion{Schema: "klpack.version/v1", Version: want}
+	for _, l := range strings.Split(string(m), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == bin+":":
+			wantV.Go = f[1]
+		case len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision="):
+			wantV.Commit = strings.TrimPrefix(f[1], "vcs.revision=")
+		case len(f) == 2 && f[0] == "build" && f[1] == "vcs.modified=true":
+			wantV.Modified = true
+		}
+	}
+	if got != wantV {
+		t.Errorf("%s version --json = %+v, want %+v (from go version -m)", bin, got, wantV)
+	}
+	text, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", bin, err)
+	}
+	if !strings.HasPrefix(string(text), "klpack "+want+"\ncommit "+wantV.commit()+"\n") {
+		t.Errorf("%s --version = %q, want it to start with klpack %s, commit %s", bin, text, want, wantV.commit())
 	}
 }
