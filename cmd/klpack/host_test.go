@@ -104,6 +104,9 @@ func TestHostBuildRuns(t *testing.T) {
 		{[]string{"package", "--out", dir, "release.yaml"}, 2, "", "klpack: klpack package is not in this host build of klpack (-tags klpack_host): run it where releases are built, with the full klpack\n"},
 		{[]string{"sign", "--key", "k", "m.ko"}, 2, "", "klpack: klpack sign is not in this host build"},
 		{[]string{"hooks", "build", "-o", dir, "m.ko"}, 2, "", "klpack: klpack hooks build is not in this host build"},
+		{[]string{"hooks", "stats"}, 2, "", "klpack: unknown command \"stats\" for \"klpack hooks\"; did you mean \"status\"?\n"},
+		{[]string{"deploy", "captur", "--sysfs", dir}, 2, "", "klpack: unknown command \"captur\" for \"klpack deploy\"; did you mean \"capture\"?\n"},
+		{[]string{"hooks"}, 2, "", "klpack: missing COMMAND: klpack hooks takes one of attach, detach, set, status, sync, unset (see klpack hooks --help)\n"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(bin, tt.args...)

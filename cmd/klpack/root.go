@@ -44,6 +44,11 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate(`{{index .Annotations "version"}}`)
 	root.AddCommand(newVersionCmd(), newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd())
 	root.AddCommand(releaseCmds()...)
+	// Cobra adds its completion command when it executes; added now, it
+	// is guarded like the others.
+	root.InitDefaultCompletionCmd()
+	guardParents(root)
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// A cobra command that only groups others prints its help and exits 0
+// for anything it is given, so that a typo (klpack hooks stats) passes in
+// CI. guardParents makes each such command refuse what is not one of its
+// commands, with exit 2 and a suggestion; the root alone still prints its
+// help when given nothing.
+func guardParents(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		guardParents(c)
+	}
+	if !cmd.HasSubCommands() {
+		return
+	}
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownCommand(c, args[0])
+		}
+		return nil
+	}
+	if cmd.Run == nil && cmd.RunE == nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if !c.HasParent() {
+				return c.Help()
+			}
+			return &exitError{exitInput, fmt.Errorf("missing COMMAND: %s takes one of %s (see %s --help)",
+				c.CommandPath(), strings.Join(commandNames(c), ", "), c.CommandPath())}
+		}
+	}
+}
+
+// unknownCommand says that name is none of cmd's commands, suggesting
+// those it is close to, else listing them.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		q := make([]string, len(s))
+		for i, n := range s {
+			q[i] = fmt.Sprintf("%q", n)
+		}
+		msg += "; did you mean " + orList(q) + "?"
+	} else {
+		msg += "; the commands are " + strings.Join(commandNames(cmd), ", ")
+	}
+	return &exitError{exitInput, fmt.Errorf("%s", msg)}
+}
+
+// flagError is the root's flag error function (its commands inherit
+// it). A parent command parses the flags of the command the user meant:
+// klpack deploy captur --sysfs DIR fails on --sysfs, where the mistake is
+// captur.
+func flagError(cmd *cobra.Command, err error) error {
+	if cmd.HasSubCommands() {
+		if args := cmd.Flags().Args(); len(args) > 0 {
+			return unknownCommand(cmd, args[0])
+		}
+	}
+	return &exitError{exitInput, err}
+}
+
+// commandNames are the commands a user may run under cmd.
+func commandNames(cmd *cobra.Command) []string {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() && c.Name() != "help" {
+			names = append(names, c.Name())
+		}
+	}
+	return names
+}
+
+// orList joins "a", "b" and "c" as "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
