@@ -135,7 +135,7 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		return nil, 0, fmt.Errorf("--fail-on: %w", err)
 	}
 	if len(args) == 0 {
-		return nil, 0, fmt.Errorf("no candidates: name the modules (or scan documents), or give -f klpack.yaml")
+		return nil, 0, fmt.Errorf("missing CANDIDATE: the release's modules (or scan documents), in load order, or -f klpack.yaml (usage: %s)", cmd.UseLine())
 	}
 	in := &check.Input{Model: o.model, DeployedPath: o.deployed}
 	if o.deployed != "" {

@@ -84,3 +84,59 @@ func orList(s []string) string {
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
+
+// positional checks a command's arguments: at least min, at most max (-1:
+// no limit). Cobra says "accepts 1 arg(s), received 0"; this names the
+// argument, from the command's Use line, and says what it is.
+func positional(min, max int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		names := argNames(cmd.Use)
+		switch {
+		case len(args) < min:
+			name := "ARG"
+			if len(args) < len(names) {
+				name = names[len(args)]
+			}
+			return &exitError{exitInput, fmt.Errorf("missing %s: %s (usage: %s)", name, what, cmd.UseLine())}
+		case max == 0 && len(args) > 0:
+			return &exitError{exitInput, fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])}
+		case max > 0 && len(args) > max:
+			return &exitError{exitInput, fmt.Errorf("%s takes %d argument%s (%s), got %d: extra %q (usage: %s)",
+				cmd.CommandPath(), max, plural(max), strings.Join(names, " "), len(args), args[max], cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+// argNames are the positional arguments a Use line shows, in order:
+// "sign --key KEY [--cert CERT] [flags] MODULE" has MODULE. Optional
+// parts in brackets, flags with their values and the alternatives after
+// " | " are not arguments; a trailing "..." is dropped.
+func argNames(use string) []string {
+	use, _, _ = strings.Cut(use, " | ")
+	var names []string
+	depth, flagValue := 0, false
+	for i, f := range strings.Fields(use) {
+		opens, closes := strings.Count(f, "["), strings.Count(f, "]")
+		inBrackets := depth > 0 || opens > 0
+		depth += opens - closes
+		switch {
+		case i == 0 || inBrackets:
+		case strings.HasPrefix(f, "-"):
+			flagValue = true
+			continue
+		case flagValue:
+		default:
+			names = append(names, strings.TrimSuffix(f, "..."))
+		}
+		flagValue = false
+	}
+	return names
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -50,7 +50,7 @@ disagrees with the module file is reported, not joined. Without --modules,
 the modules are those under <root>/usr/lib/klpack.
 The load order is stack_order (Linux 6.13+), else --order, else a guess.
 Exit 0 when the state was written, 2 on bad input.`,
-		Args: cobra.NoArgs,
+		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeployCapture(cmd, &o)
 		},
@@ -124,7 +124,7 @@ func newDeployShowCmd() *cobra.Command {
 		Long: `Show reads a klpack.deployed/v1 file, validates it and prints the kernel and
 a line per patch in load order (--json: the normalized document).
 Exit 0 when the file is valid, 2 naming the file and field when not.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the deployed-state file (klpack.deployed/v1) to show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := readState(cmd.ErrOrStderr(), args[0])
 			if err != nil {

@@ -42,9 +42,12 @@ klpack.yaml instead and packages its modules in the order its plan chooses
 (klpack release does that and more). The packages replace
 older files only when all of them are built; exit 2 on bad input, and
 --output is left as it was.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: positional(0, 1, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (o.file != "") {
+			if len(args) == 0 && o.file == "" {
+				return &exitError{exitInput, fmt.Errorf("missing RELEASE: the release manifest (klpack.release/v1) to package, or -f klpack.yaml (usage: %s)", cmd.UseLine())}
+			}
+			if len(args) == 1 && o.file != "" {
 				return &exitError{exitInput, errors.New("give a release manifest or -f klpack.yaml, one of them")}
 			}
 			if o.file != "" {

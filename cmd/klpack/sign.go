@@ -29,7 +29,7 @@ func newSignCmd() *cobra.Command {
 its private key (PEM; one file may hold both, like the kernel's
 signing_key.pem), replacing any signature already there. The module is
 rewritten in place unless --output names another file. Exit 2 on bad input.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the kernel module to sign"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSign(cmd, &o, args[0])
 		},

@@ -92,7 +92,7 @@ func newVersionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version [--json]",
 		Short: "Print klpack's version, the commit it was built from and the Go that built it",
-		Args:  cobra.NoArgs,
+		Args:  positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := readVersion()
 			if asJSON {
