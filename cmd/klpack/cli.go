@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/deploy"
 )
 
 // A cobra command that only groups others prints its help and exits 0
@@ -139,4 +144,64 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// Fixed-value flags: the values each accepts, for its errors and its
+// shell completion. The packages that own them check them again.
+var (
+	kernelModels = []string{deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet}
+	severities   = []string{check.Info.String(), check.Warning.String(), check.Error.String()}
+	hashNames    = []string{"sha256", "sha384", "sha512"}
+)
+
+// enumValue is a string flag that takes one of values (any case, kept in
+// the listed spelling) or, when list is set, a comma-separated list of
+// them.
+type enumValue struct {
+	target *string
+	values []string
+	list   bool
+}
+
+func (e *enumValue) String() string { return *e.target }
+func (e *enumValue) Type() string   { return "string" }
+
+func (e *enumValue) Set(s string) error {
+	parts := []string{s}
+	if e.list {
+		parts = strings.Split(s, ",")
+	}
+	for i, p := range parts {
+		j := slices.IndexFunc(e.values, func(v string) bool { return strings.EqualFold(v, p) })
+		if j < 0 {
+			want := "want " + orList(e.values)
+			if e.list {
+				return fmt.Errorf("%q: %s, comma-separated", p, want)
+			}
+			return errors.New(want)
+		}
+		parts[i] = e.values[j]
+	}
+	*e.target = strings.Join(parts, ",")
+	return nil
+}
+
+// enumFlag defines a fixed-value flag on cmd and completes its values.
+func enumFlag(cmd *cobra.Command, p *string, name, value string, values []string, list bool, usage string) {
+	*p = value
+	cmd.Flags().Var(&enumValue{target: p, values: values, list: list}, name, usage)
+	cmd.RegisterFlagCompletionFunc(name, func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		// A list completes its next item after what is typed.
+		prefix, typed, done := "", toComplete, []string(nil)
+		if i := strings.LastIndex(toComplete, ","); list && i >= 0 {
+			prefix, typed, done = toComplete[:i+1], toComplete[i+1:], strings.Split(toComplete[:i], ",")
+		}
+		var out []cobra.Completion
+		for _, v := range values {
+			if strings.HasPrefix(v, typed) && !slices.Contains(done, v) {
+				out = append(out, prefix+v)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
 }

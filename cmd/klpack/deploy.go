@@ -60,7 +60,7 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.StringVar(&o.root, "root", "/", "host root whose installed klpack package manifests are joined")
 	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable (default: <root>/usr/lib/klpack)")
 	f.StringVar(&o.release, "kernel-release", "", "kernel release (default: from the modules' vermagic)")
-	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
+	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
 	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
 	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")

@@ -106,6 +106,8 @@ func TestHostBuildRuns(t *testing.T) {
 		{[]string{"hooks", "build", "-o", dir, "m.ko"}, 2, "", "klpack: klpack hooks build is not in this host build"},
 		{[]string{"hooks", "stats"}, 2, "", "klpack: unknown command \"stats\" for \"klpack hooks\"; did you mean \"status\"?\n"},
 		{[]string{"deploy", "captur", "--sysfs", dir}, 2, "", "klpack: unknown command \"captur\" for \"klpack deploy\"; did you mean \"capture\"?\n"},
+		{[]string{"__complete", "check", "--kernel-model", ""}, 0, "mainline\nhybrid\nreplace-set\n:4\n", "Completion ended with directive: ShellCompDirectiveNoFileComp\n"},
+		{[]string{"check", "--kernel-model", "mainlin", "m.ko"}, 2, "", "klpack: invalid argument \"mainlin\" for \"--kernel-model\" flag: want mainline, hybrid or replace-set\n"},
 		{[]string{"hooks"}, 2, "", "klpack: missing COMMAND: klpack hooks takes one of attach, detach, set, status, sync, unset (see klpack hooks --help)\n"},
 	}
 	for _, tt := range tests {

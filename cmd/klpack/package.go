@@ -26,6 +26,9 @@ type packageOptions struct {
 	timeout                                                             int
 }
 
+// formatNames are the package formats --format takes.
+var formatNames = []string{pack.FormatRPM, pack.FormatDeb}
+
 func newPackageCmd() *cobra.Command {
 	var o packageOptions
 	cmd := &cobra.Command{
@@ -58,7 +61,7 @@ older files only when all of them are built; exit 2 on bad input, and
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", ".", "directory to write the packages and manifests into")
-	f.StringVar(&o.formats, "format", "rpm,deb", "formats to build, comma-separated")
+	enumFlag(cmd, &o.formats, "format", "rpm,deb", formatNames, true, "formats to build, comma-separated: rpm, deb")
 	f.StringVar(&o.key, "sign-key", "", "OpenPGP secret key file to sign the packages with")
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")
 	f.StringVar(&o.passFile, "passphrase-file", "", "file whose first line is the key's passphrase")

@@ -44,7 +44,7 @@ for every function, and every change of code outside a transition.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.simulate/v1 JSON document")
-	cmd.Flags().StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: the scenario's, the deployed state's, else the kernel release's)")
+	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: the scenario's, the deployed state's, else the kernel release's)")
 	return cmd
 }
 
