@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/atomicfile"
@@ -42,7 +41,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 			}
 			if o.sarif != "" {
 				err := atomicfile.Write(o.sarif, func(w io.Writer) error {
-					return check.SARIF(rep, version).Write(w)
+					return check.SARIF(rep, readVersion().Version).Write(w)
 				})
 				if err != nil {
 					return &exitError{exitInput, err}
@@ -64,22 +63,23 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 			return nil
 		},
 	}
-	o.flags(cmd.Flags())
+	o.flags(cmd)
 	cmd.Flags().StringVar(&o.sarif, "sarif", "", "also write a SARIF 2.1.0 log to this file")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.check/v1 JSON report")
 	return cmd
 }
 
 // flags are the inputs check and plan share.
-func (o *checkOptions) flags(f *pflag.FlagSet) {
+func (o *checkOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.StringVar(&o.deployed, "deployed", "", "deployed state (klpack.deployed/v1); none means an empty kernel")
-	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: the state's, else the release's)")
+	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: the state's, else the release's)")
 	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
 	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
 	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
-	f.StringVar(&o.failOn, "fail-on", "error", "fail on findings at or above: info, warning, error")
+	enumFlag(cmd, &o.failOn, "fail-on", "error", severities, false, "fail on findings at or above: info, warning, error")
 	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml: its modules, layers, deployed state, acks and fail_on")
 }
 
@@ -135,7 +135,7 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		return nil, 0, fmt.Errorf("--fail-on: %w", err)
 	}
 	if len(args) == 0 {
-		return nil, 0, fmt.Errorf("no candidates: name the modules (or scan documents), or give -f klpack.yaml")
+		return nil, 0, fmt.Errorf("missing CANDIDATE: the release's modules (or scan documents), in load order, or -f klpack.yaml (usage: %s)", cmd.UseLine())
 	}
 	in := &check.Input{Model: o.model, DeployedPath: o.deployed}
 	if o.deployed != "" {

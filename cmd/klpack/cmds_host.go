@@ -11,8 +11,8 @@ import (
 )
 
 // The host build stands in for the commands that make a release
-// (cmds_full.go) with commands that say where to run them: without them, a
-// parent command such as hooks would print its help and exit 0.
+// (cmds_full.go) with commands that say where to run them: without them,
+// klpack hooks build would be an unknown command, as if misspelt.
 
 func releaseCmds() []*cobra.Command {
 	return []*cobra.Command{absentCmd("package"), absentCmd("sign"), absentCmd("release")}

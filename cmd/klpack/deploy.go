@@ -50,7 +50,7 @@ disagrees with the module file is reported, not joined. Without --modules,
 the modules are those under <root>/usr/lib/klpack.
 The load order is stack_order (Linux 6.13+), else --order, else a guess.
 Exit 0 when the state was written, 2 on bad input.`,
-		Args: cobra.NoArgs,
+		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeployCapture(cmd, &o)
 		},
@@ -60,7 +60,7 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.StringVar(&o.root, "root", "/", "host root whose installed klpack package manifests are joined")
 	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable (default: <root>/usr/lib/klpack)")
 	f.StringVar(&o.release, "kernel-release", "", "kernel release (default: from the modules' vermagic)")
-	f.StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
+	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: inferred from sysfs)")
 	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
 	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
@@ -124,7 +124,7 @@ func newDeployShowCmd() *cobra.Command {
 		Long: `Show reads a klpack.deployed/v1 file, validates it and prints the kernel and
 a line per patch in load order (--json: the normalized document).
 Exit 0 when the file is valid, 2 naming the file and field when not.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the deployed-state file (klpack.deployed/v1) to show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := readState(cmd.ErrOrStderr(), args[0])
 			if err != nil {

@@ -37,7 +37,10 @@ Exit 0 when every hook built and the target has what it needs, 1 when a
 build or validation failed or the target lacks something, 2 on bad input.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) > 0) == (o.file != "") {
+			if len(args) == 0 && o.file == "" {
+				return &exitError{exitInput, fmt.Errorf("missing MODULE: the modules (or scan documents) whose hooks to build, or -f klpack.yaml (usage: %s)", cmd.UseLine())}
+			}
+			if len(args) > 0 && o.file != "" {
 				return &exitError{exitInput, errors.New("give modules or -f klpack.yaml, one of them")}
 			}
 			return runHooksBuild(cmd, &o, args)

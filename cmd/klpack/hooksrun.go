@@ -34,7 +34,7 @@ hook function that runs now: the function in each enabled livepatch module
 that defines it, named <module>:<func> so that a copy in vmlinux or in an
 older patch is never probed by mistake. Values set for cgroups survive a new
 version of the object.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: positional(1, -1, "the hook objects to attach, as klpack hooks build wrote them"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHooksAttach(cmd, &o, args)
 		},
@@ -78,7 +78,7 @@ and removes the probes of copies that no longer run. After an atomic replace,
 the replaced patch's function is never called again while its probe still
 looks attached: run sync right after the transition completes (the package
 loader does). It prints what it changed and how long each probe took.`,
-		Args: cobra.NoArgs,
+		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHooksSync(cmd, &o)
 		},
@@ -119,7 +119,7 @@ func newHooksStatusCmd() *cobra.Command {
 which run now, the call, override and refused counters and the value forced
 per cgroup. Exit 1 when a live copy has no probe (bypassed) or a probe sits on
 a copy that no longer runs (stale): "klpack hooks sync" repairs both.`,
-		Args: cobra.NoArgs,
+		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHooksStatus(cmd, &o)
 		},
@@ -213,7 +213,7 @@ func newHooksSetCmd() *cobra.Command {
 		Long: `Set makes the hook function return N (e.g. -1 for -EPERM) when a task of the
 cgroup v2 directory DIR calls it. The program refuses, and counts, values
 outside what a function of the hook's error type returns on failure.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the hook point whose value to set"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := hooks.CgroupID(o.cgroup)
 			if err != nil {
@@ -240,7 +240,7 @@ func newHooksUnsetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unset FUNC --cgroup DIR",
 		Short: "Stop overriding a hook function for tasks of a cgroup",
-		Args:  cobra.ExactArgs(1),
+		Args:  positional(1, 1, "the hook point whose value to remove"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := hooks.CgroupID(o.cgroup)
 			if err != nil {

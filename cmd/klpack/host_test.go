@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -89,9 +90,10 @@ func TestHostBuildRuns(t *testing.T) {
 	gobin := testutil.NeedTool(t, "go")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "klpack-host")
-	if out, err := exec.Command(gobin, "build", "-tags", "klpack_host", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command(gobin, "build", "-tags", "klpack_host", "-ldflags", "-X main.version=v0.0.0-hosttest", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build -tags klpack_host: %v\n%s", err, out)
 	}
+	checkBuiltVersion(t, gobin, bin, "v0.0.0-hosttest")
 	tests := []struct {
 		args   []string
 		code   int
@@ -102,6 +104,11 @@ func TestHostBuildRuns(t *testing.T) {
 		{[]string{"package", "--out", dir, "release.yaml"}, 2, "", "klpack: klpack package is not in this host build of klpack (-tags klpack_host): run it where releases are built, with the full klpack\n"},
 		{[]string{"sign", "--key", "k", "m.ko"}, 2, "", "klpack: klpack sign is not in this host build"},
 		{[]string{"hooks", "build", "-o", dir, "m.ko"}, 2, "", "klpack: klpack hooks build is not in this host build"},
+		{[]string{"hooks", "stats"}, 2, "", "klpack: unknown command \"stats\" for \"klpack hooks\"; did you mean \"status\"?\n"},
+		{[]string{"deploy", "captur", "--sysfs", dir}, 2, "", "klpack: unknown command \"captur\" for \"klpack deploy\"; did you mean \"capture\"?\n"},
+		{[]string{"__complete", "check", "--kernel-model", ""}, 0, "mainline\nhybrid\nreplace-set\n:4\n", "Completion ended with directive: ShellCompDirectiveNoFileComp\n"},
+		{[]string{"check", "--kernel-model", "mainlin", "m.ko"}, 2, "", "klpack: invalid argument \"mainlin\" for \"--kernel-model\" flag: want mainline, hybrid or replace-set\n"},
+		{[]string{"hooks"}, 2, "", "klpack: missing COMMAND: klpack hooks takes one of attach, detach, set, status, sync, unset (see klpack hooks --help)\n"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(bin, tt.args...)
@@ -129,5 +136,47 @@ func TestHostBuildRuns(t *testing.T) {
 				t.Errorf("klpack-host %s lists %q", strings.Join(args, " "), l)
 			}
 		}
+	}
+}
+
+// checkBuiltVersion runs klpack version --json from a built binary and
+// compares it with what go version -m reads from the same binary: the
+// commit is there only when the build stamped one (-buildvcs, a git
+// checkout), and must then be reported.
+func checkBuiltVersion(t *testing.T, gobin, bin, want string) {
+	t.Helper()
+	out, err := exec.Command(bin, "version", "--json").Output()
+	if err != nil {
+		t.Fatalf("%s version --json: %v", bin, err)
+	}
+	var got buildVersion
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s version --json: %v\n%s", bin, err, out)
+	}
+	m, err := exec.Command(gobin, "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	wantV := buildVersion{Schema: "klpack.version/v1", Version: want}
+	for _, l := range strings.Split(string(m), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == bin+":":
+			wantV.Go = f[1]
+		case len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision="):
+			wantV.Commit = strings.TrimPrefix(f[1], "vcs.revision=")
+		case len(f) == 2 && f[0] == "build" && f[1] == "vcs.modified=true":
+			wantV.Modified = true
+		}
+	}
+	if got != wantV {
+		t.Errorf("%s version --json = %+v, want %+v (from go version -m)", bin, got, wantV)
+	}
+	text, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", bin, err)
+	}
+	if !strings.HasPrefix(string(text), "klpack "+want+"\ncommit "+wantV.commit()+"\n") {
+		t.Errorf("%s --version = %q, want it to start with klpack %s, commit %s", bin, text, want, wantV.commit())
 	}
 }

@@ -26,6 +26,9 @@ type packageOptions struct {
 	timeout                                                             int
 }
 
+// formatNames are the package formats --format takes.
+var formatNames = []string{pack.FormatRPM, pack.FormatDeb}
+
 func newPackageCmd() *cobra.Command {
 	var o packageOptions
 	cmd := &cobra.Command{
@@ -42,9 +45,12 @@ klpack.yaml instead and packages its modules in the order its plan chooses
 (klpack release does that and more). The packages replace
 older files only when all of them are built; exit 2 on bad input, and
 --output is left as it was.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: positional(0, 1, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (o.file != "") {
+			if len(args) == 0 && o.file == "" {
+				return &exitError{exitInput, fmt.Errorf("missing RELEASE: the release manifest (klpack.release/v1) to package, or -f klpack.yaml (usage: %s)", cmd.UseLine())}
+			}
+			if len(args) == 1 && o.file != "" {
 				return &exitError{exitInput, errors.New("give a release manifest or -f klpack.yaml, one of them")}
 			}
 			if o.file != "" {
@@ -55,7 +61,7 @@ older files only when all of them are built; exit 2 on bad input, and
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", ".", "directory to write the packages and manifests into")
-	f.StringVar(&o.formats, "format", "rpm,deb", "formats to build, comma-separated")
+	enumFlag(cmd, &o.formats, "format", "rpm,deb", formatNames, true, "formats to build, comma-separated: rpm, deb")
 	f.StringVar(&o.key, "sign-key", "", "OpenPGP secret key file to sign the packages with")
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")
 	f.StringVar(&o.passFile, "passphrase-file", "", "file whose first line is the key's passphrase")

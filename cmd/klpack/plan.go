@@ -50,7 +50,7 @@ bad input.`,
 			return nil
 		},
 	}
-	o.flags(cmd.Flags())
+	o.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the klpack.plan/v1 JSON document")
 	return cmd
 }

@@ -36,7 +36,7 @@ directory is left exactly as it was.
 --snapshot skips every signature, for a local trial.
 Exit 0 on a release, 1 when the check or the plan refuses it, 2 on bad input
 or a failing tool.`,
-		Args: cobra.NoArgs,
+		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mtime, err := sourceDate()
 			if err != nil {

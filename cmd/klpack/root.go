@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/klpack/klpack/internal/safetext"
 	"github.com/spf13/cobra"
 )
-
-// version is klpack's version, set at link time by release builds.
-var version = "devel"
 
 // Exit codes, decided here only.
 const (
@@ -36,8 +34,21 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd())
+	// --version prints what klpack version does; through an annotation,
+	// so that the template never parses text from the build.
+	v := readVersion()
+	var text strings.Builder
+	v.writeText(&text)
+	root.Version = v.Version
+	root.Annotations = map[string]string{"version": text.String()}
+	root.SetVersionTemplate(`{{index .Annotations "version"}}`)
+	root.AddCommand(newVersionCmd(), newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd())
 	root.AddCommand(releaseCmds()...)
+	// Cobra adds its completion command when it executes; added now, it
+	// is guarded like the others.
+	root.InitDefaultCompletionCmd()
+	guardParents(root)
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 

@@ -24,7 +24,7 @@ func newScanCmd() *cobra.Command {
 		Long: `Scan reads kernel modules (.ko, .ko.xz, .ko.zst, .ko.gz; directories are
 walked) and reports their modinfo, signature and livepatch metadata.
 Exit 0 when every file was read, 2 when any was bad.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: positional(1, -1, "the modules (.ko, compressed or not) or directories of them to scan"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd, &o, args)
 		},

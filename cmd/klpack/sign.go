@@ -29,7 +29,7 @@ func newSignCmd() *cobra.Command {
 its private key (PEM; one file may hold both, like the kernel's
 signing_key.pem), replacing any signature already there. The module is
 rewritten in place unless --output names another file. Exit 2 on bad input.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the kernel module to sign"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSign(cmd, &o, args[0])
 		},
@@ -37,7 +37,7 @@ rewritten in place unless --output names another file. Exit 2 on bad input.`,
 	f := cmd.Flags()
 	f.StringVar(&o.key, "key", "", "PEM private key (required)")
 	f.StringVar(&o.cert, "cert", "", "X.509 certificate, PEM or DER (default: the key file)")
-	f.StringVar(&o.hash, "hash", "sha256", "digest: sha256, sha384 or sha512")
+	enumFlag(cmd, &o.hash, "hash", "sha256", hashNames, false, "digest: sha256, sha384 or sha512")
 	f.StringVarP(&o.out, "output", "o", "", "write the signed module here instead of in place")
 	f.BoolVar(&o.keyID, "keyid", false, "identify the signer by subject key identifier (sign-file -k)")
 	f.StringVar(&o.passEnv, "passphrase-env", "", "environment variable holding the key's passphrase")

@@ -25,7 +25,7 @@ func newSimulateCmd() *cobra.Command {
 load/enable/disable/unload) with the kernel's livepatch rules and prints, per
 step, whether the kernel accepts it, the patch stack, which patch's code runs
 for every function, and every change of code outside a transition.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional(1, 1, "the scenario (YAML or JSON) to replay"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := sim.ReadScenario(args[0])
 			if err != nil {
@@ -44,7 +44,7 @@ for every function, and every change of code outside a transition.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.simulate/v1 JSON document")
-	cmd.Flags().StringVar(&o.model, "kernel-model", "", "kernel model: mainline, hybrid or replace-set (default: the scenario's, the deployed state's, else the kernel release's)")
+	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: the scenario's, the deployed state's, else the kernel release's)")
 	return cmd
 }
 
