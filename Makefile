@@ -36,7 +36,7 @@ DEPS += $(DEMO_DEPS)
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/klpack
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/klpack
 
 # apt-install installs the packages of the list $(1) (items
 # command-or-path:package) whose command is not on PATH or whose path is
