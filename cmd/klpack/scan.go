@@ -43,9 +43,19 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 		}
 		opts.VmlinuxBTF = spec
 	}
-	files, err := elfscan.Expand(args)
-	if err != nil {
-		return &exitError{exitInput, err}
+	// Each argument on its own: a directory without one module in it
+	// is a mistake (a wrong path, a build that wrote nothing), not an
+	// empty answer that lets CI pass.
+	var files []string
+	for _, a := range args {
+		f, err := elfscan.Expand([]string{a})
+		if err != nil {
+			return &exitError{exitInput, err}
+		}
+		if len(f) == 0 {
+			return &exitError{exitInput, fmt.Errorf("directory %s: no kernel module in it (*.ko, *.ko.xz, *.ko.zst, *.ko.gz)", safetext.Quote(a))}
+		}
+		files = append(files, f...)
 	}
 	bar := newProgress(cmd.ErrOrStderr(), len(files))
 	results := elfscan.ScanFiles(cmd.Context(), files, opts, bar.Increment)
