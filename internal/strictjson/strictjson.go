@@ -60,8 +60,14 @@ func (e *Error) Error() string {
 // Every error is an *Error.
 func Check(data []byte, t reflect.Type) (unknown []string, err error) {
 	w := &walker{data: data, fields: map[reflect.Type]*fields{}}
-	if len(bytes.TrimSpace(data)) == 0 {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
 		return nil, &Error{Msg: "empty document"}
+	}
+	// A file that is no JSON at all (a module given where a document
+	// is wanted) is said so, not as the scanner's "invalid character".
+	if bytes.HasPrefix(trimmed, []byte("\x7fELF")) {
+		return nil, &Error{Line: 1, Col: 1, Msg: "an ELF file, not a JSON document"}
 	}
 	if !json.Valid(data) {
 		return nil, w.syntax()

@@ -75,6 +75,7 @@ func TestCheckBad(t *testing.T) {
 		msg       string
 	}{
 		{name: "duplicate key", doc: `{"schema":"a","schema":"b"}`, field: "schema", msg: `duplicate key "schema"`},
+		{name: "an ELF file", doc: "\x7fELF\x02\x01\x01", line: 1, col: 1, msg: "an ELF file, not a JSON document"},
 		{name: "duplicate nested", doc: `{"items":[{"name":"a"},{"name":"a","count":1,"name":"b"}]}`, field: "items[1].name", msg: `duplicate key "name"`},
 		{name: "duplicate map key", doc: `{"meta":{"a":[],"a":[1]}}`, field: `meta["a"]`, msg: "duplicate key"},
 		{name: "duplicate in unknown field", doc: `{"new":{"x":1,"x":2}}`, field: "new.x", msg: "duplicate key"},

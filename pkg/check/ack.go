@@ -13,6 +13,7 @@ import (
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/yamlerr"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -55,8 +56,7 @@ func ParseAcks(b []byte, name string) ([]Ack, error) {
 	var af ackFile
 	if err := dec.Decode(&af); err != nil {
 		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			// yaml's own text spans lines: one per error.
-			return nil, fmt.Errorf("file %s: %s", name, strings.Join(te.Errors, "; "))
+			return nil, fmt.Errorf("file %s: %s", name, yamlerr.Message(te))
 		}
 		return nil, fmt.Errorf("file %s: %w", name, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/yamlerr"
 	"github.com/klpack/klpack/pkg/hookabi"
 	"github.com/klpack/klpack/pkg/klp"
 	"github.com/klpack/klpack/pkg/order"
@@ -203,6 +204,9 @@ func parseRelease(b []byte) (*releaseFile, error) {
 	if err := dec.Decode(&rf); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: empty manifest", ErrBadRelease)
+		}
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			return nil, fmt.Errorf("%w: %s", ErrBadRelease, yamlerr.Message(te))
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadRelease, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/yamlerr"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/pack"
@@ -139,13 +140,7 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 			return nil, bad("empty")
 		}
 		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			// "line 6: field outptu not found in type release.Config":
-			// the Go type means nothing to the file's author.
-			msgs := make([]string, len(te.Errors))
-			for i, e := range te.Errors {
-				msgs[i], _, _ = strings.Cut(e, " in type ")
-			}
-			return nil, bad("%s", strings.Join(msgs, "; "))
+			return nil, bad("%s", yamlerr.Message(te))
 		}
 		return nil, bad("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/yamlerr"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -58,8 +57,6 @@ func (s ScenarioStep) action() (kind, arg string, err error) {
 	}
 	return kind, arg, nil
 }
-
-var typeName = regexp.MustCompile(` in type [\w.]+`)
 
 // MaxScenarioSize bounds a scenario file. Scenarios are written by hand:
 // a thousand steps are some 40 KiB. The YAML decoder holds a node tree
@@ -120,9 +117,7 @@ func decodeScenario(b []byte) (*Scenario, error) {
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
 		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			// yaml's own text spans lines and names Go types.
-			msg := strings.Join(te.Errors, "; ")
-			return nil, fmt.Errorf("scenario: %s", typeName.ReplaceAllString(msg, ""))
+			return nil, fmt.Errorf("scenario: %s", yamlerr.Message(te))
 		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}

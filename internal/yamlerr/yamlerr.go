@@ -1,0 +1,70 @@
+// Package yamlerr words yaml.v3's type errors for the author of the file:
+// the line and what is wrong there, without the Go types the file is
+// decoded into, which mean nothing to them.
+package yamlerr
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// unmarshal matches "line 3: cannot unmarshal !!str `abc` into int".
+var unmarshal = regexp.MustCompile("^(line [0-9]+: )cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")
+
+// kinds names YAML's core tags as a file's author sees them.
+var kinds = map[string]string{
+	"seq": "a list", "map": "a mapping", "str": "a string", "int": "a number",
+	"float": "a number", "bool": "true or false", "null": "null", "binary": "binary data", "timestamp": "a time",
+}
+
+// Message is the type error's lines joined by "; ", each worded for the
+// file's author.
+func Message(te *yaml.TypeError) string {
+	msgs := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		msgs[i] = message(e)
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func message(e string) string {
+	// "line 6: field outptu not found in type release.Config"
+	if before, _, ok := strings.Cut(e, " not found in type "); ok {
+		return before + " not found"
+	}
+	m := unmarshal.FindStringSubmatch(e)
+	if m == nil {
+		return e
+	}
+	got, ok := kinds[m[2]]
+	if !ok {
+		got = "a value"
+	}
+	if m[3] != "" {
+		got += " (" + strconv.Quote(m[3]) + ")"
+	}
+	return m[1] + got + " where " + want(m[4]) + " belongs"
+}
+
+// want says what a Go type holds, as YAML.
+func want(goType string) string {
+	t := strings.TrimLeft(goType, "*")
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	}
+	return "a mapping" // a struct
+}
