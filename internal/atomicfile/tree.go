@@ -147,9 +147,11 @@ func (s *Staging) sameFile(staged, dest string) (bool, error) {
 	return os.SameFile(st, dst), nil
 }
 
-// prune removes the regular files under dir that keep not among the
-// staged files; symbolic links and other entries are left alone.
-func (s *Staging) prune(dir string, keep []string) error {
+// outputFiles calls fn with each regular file under dir in the output
+// directory (slash-separated, relative to it), never inside a staging
+// directory; symbolic links and other entries are left out, and a dir
+// that does not exist has no files.
+func (s *Staging) outputFiles(dir string, fn func(p string) error) error {
 	err := fs.WalkDir(s.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -158,7 +160,26 @@ func (s *Staging) prune(dir string, keep []string) error {
 			return err
 		case d.IsDir() && strings.HasPrefix(d.Name(), StagingPrefix):
 			return fs.SkipDir
-		case !d.Type().IsRegular() || slices.Contains(keep, p):
+		case !d.Type().IsRegular():
+			return nil
+		}
+		return fn(p)
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// prune removes the regular files under dir that are not among the
+// staged files.
+func (s *Staging) prune(dir string, staged []string) error {
+	keep := make(map[string]bool, len(staged))
+	for _, f := range staged {
+		keep[f] = true
+	}
+	return s.outputFiles(dir, func(p string) error {
+		if keep[p] {
 			return nil
 		}
 		if err := s.root.Remove(p); err != nil && !errors.Is(err, syscall.ENOENT) {
@@ -166,10 +187,6 @@ func (s *Staging) prune(dir string, keep []string) error {
 		}
 		return nil
 	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 // LinkExisting hard-links the regular files under dir in the output
@@ -180,15 +197,8 @@ func (s *Staging) prune(dir string, keep []string) error {
 // linked.
 func (s *Staging) LinkExisting(dir string, match func(name string) bool) error {
 	tree := s.name + "/" + TreeDir
-	err := fs.WalkDir(s.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil
-		case err != nil:
-			return err
-		case d.IsDir() && strings.HasPrefix(d.Name(), StagingPrefix):
-			return fs.SkipDir
-		case !d.Type().IsRegular() || !match(d.Name()):
+	return s.outputFiles(dir, func(p string) error {
+		if !match(path.Base(p)) {
 			return nil
 		}
 		// A file this run built under the same name wins.
@@ -203,8 +213,4 @@ func (s *Staging) LinkExisting(dir string, match func(name string) bool) error {
 		}
 		return nil
 	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
 }

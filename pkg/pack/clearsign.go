@@ -21,7 +21,7 @@ import (
 // is returned; input whose lines end in blanks is refused, since the
 // signed text would differ from it.
 func OpenPGPClearSigner(keyFile string, passphrase []byte) (func(data []byte) ([]byte, error), error) {
-	ent, err := clearSigningKey(keyFile, passphrase)
+	ent, err := secretKey(keyFile, passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +55,10 @@ func OpenPGPClearSigner(keyFile string, passphrase []byte) (func(data []byte) ([
 	}, nil
 }
 
-// clearSigningKey is the first secret key of keyFile, unlocked.
-func clearSigningKey(keyFile string, passphrase []byte) (*openpgp.Entity, error) {
+// secretKey is the first secret key of keyFile, unlocked in memory with
+// passphrase when it is encrypted; errors never quote key material or the
+// passphrase.
+func secretKey(keyFile string, passphrase []byte) (*openpgp.Entity, error) {
 	ents, err := readKeyRing(keyFile)
 	if err != nil {
 		return nil, err

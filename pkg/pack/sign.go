@@ -83,27 +83,9 @@ func readKeyRing(file string) (openpgp.EntityList, error) {
 // is never written anywhere, and errors never quote key material or the
 // passphrase.
 func OpenPGPSigner(keyFile string, passphrase []byte) (SignFunc, error) {
-	ents, err := readKeyRing(keyFile)
+	ent, err := secretKey(keyFile, passphrase)
 	if err != nil {
 		return nil, err
-	}
-	var ent *openpgp.Entity
-	for _, e := range ents {
-		if e.PrivateKey != nil {
-			ent = e
-			break
-		}
-	}
-	if ent == nil {
-		return nil, fmt.Errorf("file %s: no OpenPGP secret key", keyFile)
-	}
-	if ent.PrivateKey.Encrypted {
-		if len(passphrase) == 0 {
-			return nil, fmt.Errorf("file %s: key is encrypted and no passphrase was given", keyFile)
-		}
-		if err := ent.DecryptPrivateKeys(passphrase); err != nil {
-			return nil, fmt.Errorf("file %s: %w", keyFile, ErrBadPassphrase)
-		}
 	}
 	cfg := &packet.Config{DefaultHash: crypto.SHA256}
 	return verified(openpgp.EntityList{ent}, func(data []byte) ([]byte, error) {
