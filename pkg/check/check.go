@@ -325,7 +325,9 @@ func (c *checker) replay(st *deploy.State, model string) error {
 		return err
 	}
 	for _, m := range c.in.Candidates {
-		step := s.Apply(sim.Action{Kind: "load", Name: m.Name, Module: m})
+		// The layer the release declares decides, as for the rules above,
+		// whether a later replace keeps the candidate.
+		step := s.Apply(sim.Action{Kind: "load", Name: m.Name, Module: m, Layer: c.in.Layers[m.Name]})
 		if !step.Accepted {
 			id := RuleKernelRefuses
 			switch step.Cause {

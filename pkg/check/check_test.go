@@ -179,6 +179,10 @@ func TestRules(t *testing.T) {
 
 		{RuleModelDropsOffBand, true, &Input{Deployed: state(deploy.ModelMainline, off1), Candidates: candidates(cum1)}},
 		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid, off1), Candidates: candidates(cum1)}},
+		// An off-band candidate declared so only by the release's layer is
+		// kept by a later replace candidate on hybrid, as one declared by
+		// the module is.
+		{RuleModelDropsOffBand, false, &Input{Deployed: state(deploy.ModelHybrid), Candidates: candidates(lp{name: "off_l", funcs: []string{"x"}}, cum1), Layers: map[string]string{"off_l": klp.LayerOffBand}}},
 
 		{RuleFuncMissing, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"nosuch"}}), Symbols: symbolsFrom(t, syms)}},
 		{RuleFuncMissing, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "mod/m_fn", "other/unknown"}}), Symbols: symbolsFrom(t, syms)}},
