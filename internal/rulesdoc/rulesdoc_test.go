@@ -277,8 +277,8 @@ func TestExamples(t *testing.T) {
 var wantList = regexp.MustCompile(`want (.+)$`)
 
 // TestKernelModels: docs/kernel-models.md has a "## NAME" heading for every
-// kernel model the CLI accepts, and a heading naming a model names one the
-// code knows. The accepted list is what klpack says when given a bad one.
+// kernel model the CLI accepts (the list klpack gives when handed a bad
+// one), and every model the CLI lists is one the simulator accepts.
 func TestKernelModels(t *testing.T) {
 	testutil.Slow(t, "builds klpack")
 	bin := buildKlpack(t)
@@ -309,6 +309,33 @@ func TestKernelModels(t *testing.T) {
 		}
 		if !headings[model] {
 			t.Errorf("docs/kernel-models.md: no \"## %s\" heading", model)
+		}
+	}
+}
+
+var mdLink = regexp.MustCompile(`\]\(([^)#]+)(#[^)]*)?\)`)
+
+// TestLinks: every relative link of the rule pages, their index and the
+// kernel models page names a file in the repository.
+func TestLinks(t *testing.T) {
+	pages, err := filepath.Glob(filepath.Join(rulesDir(), "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = append(pages, filepath.Join(rulesDir(), "examples", "README.md"), filepath.Join(testutil.Root(), "docs", "kernel-models.md"))
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(page), target)); err != nil {
+				t.Errorf("%s: link %s: %v", filepath.Base(page), target, err)
+			}
 		}
 	}
 }
