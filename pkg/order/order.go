@@ -142,9 +142,12 @@ func Make(in *check.Input, failOn check.Severity) (*Plan, error) {
 // patches to load again after them, what check says of it and the kernel
 // steps the simulator takes.
 type attempt struct {
-	disable  []string
-	extra    []string // the disables the release does not itself need
-	cands    []*klp.Module
+	disable []string
+	extra   []string // the disables the release does not itself need
+	cands   []*klp.Module
+	// layers are the candidates' declared layers (check.Input.Layers):
+	// on hybrid kernels an off-band one is not replaceable.
+	layers   map[string]string
 	reload   []*deploy.Patch
 	rep      *check.Report
 	blocking int
@@ -155,7 +158,7 @@ type attempt struct {
 }
 
 func try(in *check.Input, st *deploy.State, forced, extra []string, cands []*klp.Module, failOn check.Severity) (*attempt, error) {
-	a := &attempt{disable: append(slices.Clone(forced), extra...), extra: extra, cands: cands}
+	a := &attempt{disable: append(slices.Clone(forced), extra...), extra: extra, cands: cands, layers: in.Layers}
 	changed := *st
 	changed.Patches = nil
 	for _, p := range st.Patches {

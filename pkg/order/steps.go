@@ -80,7 +80,7 @@ func (a *attempt) simulate(model string, st *deploy.State) error {
 		}
 	}
 	for _, m := range a.cands {
-		got, ok := apply(sim.Action{Kind: ActionLoad, Name: m.Name, Module: m}, m.Path)
+		got, ok := apply(sim.Action{Kind: ActionLoad, Name: m.Name, Module: m, Layer: a.layers[m.Name]}, m.Path)
 		if !ok {
 			return nil
 		}

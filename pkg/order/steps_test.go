@@ -106,6 +106,19 @@ func TestSteps(t *testing.T) {
 			rules: []string{check.RuleDropsFunctions},
 		},
 		{
+			// Candidates labelled off-band in klpack.yaml (Layers),
+			// not in the module: on hybrid the replace patch keeps
+			// lp_noreplace, so the given order needs no unload.
+			name: "hybrid keeps a candidate off-band by its layer",
+			in: &check.Input{Deployed: deployed61(deploy.ModelHybrid, nil), Candidates: []*klp.Module{noreplace, replace},
+				Layers: map[string]string{"lp_noreplace": klp.LayerOffBand, "lp_replace": klp.LayerCumulative}},
+			start: on("|"),
+			steps: []Step{
+				{Action: "load", Name: "lp_noreplace", Path: ko61("lp_noreplace"), Expect: on("lp_noreplace", "|", "lp_noreplace")},
+				{Action: "load", Name: "lp_replace", Path: ko61("lp_replace"), Expect: on("lp_noreplace", "lp_replace", "|", "lp_noreplace", "lp_replace")},
+			},
+		},
+		{
 			// A module name is loaded once: the old lp_replace goes
 			// before the new one of the same name loads.
 			name:  "same-name upgrade",
