@@ -18,12 +18,15 @@ import (
 var commandHelp = map[string]struct{ more, example string }{
 	"klpack": {
 		more: `klpack turns built livepatch modules into checked, ordered, signed rpm and
-deb packages. The pipeline: scan reads the modules; check replays the
-kernel's livepatch rules against what a host runs (a deployed state, from
-deploy capture) and reports findings; plan finds a safe load order; hooks
-build compiles the BPF programs of hook points; package and sign make the
-packages; release runs all of them over one klpack.yaml. On hosts, the
-packages' loader and klpack hooks do the rest.
+deb packages, in a pipeline of commands: "klpack scan" reads the modules;
+"klpack check" replays the kernel's livepatch rules against what a host
+runs (a deployed state, from "klpack deploy capture") and reports
+findings; "klpack plan" finds a safe load order; "klpack hooks build"
+compiles the BPF programs of hook points; "klpack package" and
+"klpack sign" make the packages and sign the modules; "klpack release"
+runs all of them over one klpack.yaml. On hosts, the packages' loader and
+"klpack hooks" do the rest; the host build (make host) leaves out the
+commands that make releases.
 
 Exit status: 0 ok, 1 findings at or above the failing severity (or a
 failed build or check), 2 usage or input error.
