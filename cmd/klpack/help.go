@@ -63,8 +63,9 @@ declared it in the module; "(manifest)", the release manifest did.
 		more: `Each finding prints its rule (KLPnnn and a name; docs/rules/ explains
 each), its severity, the patches and functions involved and why the kernel
 behaves so. Findings listed in --ack (docs/acks.md) are reported as
-acknowledged and do not fail. -f reads klpack.yaml (docs/klpack-yaml.md)
-for the candidates and every input the flags give.`,
+acknowledged and do not fail. -f reads the candidates, their layers, the
+deployed state, the acknowledgements and fail_on from klpack.yaml
+(docs/klpack-yaml.md).`,
 		example: `  # a replace patch that drops a klp_state the deployed set holds: exit 1
   klpack check --deployed testdata/states/testdata-6.1.json testdata/ko/6.1.0-56-amd64/lp_replace.ko
 
@@ -124,8 +125,8 @@ that a test can build them.`,
 	},
 	"klpack deploy capture": {
 		more: `The state's format: docs/deployed-state.md. A patch whose module has an
-installed package manifest (under --root/usr/lib/klpack) takes its layer and
-release from it; a manifest that disagrees with the module is reported, not
+installed package manifest (under --root/usr/lib/klpack) takes its layer
+from it; a manifest that disagrees with the module is reported, not
 joined. On kernels before 6.13 sysfs has no stack_order: --order gives the
 patches' load order, oldest first.`,
 		example: `  # on a host: the running kernel's livepatches
@@ -161,6 +162,24 @@ after the livepatch is enabled, then set values with klpack hooks set.`,
 		example: `  klpack hooks status
   klpack hooks status --json`,
 	},
+	"klpack hooks sync": {
+		example: `  # after an atomic replace: probe the new patch's copies, drop the stale probes
+  klpack hooks sync
+
+  # the same around a transition still in progress
+  klpack hooks sync --wait`,
+	},
+	"klpack hooks set": {
+		example: `  # lp_hook_meminfo_allowed returns -1 (-EPERM) for the tasks of one cgroup
+  klpack hooks set lp_hook_meminfo_allowed --cgroup /sys/fs/cgroup/app --value -1`,
+	},
+	"klpack hooks unset": {
+		example: `  klpack hooks unset lp_hook_meminfo_allowed --cgroup /sys/fs/cgroup/app`,
+	},
+	"klpack hooks detach": {
+		example: `  klpack hooks detach lp_hook_meminfo_allowed
+  klpack hooks detach --all`,
+	},
 	"klpack sign": {
 		more: `The kernel accepts the signature when the certificate is in its keyring
 (built in, or enrolled through MOK on secure boot). klpack release signs
@@ -168,10 +187,11 @@ every module with sign.modules of klpack.yaml instead.`,
 		example: `  klpack sign --key /tmp/keys/module-key.pem --cert /tmp/keys/module-cert.pem -o /tmp/lp_replace.ko testdata/ko/6.1.0-56-amd64/lp_replace.ko`,
 	},
 	"klpack version": {
-		more: `The version is the module version the binary was built at (devel for a
-build from a work tree), the commit it was built from when the build
-recorded it (make build does) and the Go toolchain. klpack --version prints
-the same.`,
+		more: `The version is the one stamped at link time (-ldflags "-X main.version=..."),
+else the module version go install recorded, else devel; the commit is the
+one the build recorded from git (make build does; "+dirty" when the work
+tree had changes), else unknown; then the Go toolchain. klpack --version
+prints the same.`,
 		example: `  klpack version
   klpack version --json`,
 	},
