@@ -182,6 +182,16 @@ func TestRenderDocs(t *testing.T) {
 			}
 		})
 	}
+	// Two renderings of fresh trees are the same, byte for byte.
+	again, err := renderDocs(newRootCmd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, page := range pages {
+		if !bytes.Equal(again[name], page) {
+			t.Errorf("%s differs between two renderings", name)
+		}
+	}
 	for _, never := range []string{"docs/cli/klpack_help.md", "docs/man/klpack-help.1"} {
 		if _, ok := pages[never]; ok {
 			t.Errorf("renderDocs made %s for cobra's help command", never)
