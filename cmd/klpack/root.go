@@ -47,6 +47,7 @@ func newRootCmd() *cobra.Command {
 	// Cobra adds its completion command when it executes; added now, it
 	// is guarded like the others.
 	root.InitDefaultCompletionCmd()
+	applyHelp(root)
 	guardParents(root)
 	root.SetFlagErrorFunc(flagError)
 	return root
