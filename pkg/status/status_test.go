@@ -1,0 +1,281 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klpack/klpack/pkg/capture"
+	"github.com/klpack/klpack/pkg/hooks"
+)
+
+const rel = "6.12.117+deb12-amd64"
+
+// lp is a fake sysfs patch: attributes, then "object/func,pos" names.
+type lp struct {
+	name  string
+	attrs string // "enabled transition replace stack_order", "-" for absent
+	funcs []string
+}
+
+func sysTree(ps ...lp) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for _, p := range ps {
+		names := []string{"enabled", "transition", "replace", "stack_order"}
+		for i, v := range strings.Fields(p.attrs) {
+			if v != "-" {
+				fsys[p.name+"/"+names[i]] = &fstest.MapFile{Data: []byte(v + "\n")}
+			}
+		}
+		for _, f := range p.funcs {
+			obj, _, _ := strings.Cut(f, "/")
+			fsys[p.name+"/"+obj+"/patched"] = &fstest.MapFile{Data: []byte("1\n")}
+			fsys[p.name+"/"+f] = &fstest.MapFile{Mode: 0o755 | 1<<31} // a directory
+		}
+	}
+	return fsys
+}
+
+// task is a fake /proc task: pid (= tid), comm, patch_state, stack lines.
+type task struct {
+	pid   int
+	comm  string
+	state string // "" for none: the task ended
+	stack []string
+}
+
+func procTree(ts ...task) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"sys/kernel/osrelease": {Data: []byte(rel + "\n")},
+		"self/stat":            {Data: []byte("1 (x)")},
+	}
+	for _, t := range ts {
+		d := fmt.Sprintf("%d/task/%d/", t.pid, t.pid)
+		fsys[d+"comm"] = &fstest.MapFile{Data: []byte(t.comm + "\n")}
+		if t.state != "" {
+			fsys[d+"patch_state"] = &fstest.MapFile{Data: []byte(t.state + "\n")}
+		}
+		fsys[d+"stack"] = &fstest.MapFile{Data: []byte(strings.Join(t.stack, "\n") + "\n")}
+	}
+	return fsys
+}
+
+// rootTree holds installed manifests "module layer" and the loader's
+// record.
+func rootTree(record []string, mods ...string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for _, m := range mods {
+		name, layer, _ := strings.Cut(m, " ")
+		b, _ := json.Marshal(map[string]any{"schema": "klpack.package/v1", "kernel": rel, "layer": layer,
+			"package": map[string]string{"name": "klp-" + strings.ReplaceAll(name, "_", "-"), "version": "1.0"},
+			"module":  map[string]any{"name": name}})
+		fsys[capture.InstalledDir+"/"+rel+"/klp-"+strings.ReplaceAll(name, "_", "-")+"/manifest.json"] = &fstest.MapFile{Data: b}
+	}
+	if record != nil {
+		var b strings.Builder
+		b.WriteString("release 1.0\n")
+		for _, m := range record {
+			fmt.Fprintf(&b, "module %s off-band %s.ko\n", m, m)
+		}
+		fsys[LoaderRecord+"/"+rel+"/running/release"] = &fstest.MapFile{Data: []byte(b.String())}
+	}
+	return fsys
+}
+
+// summary is what a test asserts of a Status, written by hand.
+type summary struct {
+	Order     string
+	Patches   []string          // name@position:layer, "-" for no package
+	Runs      map[string]string // key -> runs[ (old)]
+	Trans     string            // patch direction target
+	Pending   []string          // "pid comm state: frame key code; ..."
+	Problems  []string
+	NoteParts []string // substrings some note holds
+}
+
+func summarize(st *Status, notes []string) summary {
+	s := summary{Order: st.OrderSource, Runs: map[string]string{}, Problems: st.Problems}
+	for _, p := range st.Patches {
+		layer := "-"
+		if p.Package != nil {
+			layer = p.Layer
+		}
+		s.Patches = append(s.Patches, fmt.Sprintf("%s@%d:%s", p.Name, p.Position, layer))
+	}
+	for _, f := range st.Functions {
+		v := f.Runs
+		if f.Old != "" {
+			v += " (" + f.Old + ")"
+		}
+		s.Runs[f.Key] = v
+	}
+	if t := st.Transition; t != nil {
+		s.Trans = fmt.Sprintf("%s %s %d", t.Patch, t.Direction, t.Target)
+		for _, task := range t.Pending {
+			l := fmt.Sprintf("%d %s %d:", task.PID, task.Comm, task.PatchState)
+			for _, fr := range task.Frames {
+				l += fmt.Sprintf(" %s %s %s;", fr.Function, fr.Key, fr.Code)
+			}
+			s.Pending = append(s.Pending, l)
+		}
+	}
+	for _, want := range notes {
+		for _, n := range st.Notes {
+			if strings.Contains(n, want) {
+				s.NoteParts = append(s.NoteParts, want)
+				break
+			}
+		}
+	}
+	return s
+}
+
+func TestRead(t *testing.T) {
+	cum := lp{"p_cum", "1 0 1 1", []string{"vmlinux/cmdline_proc_show,1", "vmlinux/meminfo_proc_show,1"}}
+	off := lp{"p_off", "1 0 0 2", []string{"vmlinux/cmdline_proc_show,1", "e2e_busy/e2e_busy_sleep,1"}}
+	both := []string{"p_cum cumulative", "p_off off-band"}
+	tests := []struct {
+		name  string
+		sys   fstest.MapFS
+		proc  fstest.MapFS
+		root  fstest.MapFS
+		hooks []*hooks.Status
+		notes []string
+		want  summary
+	}{
+		{
+			name: "settled, as the packages say",
+			sys:  sysTree(cum, off),
+			proc: procTree(task{1, "init", "-1", nil}),
+			root: rootTree(nil, both...),
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_cum@1:cumulative", "p_off@2:off-band"},
+				Runs: map[string]string{"vmlinux/cmdline_proc_show,1": "p_off", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
+				Problems: []string{}},
+		},
+		{
+			name: "stack_order the other way",
+			sys:  sysTree(lp{"p_cum", "1 0 1 2", cum.funcs}, lp{"p_off", "1 0 0 1", off.funcs}),
+			proc: procTree(),
+			root: rootTree(nil, both...),
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_off@1:off-band", "p_cum@2:cumulative"},
+				Runs: map[string]string{"vmlinux/cmdline_proc_show,1": "p_cum", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
+				Problems: []string{}},
+		},
+		{
+			// No stack_order (before 6.13): the loader's record says
+			// p_b went in first, though p_a sorts first.
+			name: "order from the loader's record",
+			sys:  sysTree(lp{"p_a", "1 0 0", []string{"vmlinux/f,1"}}, lp{"p_b", "1 0 0", []string{"vmlinux/f,1"}}),
+			proc: procTree(),
+			root: rootTree([]string{"p_b", "p_a"}, "p_a off-band", "p_b off-band"),
+			want: summary{Order: OrderLoader, Patches: []string{"p_b@1:off-band", "p_a@2:off-band"},
+				Runs: map[string]string{"vmlinux/f,1": "p_a"}, Problems: []string{}},
+		},
+		{
+			name: "order guessed without a record",
+			sys:  sysTree(lp{"p_a", "1 0 0", []string{"vmlinux/f,1"}}, lp{"p_b", "1 0 0", []string{"vmlinux/f,1"}}),
+			proc: procTree(),
+			root: rootTree(nil, "p_a off-band", "p_b off-band"),
+			want: summary{Order: OrderGuess, Patches: []string{"p_a@1:off-band", "p_b@2:off-band"},
+				Runs: map[string]string{"vmlinux/f,1": "p_b"}, Problems: []string{}},
+		},
+		{
+			// p_new is being enabled over p_base. Task 100 sleeps in
+			// p_base's foo and in the original bar: both block (what the
+			// kernel checks is the code below p_new). Its frame in the
+			// original foo does not: p_base's replaces it. 101 is
+			// switched, 102 ended, 103's patch_state is malformed, 104
+			// undefined (the transition ended meanwhile).
+			name: "patching, a task blocks",
+			sys: sysTree(lp{"p_base", "1 0 0 1", []string{"vmlinux/foo,1"}},
+				lp{"p_new", "1 1 0 2", []string{"vmlinux/foo,1", "vmlinux/bar,1"}}),
+			proc: procTree(
+				task{100, "worker", "0", []string{"[<0>] foo+0x10/0x20 [p_base]", "[<0>] foo+0x1/0x40", "[<0>] bar+0x5/0x30", "[<0>] ret_from_fork+0x1f/0x30"}},
+				task{101, "done", "1", []string{"[<0>] bar+0x5/0x30"}},
+				task{102, "gone", "", nil},
+				task{103, "odd", "7", nil},
+				task{104, "late", "-1", nil},
+			),
+			root:  rootTree(nil, "p_base off-band", "p_new off-band"),
+			notes: []string{`task 103/103: patch_state "7", want -1, 0 or 1`},
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_base@1:off-band", "p_new@2:off-band"},
+				Runs:    map[string]string{"vmlinux/foo,1": "p_new (p_base)", "vmlinux/bar,1": "p_new (original)"},
+				Trans:   "p_new patching 1",
+				Pending: []string{"100 worker 0: foo vmlinux/foo,1 p_base; bar vmlinux/bar,1 original;"},
+				Problems: []string{"p_new is in transition (patching): 1 task(s) not yet switched"},
+				NoteParts: []string{`task 103/103: patch_state "7", want -1, 0 or 1`}},
+		},
+		{
+			// p_top is being disabled: tasks still patched (1) block
+			// while in its code; the original foo does not count.
+			name: "unpatching, a task blocks",
+			sys: sysTree(lp{"p_base", "1 0 0 1", []string{"vmlinux/foo,1"}},
+				lp{"p_top", "0 1 0 2", []string{"vmlinux/foo,1"}}),
+			proc: procTree(
+				task{7, "stuck", "1", []string{"[<0>] foo+0x2/0x9 [p_top]", "[<0>] foo+0x2/0x9 [p_base]", "[<0>] foo+0x2/0x9"}},
+				task{8, "free", "1", []string{"[<0>] schedule+0x2/0x9"}},
+				task{9, "back", "0", []string{"[<0>] foo+0x2/0x9 [p_top]"}},
+			),
+			root: rootTree(nil, "p_base off-band", "p_top off-band"),
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_base@1:off-band", "p_top@2:off-band"},
+				Runs:    map[string]string{"vmlinux/foo,1": "p_base (p_top)"},
+				Trans:   "p_top unpatching 0",
+				Pending: []string{"7 stuck 1: foo vmlinux/foo,1 p_top;", "8 free 1:"},
+				Problems: []string{"package klp-p-top 1.0 installs p_top, which is loaded but disabled",
+					"p_top is in transition (unpatching): 2 task(s) not yet switched"}},
+		},
+		{
+			name: "a patch no package claims, a package whose patch is not loaded",
+			sys:  sysTree(cum, off),
+			proc: procTree(),
+			root: rootTree(nil, "p_cum cumulative", "p_gone off-band"),
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_cum@1:cumulative", "p_off@2:-"},
+				Runs: map[string]string{"vmlinux/cmdline_proc_show,1": "p_off", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
+				Problems: []string{"package klp-p-gone 1.0 installs p_gone, which is not loaded",
+					"p_off is loaded but no installed package claims it"}},
+		},
+		{
+			name:  "a hook bypassed",
+			sys:   sysTree(cum),
+			proc:  procTree(),
+			root:  rootTree(nil, "p_cum cumulative"),
+			hooks: []*hooks.Status{{Hook: "h_ok", Linked: []string{"p_cum"}, Live: []string{"p_cum"}}, {Hook: "h_bad", Live: []string{"p_cum"}, Bypassed: []string{"p_cum"}}},
+			want: summary{Order: OrderStackOrder, Patches: []string{"p_cum@1:cumulative"},
+				Runs:     map[string]string{"vmlinux/cmdline_proc_show,1": "p_cum", "vmlinux/meminfo_proc_show,1": "p_cum"},
+				Problems: []string{"hook h_bad: live copies without a probe: p_cum"}},
+		},
+		{
+			name: "nothing loaded, nothing installed",
+			sys:  fstest.MapFS{},
+			proc: procTree(),
+			root: fstest.MapFS{},
+			want: summary{Order: OrderGuess, Runs: map[string]string{}, Problems: []string{}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := &Options{Livepatch: tt.sys, Proc: tt.proc, Root: tt.root}
+			if tt.hooks != nil {
+				opts.Hooks = func() ([]*hooks.Status, error) { return tt.hooks, nil }
+			}
+			st, err := Read(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, summarize(st, tt.notes)); diff != "" {
+				t.Errorf("Read: (-want +got)\n%s\nnotes: %q", diff, st.Notes)
+			}
+			if st.OK != (len(tt.want.Problems) == 0) {
+				t.Errorf("OK = %v with problems %q", st.OK, st.Problems)
+			}
+			if st.Kernel.Release != rel || st.Schema != Schema {
+				t.Errorf("kernel %q schema %q", st.Kernel.Release, st.Schema)
+			}
+		})
+	}
+}
