@@ -35,7 +35,7 @@ func fillTransition(ctx context.Context, st *Status, sk *stack, proc fs.FS, log 
 	if t.sp.Enabled {
 		tr.Direction, tr.Target = Patching, 1
 	}
-	tr.Functions = slices.Sorted(maps.Keys(t.funcs))
+	tr.Functions = append([]string{}, slices.Sorted(maps.Keys(t.funcs))...)
 	st.Transition = tr
 	if proc == nil {
 		st.Notes = append(st.Notes, "no /proc given: the tasks that block the transition are not known")

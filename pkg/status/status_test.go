@@ -1,15 +1,19 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/hooks"
 )
@@ -135,7 +139,39 @@ func summarize(st *Status, notes []string) summary {
 	return s
 }
 
+// statusSchema compiles docs/schemas/status.schema.json.
+func statusSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	s, err := c.Compile(filepath.Join(testutil.Root(), "docs", "schemas", "status.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// validate checks st's JSON against the schema.
+func validate(t *testing.T, schema *jsonschema.Schema, st *Status) {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("status JSON does not validate: %v\n%s", err, b)
+	}
+}
+
+// TestRead: hand-built sysfs, /proc and root trees; each case says by
+// hand the stack order, whose code runs each function, the tasks not yet
+// switched with the frames that block them, and the problems. Every
+// document validates against docs/schemas/status.schema.json.
 func TestRead(t *testing.T) {
+	schema := statusSchema(t)
 	cum := lp{"p_cum", "1 0 1 1", []string{"vmlinux/cmdline_proc_show,1", "vmlinux/meminfo_proc_show,1"}}
 	off := lp{"p_off", "1 0 0 2", []string{"vmlinux/cmdline_proc_show,1", "e2e_busy/e2e_busy_sleep,1"}}
 	both := []string{"p_cum cumulative", "p_off off-band"}
@@ -273,6 +309,7 @@ func TestRead(t *testing.T) {
 			if st.OK != (len(tt.want.Problems) == 0) {
 				t.Errorf("OK = %v with problems %q", st.OK, st.Problems)
 			}
+			validate(t, schema, st)
 			if st.Kernel.Release != rel || st.Schema != Schema {
 				t.Errorf("kernel %q schema %q", st.Kernel.Release, st.Schema)
 			}
