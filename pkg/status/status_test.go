@@ -190,7 +190,7 @@ func TestRead(t *testing.T) {
 			proc: procTree(task{1, "init", "-1", nil}),
 			root: rootTree(nil, both...),
 			want: summary{Order: OrderStackOrder, Patches: []string{"p_cum@1:cumulative", "p_off@2:off-band"},
-				Runs: map[string]string{"vmlinux/cmdline_proc_show,1": "p_off", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
+				Runs:     map[string]string{"vmlinux/cmdline_proc_show,1": "p_off", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
 				Problems: []string{}},
 		},
 		{
@@ -199,7 +199,7 @@ func TestRead(t *testing.T) {
 			proc: procTree(),
 			root: rootTree(nil, both...),
 			want: summary{Order: OrderStackOrder, Patches: []string{"p_off@1:off-band", "p_cum@2:cumulative"},
-				Runs: map[string]string{"vmlinux/cmdline_proc_show,1": "p_cum", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
+				Runs:     map[string]string{"vmlinux/cmdline_proc_show,1": "p_cum", "vmlinux/meminfo_proc_show,1": "p_cum", "e2e_busy/e2e_busy_sleep,1": "p_off"},
 				Problems: []string{}},
 		},
 		{
@@ -240,10 +240,10 @@ func TestRead(t *testing.T) {
 			root:  rootTree(nil, "p_base off-band", "p_new off-band"),
 			notes: []string{`task 103/103: patch_state "7", want -1, 0 or 1`},
 			want: summary{Order: OrderStackOrder, Patches: []string{"p_base@1:off-band", "p_new@2:off-band"},
-				Runs:    map[string]string{"vmlinux/foo,1": "p_new (p_base)", "vmlinux/bar,1": "p_new (original)"},
-				Trans:   "p_new patching 1",
-				Pending: []string{"100 worker 0: foo vmlinux/foo,1 p_base; bar vmlinux/bar,1 original;"},
-				Problems: []string{"p_new is in transition (patching): 1 task(s) not yet switched"},
+				Runs:      map[string]string{"vmlinux/foo,1": "p_new (p_base)", "vmlinux/bar,1": "p_new (original)"},
+				Trans:     "p_new patching 1",
+				Pending:   []string{"100 worker 0: foo vmlinux/foo,1 p_base; bar vmlinux/bar,1 original;"},
+				Problems:  []string{"p_new is in transition (patching): 1 task(s) not yet switched"},
 				NoteParts: []string{`task 103/103: patch_state "7", want -1, 0 or 1`}},
 		},
 		{
