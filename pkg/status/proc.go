@@ -58,7 +58,7 @@ func fillTransition(ctx context.Context, st *Status, sk *stack, proc fs.FS, log 
 			}
 		}
 	}
-	tr.Pending = tasks
+	tr.Pending = append(tr.Pending, tasks...)
 	return nil
 }
 

@@ -254,7 +254,8 @@ func Read(ctx context.Context, opts *Options) (*Status, error) {
 }
 
 // loaderOrder is the loader's record of the stack order when it names
-// exactly the patches in sysfs (capture refuses any other), else nil.
+// exactly the patches in sysfs (capture refuses any other), but for a
+// patch being enabled, else nil.
 func loaderOrder(root fs.FS, release string, tree *sysfs.Tree) []string {
 	if root == nil {
 		return nil
@@ -272,6 +273,12 @@ func loaderOrder(root fs.FS, release string, tree *sysfs.Tree) []string {
 	}
 	var have []string
 	for _, sp := range tree.Patches {
+		if sp.Enabled && sp.Transition != nil && *sp.Transition && !slices.Contains(names, sp.Name) {
+			// The kernel refuses a load while a transition is in
+			// progress, so a patch being enabled is the newest: it
+			// goes on top of what the loader recorded.
+			names = append(names, sp.Name)
+		}
 		have = append(have, sp.Name)
 	}
 	if !slices.Equal(slices.Sorted(slices.Values(names)), have) {

@@ -213,6 +213,20 @@ func TestRead(t *testing.T) {
 				Runs: map[string]string{"vmlinux/f,1": "p_a"}, Problems: []string{}},
 		},
 		{
+			// p_z, loaded by hand after the loader's run, is being
+			// enabled: it is the newest, though it sorts last only by
+			// chance; p_0 sorts first and is also newest.
+			name: "the loader's record and a patch being enabled",
+			sys: sysTree(lp{"p_a", "1 0 0", []string{"vmlinux/f,1"}}, lp{"p_b", "1 0 0", []string{"vmlinux/f,1"}},
+				lp{"p_0", "1 1 0", []string{"vmlinux/f,1"}}),
+			proc: procTree(),
+			root: rootTree([]string{"p_b", "p_a"}, "p_a off-band", "p_b off-band"),
+			want: summary{Order: OrderLoader, Patches: []string{"p_b@1:off-band", "p_a@2:off-band", "p_0@3:-"},
+				Runs: map[string]string{"vmlinux/f,1": "p_0 (p_a)"}, Trans: "p_0 patching 1", Pending: nil,
+				Problems: []string{"p_0 is loaded but no installed package claims it",
+					"p_0 is in transition (patching): 0 task(s) not yet switched"}},
+		},
+		{
 			name: "order guessed without a record",
 			sys:  sysTree(lp{"p_a", "1 0 0", []string{"vmlinux/f,1"}}, lp{"p_b", "1 0 0", []string{"vmlinux/f,1"}}),
 			proc: procTree(),
