@@ -112,9 +112,11 @@ func checkStatusGuest(t *testing.T, run *loaderRun, k kernelInfo) {
 			t.Errorf("%s: klpack status exited %d, want %d:\n%s", tag, run.rc[tag], rc, out)
 		}
 		for _, w := range want {
+			// "!" asks for no line matching.
+			w, none := strings.CutPrefix(w, "!")
 			re := regexp.MustCompile("(?m)" + w)
-			if !re.MatchString(out) {
-				t.Errorf("%s: no line matching %q in:\n%s", tag, w, out)
+			if re.MatchString(out) == none {
+				t.Errorf("%s: a line matching %q: %v, want %v, in:\n%s", tag, w, !none, none, out)
 			}
 		}
 	}
@@ -127,7 +129,8 @@ func checkStatusGuest(t *testing.T, run *loaderRun, k kernelInfo) {
 		`^  2 e2e_c: enabled; off-band `+pkgC,
 		`^  vmlinux/cmdline_proc_show,1: e2e_r$`,
 		`^  vmlinux/uptime_proc_show,1: e2e_c$`,
-		`^ok: the host runs what its packages say$`)
+		`^ok: the host runs what its packages say$`,
+		`!not ok`)
 	expect("json", 0, `"schema": "klpack.status/v1"`, `"ok": true`, `"transition": null`)
 	if run.rc["busy"] != 0 {
 		t.Fatalf("insmod e2e_busy_patch: rc %d:\n%s", run.rc["busy"], strings.Join(run.out["busy"], "\n"))
@@ -139,6 +142,8 @@ func checkStatusGuest(t *testing.T, run *loaderRun, k kernelInfo) {
 		`^transition: e2e_busy_patch patching, [1-9][0-9]* task\(s\) not yet switched$`,
 		`^  pid [0-9]+ e2e_busy: patch_state 0$`,
 		`^    \[<[0-9a-f]+>\] e2e_busy_sleep\+0x[0-9a-f]+/0x[0-9a-f]+ \[e2e_busy\]: in original's code of e2e_busy/e2e_busy_sleep,1$`,
+		// Only tasks not yet switched (patch_state 0) are listed.
+		`!patch_state [^0]`,
 		`^not ok: e2e_busy_patch is loaded but no installed package claims it$`,
 		`^not ok: e2e_busy_patch is in transition \(patching\): `)
 }
