@@ -115,8 +115,8 @@ func checkStatusGuest(t *testing.T, run *loaderRun, k kernelInfo) {
 			// "!" asks for no line matching.
 			w, none := strings.CutPrefix(w, "!")
 			re := regexp.MustCompile("(?m)" + w)
-			if re.MatchString(out) == none {
-				t.Errorf("%s: a line matching %q: %v, want %v, in:\n%s", tag, w, !none, none, out)
+			if got := re.MatchString(out); got == none {
+				t.Errorf("%s: a line matching %q: %v, want %v, in:\n%s", tag, w, got, !none, out)
 			}
 		}
 	}
