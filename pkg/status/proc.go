@@ -120,7 +120,6 @@ func pendingTasks(ctx context.Context, proc fs.FS, target int, note func(string)
 			task, err := readTask(proc, pid, tid, target)
 			if err != nil {
 				note(err.Error())
-				continue
 			}
 			if task != nil {
 				out = append(out, task)
@@ -139,7 +138,9 @@ func taskID(name string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
-// readTask reads one task; nil, nil when it is switched or ended.
+// readTask reads one task; nil, nil when it is switched or ended. A task
+// not yet switched whose stack cannot be read is returned with the error:
+// it blocks all the same.
 func readTask(proc fs.FS, pid, tid, target int) (*Task, error) {
 	dir := path.Join(strconv.Itoa(pid), "task", strconv.Itoa(tid))
 	b, err := readSmall(proc, path.Join(dir, "patch_state"), maxPatchState)
@@ -167,7 +168,7 @@ func readTask(proc fs.FS, pid, tid, target int) (*Task, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("task %d/%d: stack: %v: its frames are not known", pid, tid, err)
+		return task, fmt.Errorf("task %d/%d: stack: %v: its frames are not known", pid, tid, err)
 	}
 	for line := range strings.Lines(string(b)) {
 		if line = strings.TrimSpace(line); line != "" {

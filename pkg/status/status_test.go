@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -326,6 +328,133 @@ func TestRead(t *testing.T) {
 			validate(t, schema, st)
 			if st.Kernel.Release != rel || st.Schema != Schema {
 				t.Errorf("kernel %q schema %q", st.Kernel.Release, st.Schema)
+			}
+		})
+	}
+}
+
+// TestReadModuleFiles: with the module files, each patch's new function
+// is known by name and so are the nops of a replace patch. lp_replace
+// (replace) is being enabled over lp_noreplace: its nops run the
+// original code once the transition ends, and a task blocks while in
+// lp_noreplace's copy of a nop'ed function (the code below lp_replace,
+// named lp_noreplace_version_proc_show) or in the original
+// cmdline_proc_show, which nothing patched before.
+func TestReadModuleFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []string{"lp_replace", "lp_noreplace"} {
+		b, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "ko", rel, m+".strip-debug.ko"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, m+".ko"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nopped := []string{"vmlinux/version_proc_show,1", "vmlinux/loadavg_proc_show,1", "vmlinux/c_next,2"}
+	sys := sysTree(lp{"lp_noreplace", "1 0 0 1", nopped},
+		lp{"lp_replace", "1 1 1 2", append([]string{"vmlinux/cmdline_proc_show,1"}, nopped...)})
+	proc := procTree(task{5, "reader", "0", []string{
+		"[<0>] lp_noreplace_version_proc_show+0x5/0x20 [lp_noreplace]",
+		"[<0>] version_proc_show+0x5/0x20 [lp_noreplace]",
+		"[<0>] version_proc_show+0x5/0x20",
+		"[<0>] cmdline_proc_show+0x5/0x20",
+		"[<0>] lp_replace_cmdline_proc_show+0x5/0x20 [lp_replace]",
+	}})
+	st, err := Read(context.Background(), &Options{Livepatch: sys, Proc: proc, Root: rootTree(nil, "lp_noreplace off-band", "lp_replace cumulative"), ModuleDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate(t, statusSchema(t), st)
+	want := summary{Order: OrderStackOrder, Patches: []string{"lp_noreplace@1:off-band", "lp_replace@2:cumulative"},
+		Runs: map[string]string{
+			"vmlinux/cmdline_proc_show,1": "lp_replace (original)",
+			"vmlinux/version_proc_show,1": "original (lp_noreplace)",
+			"vmlinux/loadavg_proc_show,1": "original (lp_noreplace)",
+			"vmlinux/c_next,2":            "original (lp_noreplace)",
+		},
+		Trans: "lp_replace patching 1",
+		Pending: []string{"5 reader 0: lp_noreplace_version_proc_show vmlinux/version_proc_show,1 lp_noreplace; " +
+			"cmdline_proc_show vmlinux/cmdline_proc_show,1 original;"},
+		Problems: []string{"lp_replace is in transition (patching): 1 task(s) not yet switched"},
+	}
+	if diff := cmp.Diff(want, summarize(st, nil)); diff != "" {
+		t.Errorf("Read: (-want +got)\n%s\nnotes: %q", diff, st.Notes)
+	}
+	for _, p := range st.Patches {
+		if p.ModuleFile == "" {
+			t.Errorf("%s: no module file matched", p.Name)
+		}
+	}
+}
+
+// TestReadHostileProc: /proc files that are too large, missing or
+// malformed skip a task or its frames with a note; none fails Read.
+func TestReadHostileProc(t *testing.T) {
+	sys := sysTree(lp{"p", "1 1 0 1", []string{"vmlinux/f,1"}})
+	root := rootTree(nil, "p off-band")
+	huge := strings.Repeat("[<0>] f+0x1/0x2\n", maxStack/16+1)
+	tests := []struct {
+		name    string
+		proc    fstest.MapFS
+		pending []string
+		note    string
+	}{
+		{"stack too large", fstest.MapFS{
+			"sys/kernel/osrelease": {Data: []byte(rel)},
+			"9/task/9/patch_state": {Data: []byte("0")}, "9/task/9/comm": {Data: []byte("big")},
+			"9/task/9/stack": {Data: []byte(huge)}},
+			[]string{"9 big 0:"}, "task 9/9: stack: "},
+		{"patch_state too large", fstest.MapFS{
+			"sys/kernel/osrelease": {Data: []byte(rel)},
+			"9/task/9/patch_state": {Data: []byte(strings.Repeat("0", maxPatchState+1))}},
+			nil, "task 9/9: patch_state: "},
+		{"no stack file: ended", fstest.MapFS{
+			"sys/kernel/osrelease": {Data: []byte(rel)},
+			"9/task/9/patch_state": {Data: []byte("0")}},
+			nil, ""},
+		{"no task directory", fstest.MapFS{
+			"sys/kernel/osrelease": {Data: []byte(rel)},
+			"9/status":             {Data: []byte("x")}, "self/x": {}, "0/task/0/patch_state": {Data: []byte("0")}},
+			nil, ""},
+		{"a name that is no pid", fstest.MapFS{
+			"sys/kernel/osrelease":   {Data: []byte(rel)},
+			"09/task/09/patch_state": {Data: []byte("0")}, "9x/task/9x/patch_state": {Data: []byte("0")}},
+			nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := Read(context.Background(), &Options{Livepatch: sys, Proc: tt.proc, Root: root})
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			got := summarize(st, nil).Pending
+			if diff := cmp.Diff(tt.pending, got); diff != "" {
+				t.Errorf("pending (-want +got)\n%s", diff)
+			}
+			if tt.note != "" && !slices.ContainsFunc(st.Notes, func(n string) bool { return strings.Contains(n, tt.note) }) {
+				t.Errorf("notes %q, want one with %q", st.Notes, tt.note)
+			}
+		})
+	}
+}
+
+// TestReadErrors: what Read cannot read is an error.
+func TestReadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no release", Options{Livepatch: fstest.MapFS{}, Proc: fstest.MapFS{}}, "kernel release unknown"},
+		{"a release with a slash", Options{Livepatch: fstest.MapFS{}, Proc: fstest.MapFS{"sys/kernel/osrelease": {Data: []byte("../x")}}}, "is not a kernel release"},
+		{"bad enabled", Options{Livepatch: fstest.MapFS{"p/enabled": {Data: []byte("2")}}, Proc: procTree()}, "want 0 or 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := Read(context.Background(), &tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || st != nil {
+				t.Errorf("Read = %v, %v; want an error with %q", st, err, tt.want)
 			}
 		})
 	}
