@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/status"
 	"github.com/klpack/klpack/pkg/sysfs"
 )
@@ -54,7 +53,7 @@ otherwise, with a "not ok:" line per reason; 2 when the host cannot be read.`,
 }
 
 func runStatus(cmd *cobra.Command, o *statusOptions) error {
-	opts := &status.Options{ModuleDirs: []string{}}
+	opts := &status.Options{}
 	for _, d := range []struct {
 		flag, dir string
 		dst       *fs.FS
@@ -62,14 +61,15 @@ func runStatus(cmd *cobra.Command, o *statusOptions) error {
 		// Through a root: no name or symbolic link leads out of it.
 		r, err := os.OpenRoot(d.dir)
 		if err != nil {
+			if d.flag == "--sysfs" && errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("%w (a kernel without CONFIG_LIVEPATCH?)", err)
+			}
 			return &exitError{exitInput, fmt.Errorf("%s: %w", d.flag, err)}
 		}
 		defer r.Close()
 		*d.dst = sysfs.FS(r)
 	}
-	if mods := filepath.Join(o.root, filepath.FromSlash(capture.InstalledDir)); isDir(mods) {
-		opts.ModuleDirs = append(opts.ModuleDirs, mods)
-	}
+	opts.RootDir = o.root
 	h := o.host()
 	h.Livepatch, h.Kallsyms, h.Modules = opts.Livepatch, filepath.Join(o.proc, "kallsyms"), filepath.Join(o.proc, "modules")
 	opts.Hooks = h.Status
@@ -95,9 +95,4 @@ func runStatus(cmd *cobra.Command, o *statusOptions) error {
 		return &exitError{exitFindings, nil}
 	}
 	return nil
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }

@@ -131,7 +131,9 @@ func checkStatusGuest(t *testing.T, run *loaderRun, k kernelInfo) {
 		`^  vmlinux/uptime_proc_show,1: e2e_c$`,
 		`^ok: the host runs what its packages say$`,
 		`!not ok`)
-	expect("json", 0, `"schema": "klpack.status/v1"`, `"ok": true`, `"transition": null`)
+	// The module files the packages installed are matched: RootDir/usr/lib/klpack/<release>.
+	expect("json", 0, `"schema": "klpack.status/v1"`, `"ok": true`, `"transition": null`,
+		`"module_file": "/usr/lib/klpack/`+regexp.QuoteMeta(k.Release)+`/\S+/e2e_r.ko"`)
 	if run.rc["busy"] != 0 {
 		t.Fatalf("insmod e2e_busy_patch: rc %d:\n%s", run.rc["busy"], strings.Join(run.out["busy"], "\n"))
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -55,8 +57,12 @@ type Options struct {
 	// Root is the host's /: installed package manifests and the loader's
 	// record. Nil: no package is known, so none claims a patch.
 	Root fs.FS
-	// ModuleDirs hold the livepatch module files capture scans to name
-	// each patch's new functions (<root>/usr/lib/klpack).
+	// RootDir is Root as a path: capture scans the module files the
+	// packages installed for the running kernel, under
+	// RootDir/usr/lib/klpack/<release>, to name each patch's new
+	// functions and tell a replace patch's nops. Empty: none are.
+	RootDir string
+	// ModuleDirs hold more module files for capture to scan.
 	ModuleDirs []string
 	// Release is the kernel release; empty: Proc's sys/kernel/osrelease.
 	Release string
@@ -210,7 +216,14 @@ func Read(ctx context.Context, opts *Options) (*Status, error) {
 	copts := &capture.CaptureOptions{KernelRelease: release, Root: opts.Root, Logger: log}
 	order := loaderOrder(opts.Root, release, tree)
 	copts.Order = order
-	state, rep, err := capture.Capture(ctx, opts.Livepatch, opts.ModuleDirs, copts)
+	dirs := slices.Clone(opts.ModuleDirs)
+	if opts.RootDir != "" {
+		d := filepath.Join(opts.RootDir, filepath.FromSlash(capture.InstalledDir), release)
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			dirs = append(dirs, d)
+		}
+	}
+	state, rep, err := capture.Capture(ctx, opts.Livepatch, dirs, copts)
 	if err != nil {
 		return nil, err
 	}
