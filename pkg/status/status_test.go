@@ -459,3 +459,31 @@ func TestReadErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseFrame: any line of a stack file parses without a panic, and
+// what it yields is part of the line.
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range []string{"[<0>] e2e_busy_sleep+0x2d/0x40 [e2e_busy]", "[<ffffffff81000000>] schedule+0x1/0x2", "[<", "x [", "[]", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		fn, mod := parseFrame(line)
+		if !strings.Contains(line, fn) || !strings.Contains(line, mod) {
+			t.Errorf("parseFrame(%q) = %q, %q: not from the line", line, fn, mod)
+		}
+	})
+}
+
+func TestParseFrame(t *testing.T) {
+	tests := []struct{ line, fn, mod string }{
+		{"[<0>] e2e_busy_sleep+0x2d/0x40 [e2e_busy]", "e2e_busy_sleep", "e2e_busy"},
+		{"[<ffffffff81000000>] schedule+0x1/0x2", "schedule", ""},
+		{"  [<0>] do_syscall_64+0x5d/0x170  ", "do_syscall_64", ""},
+		{"[<0>] 0xffffffffc0000000", "0xffffffffc0000000", ""},
+	}
+	for _, tt := range tests {
+		if fn, mod := parseFrame(tt.line); fn != tt.fn || mod != tt.mod {
+			t.Errorf("parseFrame(%q) = %q, %q, want %q, %q", tt.line, fn, mod, tt.fn, tt.mod)
+		}
+	}
+}
