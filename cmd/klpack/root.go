@@ -42,7 +42,7 @@ func newRootCmd() *cobra.Command {
 	root.Version = v.Version
 	root.Annotations = map[string]string{"version": text.String()}
 	root.SetVersionTemplate(`{{index .Annotations "version"}}`)
-	root.AddCommand(newVersionCmd(), newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd())
+	root.AddCommand(newVersionCmd(), newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd(), newStatusCmd())
 	root.AddCommand(releaseCmds()...)
 	// Cobra adds its completion command when it executes; added now, it
 	// is guarded like the others.

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,4 +161,32 @@ func joinInstalled(st *deploy.State, rep *CaptureReport, byName map[string][]*in
 		}
 		rep.add(EntryInfo, p.Name, m.path, "layer %s from the installed package %s %s", m.Layer, m.Package.Name, m.Package.Version)
 	}
+}
+
+// Package is a klpack patch package installed on a host, as its
+// manifest says.
+type Package struct {
+	Name     string
+	Version  string
+	Layer    string
+	Module   string // the livepatch module it installs
+	Manifest string // the manifest's path, from the host's root
+}
+
+// InstalledPackages reads the manifests of the klpack patch packages
+// installed for release under root (an fs.FS of the host's /), sorted
+// by module then manifest path. A manifest that cannot be read or says
+// something impossible is left out and named in the entries.
+func InstalledPackages(root fs.FS, release string) ([]Package, []ReportEntry) {
+	rep := &CaptureReport{}
+	var out []Package
+	for _, ms := range readInstalled(root, release, rep) {
+		for _, m := range ms {
+			out = append(out, Package{Name: m.Package.Name, Version: m.Package.Version, Layer: m.Layer, Module: m.Module.Name, Manifest: m.path})
+		}
+	}
+	slices.SortFunc(out, func(a, b Package) int {
+		return cmp.Or(strings.Compare(a.Module, b.Module), strings.Compare(a.Manifest, b.Manifest))
+	})
+	return out, rep.Entries
 }
