@@ -10,7 +10,7 @@
 # E2E_KERNELS picks kernels (6.1 6.12 7.2 test); KLPACK_E2E_SCENARIOS picks
 # scenarios by name.
 
-E2E_KERNELS ?= 6.1 6.12 7.2 test
+E2E_KERNELS ?= 6.1 6.12 7.2 test test-hybrid test-replace-set
 
 DEPS += qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static \
 	x86_64-linux-gnu-gcc-12:gcc-12 flex:flex bison:bison bc:bc \

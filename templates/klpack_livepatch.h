@@ -42,7 +42,11 @@
  *   klpack_layer=off-band  klpack_replaceable=N  klpack_replace_set=<u32>
  *
  * Kernels with the non-replaceable / replace-set livepatch RFCs carry these
- * in struct klp_patch; elsewhere klpack takes them from the tags.
+ * in struct klp_patch; elsewhere klpack takes them from the tags. Enable
+ * the patch with klpack_enable_patch() instead of klp_enable_patch() and
+ * the declarations also set the fields on kernels that have them (klpack's
+ * hybrid and replace-set test kernels define KLP_PATCH_HAS_REPLACEABLE and
+ * KLP_PATCH_HAS_REPLACE_SET in <linux/livepatch.h>).
  */
 #ifndef _KLPACK_LIVEPATCH_H
 #define _KLPACK_LIVEPATCH_H
@@ -51,6 +55,7 @@
 #include <linux/module.h>
 #include <linux/types.h>
 #include <linux/error-injection.h>
+#include <linux/livepatch.h>
 
 #define KLPACK_HOOK_MAGIC	0x4b4c5048u
 #define KLPACK_HOOK_VERSION	1
@@ -115,15 +120,43 @@ static struct error_injection_entry __used				\
 			.name = __klpack_hook_name_##fn,		\
 		}
 
+/*
+ * What the declarations below say, for klpack_enable_patch(). These are
+ * tentative definitions: a declaration's own definition, anywhere in the
+ * file, gives the value; without one they are 0 (replaceable, set 0).
+ */
+static int __klpack_non_replaceable __maybe_unused;
+static unsigned int __klpack_replace_set __maybe_unused;
+
 /* The patch is an off-band fix, kept across cumulative upgrades. */
 #define KLPACK_OFF_BAND()						\
 	MODULE_INFO(klpack_layer, "off-band");				\
 	KLPACK_NON_REPLACEABLE()
 
 /* An atomic-replace patch does not replace this one. */
-#define KLPACK_NON_REPLACEABLE() MODULE_INFO(klpack_replaceable, "N")
+#define KLPACK_NON_REPLACEABLE()					\
+	MODULE_INFO(klpack_replaceable, "N");				\
+	static int __klpack_non_replaceable __maybe_unused = 1
 
 /* The patch's replace set: a replace patch replaces only its own set. */
-#define KLPACK_REPLACE_SET(n) MODULE_INFO(klpack_replace_set, __stringify(n))
+#define KLPACK_REPLACE_SET(n)						\
+	MODULE_INFO(klpack_replace_set, __stringify(n));		\
+	static unsigned int __klpack_replace_set __maybe_unused = (n)
+
+/*
+ * klpack_enable_patch(): klp_enable_patch() with the declarations written
+ * into struct klp_patch where the kernel has the fields; elsewhere only
+ * the modinfo tags carry them, for klpack.
+ */
+static inline int klpack_enable_patch(struct klp_patch *patch)
+{
+#ifdef KLP_PATCH_HAS_REPLACEABLE
+	patch->replaceable = !__klpack_non_replaceable;
+#endif
+#ifdef KLP_PATCH_HAS_REPLACE_SET
+	patch->replace_set = __klpack_replace_set;
+#endif
+	return klp_enable_patch(patch);
+}
 
 #endif /* _KLPACK_LIVEPATCH_H */

@@ -27,7 +27,7 @@ import (
 // Environment knobs:
 //
 //	KLPACK_E2E_KERNELS    kernels to boot, space-separated (default: all:
-//	                      6.1 6.12 7.2 test)
+//	                      6.1 6.12 7.2 test test-hybrid test-replace-set)
 //	KLPACK_E2E_SCENARIOS  scenario names to run (default: all)
 //	KLPACK_E2E_OUT        where guest transcripts are kept on failure
 //	                      (default: $KLPACK_CACHE/e2e/out)
@@ -88,7 +88,7 @@ func (g *guests) staticKlpack(t *testing.T) string {
 }
 
 func TestE2E(t *testing.T) {
-	g := setupGuests(t, "6.1", "6.12", "7.2", "test")
+	g := setupGuests(t, "6.1", "6.12", "7.2", "test", "test-hybrid", "test-replace-set")
 	qemu, root, ctx, kernels := g.qemu, g.root, t.Context(), g.kernels
 	busybox, outDir := g.busybox, g.outDir
 	klpackBin := g.staticKlpack(t)
@@ -242,7 +242,7 @@ func prepare(t *testing.T, ctx context.Context, root, cache string, names []stri
 
 func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, sc scenario, outDir string) Row {
 	row := Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps)}
-	sim, err := sim.Simulate(sc.sc, "", func(p string) (*klp.Module, error) {
+	sim, err := sim.Simulate(sc.sc, KernelModel(k.Name), func(p string) (*klp.Module, error) {
 		if extra, ok := k.Extra[p]; ok {
 			return elfscan.Open(extra, nil)
 		}

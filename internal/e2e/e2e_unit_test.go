@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,14 +110,37 @@ func TestGuestSteps(t *testing.T) {
 		t.Error("GuestSteps with a path: no error")
 	}
 	sc.Steps[0].Load = "e2e_a.ko"
-	sc.KernelModel = deploy.ModelHybrid
-	if _, err := GuestSteps(sc); err == nil {
-		t.Error("GuestSteps on the hybrid model: no error")
-	}
-	sc.KernelModel = ""
 	sc.Deployed = "state.json"
 	if _, err := GuestSteps(sc); err == nil {
 		t.Error("GuestSteps with a deployed state: no error")
+	}
+}
+
+// TestRunsOn: a scenario boots on the kernels it lists, and only on the
+// kernels of its model: mainline ones unless it names hybrid or
+// replace-set.
+func TestRunsOn(t *testing.T) {
+	for _, tt := range []struct {
+		model   string
+		kernels []string
+		want    []string
+	}{
+		{"", nil, []string{"6.1", "6.12", "7.2", "test"}},
+		{deploy.ModelMainline, []string{"test"}, []string{"test"}},
+		{deploy.ModelHybrid, nil, []string{"test-hybrid"}},
+		{deploy.ModelReplaceSet, nil, []string{"test-replace-set"}},
+		{deploy.ModelHybrid, []string{"test"}, nil},
+	} {
+		sc := &sim.Scenario{KernelModel: tt.model, Kernels: tt.kernels}
+		var got []string
+		for _, k := range []string{"6.1", "6.12", "7.2", "test", "test-hybrid", "test-replace-set"} {
+			if RunsOn(sc, k) {
+				got = append(got, k)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("model %q kernels %q runs on %q, want %q", tt.model, tt.kernels, got, tt.want)
+		}
 	}
 }
 

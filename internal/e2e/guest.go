@@ -18,21 +18,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/sim"
 )
 
 // GuestSteps turns a scenario into the runner's steps file: one
 // "KIND ARG" line per step, load paths as file names in the guest's module
 // directory. A guest starts from a kernel with no patch and follows the
-// kernel's own rules, so a scenario with a deployed state or a kernel model
-// other than mainline cannot run there.
+// kernel's own rules, so a scenario with a deployed state cannot run
+// there; its kernel model picks the kernels it boots on (RunsOn).
 func GuestSteps(sc *sim.Scenario) ([]byte, error) {
 	if sc.Deployed != "" {
 		return nil, errors.New("deployed: a guest starts with no patch; load the patches in steps instead")
-	}
-	if sc.KernelModel != "" && sc.KernelModel != deploy.ModelMainline {
-		return nil, fmt.Errorf("kernel_model %s: the kernels booted are mainline", sc.KernelModel)
 	}
 	var b bytes.Buffer
 	for i, st := range sc.Steps {

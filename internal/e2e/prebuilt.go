@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
 
+	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/sim"
 )
 
@@ -40,9 +42,27 @@ func PrebuiltModules(root string) (map[string]string, error) {
 	return out, nil
 }
 
-// RunsOn reports whether scenario sc boots on the e2e kernel named kernel.
+// KernelModel is the livepatch model of the e2e kernel named kernel: the
+// test kernel's hybrid and replace-set builds implement those (our
+// patches, testdata/e2e/kernel), every other kernel is mainline.
+func KernelModel(kernel string) string {
+	switch kernel {
+	case "test-hybrid":
+		return deploy.ModelHybrid
+	case "test-replace-set":
+		return deploy.ModelReplaceSet
+	}
+	return deploy.ModelMainline
+}
+
+// RunsOn reports whether scenario sc boots on the e2e kernel named kernel:
+// one of its kernels when it lists them, and only on a kernel of its
+// kernel model (mainline unless it says).
 func RunsOn(sc *sim.Scenario, kernel string) bool {
-	return len(sc.Kernels) == 0 || slices.Contains(sc.Kernels, kernel)
+	if len(sc.Kernels) > 0 && !slices.Contains(sc.Kernels, kernel) {
+		return false
+	}
+	return cmp.Or(sc.KernelModel, deploy.ModelMainline) == KernelModel(kernel)
 }
 
 // CheckPrebuiltUse refuses a scenario that loads a prebuilt module but

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +24,32 @@ import (
 
 // packageFiles reads the files a built package installs, by installed
 // path, with the formats' own tools.
+// debField is a control field of a deb.
+func debField(t *testing.T, pkg, field string) string {
+	t.Helper()
+	out, err := exec.Command(testutil.NeedTool(t, "dpkg-deb"), "-f", pkg, field).Output()
+	if err != nil {
+		t.Fatalf("dpkg-deb -f %s %s: %v", pkg, field, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// rpmRequires lists an rpm's requirements without rpmlib's own.
+func rpmRequires(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command(testutil.NeedTool(t, "rpm"), "-qp", "--nosignature", "--requires", pkg).Output()
+	if err != nil {
+		t.Fatalf("rpm -qp --requires %s: %v", pkg, err)
+	}
+	var reqs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "rpmlib(") {
+			reqs = append(reqs, strings.TrimSpace(l))
+		}
+	}
+	return reqs
+}
+
 func packageFiles(t *testing.T, format, pkg string) map[string][]byte {
 	t.Helper()
 	var cmd *exec.Cmd
@@ -200,6 +227,26 @@ func TestHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.MTime = epoch
+	// Without a host binary the patch package with hooks depends on the
+	// klpack package, in both formats, and the loader runs klpack from
+	// PATH; the patch packages without hooks do not.
+	const name = "klp-patch-" + testKernel + "-lp-hook"
+	pkgs := build(t, r, Options{})
+	if got := debField(t, pkgs[FormatDeb+":"+name], "Depends"); !slices.Contains(strings.Split(got, ", "), HostPackage) {
+		t.Errorf("deb %s Depends: %s, want %s among them", name, got, HostPackage)
+	}
+	if got := rpmRequires(t, pkgs[FormatRPM+":"+name]); !slices.Contains(got, HostPackage) {
+		t.Errorf("rpm %s requires %q, want %s among them", name, got, HostPackage)
+	}
+	if !bytes.Contains(packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+LoaderName(testKernel)])[LoaderPath(testKernel)], []byte("KLPACK=${KLPACK_BIN:-'klpack'}")) {
+		t.Errorf("the loader without a packaged klpack does not run klpack from PATH")
+	}
+	plainDeps := build(t, release(t, "release-6.1"), Options{})
+	for key, p := range plainDeps {
+		if strings.HasPrefix(key, FormatDeb+":klp-patch") && strings.Contains(debField(t, p, "Depends"), HostPackage+",") {
+			t.Errorf("%s without hooks depends on %s", key, HostPackage)
+		}
+	}
 	// The hooks need klpack on the host: the loader package ships the
 	// binary given (any x86_64 ELF executable here) and its loader runs
 	// it.
@@ -212,8 +259,13 @@ func TestHooks(t *testing.T) {
 	if err := r.SetHostBinary(host); err != nil {
 		t.Fatal(err)
 	}
-	pkgs := build(t, r, Options{Formats: []string{FormatDeb}})
-	const name = "klp-patch-" + testKernel + "-lp-hook"
+	pkgs = build(t, r, Options{})
+	if got := debField(t, pkgs[FormatDeb+":"+name], "Depends"); slices.Contains(strings.Split(got, ", "), HostPackage) {
+		t.Errorf("deb %s Depends: %s, want no %s: the loader package ships klpack", name, got, HostPackage)
+	}
+	if got := rpmRequires(t, pkgs[FormatRPM+":"+name]); slices.Contains(got, HostPackage) {
+		t.Errorf("rpm %s requires %q, want no %s: the loader package ships klpack", name, got, HostPackage)
+	}
 	dest := LibDir + "/" + testKernel + "/" + name + "/hooks/" + fn + ".bpf.o"
 	if got := packageFiles(t, FormatDeb, pkgs[FormatDeb+":"+name])[dest]; !bytes.Equal(got, obj[fn]) {
 		t.Errorf("the deb ships %s as %d bytes, want the %d bytes of the hook object", dest, len(got), len(obj[fn]))

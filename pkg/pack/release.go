@@ -79,7 +79,8 @@ type Release struct {
 	// HostBinary, when set and a module ships hooks, is the klpack binary
 	// the loader package installs for the loader to run them with; an
 	// ELF executable of the release's architecture whose SHA-256 (hex)
-	// is HostBinarySHA256.
+	// is HostBinarySHA256. Unset, the patch packages with hooks depend
+	// on HostPackage instead.
 	HostBinary, HostBinarySHA256 string
 }
 

@@ -71,6 +71,18 @@ func (r *Release) HasHooks() bool {
 	return false
 }
 
+// HostPackage is the package of klpack itself (make dist builds it): a
+// patch package whose module ships BPF hooks depends on it, since the
+// loader attaches them with klpack, unless the release's loader package
+// ships a pinned klpack binary (HostBinary).
+const HostPackage = "klpack"
+
+// needsHost reports whether the package's hooks need klpack from
+// HostPackage on the host.
+func (s *Spec) needsHost() bool {
+	return !s.IsLoader() && len(s.Module.Hooks) > 0 && s.Release.HostBinary == ""
+}
+
 // LoaderSpec is the release's loader package: the loader and its unit,
 // which every patch package of the kernel depends on.
 func (r *Release) LoaderSpec() *Spec {
@@ -147,6 +159,9 @@ func (s *Spec) RPMRelations() Relations {
 	// The loader at least as new as the release: it runs this package's
 	// patch, and an older one may not know what the release needs.
 	r.Depends = append(r.Depends, LoaderName(k)+" >= "+s.RPMEVR())
+	if s.needsHost() {
+		r.Depends = append(r.Depends, HostPackage)
+	}
 	r.Provides = []string{
 		fmt.Sprintf("klp-load-order(%s:%s) = %d", k, s.Module.Record.Name, s.LoadOrder),
 		fmt.Sprintf("klp-module(%s:%s) = %s", k, s.Module.Record.Name, s.RPMEVR()),
@@ -180,6 +195,9 @@ func (s *Spec) DebRelations() Relations {
 	}
 	mod := debName(s.Module.Record.Name)
 	r.Depends = append(r.Depends, fmt.Sprintf("%s (>= %s)", LoaderName(s.Release.Kernel), s.DebVersion()))
+	if s.needsHost() {
+		r.Depends = append(r.Depends, HostPackage)
+	}
 	r.Provides = []string{
 		fmt.Sprintf("klp-load-order-%s-%s (= %d)", k, mod, s.LoadOrder),
 		fmt.Sprintf("klp-module-%s-%s (= %s)", k, mod, s.DebVersion()),

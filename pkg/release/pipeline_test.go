@@ -381,38 +381,58 @@ func TestExecuteTwoReleases(t *testing.T) {
 }
 
 // TestExecuteHooks: the hooks stage builds an object per hook point of
-// lp_hook with clang, the patch package carries them, and the loader
-// package the klpack binary that runs them on the host.
+// lp_hook with clang and the patch package carries them. The patch
+// package depends on the klpack package, which attaches them on the
+// host; with package.host_binary the loader package ships that binary
+// instead.
 func TestExecuteHooks(t *testing.T) {
 	testutil.NeedTool(t, "clang")
 	dpkgDeb := testutil.NeedTool(t, "dpkg-deb")
-	dir := project(t, []string{"lp_hook.ko"}, "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\n")
-	var log bytes.Buffer
-	out := filepath.Join(dir, "out")
-	if _, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Log: &log, Output: out}); err != nil {
-		t.Fatalf("Execute = %v\n%s", err, log.String())
-	}
-	self, _ := os.Executable()
-	for _, want := range []string{
-		"hooks      2 built and validated: lp_hook/lp_hook_meminfo_allowed, lp_hook/lp_hook_meminfo_extra\n",
-		"; the loader package ships " + self + " for the hooks\n",
-	} {
-		if !strings.Contains(log.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, log.String())
-		}
-	}
-	contents := func(deb string) string {
-		b, err := exec.Command(dpkgDeb, "-c", filepath.Join(out, deb)).CombinedOutput()
+	const (
+		patchDeb  = "deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-hook/klp-patch-6.1.0-56-amd64-lp-hook_1.0-1_amd64.deb"
+		loaderDeb = "deb/pool/main/k/klpack-loader-6.1.0-56-amd64/klpack-loader-6.1.0-56-amd64_1.0-1_amd64.deb"
+		hostBin   = "./usr/libexec/klpack/6.1.0-56-amd64/klpack"
+	)
+	deb := func(args ...string) string {
+		b, err := exec.Command(dpkgDeb, args...).CombinedOutput()
 		if err != nil {
-			t.Fatalf("dpkg-deb -c %s: %v\n%s", deb, err, b)
+			t.Fatalf("dpkg-deb %q: %v\n%s", args, err, b)
 		}
 		return string(b)
 	}
-	if c := contents("deb/pool/main/k/klp-patch-6.1.0-56-amd64-lp-hook/klp-patch-6.1.0-56-amd64-lp-hook_1.0-1_amd64.deb"); !strings.Contains(c, "/hooks/lp_hook_meminfo_allowed.bpf.o") {
-		t.Errorf("the patch package lacks its hook objects:\n%s", c)
-	}
-	if c := contents("deb/pool/main/k/klpack-loader-6.1.0-56-amd64/klpack-loader-6.1.0-56-amd64_1.0-1_amd64.deb"); !strings.Contains(c, "./usr/libexec/klpack/6.1.0-56-amd64/klpack") {
-		t.Errorf("the loader package lacks the klpack binary:\n%s", c)
+	for _, tt := range []struct {
+		name, yaml, log string
+		ships           bool
+	}{
+		{"depends", "", "; the packages with hooks depend on klpack\n", false},
+		{"pinned", "package:\n  maintainer: m <m@x>\n  host_binary: klpack-host\n", "; the loader package ships klpack-host for the hooks\n", true},
+	} {
+		dir := project(t, []string{"lp_hook.ko"}, "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\n"+tt.yaml)
+		self, err := os.ReadFile("/proc/self/exe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "klpack-host"), self, 0o755)
+		var log bytes.Buffer
+		out := filepath.Join(dir, "out")
+		if _, err := Execute(t.Context(), filepath.Join(dir, "klpack.yaml"), Options{Snapshot: true, MTime: epoch, Log: &log, Output: out}); err != nil {
+			t.Fatalf("%s: Execute = %v\n%s", tt.name, err, log.String())
+		}
+		for _, want := range []string{"hooks      2 built and validated: lp_hook/lp_hook_meminfo_allowed, lp_hook/lp_hook_meminfo_extra\n", tt.log} {
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("%s: log lacks %q:\n%s", tt.name, want, log.String())
+			}
+		}
+		if c := deb("-c", filepath.Join(out, patchDeb)); !strings.Contains(c, "/hooks/lp_hook_meminfo_allowed.bpf.o") {
+			t.Errorf("%s: the patch package lacks its hook objects:\n%s", tt.name, c)
+		}
+		deps := strings.Split(strings.TrimSpace(deb("-f", filepath.Join(out, patchDeb), "Depends")), ", ")
+		if slices.Contains(deps, "klpack") == tt.ships {
+			t.Errorf("%s: the patch package depends on %q", tt.name, deps)
+		}
+		if c := deb("-c", filepath.Join(out, loaderDeb)); strings.Contains(c, hostBin) != tt.ships {
+			t.Errorf("%s: the loader package's files, want %s shipped %v:\n%s", tt.name, hostBin, tt.ships, c)
+		}
 	}
 	// A host binary that is no ELF executable stops the release.
 	dir2 := project(t, []string{"lp_hook.ko"}, "modules:\n  - path: ko/lp_hook.ko\n    layer: off-band\npackage:\n  maintainer: m <m@x>\n  host_binary: klpack.yaml\n")

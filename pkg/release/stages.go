@@ -238,20 +238,16 @@ var packagesStage = Stage{Name: "packages", Skip: never, Run: func(ctx context.C
 	o := pack.Options{Formats: r.Config.Package.Formats, Timeout: r.Config.Package.Timeout}
 	hostNote := ""
 	if r.Pack.HasHooks() {
-		// The loader runs the hooks with klpack: the loader package
-		// ships one, this very binary unless klpack.yaml names another.
-		bin := r.Config.Package.HostBinary
-		if bin != "" {
-			bin = r.Path(bin)
-		} else if self, err := os.Executable(); err == nil {
-			bin = self
-		} else {
-			return "", fmt.Errorf("the hooks need a klpack binary on the host: set package.host_binary (%v)", err)
+		// The loader attaches the hooks with klpack: the packages with
+		// hooks depend on the klpack package, unless klpack.yaml pins a
+		// binary for the loader package to ship.
+		hostNote = "; the packages with hooks depend on " + pack.HostPackage
+		if bin := r.Config.Package.HostBinary; bin != "" {
+			if err := r.Pack.SetHostBinary(r.Path(bin)); err != nil {
+				return "", fmt.Errorf("%w (set package.host_binary to a klpack built for the hosts: make host)", err)
+			}
+			hostNote = "; the loader package ships " + bin + " for the hooks"
 		}
-		if err := r.Pack.SetHostBinary(bin); err != nil {
-			return "", fmt.Errorf("%w (set package.host_binary to a klpack built for the hosts: make host)", err)
-		}
-		hostNote = "; the loader package ships " + bin + " for the hooks"
 	}
 	if !run.Opts.Snapshot {
 		o.Sign = run.signer.detach

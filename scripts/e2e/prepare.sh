@@ -7,7 +7,8 @@
 #   $KLPACK_CACHE/e2e/kernels.list           "NAME RELEASE VMLINUZ MODULEDIR"
 #
 # KERNEL is one of: 6.1 (bookworm), 6.12 (bookworm-security), 7.2 (sid),
-# test (our own test kernel, scripts/e2e/testkernel.sh).
+# test (our own test kernel, scripts/e2e/testkernel.sh), test-hybrid and
+# test-replace-set (the test kernel with our implementation of that model).
 # KLPACK_CACHE defaults to ~/.cache/klpack. Everything is cached: a second
 # run only checks stamps. Headers of the bookworm kernels come from
 # /usr/src (the Makefile's install-deps installs them).
@@ -52,13 +53,13 @@ for k in "$@"; do
 		echo "7.2 $line" >>"$list"
 		echo "prepare: 7.2 ready ($(($(date +%s) - start))s)" >&2
 		;;
-	test)
+	test | test-hybrid | test-replace-set)
 		start=$(date +%s)
-		line=$(sh "$here/testkernel.sh" "$cache")
-		echo "test $line" >>"$list"
-		echo "prepare: test ready ($(($(date +%s) - start))s)" >&2
+		line=$(sh "$here/testkernel.sh" "$cache" ${k#test-})
+		echo "$k $line" >>"$list"
+		echo "prepare: $k ready ($(($(date +%s) - start))s)" >&2
 		;;
-	*) die "unknown kernel $k (want 6.1, 6.12, 7.2 or test)" ;;
+	*) die "unknown kernel $k (want 6.1, 6.12, 7.2, test, test-hybrid or test-replace-set)" ;;
 	esac
 done
 mv "$list" "$e2e/kernels.list"

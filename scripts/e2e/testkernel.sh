@@ -1,6 +1,10 @@
 #!/bin/sh
-# testkernel.sh CACHE: build klpack's test kernel and the e2e modules for
-# it, then print "RELEASE BZIMAGE MODULEDIR" (prepare.sh's list line).
+# testkernel.sh CACHE [VARIANT]: build klpack's test kernel and the e2e
+# modules for it, then print "RELEASE BZIMAGE MODULEDIR" (prepare.sh's list
+# line). VARIANT hybrid or replace-set builds the test kernel with our
+# implementation of that livepatch model (testdata/e2e/kernel/VARIANT.patch)
+# instead: a copy of the test kernel's tree, patched and rebuilt (only what
+# the patch touches recompiles), its release suffixed -VARIANT.
 #
 # The kernel is linux-source-7.2 (Debian sid) configured with
 # `make tinyconfig`, our fragment testdata/e2e/testkernel.config merged in
@@ -12,8 +16,9 @@
 # keeps certs/signing_key.pem, the key its modules are signed with.
 set -eu
 
-[ $# -eq 1 ] || { echo "usage: testkernel.sh CACHE" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: testkernel.sh CACHE [hybrid|replace-set]" >&2; exit 2; }
 cache=$1
+variant=${2:-}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
@@ -62,6 +67,32 @@ if [ ! -f "$dir/.klpack-complete" ]; then
 	make -s -C "$tree" kernelrelease >"$dir/release"
 	touch "$dir/.klpack-complete"
 	echo "testkernel: $(cat "$dir/release") built in $dir ($(($(date +%s) - start))s)" >&2
+fi
+
+if [ -n "$variant" ]; then
+	patch=$(cd "$here/../../testdata/e2e/kernel" && pwd)/$variant.patch
+	[ -f "$patch" ] || die "no kernel patch for variant $variant ($patch)"
+	vhash=$(cat "$fragment" "$patch" | sha256sum | cut -c1-16)
+	vdir=$cache/testkernel/$vhash-$variant
+	if [ ! -f "$vdir/.klpack-complete" ]; then
+		start=$(date +%s)
+		rm -rf "$vdir"
+		mkdir -p "$vdir"
+		# A full copy, not hard links: the compiler rewrites objects in
+		# place, which would change the base tree's through a link.
+		cp -a "$tree" "$vdir/linux"
+		patch -s -d "$vdir/linux" -p1 <"$patch" || die "$variant.patch does not apply to $SRCPKG"
+		log=$vdir/build.log
+		echo "testkernel: $variant: patched, rebuilding what the patch touches" >&2
+		make -C "$vdir/linux" -j2 LOCALVERSION="-$variant" bzImage modules >"$log" 2>&1 ||
+			{ tail -n 30 "$log" >&2; die "$variant build failed (log: $log)"; }
+		make -s -C "$vdir/linux" LOCALVERSION="-$variant" kernelrelease >"$vdir/release"
+		touch "$vdir/.klpack-complete"
+		echo "testkernel: $(cat "$vdir/release") built in $vdir ($(($(date +%s) - start))s)" >&2
+	fi
+	dir=$vdir
+	tree=$vdir/linux
+	hash=$vhash-$variant
 fi
 
 mods=$cache/e2e/modules/test-$hash

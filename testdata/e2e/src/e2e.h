@@ -22,6 +22,14 @@
  *                      Every hook module defines e2e_hook_value, so after
  *                      one replaces another two modules define it.
  *   E2E_OFF_BAND       declare the patch off-band (KLPACK_OFF_BAND)
+ *   E2E_NON_REPLACEABLE
+ *                      declare the patch not replaceable
+ *                      (KLPACK_NON_REPLACEABLE)
+ *   E2E_REPLACE_SET    the patch's replace set (KLPACK_REPLACE_SET)
+ *
+ * Every module enables its patch with klpack_enable_patch(), which sets
+ * the declarations in struct klp_patch on the hybrid and replace-set test
+ * kernels.
  *
  * Every new function prints one line, "klpe <patch> <tag> <function>", so
  * the guest runner reads which patch's code runs by reading the file the
@@ -61,9 +69,7 @@ E2E_SHOW(loadavg_proc_show)
 #ifdef E2E_UPTIME
 E2E_SHOW(uptime_proc_show)
 #endif
-#if defined(E2E_HOOK) || defined(E2E_OFF_BAND)
 #include "klpack_livepatch.h"
-#endif
 
 #ifdef E2E_HOOK
 #define E2E_MEMINFO
@@ -149,7 +155,7 @@ static struct klp_patch e2e_patch = {
 
 static int __init e2e_init(void)
 {
-	return klp_enable_patch(&e2e_patch);
+	return klpack_enable_patch(&e2e_patch);
 }
 
 static void __exit e2e_exit(void)
@@ -160,6 +166,12 @@ module_init(e2e_init);
 module_exit(e2e_exit);
 #ifdef E2E_OFF_BAND
 KLPACK_OFF_BAND();
+#endif
+#ifdef E2E_NON_REPLACEABLE
+KLPACK_NON_REPLACEABLE();
+#endif
+#ifdef E2E_REPLACE_SET
+KLPACK_REPLACE_SET(E2E_REPLACE_SET);
 #endif
 MODULE_LICENSE("GPL");
 MODULE_INFO(livepatch, "Y");
