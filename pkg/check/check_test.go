@@ -338,7 +338,7 @@ func TestSeedGolden(t *testing.T) {
 			enc.Encode(rep)
 			b.WriteString("---- sarif\n")
 			var log bytes.Buffer
-			if err := SARIF(rep, "test").Write(&log); err != nil {
+			if err := SARIF(rep, SARIFOptions{Version: "test"}).Write(&log); err != nil {
 				t.Fatal(err)
 			}
 			// Validated against the 2.1.0 schema by a SARIF library that
