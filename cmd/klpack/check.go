@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -73,11 +74,15 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 
 // writeSARIF writes the SARIF log, its URIs relative to --sarif-base.
 func (o *checkOptions) writeSARIF(rep *check.Report) error {
-	base, err := filepath.Abs(o.sarifBase)
+	wd, err := os.Getwd()
 	if err != nil {
-		return fmt.Errorf("--sarif-base: %w", err)
+		return err
 	}
-	opts := check.SARIFOptions{Version: readVersion().Version, BaseDir: base,
+	base := o.sarifBase
+	if !filepath.IsAbs(base) {
+		base = filepath.Join(wd, base)
+	}
+	opts := check.SARIFOptions{Version: readVersion().Version, BaseDir: base, Dir: wd,
 		ReadFile: func(p string) ([]byte, error) { return safeio.ReadFile(p, klp.MaxScanSize) }}
 	return atomicfile.Write(o.sarif, func(w io.Writer) error {
 		return check.SARIF(rep, opts).Write(w)

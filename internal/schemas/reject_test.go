@@ -129,7 +129,7 @@ var rejects = []struct {
 func TestRejects(t *testing.T) {
 	all := schemas(t)
 	for name := range all {
-		if _, ok := bases[name]; !ok {
+		if _, ok := bases[name]; !ok && name != sarifSchema {
 			t.Errorf("%s has no hand-written base document", name)
 		}
 	}

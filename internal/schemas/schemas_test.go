@@ -24,6 +24,14 @@ const schemaDir = "docs/schemas"
 // schemaBase is the $id every schema's name is joined to.
 const schemaBase = "https://raw.githubusercontent.com/klpack/klpack/main/docs/schemas/"
 
+// sarifSchema names the vendored SARIF 2.1.0 schema in tables; sarifID
+// is its own id, sarifSchemaFile where it is kept.
+const (
+	sarifSchema     = "sarif-2.1.0"
+	sarifID         = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+	sarifSchemaFile = "testdata/sarif/sarif-schema-2.1.0.json"
+)
+
 // schemaFor maps the "schema" value a document carries to the file that
 // describes it; documents without one (reports) are named by the command
 // table alone.
@@ -78,7 +86,20 @@ func compileAll(dir string) (map[string]*jsonschema.Schema, error) {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 	}
-	out := map[string]*jsonschema.Schema{}
+	// The OASIS SARIF schema (draft-04) is vendored as data; it is not
+	// ours, so it lives in testdata and names itself by its own id.
+	sarifDoc, err := readJSON(filepath.Join(dir, "..", "..", sarifSchemaFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.AddResource(sarifID, sarifDoc); err != nil {
+		return nil, err
+	}
+	s, err := c.Compile(sarifID)
+	if err != nil {
+		return nil, fmt.Errorf("compile the SARIF schema: %w", err)
+	}
+	out := map[string]*jsonschema.Schema{sarifSchema: s}
 	for _, f := range files {
 		name := filepath.Base(f)
 		s, err := c.Compile(schemaBase + name)

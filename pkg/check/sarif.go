@@ -25,6 +25,9 @@ type SARIFOptions struct {
 	// (SARIFBaseID); a file outside it gets an absolute file: URI. Empty:
 	// URIs are relative with no base declared.
 	BaseDir string
+	// Dir is the directory relative file names of findings are relative
+	// to (the working directory they were given in); empty: BaseDir.
+	Dir string
 	// ReadFile reads a finding's file to locate the record in it: a
 	// finding about a patch of a deployed state or scan document gets the
 	// lines of that patch's record as its region. Nil: no regions.
@@ -134,10 +137,13 @@ func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 		Tool:    sarifTool{Driver: sarifDriver{Name: "klpack", Version: o.Version, InformationURI: "https://github.com/klpack/klpack"}},
 		Results: []sarifResult{},
 	}
-	base := ""
+	base, dir := "", o.Dir
 	if o.BaseDir != "" {
 		base = filepath.Clean(o.BaseDir)
 		run.OriginalURIBaseIDs = map[string]sarifArtifact{SARIFBaseID: {URI: fileURI(base, true)}}
+		if dir == "" {
+			dir = base
+		}
 	}
 	index := make(map[string]int, len(Rules))
 	for i, rule := range Rules {
@@ -154,7 +160,7 @@ func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 		}
 		var loc sarifLocation
 		if f.File != "" {
-			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: artifact(base, f.File), Region: regions.find(f.File, f.Patches)}
+			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: artifact(base, dir, f.File), Region: regions.find(f.File, f.Patches)}
 		}
 		for _, fn := range f.Functions {
 			loc.LogicalLocations = append(loc.LogicalLocations, sarifLogicalLoc{Name: fn, Kind: "function"})
@@ -170,10 +176,10 @@ func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 	return &SARIFLog{Schema: SARIFSchema, Version: "2.1.0", Runs: []sarifRun{run}}
 }
 
-// artifact names file relative to base when it lies inside base, else by
-// an absolute file: URI; relative URIs use forward slashes and
-// percent-encode each segment.
-func artifact(base, file string) sarifArtifact {
+// artifact names file (relative to dir unless absolute) relative to base
+// when it lies inside base, else by an absolute file: URI; relative URIs
+// use forward slashes and percent-encode each segment.
+func artifact(base, dir, file string) sarifArtifact {
 	if base == "" {
 		if filepath.IsAbs(file) {
 			return sarifArtifact{URI: fileURI(file, false)}
@@ -182,7 +188,7 @@ func artifact(base, file string) sarifArtifact {
 	}
 	abs := file
 	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(base, file)
+		abs = filepath.Join(dir, file)
 	}
 	rel, err := filepath.Rel(base, abs)
 	if err != nil || !filepath.IsLocal(rel) {

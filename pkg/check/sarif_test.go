@@ -97,8 +97,13 @@ func TestSARIFLocations(t *testing.T) {
 		patches   []string
 		functions []string
 		read      func(string) ([]byte, error)
+		dir       string // the working directory; "": the base
 		want      []sarifLocation
 	}{
+		{name: "relative to a working directory below the base", file: "lp.ko", dir: filepath.Join(base, "ko"),
+			want: []sarifLocation{{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: "ko/lp.ko", URIBaseID: "SRCROOT"}}}}},
+		{name: "relative to a working directory above the base", file: filepath.Join(filepath.Base(base), "lp2.ko"), dir: filepath.Dir(base),
+			want: []sarifLocation{{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: "lp2.ko", URIBaseID: "SRCROOT"}}}}},
 		{name: "state file, record of the second patch", file: "states/deployed.json", patches: []string{"lp2", "lp1"}, read: read,
 			want: []sarifLocation{{PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: "states/deployed.json", URIBaseID: "SRCROOT"},
 				Region: &sarifRegion{StartLine: 10, EndLine: 15}}}}},
@@ -128,7 +133,7 @@ func TestSARIFLocations(t *testing.T) {
 			rep := &Report{Schema: ReportSchema, KernelModel: deploy.ModelMainline, Findings: []Finding{{
 				Rule: RuleNameDeployed, Name: "name-deployed", Severity: Error, Message: "m", Why: "w",
 				Patches: tt.patches, Functions: tt.functions, File: tt.file}}}
-			log := SARIF(rep, SARIFOptions{Version: "test", BaseDir: base, ReadFile: tt.read})
+			log := SARIF(rep, SARIFOptions{Version: "test", BaseDir: base, Dir: tt.dir, ReadFile: tt.read})
 			if diff := cmp.Diff(tt.want, log.Runs[0].Results[0].Locations); diff != "" {
 				t.Errorf("locations (-want +got):\n%s", diff)
 			}
