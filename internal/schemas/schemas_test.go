@@ -181,8 +181,15 @@ func TestMain(m *testing.M) {
 // code.
 func run(t *testing.T, dir string, env []string, args ...string) (stdout, stderr []byte, code int) {
 	t.Helper()
+	return runProgram(t, dir, env, klpack(t), args...)
+}
+
+// runProgram runs a program with args in dir, env added to the
+// process's, and returns stdout, stderr and the exit code.
+func runProgram(t *testing.T, dir string, env []string, prog string, args ...string) (stdout, stderr []byte, code int) {
+	t.Helper()
 	var o, e bytes.Buffer
-	cmd := exec.Command(klpack(t), args...)
+	cmd := exec.Command(prog, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "SOURCE_DATE_EPOCH=1700000000")
@@ -192,7 +199,7 @@ func run(t *testing.T, dir string, env []string, args ...string) (stdout, stderr
 		return o.Bytes(), e.Bytes(), ee.ExitCode()
 	}
 	if err != nil {
-		t.Fatalf("klpack %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: %v", prog, strings.Join(args, " "), err)
 	}
 	return o.Bytes(), e.Bytes(), 0
 }
