@@ -3,6 +3,7 @@ package schemas_test
 import (
 	"bytes"
 	"crypto"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,10 +87,7 @@ func TestCITemplates(t *testing.T) {
 					t.Fatalf("%s: %s over a release with findings: exit %d, want 1\n%s", file, c, code, out)
 				}
 				checkFiles(t, dir, "klpack.sarif", sarifSchema, c)
-				log, _ := os.ReadFile(filepath.Join(dir, "klpack.sarif"))
-				if !bytes.Contains(log, []byte(`"uriBaseId": "SRCROOT"`)) || bytes.Contains(log, []byte(`"uri": "file://`+dir+`/ko`)) {
-					t.Errorf("%s: the SARIF log does not name the modules relative to the workspace:\n%s", c, log)
-				}
+				checkSARIFURIs(t, filepath.Join(dir, "klpack.sarif"), dir, []string{"ko/6.1.0-56-amd64/lp_replace.ko", "ko/6.1.0-56-amd64/lp_noreplace.ko"})
 			}
 		})
 	}
@@ -253,5 +251,51 @@ func appendFile(t *testing.T, path, s string) {
 	defer f.Close()
 	if _, err := f.WriteString(s); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkSARIFURIs checks that a log's base is the workspace and that its
+// results name the modules relative to it, as the hand-written want.
+func checkSARIFURIs(t *testing.T, file, workspace string, want []string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Runs []struct {
+			OriginalURIBaseIDs map[string]struct{ URI string } `json:"originalUriBaseIds"`
+			Results            []struct {
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI       string `json:"uri"`
+							URIBaseID string `json:"uriBaseId"`
+						} `json:"artifactLocation"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &log); err != nil || len(log.Runs) != 1 {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if got := log.Runs[0].OriginalURIBaseIDs["SRCROOT"].URI; got != "file://"+workspace+"/" {
+		t.Errorf("SRCROOT = %q, want file://%s/", got, workspace)
+	}
+	var got []string
+	for _, r := range log.Runs[0].Results {
+		for _, l := range r.Locations {
+			a := l.PhysicalLocation.ArtifactLocation
+			if a.URIBaseID != "SRCROOT" {
+				t.Errorf("artifact %q has uriBaseId %q, want SRCROOT", a.URI, a.URIBaseID)
+			}
+			got = append(got, a.URI)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("artifact URIs %q, want %q", got, want)
 	}
 }
