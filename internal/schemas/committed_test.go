@@ -34,7 +34,15 @@ func TestCommittedDocuments(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
-		checkDocument(t, rel, b, d.Name() == "klpack.yaml", seen)
+		schema := ""
+		switch {
+		case d.Name() == "klpack.yaml":
+			schema = "klpack-yaml-v1.schema.json"
+		case filepath.Base(filepath.Dir(path)) == "scenarios" && ext != ".json":
+			// Scenarios name no schema: they are known by their place.
+			schema = "scenario.schema.json"
+		}
+		checkDocument(t, rel, b, schema, seen)
 		return nil
 	})
 	if err != nil {
@@ -46,32 +54,62 @@ func TestCommittedDocuments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		rel, _ := filepath.Rel(root, s)
+		fed := accepted(a.Comment)
 		for _, f := range a.Files {
-			if filepath.Base(f.Name) == "klpack.yaml" {
-				rel, _ := filepath.Rel(root, s)
-				checkDocument(t, rel+":"+f.Name, f.Data, true, seen)
+			switch {
+			case filepath.Base(f.Name) == "klpack.yaml":
+				checkDocument(t, rel+":"+f.Name, f.Data, "klpack-yaml-v1.schema.json", seen)
+			case fed[f.Name] != "":
+				checkDocument(t, rel+":"+f.Name, f.Data, fed[f.Name], seen)
 			}
 		}
 	}
 	// The walk must have found what testdata holds today: a walk that
 	// silently finds nothing would prove nothing.
 	for schema, atLeast := range map[string]int{"deployed-v1.schema.json": 4, "scan-v1.schema.json": 3, "plan-v1.schema.json": 1,
-		"release-v1.schema.json": 4, "klpack-yaml-v1.schema.json": 2} {
+		"release-v1.schema.json": 4, "klpack-yaml-v1.schema.json": 2, "scenario.schema.json": 10, "acks.schema.json": 2} {
 		if seen[schema] < atLeast {
 			t.Errorf("found %d committed documents of %s, want at least %d", seen[schema], schema, atLeast)
 		}
 	}
 }
 
-// checkDocument validates one committed document against the schema its
-// "schema" key names (klpack.yaml: always its own).
-func checkDocument(t *testing.T, name string, data []byte, isConfig bool, seen map[string]int) {
+// scriptInputs maps the flags of klpack commands in CLI scripts to the
+// schema of the file they name.
+var scriptInputs = map[string]string{"--ack": "acks.schema.json", "--deployed": "deployed-v1.schema.json"}
+
+// accepted returns the script's files that a klpack command it expects to
+// accept its input (exec, or exitcode 0 or 1) reads through one of
+// scriptInputs, with their schemas.
+func accepted(script []byte) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(string(script), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[0] == "exec" && f[1] == "klpack":
+		case len(f) > 2 && f[0] == "exitcode" && (f[1] == "0" || f[1] == "1") && f[2] == "klpack":
+		default:
+			continue
+		}
+		for i := 0; i+1 < len(f); i++ {
+			if schema, ok := scriptInputs[f[i]]; ok {
+				out[f[i+1]] = schema
+			}
+		}
+	}
+	return out
+}
+
+// checkDocument validates one committed document against schema, or,
+// when schema is "", against the one its "schema" key names.
+func checkDocument(t *testing.T, name string, data []byte, schema string, seen map[string]int) {
 	t.Helper()
 	doc := data
 	if !strings.HasSuffix(name, ".json") {
 		var v any
 		if err := yaml.Unmarshal(data, &v); err != nil {
-			if isConfig {
+			if schema != "" {
 				t.Errorf("%s: %v", name, err)
 			}
 			return
@@ -86,12 +124,10 @@ func checkDocument(t *testing.T, name string, data []byte, isConfig bool, seen m
 	if json.Unmarshal(doc, &head) != nil {
 		return
 	}
-	schema, ok := schemaFor[head.Schema]
-	if isConfig {
-		schema, ok = "klpack-yaml-v1.schema.json", true
-	}
-	if !ok {
-		return
+	if schema == "" {
+		if schema = schemaFor[head.Schema]; schema == "" {
+			return
+		}
 	}
 	seen[schema]++
 	t.Run(name, func(t *testing.T) {
