@@ -82,7 +82,7 @@ func (o *checkOptions) writeSARIF(rep *check.Report) error {
 	if !filepath.IsAbs(base) {
 		base = filepath.Join(wd, base)
 	}
-	opts := check.SARIFOptions{Version: readVersion().Version, BaseDir: base, Dir: wd,
+	opts := check.SARIFOptions{Version: readVersion().Version, BaseDir: base, Dir: wd, Release: o.file,
 		ReadFile: func(p string) ([]byte, error) { return safeio.ReadFile(p, klp.MaxScanSize) }}
 	return atomicfile.Write(o.sarif, func(w io.Writer) error {
 		return check.SARIF(rep, opts).Write(w)

@@ -266,6 +266,16 @@ func checkSARIFURIs(t *testing.T, file, workspace string, want []string) {
 		Runs []struct {
 			OriginalURIBaseIDs map[string]struct{ URI string } `json:"originalUriBaseIds"`
 			Results            []struct {
+				RelatedLocations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"relatedLocations"`
 				Locations []struct {
 					PhysicalLocation struct {
 						ArtifactLocation struct {
@@ -291,6 +301,12 @@ func checkSARIFURIs(t *testing.T, file, workspace string, want []string) {
 				t.Errorf("artifact %q has uriBaseId %q, want SRCROOT", a.URI, a.URIBaseID)
 			}
 			got = append(got, a.URI)
+		}
+		// testdata/klpack.yaml declares lp_replace on line 8 and
+		// lp_noreplace on line 10.
+		if len(r.RelatedLocations) != 1 || r.RelatedLocations[0].PhysicalLocation.ArtifactLocation.URI != "klpack.yaml" ||
+			(r.RelatedLocations[0].PhysicalLocation.Region.StartLine != 8 && r.RelatedLocations[0].PhysicalLocation.Region.StartLine != 10) {
+			t.Errorf("related locations %+v, want the line of klpack.yaml that declares the module", r.RelatedLocations)
 		}
 	}
 	slices.Sort(got)

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // SARIFSchema is where the SARIF 2.1.0 schema the log follows lives.
@@ -32,6 +34,11 @@ type SARIFOptions struct {
 	// finding about a patch of a deployed state or scan document gets the
 	// lines of that patch's record as its region. Nil: no regions.
 	ReadFile func(path string) ([]byte, error)
+	// Release is the klpack.yaml the candidates were declared in (check
+	// -f), read with ReadFile: a result about a module it declares gets
+	// the line of that declaration as a related location, the one place
+	// in the repository with a line to show.
+	Release string
 }
 
 // SARIFLog is the part of SARIF 2.1.0 (OASIS) that klpack writes: one run,
@@ -85,13 +92,18 @@ type sarifResult struct {
 	Level               string             `json:"level"`
 	Message             sarifMessage       `json:"message"`
 	Locations           []sarifLocation    `json:"locations,omitempty"`
+	RelatedLocations    []sarifLocation    `json:"relatedLocations,omitempty"`
 	PartialFingerprints map[string]string  `json:"partialFingerprints,omitempty"`
 	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
 }
 
 type sarifLocation struct {
+	// ID names a related location; 0 (a result's own location) is left
+	// out.
+	ID               int               `json:"id,omitempty"`
 	PhysicalLocation *sarifPhysical    `json:"physicalLocation,omitempty"`
 	LogicalLocations []sarifLogicalLoc `json:"logicalLocations,omitempty"`
+	Message          *sarifMessage     `json:"message,omitempty"`
 }
 
 type sarifPhysical struct {
@@ -106,8 +118,9 @@ type sarifArtifact struct {
 
 // sarifRegion is a span of lines of a text artifact (1-based, inclusive).
 type sarifRegion struct {
-	StartLine int `json:"startLine"`
-	EndLine   int `json:"endLine,omitempty"`
+	StartLine   int `json:"startLine"`
+	StartColumn int `json:"startColumn,omitempty"`
+	EndLine     int `json:"endLine,omitempty"`
 }
 
 type sarifLogicalLoc struct {
@@ -131,7 +144,8 @@ type sarifSuppression struct {
 // about. A module file gets none: the scan record keeps no file offsets,
 // kpatch-build and klp-build modules hold no klp_func in the file at all
 // (their init code builds it), and a compressed module's offsets are not
-// offsets of the artifact.
+// offsets of the artifact. With o.Release, the line of klpack.yaml that
+// declares the module is a related location.
 func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 	run := sarifRun{
 		Tool:    sarifTool{Driver: sarifDriver{Name: "klpack", Version: o.Version, InformationURI: "https://github.com/klpack/klpack"}},
@@ -153,6 +167,7 @@ func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 		index[rule.ID] = i
 	}
 	regions := regionFinder{read: o.ReadFile, docs: map[string]map[string]sarifRegion{}}
+	decls := declarations(o.ReadFile, o.Release)
 	for _, f := range r.Findings {
 		res := sarifResult{
 			RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level(f.Severity), Message: sarifMessage{f.Message},
@@ -167,6 +182,10 @@ func SARIF(r *Report, o SARIFOptions) *SARIFLog {
 		}
 		if loc.PhysicalLocation != nil || len(loc.LogicalLocations) > 0 {
 			res.Locations = []sarifLocation{loc}
+		}
+		if d := decls.find(f.File); d != nil {
+			res.RelatedLocations = []sarifLocation{{ID: 1, Message: &sarifMessage{"declared in " + filepath.Base(o.Release)},
+				PhysicalLocation: &sarifPhysical{ArtifactLocation: artifact(base, dir, o.Release), Region: d}}}
 		}
 		if f.Acknowledged {
 			res.Suppressions = []sarifSuppression{{Kind: "external", Justification: f.AckReason}}
@@ -300,6 +319,75 @@ func records(data []byte) map[string]sarifRegion {
 		}
 	}
 	return out
+}
+
+// moduleDecls are the module paths (globs) of a klpack.yaml, relative to
+// the working directory, with where each is declared.
+type moduleDecls []struct {
+	pattern string
+	at      sarifRegion
+}
+
+// declarations reads the modules of klpack.yaml release, nil when there
+// is none or it cannot be read: the check itself read it already, and a
+// log without related locations is still a true log.
+func declarations(read func(string) ([]byte, error), release string) moduleDecls {
+	if read == nil || release == "" {
+		return nil
+	}
+	data, err := read(release)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 {
+		return nil
+	}
+	var out moduleDecls
+	modules := mapValue(doc.Content[0], "modules")
+	if modules == nil || modules.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, m := range modules.Content {
+		p := mapValue(m, "path")
+		if p == nil || p.Kind != yaml.ScalarNode {
+			continue
+		}
+		out = append(out, struct {
+			pattern string
+			at      sarifRegion
+		}{filepath.Join(filepath.Dir(release), p.Value), sarifRegion{StartLine: m.Line, StartColumn: m.Column}})
+	}
+	return out
+}
+
+// mapValue is the value of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// find returns where the module file is declared: the first entry whose
+// path or glob matches it.
+func (d moduleDecls) find(file string) *sarifRegion {
+	if file == "" {
+		return nil
+	}
+	file = filepath.Clean(file)
+	for _, e := range d {
+		if ok, _ := filepath.Match(e.pattern, file); ok {
+			r := e.at
+			return &r
+		}
+	}
+	return nil
 }
 
 // line is the 1-based line of byte off.

@@ -218,3 +218,49 @@ func emptyValues(v any, at string) []string {
 	}
 	return out
 }
+
+// TestSARIFDeclarations: with the klpack.yaml a check read, a result
+// about a module it declares (by path or glob) gets that entry's line and
+// column as its related location; a module it does not declare gets none.
+func TestSARIFDeclarations(t *testing.T) {
+	base := t.TempDir()
+	config := "version: 1.0-1\nkernel: 6.1.0-56-amd64\nmodules:\n  - path: ko/lp_replace.ko\n    layer: cumulative\n  - layer: off-band\n    path: ko/off/*.ko\npackage:\n  maintainer: m\n"
+	if err := os.MkdirAll(filepath.Join(base, "rel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "rel", "klpack.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(base, p)) }
+	for _, tt := range []struct {
+		file string
+		want *sarifRegion
+	}{
+		{"rel/ko/lp_replace.ko", &sarifRegion{StartLine: 4, StartColumn: 5}},
+		{"rel/ko/off/lp_fix.ko", &sarifRegion{StartLine: 6, StartColumn: 5}},
+		{"rel/ko/other.ko", nil},
+		{"", nil},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			rep := &Report{Schema: ReportSchema, KernelModel: deploy.ModelMainline, Findings: []Finding{{
+				Rule: RuleNameDeployed, Name: "name-deployed", Severity: Error, Message: "m", Why: "w", Patches: []string{"lp"}, File: tt.file}}}
+			log := SARIF(rep, SARIFOptions{BaseDir: base, ReadFile: read, Release: "rel/klpack.yaml"})
+			res := log.Runs[0].Results[0]
+			var want []sarifLocation
+			if tt.want != nil {
+				want = []sarifLocation{{ID: 1, Message: &sarifMessage{"declared in klpack.yaml"},
+					PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: "rel/klpack.yaml", URIBaseID: "SRCROOT"}, Region: tt.want}}}
+			}
+			if diff := cmp.Diff(want, res.RelatedLocations); diff != "" {
+				t.Errorf("related locations (-want +got):\n%s", diff)
+			}
+			var b bytes.Buffer
+			if err := log.Write(&b); err != nil {
+				t.Fatal(err)
+			}
+			if err := validSARIF(t, b.Bytes()); err != nil {
+				t.Errorf("log does not validate against SARIF 2.1.0: %v", err)
+			}
+		})
+	}
+}
