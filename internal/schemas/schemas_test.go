@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +160,9 @@ func klpack(t *testing.T) string {
 		cmd.Dir = testutil.Root()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/klpack: %v\n%s", err, out)
+			return
 		}
+		buildErr = trackInputs()
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -168,6 +171,41 @@ func klpack(t *testing.T) string {
 }
 
 var binDir string
+
+// trackInputs opens every file the binary is built from and every file
+// under testdata, which the binary reads: go test caches a result by
+// the files the test itself opens, and would otherwise replay a pass
+// after a change to cmd/klpack or to a fixture.
+func trackInputs() error {
+	root := testutil.Root()
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", "./cmd/klpack")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go list -deps ./cmd/klpack: %w", err)
+	}
+	var files []string
+	for _, dir := range strings.Fields(string(out)) {
+		m, _ := filepath.Glob(filepath.Join(dir, "*"))
+		files = append(files, m...)
+	}
+	files = append(files, filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum"))
+	err = filepath.WalkDir(filepath.Join(root, "testdata"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if fh, err := os.Open(f); err == nil {
+			fh.Close()
+		}
+	}
+	return nil
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
