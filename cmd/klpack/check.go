@@ -4,17 +4,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/atomicfile"
+	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 type checkOptions struct {
 	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
+	sarifBase                                                 string
 	kernelConfig, vmlinuxBTF, file                            string
 	json                                                      bool
 }
@@ -40,10 +45,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 				return &exitError{exitInput, err}
 			}
 			if o.sarif != "" {
-				err := atomicfile.Write(o.sarif, func(w io.Writer) error {
-					return check.SARIF(rep, readVersion().Version).Write(w)
-				})
-				if err != nil {
+				if err := o.writeSARIF(rep); err != nil {
 					return &exitError{exitInput, err}
 				}
 			}
@@ -65,8 +67,26 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 	}
 	o.flags(cmd)
 	cmd.Flags().StringVar(&o.sarif, "sarif", "", "also write a SARIF 2.1.0 log to this file")
+	cmd.Flags().StringVar(&o.sarifBase, "sarif-base", "", "the directory SARIF artifact URIs are relative to, as SRCROOT (default: the working directory)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.check/v1 JSON report")
 	return cmd
+}
+
+// writeSARIF writes the SARIF log, its URIs relative to --sarif-base.
+func (o *checkOptions) writeSARIF(rep *check.Report) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	base := o.sarifBase
+	if !filepath.IsAbs(base) {
+		base = filepath.Join(wd, base)
+	}
+	opts := check.SARIFOptions{Version: readVersion().Version, BaseDir: base, Dir: wd, Release: o.file,
+		ReadFile: func(p string) ([]byte, error) { return safeio.ReadFile(p, klp.MaxScanSize) }}
+	return atomicfile.Write(o.sarif, func(w io.Writer) error {
+		return check.SARIF(rep, opts).Write(w)
+	})
 }
 
 // flags are the inputs check and plan share.

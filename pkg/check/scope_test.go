@@ -142,7 +142,7 @@ func TestSARIFResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := SARIF(rep, "test")
+	log := SARIF(rep, SARIFOptions{Version: "test"})
 	run := log.Runs[0]
 	if len(run.Results) != len(rep.Findings) || len(run.Results) < 2 {
 		t.Fatalf("%d results for %d findings, want one each and at least 2", len(run.Results), len(rep.Findings))
