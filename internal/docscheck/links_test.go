@@ -13,15 +13,6 @@ import (
 	"github.com/klpack/klpack/internal/testutil"
 )
 
-// pendingDocs are pages other work of issue 15 writes at the same time as
-// the pages that link to them: a link into one of these (a file, or a
-// directory ending in /) is not checked yet. Empty it when they are
-// merged; the test then holds every link to an existing file.
-var pendingDocs = []string{
-	"docs/schemas/",
-	"docs/ci/",
-}
-
 var (
 	// A Markdown link or image: [text](target), target without blanks.
 	linkRe = regexp.MustCompile(`\]\(([^)\s]+)\)`)
@@ -52,15 +43,6 @@ func markdownFiles(t *testing.T, repo string) []string {
 		t.Fatal(err)
 	}
 	return files
-}
-
-func pending(target string) bool {
-	for _, p := range pendingDocs {
-		if target == p || strings.HasSuffix(p, "/") && (strings.HasPrefix(target, p) || target+"/" == p) {
-			return true
-		}
-	}
-	return false
 }
 
 // slug is the anchor GitHub gives a heading: lower case, blanks to
@@ -110,9 +92,6 @@ func resolve(repo, from, target string) string {
 	if rel == ".." || strings.HasPrefix(rel, "../") || path.IsAbs(file) {
 		return "points outside the repository"
 	}
-	if pending(rel) {
-		return ""
-	}
 	st, err := os.Stat(filepath.Join(repo, filepath.FromSlash(rel)))
 	if err != nil {
 		return "no such file in the repository: " + rel
@@ -153,9 +132,6 @@ func TestDocLinks(t *testing.T) {
 		}
 		for _, m := range codePathRe.FindAllStringSubmatch(string(page), -1) {
 			p := strings.TrimSuffix(m[1], "/")
-			if pending(p) {
-				continue
-			}
 			if _, err := os.Stat(filepath.Join(repo, filepath.FromSlash(p))); err != nil {
 				t.Errorf("%s names `%s`, which is not in the repository", md, m[1])
 			}
@@ -189,7 +165,5 @@ func TestResolve(t *testing.T) {
 			t.Errorf("resolve(%s, %s) = %q, want ok=%v", tt.from, tt.target, msg, tt.ok)
 		}
 	}
-	if !pending("docs/schemas/scan-v1.schema.json") || !pending("docs/schemas/") || pending("docs/acks.md") {
-		t.Error("pending does not match pendingDocs")
-	}
+
 }

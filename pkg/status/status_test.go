@@ -141,11 +141,11 @@ func summarize(st *Status, notes []string) summary {
 	return s
 }
 
-// statusSchema compiles docs/schemas/status.schema.json.
+// statusSchema compiles docs/schemas/status-v1.schema.json.
 func statusSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
-	s, err := c.Compile(filepath.Join(testutil.Root(), "docs", "schemas", "status.schema.json"))
+	s, err := c.Compile(filepath.Join(testutil.Root(), "docs", "schemas", "status-v1.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func validate(t *testing.T, schema *jsonschema.Schema, st *Status) {
 // TestRead: hand-built sysfs, /proc and root trees; each case says by
 // hand the stack order, whose code runs each function, the tasks not yet
 // switched with the frames that block them, and the problems. Every
-// document validates against docs/schemas/status.schema.json.
+// document validates against docs/schemas/status-v1.schema.json.
 func TestRead(t *testing.T) {
 	schema := statusSchema(t)
 	cum := lp{"p_cum", "1 0 1 1", []string{"vmlinux/cmdline_proc_show,1", "vmlinux/meminfo_proc_show,1"}}
