@@ -55,7 +55,9 @@ for k in "$@"; do
 		;;
 	test | test-hybrid | test-replace-set)
 		start=$(date +%s)
-		line=$(sh "$here/testkernel.sh" "$cache" ${k#test-})
+		variant=
+		[ "$k" = test ] || variant=${k#test-}
+		line=$(sh "$here/testkernel.sh" "$cache" $variant)
 		echo "$k $line" >>"$list"
 		echo "prepare: $k ready ($(($(date +%s) - start))s)" >&2
 		;;

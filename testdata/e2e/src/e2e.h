@@ -26,6 +26,8 @@
  *                      declare the patch not replaceable
  *                      (KLPACK_NON_REPLACEABLE)
  *   E2E_REPLACE_SET    the patch's replace set (KLPACK_REPLACE_SET)
+ *   E2E_SYMPOS         old_sympos of every function (default 0; 1 names
+ *                      the same function of a unique symbol)
  *
  * Every module enables its patch with klpack_enable_patch(), which sets
  * the declarations in struct klp_patch on the hybrid and replace-set test
@@ -55,7 +57,11 @@ static int e2e_##fn(struct seq_file *m, void *v)			\
 	return 0;							\
 }
 
-#define E2E_FUNC(fn) { .old_name = #fn, .new_func = e2e_##fn, },
+#ifndef E2E_SYMPOS
+#define E2E_SYMPOS 0
+#endif
+
+#define E2E_FUNC(fn) { .old_name = #fn, .new_func = e2e_##fn, .old_sympos = E2E_SYMPOS, },
 
 #ifdef E2E_CMDLINE
 E2E_SHOW(cmdline_proc_show)

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0
+/* e2e_r1: cmdline named with sympos 1, atomic replace */
+#define E2E_REPLACE 1
+#define E2E_SYMPOS 1
+#define E2E_CMDLINE
+#include "e2e.h"
