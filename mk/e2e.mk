@@ -29,7 +29,7 @@ testkernel: install-deps
 
 e2e: e2e-prepare
 	KLPACK_REQUIRE_TOOLS=1 KLPACK_E2E_KERNELS="$(E2E_KERNELS)" \
-		$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestE2E$$' -v ./internal/e2e
+		$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestE2E$$' -v ./internal/e2e $(if $(CI),,-args -update)
 
 # `make test` runs every package with -tags e2e: prepare first, and give
 # go test the time the boots take (go build ignores -timeout in GOFLAGS).

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -334,4 +335,52 @@ func WriteTable(w io.Writer, rows []Row) {
 	}
 	tw.Flush()
 	w.Write(b.Bytes())
+}
+
+// Agreement table markers: README.md holds the table of the last full
+// run between them.
+const (
+	TableBegin = "<!-- e2e agreement: written by make e2e (TestE2E -update); do not edit -->"
+	TableEnd   = "<!-- end of e2e agreement -->"
+)
+
+// AgreementTable is the Markdown table of scenarios by kernels: agreed
+// steps out of all where the scenario boots on the kernel, its status
+// when not every step agreed, "-" where it does not boot there.
+func AgreementTable(rows []Row, kernels []string) string {
+	cell := map[[2]string]string{}
+	var scenarios []string
+	for _, r := range rows {
+		if !slices.Contains(scenarios, r.Scenario) {
+			scenarios = append(scenarios, r.Scenario)
+		}
+		c := fmt.Sprintf("%d/%d", r.Agreed, r.Steps)
+		if r.Status != "agreed" {
+			c = strings.ReplaceAll(r.Status, "|", "/")
+		}
+		cell[[2]string{r.Scenario, r.Kernel}] = c
+	}
+	slices.Sort(scenarios)
+	var b strings.Builder
+	fmt.Fprintf(&b, "| scenario | %s |\n|---|%s\n", strings.Join(kernels, " | "), strings.Repeat("---|", len(kernels)))
+	for _, s := range scenarios {
+		fmt.Fprintf(&b, "| %s |", s)
+		for _, k := range kernels {
+			fmt.Fprintf(&b, " %s |", cmp.Or(cell[[2]string{s, k}], "-"))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// ReplaceTable returns doc with the text between TableBegin and TableEnd
+// replaced by table, and the text that was there.
+func ReplaceTable(doc, table string) (updated, old string, err error) {
+	i := strings.Index(doc, TableBegin)
+	j := strings.Index(doc, TableEnd)
+	if i < 0 || j < i {
+		return "", "", fmt.Errorf("no %q ... %q block", TableBegin, TableEnd)
+	}
+	start := i + len(TableBegin) + 1
+	return doc[:start] + table + doc[j:], doc[start:j], nil
 }

@@ -87,8 +87,12 @@ func (g *guests) staticKlpack(t *testing.T) string {
 	return bin
 }
 
+// e2eKernels are the kernels TestE2E boots by default, the columns of
+// README.md's agreement table.
+var e2eKernels = []string{"6.1", "6.12", "7.2", "test", "test-hybrid", "test-replace-set"}
+
 func TestE2E(t *testing.T) {
-	g := setupGuests(t, "6.1", "6.12", "7.2", "test", "test-hybrid", "test-replace-set")
+	g := setupGuests(t, e2eKernels...)
 	qemu, root, ctx, kernels := g.qemu, g.root, t.Context(), g.kernels
 	busybox, outDir := g.busybox, g.outDir
 	klpackBin := g.staticKlpack(t)
@@ -178,6 +182,33 @@ func TestE2E(t *testing.T) {
 	results := filepath.Join(outDir, "results.txt")
 	if err := os.WriteFile(results, []byte(summary), 0o644); err == nil {
 		t.Logf("table written to %s", results)
+	}
+	// A full run (every scenario on every default kernel) that agreed
+	// must match README.md's table; -update (make e2e) writes it.
+	var names []string
+	for _, k := range kernels {
+		names = append(names, k.Name)
+	}
+	if t.Failed() || os.Getenv("KLPACK_E2E_SCENARIOS") != "" || !slices.Equal(names, e2eKernels) {
+		return
+	}
+	readme := filepath.Join(root, "README.md")
+	doc, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := AgreementTable(rows, e2eKernels)
+	updated, old, err := ReplaceTable(string(doc), table)
+	switch {
+	case err != nil:
+		t.Errorf("%s: %v", readme, err)
+	case old == table:
+	case testutil.Updating(t):
+		if err := os.WriteFile(readme, []byte(updated), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Errorf("%s: the agreement table is not this run's (make e2e writes it):\n%s", readme, table)
 	}
 }
 

@@ -324,3 +324,28 @@ func TestReasonShown(t *testing.T) {
 		t.Error("reasonShown: a cause the kernel does not log must not be checked")
 	}
 }
+
+// TestAgreementTable: every scenario a row, every kernel a column, the
+// agreed steps where it ran, its status where a step disagreed, "-" where
+// it does not boot.
+func TestAgreementTable(t *testing.T) {
+	rows := []Row{
+		{Scenario: "states", Kernel: "6.1", Steps: 5, Agreed: 5, Status: "agreed"},
+		{Scenario: "hybrid-keeps", Kernel: "test-hybrid", Steps: 6, Agreed: 6, Status: "agreed"},
+		{Scenario: "states", Kernel: "test", Steps: 5, Agreed: 3, Status: "DISAGREED (2)"},
+	}
+	want := "| scenario | 6.1 | test | test-hybrid |\n|---|---|---|---|\n" +
+		"| hybrid-keeps | - | - | 6/6 |\n" +
+		"| states | 5/5 | DISAGREED (2) | - |\n"
+	if got := AgreementTable(rows, []string{"6.1", "test", "test-hybrid"}); got != want {
+		t.Errorf("AgreementTable =\n%s\nwant\n%s", got, want)
+	}
+	doc := "intro\n" + TableBegin + "\nold table\n" + TableEnd + "\nafter\n"
+	got, old, err := ReplaceTable(doc, want)
+	if err != nil || old != "old table\n" || got != "intro\n"+TableBegin+"\n"+want+TableEnd+"\nafter\n" {
+		t.Errorf("ReplaceTable = %q, %q, %v", got, old, err)
+	}
+	if _, _, err := ReplaceTable("no markers", want); err == nil {
+		t.Error("ReplaceTable without markers: no error")
+	}
+}
