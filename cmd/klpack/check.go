@@ -151,7 +151,11 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 	if err := o.targetInputs(in); err != nil {
 		return nil, 0, err
 	}
-	for _, arg := range args {
+	files, err := moduleFiles(args)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, arg := range files {
 		recs, err := elfscan.Records([]string{arg}, nil)
 		if err != nil {
 			return nil, 0, err

@@ -63,7 +63,10 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 			mods = r.Candidates()
 		}
 	} else {
-		mods, err = elfscan.Records(args, nil)
+		var files []string
+		if files, err = moduleFiles(args); err == nil {
+			mods, err = elfscan.Records(files, nil)
+		}
 	}
 	if err != nil {
 		return &exitError{exitInput, err}

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/modsign"
 	"github.com/klpack/klpack/pkg/pack"
 )
@@ -47,6 +49,11 @@ rewritten in place unless --output names another file. Exit 2 on bad input.`,
 }
 
 func runSign(cmd *cobra.Command, o *signOptions, module string) error {
+	// The module first: a directory (klpack sign signs one module, where
+	// scan and check walk them) is named before any key is read.
+	if st, err := os.Stat(module); err == nil && st.IsDir() {
+		return &exitError{exitInput, fmt.Errorf("%s is a directory: klpack sign signs one module file (sign each module on its own)", safetext.Quote(module))}
+	}
 	if o.cert == "" {
 		o.cert = o.key
 	}
