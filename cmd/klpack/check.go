@@ -52,7 +52,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 				enc.SetIndent("", "  ")
 				err = enc.Encode(rep)
 			} else {
-				err = check.WriteText(cmd.OutOrStdout(), rep)
+				err = check.WriteTextStyled(cmd.OutOrStdout(), rep, styleFor(cmd, cmd.OutOrStdout()))
 			}
 			if err != nil {
 				return err

@@ -78,3 +78,28 @@ func TestEnumValueSet(t *testing.T) {
 		}
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"json", "json", 0},
+		{"jsn", "json", 1},
+		{"jsno", "json", 2},
+		{"", "json", 4},
+		{"output", "", 6},
+		{"fial-on", "fail-on", 2},
+		{"deploy", "deployed", 2},
+		{"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+		if got := editDistance(tt.b, tt.a); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.b, tt.a, got, tt.want)
+		}
+	}
+}

@@ -6,11 +6,17 @@ import (
 	"strings"
 
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/termstyle"
 )
 
 // WriteText prints findings for people: one headline each, the patches
 // and functions involved, and why it matters.
 func WriteText(w io.Writer, r *Report) error {
+	return WriteTextStyled(w, r, termstyle.Style{})
+}
+
+// WriteTextStyled is WriteText with each severity word painted by st.
+func WriteTextStyled(w io.Writer, r *Report, st termstyle.Style) error {
 	// Names, messages and reasons come from modules, state and ack
 	// files: each reaches the terminal as visible text, never as a
 	// line of its own or an escape sequence.
@@ -21,7 +27,7 @@ func WriteText(w io.Writer, r *Report) error {
 		if f.Acknowledged {
 			ack = " (acknowledged: " + q(f.AckReason) + ")"
 		}
-		fmt.Fprintf(w, "\n%s %s %s: %s%s\n", f.Severity, f.Rule, f.Name, q(f.Message), ack)
+		fmt.Fprintf(w, "\n%s %s %s: %s%s\n", f.Severity.Paint(st), f.Rule, f.Name, q(f.Message), ack)
 		fmt.Fprintf(w, "  patches:   %s\n", quoteAll(f.Patches))
 		if len(f.Functions) > 0 {
 			fmt.Fprintf(w, "  functions: %s\n", quoteAll(f.Functions))
@@ -29,6 +35,18 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "  why:       %s\n", wrap(f.Why, 64, "             "))
 	}
 	return nil
+}
+
+// Paint is the severity's word as st paints it.
+func (s Severity) Paint(st termstyle.Style) string {
+	l := termstyle.Info
+	switch s {
+	case Warning:
+		l = termstyle.Warning
+	case Error:
+		l = termstyle.Error
+	}
+	return st.Paint(l, s.String())
 }
 
 func quoteAll(ss []string) string {
