@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/klp"
 )
 
 type checkOptions struct {
@@ -151,23 +153,56 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 	if err := o.targetInputs(in); err != nil {
 		return nil, 0, err
 	}
-	files, err := moduleFiles(args)
-	if err != nil {
+	if in.Candidates, err = readCandidates(cmd, args); err != nil {
 		return nil, 0, err
 	}
-	for _, arg := range files {
-		recs, err := elfscan.Records([]string{arg}, nil)
+	return in, failOn, nil
+}
+
+// readCandidates reads the modules and scan documents args name, with
+// directories walked, in the order given. The modules are scanned as
+// scan does: on all cores, with progress on a terminal.
+func readCandidates(cmd *cobra.Command, args []string) ([]*klp.Module, error) {
+	files, err := moduleFiles(args)
+	if err != nil {
+		return nil, err
+	}
+	var modules []string
+	for _, f := range files {
+		if !isScanDoc(f) {
+			modules = append(modules, f)
+		}
+	}
+	bar := newProgress(cmd.ErrOrStderr(), "scan", len(modules))
+	scanned := elfscan.ScanFiles(cmd.Context(), modules, nil, bar.Increment)
+	bar.Wait()
+	var out []*klp.Module
+	for _, f := range files {
+		if !isScanDoc(f) {
+			r := scanned[0]
+			scanned = scanned[1:]
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			out = append(out, r.Module)
+			continue
+		}
+		recs, err := elfscan.Records([]string{f}, nil)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		for _, m := range recs {
 			// A record without its module's path is located by the
 			// document it came from, in findings and errors alike.
 			if m.Path == "" {
-				m.Path = arg
+				m.Path = f
 			}
 		}
-		in.Candidates = append(in.Candidates, recs...)
+		out = append(out, recs...)
 	}
-	return in, failOn, nil
+	return out, nil
 }
+
+// isScanDoc says whether a candidate is a scan document rather than a
+// module, as elfscan.Records tells them apart.
+func isScanDoc(path string) bool { return strings.HasSuffix(path, ".json") }

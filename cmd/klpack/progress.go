@@ -18,13 +18,15 @@ type progress struct {
 	bar *mpb.Bar
 }
 
-func newProgress(w io.Writer, total int) *progress {
+// newProgress is a bar named what, counting to total, on w (stderr: the
+// output on stdout stays clean when it is a terminal too).
+func newProgress(w io.Writer, what string, total int) *progress {
 	if !isTerminal(w) || os.Getenv("CI") != "" || total < 2 {
 		return &progress{}
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh())
 	bar := p.AddBar(int64(total),
-		mpb.PrependDecorators(decor.Name("scan "), decor.CountersNoUnit("%d/%d")),
+		mpb.PrependDecorators(decor.Name(what + " "), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Percentage()),
 	)
 	return &progress{p: p, bar: bar}

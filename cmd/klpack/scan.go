@@ -47,7 +47,7 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 	if err != nil {
 		return &exitError{exitInput, err}
 	}
-	bar := newProgress(cmd.ErrOrStderr(), len(files))
+	bar := newProgress(cmd.ErrOrStderr(), "scan", len(files))
 	results := elfscan.ScanFiles(cmd.Context(), files, opts, bar.Increment)
 	bar.Wait()
 	doc := klp.Scan{Schema: klp.ScanSchema, Modules: []*klp.Module{}}
