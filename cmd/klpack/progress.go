@@ -26,7 +26,7 @@ func newProgress(w io.Writer, what string, total int) *progress {
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh())
 	bar := p.AddBar(int64(total),
-		mpb.PrependDecorators(decor.Name(what + " "), decor.CountersNoUnit("%d/%d")),
+		mpb.PrependDecorators(decor.Name(what+" "), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Percentage()),
 	)
 	return &progress{p: p, bar: bar}
