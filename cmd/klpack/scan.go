@@ -70,7 +70,7 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 		return err
 	}
 	if bad > 0 {
-		return &exitError{exitInput, fmt.Errorf("scan: %d of %d files could not be read", bad, len(results))}
+		return &exitError{exitInput, fmt.Errorf("scan: %d of %d file%s could not be read", bad, len(results), plural(len(results)))}
 	}
 	return nil
 }

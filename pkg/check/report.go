@@ -70,11 +70,25 @@ func summary(r *Report) string {
 	if len(r.Findings) == 0 {
 		return "no findings"
 	}
-	s := fmt.Sprintf("%d errors, %d warnings, %d infos", n[Error], n[Warning], n[Info])
+	s := Counts(n[Error], n[Warning], n[Info])
 	if acked > 0 {
 		s += fmt.Sprintf(", %d acknowledged", acked)
 	}
 	return s
+}
+
+// Counts says how many findings of each severity there are, as people
+// read it: "1 error, 0 warnings, 2 infos".
+func Counts(errors, warnings, infos int) string {
+	return count(errors, "error") + ", " + count(warnings, "warning") + ", " + count(infos, "info")
+}
+
+// count is n and the noun, singular for one.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func orDash(s string) string {
