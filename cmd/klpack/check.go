@@ -33,6 +33,11 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 2 on bad input.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.sarif != "" {
+				if err := atomicfile.CheckParent(o.sarif); err != nil {
+					return &exitError{exitInput, fmt.Errorf("--sarif: %w", err)}
+				}
+			}
 			in, failOn, err := o.input(cmd, args)
 			if err != nil {
 				return &exitError{exitInput, err}

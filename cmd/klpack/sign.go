@@ -54,6 +54,11 @@ func runSign(cmd *cobra.Command, o *signOptions, module string) error {
 	if st, err := os.Stat(module); err == nil && st.IsDir() {
 		return &exitError{exitInput, fmt.Errorf("%s is a directory: klpack sign signs one module file (sign each module on its own)", safetext.Quote(module))}
 	}
+	if o.out != "" {
+		if err := atomicfile.CheckParent(o.out); err != nil {
+			return &exitError{exitInput, fmt.Errorf("--output: %w", err)}
+		}
+	}
 	if o.cert == "" {
 		o.cert = o.key
 	}
