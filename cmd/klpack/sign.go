@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -81,7 +82,16 @@ func runSign(cmd *cobra.Command, o *signOptions, module string) error {
 	}
 	var signed bytes.Buffer
 	if err := modsign.Append(&signed, mod, cert, key, modsign.Options{Hash: o.hash, KeyID: o.keyID}); err != nil {
-		return &exitError{exitInput, fmt.Errorf("file %s: %w", module, err)}
+		// Name the file at fault: the key and certificate, else the module.
+		switch {
+		case errors.Is(err, modsign.ErrKeyMismatch):
+			err = fmt.Errorf("--key %s and --cert %s: %w", o.key, o.cert, err)
+		case errors.Is(err, modsign.ErrUnsupportedKey):
+			err = fmt.Errorf("--key %s: %w", o.key, err)
+		default:
+			err = fmt.Errorf("file %s: %w", module, err)
+		}
+		return &exitError{exitInput, err}
 	}
 	out := o.out
 	if out == "" {
