@@ -1,6 +1,9 @@
 package check
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestCounts(t *testing.T) {
 	tests := []struct {
@@ -17,6 +20,35 @@ func TestCounts(t *testing.T) {
 	for _, tt := range tests {
 		if got := Counts(tt.e, tt.w, tt.i); got != tt.want {
 			t.Errorf("Counts(%d, %d, %d) = %q, want %q", tt.e, tt.w, tt.i, got, tt.want)
+		}
+	}
+}
+
+// TestSeverityJSON: a severity reads from its name only; anything else
+// is refused in the document's words, not encoding/json's Go types.
+func TestSeverityJSON(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Severity
+		wantErr string
+	}{
+		{`"error"`, Error, ""},
+		{`"Warning"`, Warning, ""},
+		{`"info"`, Info, ""},
+		{`3`, 0, "severity: want a string: info, warning or error"},
+		{`["error"]`, 0, "severity: want a string: info, warning or error"},
+		{`"huge"`, 0, `unknown severity "huge" (want info, warning or error)`},
+	}
+	for _, tt := range tests {
+		var f struct {
+			Severity Severity `json:"severity"`
+		}
+		err := json.Unmarshal([]byte(`{"severity": `+tt.in+`}`), &f)
+		switch {
+		case tt.wantErr == "" && (err != nil || f.Severity != tt.want):
+			t.Errorf("%s: %v, %v; want %v", tt.in, f.Severity, err, tt.want)
+		case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+			t.Errorf("%s: error %v, want %q", tt.in, err, tt.wantErr)
 		}
 	}
 }
