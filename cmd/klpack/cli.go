@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -69,6 +70,14 @@ func flagError(cmd *cobra.Command, err error) error {
 			return unknownCommand(cmd, args[0])
 		}
 	}
+	if m := strconvError.FindStringSubmatchIndex(err.Error()); m != nil {
+		msg := err.Error()
+		want := map[string]string{"Int": "a whole number", "Uint": "a whole number, 0 or more", "Float": "a number", "Bool": "true or false"}[msg[m[2]:m[3]]]
+		if msg[m[4]:m[5]] == "value out of range" {
+			return &exitError{exitInput, fmt.Errorf("%s: out of range", msg[:m[0]])}
+		}
+		return &exitError{exitInput, fmt.Errorf("%s: want %s", msg[:m[0]], want)}
+	}
 	if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
 		if s := flagSuggestions(cmd, name); len(s) > 0 {
 			return &exitError{exitInput, fmt.Errorf("%w; did you mean %s?", err, orList(s))}
@@ -76,6 +85,10 @@ func flagError(cmd *cobra.Command, err error) error {
 	}
 	return &exitError{exitInput, err}
 }
+
+// strconvError is how pflag ends an invalid number or bool: with
+// strconv's error, which names a Go function.
+var strconvError = regexp.MustCompile(`: strconv\.Parse(Int|Uint|Float|Bool): parsing ".*": (invalid syntax|value out of range)$`)
 
 // flagSuggestions are cmd's long flags (its own and those it inherits)
 // within an edit distance of 2 of name, closest first, as --name.
