@@ -90,8 +90,9 @@ func flagError(cmd *cobra.Command, err error) error {
 // strconv's error, which names a Go function.
 var strconvError = regexp.MustCompile(`: strconv\.Parse(Int|Uint|Float|Bool): parsing ".*": (invalid syntax|value out of range)$`)
 
-// flagSuggestions are cmd's long flags (its own and those it inherits)
-// within an edit distance of 2 of name, closest first, as --name.
+// flagSuggestions are cmd's long flags within an edit distance of 2 of
+// name, closest first, as --name. Those it inherits are among them: cobra
+// merges them into cmd.Flags() before it parses.
 func flagSuggestions(cmd *cobra.Command, name string) []string {
 	// The value of --name=value is not part of the name.
 	name, _, _ = strings.Cut(name, "=")
@@ -100,18 +101,11 @@ func flagSuggestions(cmd *cobra.Command, name string) []string {
 		d    int
 	}
 	var found []near
-	seen := map[string]bool{}
-	visit := func(f *pflag.Flag) {
-		if f.Hidden || seen[f.Name] {
-			return
-		}
-		seen[f.Name] = true
-		if d := editDistance(strings.ToLower(name), f.Name); d <= 2 {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if d := editDistance(strings.ToLower(name), f.Name); d <= 2 && !f.Hidden {
 			found = append(found, near{f.Name, d})
 		}
-	}
-	cmd.Flags().VisitAll(visit)
-	cmd.InheritedFlags().VisitAll(visit)
+	})
 	slices.SortStableFunc(found, func(a, b near) int {
 		if a.d != b.d {
 			return a.d - b.d
