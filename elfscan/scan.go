@@ -122,6 +122,11 @@ func (s *scanner) read(path string) ([]byte, error) {
 
 // scan scans a whole module file.
 func (s *scanner) scan(raw []byte) (*klp.Module, error) {
+	if len(raw) == 0 {
+		// Said as such: an empty file is a failed build or copy, not
+		// some other format.
+		return nil, &FormatError{Msg: "empty file, not a kernel module", Err: ErrNotELF}
+	}
 	sum := sha256.Sum256(raw)
 	m := &klp.Module{SHA256: hex.EncodeToString(sum[:]), Patches: []*klp.Patch{}}
 	data := raw

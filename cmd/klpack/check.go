@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,11 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 2 on bad input.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.sarif != "" {
+				if err := atomicfile.CheckParent(o.sarif); err != nil {
+					return &exitError{exitInput, fmt.Errorf("--sarif: %w", err)}
+				}
+			}
 			in, failOn, err := o.input(cmd, args)
 			if err != nil {
 				return &exitError{exitInput, err}
@@ -54,7 +60,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 				enc.SetIndent("", "  ")
 				err = enc.Encode(rep)
 			} else {
-				err = check.WriteText(cmd.OutOrStdout(), rep)
+				err = check.WriteTextStyled(cmd.OutOrStdout(), rep, styleFor(cmd, cmd.OutOrStdout()))
 			}
 			if err != nil {
 				return err
@@ -171,19 +177,56 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 	if err := o.targetInputs(in); err != nil {
 		return nil, 0, err
 	}
-	for _, arg := range args {
-		recs, err := elfscan.Records([]string{arg}, nil)
+	if in.Candidates, err = readCandidates(cmd, args); err != nil {
+		return nil, 0, err
+	}
+	return in, failOn, nil
+}
+
+// readCandidates reads the modules and scan documents args name, with
+// directories walked, in the order given. The modules are scanned as
+// scan does: on all cores, with progress on a terminal.
+func readCandidates(cmd *cobra.Command, args []string) ([]*klp.Module, error) {
+	files, err := moduleFiles(args)
+	if err != nil {
+		return nil, err
+	}
+	var modules []string
+	for _, f := range files {
+		if !isScanDoc(f) {
+			modules = append(modules, f)
+		}
+	}
+	bar := newProgress(cmd.ErrOrStderr(), "scan", len(modules))
+	scanned := elfscan.ScanFiles(cmd.Context(), modules, nil, bar.Increment)
+	bar.Wait()
+	var out []*klp.Module
+	for _, f := range files {
+		if !isScanDoc(f) {
+			r := scanned[0]
+			scanned = scanned[1:]
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			out = append(out, r.Module)
+			continue
+		}
+		recs, err := elfscan.Records([]string{f}, nil)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		for _, m := range recs {
 			// A record without its module's path is located by the
 			// document it came from, in findings and errors alike.
 			if m.Path == "" {
-				m.Path = arg
+				m.Path = f
 			}
 		}
-		in.Candidates = append(in.Candidates, recs...)
+		out = append(out, recs...)
 	}
-	return in, failOn, nil
+	return out, nil
 }
+
+// isScanDoc says whether a candidate is a scan document rather than a
+// module, as elfscan.Records tells them apart.
+func isScanDoc(path string) bool { return strings.HasSuffix(path, ".json") }

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
@@ -68,7 +70,75 @@ func flagError(cmd *cobra.Command, err error) error {
 			return unknownCommand(cmd, args[0])
 		}
 	}
+	if m := strconvError.FindStringSubmatchIndex(err.Error()); m != nil {
+		msg := err.Error()
+		want := map[string]string{"Int": "a whole number", "Uint": "a whole number, 0 or more", "Float": "a number", "Bool": "true or false"}[msg[m[2]:m[3]]]
+		if msg[m[4]:m[5]] == "value out of range" {
+			return &exitError{exitInput, fmt.Errorf("%s: out of range", msg[:m[0]])}
+		}
+		return &exitError{exitInput, fmt.Errorf("%s: want %s", msg[:m[0]], want)}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
+		if s := flagSuggestions(cmd, name); len(s) > 0 {
+			return &exitError{exitInput, fmt.Errorf("%w; did you mean %s?", err, orList(s))}
+		}
+	}
 	return &exitError{exitInput, err}
+}
+
+// strconvError is how pflag ends an invalid number or bool: with
+// strconv's error, which names a Go function.
+var strconvError = regexp.MustCompile(`: strconv\.Parse(Int|Uint|Float|Bool): parsing ".*": (invalid syntax|value out of range)$`)
+
+// flagSuggestions are cmd's long flags within an edit distance of 2 of
+// name, closest first, as --name. Those it inherits are among them: cobra
+// merges them into cmd.Flags() before it parses.
+func flagSuggestions(cmd *cobra.Command, name string) []string {
+	// The value of --name=value is not part of the name.
+	name, _, _ = strings.Cut(name, "=")
+	type near struct {
+		name string
+		d    int
+	}
+	var found []near
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if d := editDistance(strings.ToLower(name), f.Name); d <= 2 && !f.Hidden {
+			found = append(found, near{f.Name, d})
+		}
+	})
+	slices.SortStableFunc(found, func(a, b near) int {
+		if a.d != b.d {
+			return a.d - b.d
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = "--" + f.name
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (flag names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // commandNames are the commands a user may run under cmd.
@@ -188,8 +258,14 @@ func (e *enumValue) Set(s string) error {
 
 // enumFlag defines a fixed-value flag on cmd and completes its values.
 func enumFlag(cmd *cobra.Command, p *string, name, value string, values []string, list bool, usage string) {
+	enumFlagIn(cmd, cmd.Flags(), p, name, value, values, list, usage)
+}
+
+// enumFlagIn is enumFlag in one of cmd's flag sets: its persistent
+// flags make one its commands inherit.
+func enumFlagIn(cmd *cobra.Command, fs *pflag.FlagSet, p *string, name, value string, values []string, list bool, usage string) {
 	*p = value
-	cmd.Flags().Var(&enumValue{target: p, values: values, list: list}, name, usage)
+	fs.Var(&enumValue{target: p, values: values, list: list}, name, usage)
 	cmd.RegisterFlagCompletionFunc(name, func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		// A list completes its next item after what is typed.
 		prefix, typed, done := "", toComplete, []string(nil)

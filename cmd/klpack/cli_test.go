@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
 )
@@ -75,6 +77,67 @@ func TestEnumValueSet(t *testing.T) {
 			t.Errorf("Set(%q) = %v, want error %q", tt.in, err, tt.err)
 		case tt.err == "" && (err != nil || got != tt.want):
 			t.Errorf("Set(%q) = %v, value %q; want %q", tt.in, err, got, tt.want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"json", "json", 0},
+		{"jsn", "json", 1},
+		{"jsno", "json", 2},
+		{"", "json", 4},
+		{"output", "", 6},
+		{"fial-on", "fail-on", 2},
+		{"deploy", "deployed", 2},
+		{"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+		if got := editDistance(tt.b, tt.a); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.b, tt.a, got, tt.want)
+		}
+	}
+}
+
+// TestFlagSuggestions: a command's flags and those it inherits, within
+// two edits, closest first; never a hidden one.
+func TestFlagSuggestions(t *testing.T) {
+	root := &cobra.Command{Use: "root"}
+	root.PersistentFlags().String("color", "", "")
+	child := &cobra.Command{Use: "child", Run: func(*cobra.Command, []string) {}}
+	root.AddCommand(child)
+	child.Flags().Bool("json", false, "")
+	child.Flags().String("output", "", "")
+	child.Flags().String("outputs", "", "")
+	child.Flags().String("secret", "", "")
+	child.Flags().MarkHidden("secret")
+	// What cobra does before it parses the flags.
+	if err := child.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		typed string
+		want  []string
+	}{
+		{"jsn", []string{"--json"}},
+		{"JSON", []string{"--json"}},
+		{"colr", []string{"--color"}},
+		{"outptu", []string{"--output", "--outputs"}},
+		{"outputs", []string{"--outputs", "--output"}},
+		{"output=x", []string{"--output", "--outputs"}},
+		{"secrt", nil},
+		{"frobnicate", nil},
+	}
+	for _, tt := range tests {
+		if got := flagSuggestions(child, tt.typed); !slices.Equal(got, tt.want) {
+			t.Errorf("flagSuggestions(%q) = %q, want %q", tt.typed, got, tt.want)
 		}
 	}
 }

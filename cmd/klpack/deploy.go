@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klpack/klpack/internal/atomicfile"
+
 	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/sysfs"
@@ -69,6 +71,11 @@ Exit 0 when the state was written, 2 on bad input.`,
 }
 
 func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
+	if o.out != "" {
+		if err := atomicfile.CheckParent(o.out); err != nil {
+			return &exitError{exitInput, fmt.Errorf("--output: %w", err)}
+		}
+	}
 	// Through a root: a symbolic link in the tree cannot lead out of it.
 	root, err := os.OpenRoot(o.sysfs)
 	if err != nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type hooksBuildOptions struct {
 	vmlinuxBTF   string
 	out          string
 	file         string
+	json         bool
 }
 
 func newHooksBuildCmd() *cobra.Command {
@@ -51,6 +53,7 @@ build or validation failed or the target lacks something, 2 on bad input.`,
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF (vmlinux ELF or raw BTF)")
 	f.StringVarP(&o.out, "output", "o", ".", "directory to write the objects to")
 	f.StringVarP(&o.file, "file", "f", "", "build the hooks of klpack.yaml's modules (their declared hook points included)")
+	f.BoolVar(&o.json, "json", false, "print the "+build.ReportSchema+" JSON document: each hook's files (relative to --output, with sha256) and what the target lacks")
 	return cmd
 }
 
@@ -63,7 +66,10 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 			mods = r.Candidates()
 		}
 	} else {
-		mods, err = elfscan.Records(args, nil)
+		var files []string
+		if files, err = moduleFiles(args); err == nil {
+			mods, err = elfscan.Records(files, nil)
+		}
 	}
 	if err != nil {
 		return &exitError{exitInput, err}
@@ -84,6 +90,13 @@ func runHooksBuild(cmd *cobra.Command, o *hooksBuildOptions, args []string) erro
 		return err
 	}
 	out := cmd.OutOrStdout()
+	if o.json {
+		if err := build.NewReport(o.out, objs, target).WriteJSON(out); err != nil {
+			return err
+		}
+		// The lines below are in the document.
+		out = io.Discard
+	}
 	var lacking []string
 	for i, obj := range objs {
 		fmt.Fprintf(out, "%s\tkprobe %s\t%s\t(%s)\n", paths[i], obj.Hook.Func, obj.Hook.Errno, obj.Hook.Source)

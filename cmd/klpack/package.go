@@ -24,6 +24,7 @@ import (
 type packageOptions struct {
 	out, formats, key, passEnv, passFile, signCommand, signPubkey, file string
 	timeout                                                             int
+	json                                                                bool
 }
 
 // formatNames are the package formats --format takes.
@@ -68,6 +69,7 @@ older files only when all of them are built; exit 2 on bad input, and
 	f.StringVar(&o.signCommand, "sign-command", "", "shell command that reads data on stdin and prints a detached OpenPGP signature (KMS, HSM)")
 	f.StringVar(&o.signPubkey, "sign-pubkey", "", "OpenPGP public key file to check --sign-command's signatures with")
 	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml")
+	f.BoolVar(&o.json, "json", false, "print the "+pack.ResultSchema+" JSON document: the files written (relative to --output, with sha256)")
 	f.IntVar(&o.timeout, "timeout", 0, fmt.Sprintf("seconds the loader waits for each transition, 1 to %d (default 60)", pack.MaxTimeout))
 	return cmd
 }
@@ -100,6 +102,13 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 	arts, err := pack.Build(cmd.Context(), rel, o.out, opts)
 	if err != nil {
 		return &exitError{exitInput, fmt.Errorf("file %s: %w", file, err)}
+	}
+	if o.json {
+		res, err := pack.NewResult(o.out, arts)
+		if err != nil {
+			return &exitError{exitInput, err}
+		}
+		return res.WriteJSON(cmd.OutOrStdout())
 	}
 	for _, a := range arts {
 		fmt.Fprintf(cmd.OutOrStdout(), "%-8s %s\n", a.Format, a.Path)

@@ -39,7 +39,7 @@ bad input.`,
 				enc.SetIndent("", "  ")
 				err = enc.Encode(p)
 			} else {
-				err = order.WriteText(cmd.OutOrStdout(), p)
+				err = order.WriteTextStyled(cmd.OutOrStdout(), p, styleFor(cmd, cmd.OutOrStdout()))
 			}
 			if err != nil {
 				return err

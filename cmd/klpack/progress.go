@@ -4,9 +4,12 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
+
+	"github.com/klpack/klpack/internal/termstyle"
 )
 
 // progress is a bar on a terminal and nothing elsewhere (CI, pipes).
@@ -15,14 +18,15 @@ type progress struct {
 	bar *mpb.Bar
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) || os.Getenv("CI") != "" || total < 2 {
+// newProgress is a bar named what, counting to total, on w (stderr: the
+// output on stdout stays clean when it is a terminal too).
+func newProgress(w io.Writer, what string, total int) *progress {
+	if !isTerminal(w) || os.Getenv("CI") != "" || total < 2 {
 		return &progress{}
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh())
 	bar := p.AddBar(int64(total),
-		mpb.PrependDecorators(decor.Name("scan "), decor.CountersNoUnit("%d/%d")),
+		mpb.PrependDecorators(decor.Name(what+" "), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Percentage()),
 	)
 	return &progress{p: p, bar: bar}
@@ -40,4 +44,21 @@ func (p *progress) Wait() {
 	if p.p != nil {
 		p.p.Wait()
 	}
+}
+
+// isTerminal says whether w is a terminal: progress and colour are for
+// people, not for pipes, files and CI logs.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// styleFor is how cmd paints severity words on w: --color, and in auto
+// mode whether w is a terminal, NO_COLOR and TERM.
+func styleFor(cmd *cobra.Command, w io.Writer) termstyle.Style {
+	mode := termstyle.Auto
+	if f := cmd.Flags().Lookup("color"); f != nil {
+		mode = f.Value.String()
+	}
+	return termstyle.New(termstyle.Enabled(mode, isTerminal(w), os.Getenv))
 }

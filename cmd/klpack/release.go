@@ -16,13 +16,13 @@ const defaultConfig = "klpack.yaml"
 
 func newReleaseCmd() *cobra.Command {
 	var file string
-	var snapshot bool
+	var snapshot, asJSON bool
 	var output string
 	var keys release.Options
 	cmd := &cobra.Command{
 		Use:   "release [-f klpack.yaml] [--snapshot]",
 		Short: "Run the whole release: scan, check, plan, hooks, signing, packages, repositories, checksums",
-		Long: `Release reads klpack.yaml (its keys: the README), scans its modules once
+		Long: `Release reads klpack.yaml (its keys: docs/klpack-yaml.md), scans its modules once
 and runs the stages over that one release, printing a line per stage:
 scan, check (the gate: findings against the deployed state that no order or
 plan avoids), plan (the best order, and what going back would cost), hooks
@@ -42,8 +42,25 @@ or a failing tool.`,
 			if err != nil {
 				return &exitError{exitInput, err}
 			}
-			_, err = release.Execute(cmd.Context(), file, release.Options{Snapshot: snapshot, Output: output, MTime: mtime, Log: cmd.OutOrStdout(),
-				PackageKey: keys.PackageKey, ModuleKey: keys.ModuleKey, ModuleCert: keys.ModuleCert})
+			opts := release.Options{Snapshot: snapshot, Output: output, MTime: mtime, Log: cmd.OutOrStdout(),
+				PackageKey: keys.PackageKey, ModuleKey: keys.ModuleKey, ModuleCert: keys.ModuleCert}
+			if asJSON {
+				// stdout is the document alone; the stage lines go
+				// to stderr, where people watching still see them.
+				opts.Log = cmd.ErrOrStderr()
+			}
+			run, err := release.Execute(cmd.Context(), file, opts)
+			if asJSON {
+				var res *release.Result
+				if err != nil {
+					res = release.FailedResult(err, opts)
+				} else if res, err = run.Result(); err != nil {
+					return &exitError{exitInput, err}
+				}
+				if werr := res.WriteJSON(cmd.OutOrStdout()); werr != nil {
+					return werr
+				}
+			}
 			if se, ok := errors.AsType[*release.StageError](err); ok && (se.Stage == "check" || se.Stage == "plan") {
 				return &exitError{exitFindings, err}
 			}
@@ -58,6 +75,7 @@ or a failing tool.`,
 	cmd.Flags().StringVar(&keys.PackageKey, "sign-key", "", "OpenPGP secret key for packages and repositories, instead of sign.packages")
 	cmd.Flags().StringVar(&keys.ModuleKey, "module-key", "", "module signing key (PEM), instead of sign.modules; with --module-cert")
 	cmd.Flags().StringVar(&keys.ModuleCert, "module-cert", "", "module signing certificate")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+release.ResultSchema+" JSON document (stages run, skipped or failed; files written, with sha256); the stage lines go to stderr")
 	cmd.Flags().BoolVar(&snapshot, "snapshot", false, "skip every signature (a local trial, not a release)")
 	return cmd
 }

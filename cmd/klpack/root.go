@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/termstyle"
 	"github.com/spf13/cobra"
 )
 
@@ -42,6 +43,10 @@ func newRootCmd() *cobra.Command {
 	root.Version = v.Version
 	root.Annotations = map[string]string{"version": text.String()}
 	root.SetVersionTemplate(`{{index .Annotations "version"}}`)
+	// Read by each command through styleFor: the root owns no state.
+	var color string
+	enumFlagIn(root, root.PersistentFlags(), &color, "color", termstyle.Auto, termstyle.Modes, false,
+		"colour severity words: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always or never")
 	root.AddCommand(newVersionCmd(), newScanCmd(), newSimulateCmd(), newCheckCmd(), newPlanCmd(), newDeployCmd(), newHooksCmd(), newStatusCmd())
 	root.AddCommand(releaseCmds()...)
 	// Cobra adds its completion command when it executes; added now, it

@@ -43,21 +43,11 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 		}
 		opts.VmlinuxBTF = spec
 	}
-	// Each argument on its own: a directory without one module in it
-	// is a mistake (a wrong path, a build that wrote nothing), not an
-	// empty answer that lets CI pass.
-	var files []string
-	for _, a := range args {
-		f, err := elfscan.Expand([]string{a})
-		if err != nil {
-			return &exitError{exitInput, err}
-		}
-		if len(f) == 0 {
-			return &exitError{exitInput, fmt.Errorf("directory %s: no kernel module in it (*.ko, *.ko.xz, *.ko.zst, *.ko.gz)", safetext.Quote(a))}
-		}
-		files = append(files, f...)
+	files, err := moduleFiles(args)
+	if err != nil {
+		return &exitError{exitInput, err}
 	}
-	bar := newProgress(cmd.ErrOrStderr(), len(files))
+	bar := newProgress(cmd.ErrOrStderr(), "scan", len(files))
 	results := elfscan.ScanFiles(cmd.Context(), files, opts, bar.Increment)
 	bar.Wait()
 	doc := klp.Scan{Schema: klp.ScanSchema, Modules: []*klp.Module{}}
@@ -80,7 +70,27 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 		return err
 	}
 	if bad > 0 {
-		return &exitError{exitInput, fmt.Errorf("scan: %d of %d files could not be read", bad, len(results))}
+		return &exitError{exitInput, fmt.Errorf("scan: %d of %d file%s could not be read", bad, len(results), plural(len(results)))}
 	}
 	return nil
+}
+
+// moduleFiles expands the directories among args into the modules under
+// them, as scan walks them; files stay as given, in order. Each argument
+// on its own: a directory without one module in it is a mistake (a wrong
+// path, a build that wrote nothing), not an empty answer that lets CI
+// pass.
+func moduleFiles(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		f, err := elfscan.Expand([]string{a})
+		if err != nil {
+			return nil, err
+		}
+		if len(f) == 0 {
+			return nil, fmt.Errorf("directory %s: no kernel module in it (*.ko, *.ko.xz, *.ko.zst, *.ko.gz)", safetext.Quote(a))
+		}
+		files = append(files, f...)
+	}
+	return files, nil
 }

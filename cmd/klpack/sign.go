@@ -4,13 +4,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/modsign"
 	"github.com/klpack/klpack/pkg/pack"
 )
@@ -47,6 +50,16 @@ rewritten in place unless --output names another file. Exit 2 on bad input.`,
 }
 
 func runSign(cmd *cobra.Command, o *signOptions, module string) error {
+	// The module first: a directory (klpack sign signs one module, where
+	// scan and check walk them) is named before any key is read.
+	if st, err := os.Stat(module); err == nil && st.IsDir() {
+		return &exitError{exitInput, fmt.Errorf("%s is a directory: klpack sign signs one module file (sign each module on its own)", safetext.Quote(module))}
+	}
+	if o.out != "" {
+		if err := atomicfile.CheckParent(o.out); err != nil {
+			return &exitError{exitInput, fmt.Errorf("--output: %w", err)}
+		}
+	}
 	if o.cert == "" {
 		o.cert = o.key
 	}
@@ -69,7 +82,16 @@ func runSign(cmd *cobra.Command, o *signOptions, module string) error {
 	}
 	var signed bytes.Buffer
 	if err := modsign.Append(&signed, mod, cert, key, modsign.Options{Hash: o.hash, KeyID: o.keyID}); err != nil {
-		return &exitError{exitInput, fmt.Errorf("file %s: %w", module, err)}
+		// Name the file at fault: the key and certificate, else the module.
+		switch {
+		case errors.Is(err, modsign.ErrKeyMismatch):
+			err = fmt.Errorf("--key %s and --cert %s: %w", o.key, o.cert, err)
+		case errors.Is(err, modsign.ErrUnsupportedKey):
+			err = fmt.Errorf("--key %s: %w", o.key, err)
+		default:
+			err = fmt.Errorf("file %s: %w", module, err)
+		}
+		return &exitError{exitInput, err}
 	}
 	out := o.out
 	if out == "" {

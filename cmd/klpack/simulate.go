@@ -40,7 +40,7 @@ for every function, and every change of code outside a transition.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			return sim.WriteText(cmd.OutOrStdout(), res)
+			return sim.WriteTextStyled(cmd.OutOrStdout(), res, styleFor(cmd, cmd.OutOrStdout()))
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.simulate/v1 JSON document")

@@ -54,7 +54,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return err
+		return parentError(path, dir, err)
 	}
 	defer root.Close()
 	prefix := "." + base + ".tmp-"
@@ -188,4 +188,34 @@ func removeIfStale(root *os.Root, name string, dir bool) error {
 func ownedByUs(st fs.FileInfo) bool {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	return ok && int(sys.Uid) == os.Geteuid()
+}
+
+// CheckParent says whether Write can put a file at path: its directory
+// exists and is one. Commands check their output file first, so that a
+// mistyped -o fails before the work, not after.
+func CheckParent(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err == nil && !st.IsDir() {
+		err = &fs.PathError{Op: "stat", Path: dir, Err: syscall.ENOTDIR}
+	}
+	if err != nil {
+		return parentError(path, dir, err)
+	}
+	return nil
+}
+
+// parentError words a failure to open the directory of the output file
+// path. The directory is never created: a typo in it would otherwise
+// put the file somewhere nobody looks (output directories, which a
+// command names as such, are created).
+func parentError(path, dir string, err error) error {
+	dir = filepath.Clean(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("file %s: directory %s does not exist", path, dir)
+	}
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return fmt.Errorf("file %s: directory %s: %w", path, dir, err)
 }

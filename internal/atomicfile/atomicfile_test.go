@@ -138,3 +138,40 @@ func TestWriteRemovesStale(t *testing.T) {
 	}
 	mustFile(t, elsewhere, "keep", 0o644)
 }
+
+// TestParentMissing: Write and CheckParent never create the directory of
+// an output file; they name it, missing or not a directory.
+func TestParentMissing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{filepath.Join(dir, "nodir", "out.json"), "file " + dir + "/nodir/out.json: directory " + dir + "/nodir does not exist"},
+		{filepath.Join(dir, "a", "b", "out.json"), "file " + dir + "/a/b/out.json: directory " + dir + "/a/b does not exist"},
+		{filepath.Join(file, "out.json"), "file " + file + "/out.json: directory " + file + ": not a directory"},
+	}
+	for _, tt := range tests {
+		for name, f := range map[string]func(string) error{
+			"Write":       func(p string) error { return Write(p, writeString("x")) },
+			"CheckParent": CheckParent,
+		} {
+			err := f(tt.path)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("%s(%s) = %v, want %q", name, tt.path, err, tt.want)
+			}
+			if _, err := os.Stat(filepath.Dir(tt.path)); err == nil && filepath.Dir(tt.path) != file {
+				t.Errorf("%s(%s) created the directory", name, tt.path)
+			}
+		}
+	}
+	if err := CheckParent(filepath.Join(dir, "out.json")); err != nil {
+		t.Errorf("CheckParent in an existing directory: %v", err)
+	}
+	if err := CheckParent("out.json"); err != nil {
+		t.Errorf("CheckParent in the working directory: %v", err)
+	}
+}

@@ -55,10 +55,14 @@ var outputs = []struct {
 	{name: "simulate-mainline", args: []string{"simulate", "--json", "--kernel-model", "mainline", "testdata/scenarios/seed-hybrid.yaml"}, stdout: "simulate-v1.schema.json"},
 	{name: "hooks-status", args: []string{"hooks", "status", "--json", "--bpffs", "$TMP/bpffs"}, stdout: "hooks-status.schema.json"},
 	{name: "hooks-sync", args: []string{"hooks", "sync", "--json", "--bpffs", "$TMP/bpffs"}, stdout: "hooks-changes.schema.json"},
-	{name: "package", args: []string{"package", "-o", "$TMP/out", "testdata/release-6.1.yaml"},
-		files: map[string]string{"$TMP/out/*.manifest.json": "package-v1.schema.json"}},
-	{name: "release", args: []string{"release", "--snapshot", "-f", "testdata/klpack.yaml", "-o", "$TMP/dist"},
-		files: map[string]string{"$TMP/dist/plans/*.plan.json": "plan-v1.schema.json"}},
+	{name: "package", args: []string{"package", "--json", "-o", "$TMP/out", "testdata/release-6.1.yaml"},
+		stdout: "package-result-v1.schema.json", files: map[string]string{"$TMP/out/*.manifest.json": "package-v1.schema.json"}},
+	{name: "release", args: []string{"release", "--json", "--snapshot", "-f", "testdata/klpack.yaml", "-o", "$TMP/dist"},
+		stdout: "release-result-v1.schema.json", files: map[string]string{"$TMP/dist/plans/*.plan.json": "plan-v1.schema.json"}},
+	{name: "release-refused", args: []string{"release", "--json", "-f", "testdata/klpack.yaml", "-o", "$TMP/dist"},
+		exit: 2, stdout: "release-result-v1.schema.json"},
+	{name: "hooks-build", args: []string{"hooks", "build", "--json", "-o", "$TMP/hooks", "testdata/ko/6.1.0-56-amd64/lp_hook.ko"},
+		stdout: "hooks-build-v1.schema.json"},
 }
 
 // TestOutputsValidate runs each row with the built klpack and validates

@@ -4,6 +4,9 @@
 package yamlerr
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,6 +21,24 @@ var unmarshal = regexp.MustCompile("^(line [0-9]+: )cannot unmarshal !!([a-z]+)(
 var kinds = map[string]string{
 	"seq": "a list", "map": "a mapping", "str": "a string", "int": "a number",
 	"float": "a number", "bool": "true or false", "null": "null", "binary": "binary data", "timestamp": "a time",
+}
+
+// Decode words an error of a yaml.v3 Decoder's first Decode of data for
+// the file's author: empty, an ELF file (a module given where a YAML
+// file goes), a type error as Message says, else yaml.v3's syntax error
+// without its "yaml: " prefix.
+func Decode(data []byte, err error) string {
+	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+		return Message(te)
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("\x7fELF")):
+		return "an ELF file, not a YAML document"
+	case errors.Is(err, io.EOF):
+		// Nothing, or only blanks and comments.
+		return "empty: no YAML document"
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 // Message is the type error's lines joined by "; ", each worded for the

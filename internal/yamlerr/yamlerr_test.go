@@ -46,3 +46,29 @@ func TestMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestDecode: every error of a first Decode, from real yaml.v3 runs,
+// worded for the author: empty, ELF, type, syntax.
+func TestDecode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "empty: no YAML document"},
+		{"\n\n  \n", "empty: no YAML document"},
+		{"# only a comment\n", "empty: no YAML document"},
+		{"\x7fELF\x02\x01\x01\x00\x00\x00", "an ELF file, not a YAML document"},
+		{"- a\n- b\n", "line 1: a list where a mapping belongs"},
+		{"name: [\n", "line 1: did not find expected node content"},
+		{"bogus: 1\n", "line 1: field bogus not found"},
+	}
+	for _, tt := range tests {
+		dec := yaml.NewDecoder(strings.NewReader(tt.in))
+		dec.KnownFields(true)
+		var d doc
+		err := dec.Decode(&d)
+		if err == nil {
+			t.Fatalf("Decode(%q) = nil, want an error", tt.in)
+		}
+		if got := Decode([]byte(tt.in), err); got != tt.want {
+			t.Errorf("Decode(%q, %v) = %q, want %q", tt.in, err, got, tt.want)
+		}
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/strictjson"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
 )
@@ -102,6 +104,11 @@ func readManifest(root fs.FS, name, release string) (*installed, error) {
 	}
 	b, err := safeio.ReadAll(f, maxManifest)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// strictjson first: it words what encoding/json would say with Go
+	// types (an array "into Go value of type capture.installed").
+	if _, err := strictjson.Check(b, reflect.TypeFor[installed]()); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var m installed

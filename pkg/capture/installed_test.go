@@ -42,9 +42,14 @@ func TestJoinInstalled(t *testing.T) {
 		{"two manifests", fstest.MapFS{d + "klp-p/manifest.json": manifest(klp.LayerOffBand, sum, k612), d + "klp-q/manifest.json": manifest(klp.LayerCumulative, sum, k612)}, "", EntryMismatch, "2 installed manifests describe lp_noreplace"},
 		{"another kernel", fstest.MapFS{d + "klp-p/manifest.json": manifest(klp.LayerOffBand, sum, "6.1.0-56-amd64")}, "", EntrySkipped, `for kernel "6.1.0-56-amd64"`},
 		{"bad layer", fstest.MapFS{d + "klp-p/manifest.json": manifest("sideways", sum, k612)}, "", EntrySkipped, `layer "sideways"`},
-		{"not JSON", fstest.MapFS{d + "klp-p/manifest.json": {Data: []byte("{")}}, "", EntrySkipped, "unexpected end of JSON"},
+		{"not JSON", fstest.MapFS{d + "klp-p/manifest.json": {Data: []byte("{")}}, "", EntrySkipped, "unexpected end of document"},
 		{"too large", fstest.MapFS{d + "klp-p/manifest.json": {Data: bytes.Repeat([]byte(" "), maxManifest+1)}}, "", EntrySkipped, "limit"},
 		{"bad package name", fstest.MapFS{d + "Evil\x1b/manifest.json": manifest(klp.LayerOffBand, sum, k612)}, "", EntrySkipped, "not a package name"},
+		// Worded as the file is, never as encoding/json's Go types.
+		{"an array", fstest.MapFS{d + "klp-p/manifest.json": {Data: []byte("[1, 2]")}}, "", EntrySkipped, "want object, got array"},
+		{"an ELF file", fstest.MapFS{d + "klp-p/manifest.json": {Data: []byte("\x7fELF\x02\x01\x01")}}, "", EntrySkipped, "an ELF file, not a JSON document"},
+		{"empty", fstest.MapFS{d + "klp-p/manifest.json": {Data: nil}}, "", EntrySkipped, "empty document"},
+		{"layer a number", fstest.MapFS{d + "klp-p/manifest.json": {Data: []byte(`{"layer": 3}`)}}, "", EntrySkipped, "layer: want string, got number"},
 		{"manifest a directory", fstest.MapFS{d + "klp-p/manifest.json/x": {}}, "", EntrySkipped, "not a regular file"},
 	}
 	for _, tt := range tests {
@@ -59,6 +64,11 @@ func TestJoinInstalled(t *testing.T) {
 			found := false
 			for _, e := range rep.Entries {
 				found = found || (e.Kind == tt.wantKind && strings.Contains(e.Msg, tt.wantMsg))
+			}
+			for _, e := range rep.Entries {
+				if strings.Contains(e.Msg, "Go value") || strings.Contains(e.Msg, "capture.") {
+					t.Errorf("report entry speaks Go: %s", e.Msg)
+				}
 			}
 			if !found {
 				t.Errorf("report:\n%s\nwant a %s entry saying %q", strings.Join(rep.Lines(), "\n"), tt.wantKind, tt.wantMsg)

@@ -2,7 +2,6 @@ package check
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -55,10 +54,7 @@ func ParseAcks(b []byte, name string) ([]Ack, error) {
 	dec.KnownFields(true)
 	var af ackFile
 	if err := dec.Decode(&af); err != nil {
-		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			return nil, fmt.Errorf("file %s: %s", name, yamlerr.Message(te))
-		}
-		return nil, fmt.Errorf("file %s: %w", name, err)
+		return nil, fmt.Errorf("file %s: %s", name, yamlerr.Decode(b, err))
 	}
 	// What follows a "---" would silently acknowledge nothing.
 	var next yaml.Node

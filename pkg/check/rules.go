@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -35,7 +36,9 @@ func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()
 func (s *Severity) UnmarshalJSON(b []byte) error {
 	var n string
 	if err := json.Unmarshal(b, &n); err != nil {
-		return err
+		// encoding/json would name Go types ("into Go struct field
+		// Finding.findings.severity of type string").
+		return errors.New("severity: want a string: info, warning or error")
 	}
 	v, err := ParseSeverity(n)
 	*s = v

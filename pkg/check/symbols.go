@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -95,7 +96,7 @@ func ParseTraceable(b []byte, name string) (*Traceable, error) {
 				f = f[1:]
 			}
 		}
-		if len(f) < 1 || len(f) > 2 {
+		if len(f) < 1 || len(f) > 2 || !symbolName(f[0]) {
 			return objName{}, fmt.Errorf("line %d: want \"NAME [MODULE]\"", n)
 		}
 		obj := "vmlinux"
@@ -139,6 +140,11 @@ func eachLine(b []byte, parse func(n int, line string) (objName, error), add fun
 			}
 			add(on)
 		}
+		// An empty list would make every function look missing: a
+		// file read while the kernel hid it, or a wrong path.
+		if pass == 0 && lines == 0 {
+			return errors.New("empty: no symbol in it")
+		}
 	}
 	return nil
 }
@@ -176,4 +182,16 @@ func (c *checker) target() {
 			}
 		}
 	}
+}
+
+// symbolName says whether s may be a function the kernel lists: C
+// identifier characters and the dots of compiler suffixes (.isra.0,
+// .cold). Anything else means the file is not such a list.
+func symbolName(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c == '_' || c == '.' || c == '$' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -82,6 +82,9 @@ func LoadBTF(path string) (*btf.Spec, error) {
 	}
 	defer f.Close()
 	size := st.Size()
+	if size == 0 {
+		return nil, fmt.Errorf("file %s: empty, where a vmlinux or its BTF belongs", path)
+	}
 	if ef, err := elf.NewFile(f); err == nil {
 		size = 0
 		if s := ef.Section(".BTF"); s != nil {
@@ -103,9 +106,10 @@ func ReadKernelConfig(r io.Reader, name string) (*Target, error) {
 	set := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
-	lines := 0
+	lines, blank := 0, true
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		blank = blank && line == ""
 		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "CONFIG_") {
 			set[k] = v == "y"
 			lines++
@@ -113,6 +117,9 @@ func ReadKernelConfig(r io.Reader, name string) (*Target, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("kernel config %s: %w", name, err)
+	}
+	if blank {
+		return nil, fmt.Errorf("kernel config %s: empty", name)
 	}
 	if lines == 0 {
 		return nil, fmt.Errorf("kernel config %s: no CONFIG_ lines: not a kernel .config", name)

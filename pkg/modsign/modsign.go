@@ -2,7 +2,9 @@ package modsign
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -122,7 +124,7 @@ func Signature(module []byte, cert *x509.Certificate, key crypto.Signer, o Optio
 	case *ecdsa.PublicKey:
 		sigAlg = pkix.AlgorithmIdentifier{Algorithm: oidECDSAWith[alg.h]}
 	default:
-		return nil, fmt.Errorf("%T: %w", key.Public(), ErrUnsupportedKey)
+		return nil, fmt.Errorf("%s: %w (want RSA or ECDSA)", keyKind(key.Public()), ErrUnsupportedKey)
 	}
 	h := alg.h.New()
 	h.Write(module)
@@ -168,6 +170,9 @@ func publicEqual(a, b crypto.PublicKey) bool {
 // Append writes module, its signature, struct module_signature and the
 // magic to w. A signature already on the module is replaced.
 func Append(w io.Writer, module []byte, cert *x509.Certificate, key crypto.Signer, o Options) error {
+	if len(module) == 0 {
+		return fmt.Errorf("empty file: %w", ErrNotModule)
+	}
 	if len(module) < 4 || string(module[:4]) != "\x7fELF" {
 		return ErrNotModule
 	}
@@ -192,3 +197,15 @@ func Append(w io.Writer, module []byte, cert *x509.Certificate, key crypto.Signe
 
 // hash functions are linked in for crypto.Hash.New.
 var _, _ = sha256.New, sha512.New
+
+// keyKind names a public key's algorithm as people know it, never as a
+// Go type.
+func keyKind(pub crypto.PublicKey) string {
+	switch pub.(type) {
+	case ed25519.PublicKey:
+		return "an Ed25519 key"
+	case *ecdh.PublicKey:
+		return "an X25519 or ECDH key"
+	}
+	return "a key of an unknown algorithm"
+}

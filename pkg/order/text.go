@@ -6,17 +6,23 @@ import (
 	"strings"
 
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/termstyle"
 )
 
 // WriteText prints a plan for people. Names, paths and messages come
 // from modules and the state file: each reaches the terminal as visible
 // text, never as a line of its own or an escape sequence.
 func WriteText(w io.Writer, p *Plan) error {
+	return WriteTextStyled(w, p, termstyle.Style{})
+}
+
+// WriteTextStyled is WriteText with each severity word painted by st.
+func WriteTextStyled(w io.Writer, p *Plan, st termstyle.Style) error {
 	q := safetext.Quote
 	if !p.OK {
 		fmt.Fprintf(w, "no safe order exists (kernel model %s): every order tried leaves these findings:\n", q(p.KernelModel))
 		for _, f := range p.Findings {
-			fmt.Fprintf(w, "  %s %s %s: %s\n", f.Severity, f.Rule, f.Name, q(f.Message))
+			fmt.Fprintf(w, "  %s %s %s: %s\n", f.Severity.Paint(st), f.Rule, f.Name, q(f.Message))
 		}
 		for _, n := range p.Notes {
 			fmt.Fprintf(w, "note: %s\n", q(n))
@@ -48,7 +54,7 @@ func WriteText(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "way back: %s\n", q(n))
 	}
 	for _, f := range p.Findings {
-		fmt.Fprintf(w, "remaining %s %s %s: %s\n", f.Severity, f.Rule, f.Name, q(f.Message))
+		fmt.Fprintf(w, "remaining %s %s %s: %s\n", f.Severity.Paint(st), f.Rule, f.Name, q(f.Message))
 	}
 	return nil
 }

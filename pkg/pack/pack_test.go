@@ -178,7 +178,7 @@ func TestReadReleaseErrors(t *testing.T) {
 		{"duplicate key", head + "kernel: " + testKernel + "\n" + mod, ErrBadRelease, `mapping key "kernel" already defined`},
 		{"second document", head + mod + "\n---\n" + head + "modules: [{file: target.ko, layer: off-band}]", ErrBadRelease, "line 4: a second YAML document"},
 		{"empty second document", head + mod + "\n---\n", ErrBadRelease, "line 4: a second YAML document"},
-		{"empty", "", ErrBadRelease, "empty manifest"},
+		{"empty", "", ErrBadRelease, "empty: no YAML document"},
 		// Paths leave neither the manifest's directory nor the root.
 		{"root climbs", head + "root: ../../..\nmodules: [{file: lp_noreplace.ko, layer: off-band, hooks: [etc/shadow]}]", ErrOutsideRoot, "root: ../../.."},
 		{"root absolute", head + "root: /\n" + mod, ErrOutsideRoot, "root: /: an absolute path"},

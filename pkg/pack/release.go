@@ -203,13 +203,7 @@ func parseRelease(b []byte) (*releaseFile, error) {
 	dec.KnownFields(true)
 	var rf releaseFile
 	if err := dec.Decode(&rf); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: empty manifest", ErrBadRelease)
-		}
-		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			return nil, fmt.Errorf("%w: %s", ErrBadRelease, yamlerr.Message(te))
-		}
-		return nil, fmt.Errorf("%w: %v", ErrBadRelease, err)
+		return nil, fmt.Errorf("%w: %s", ErrBadRelease, yamlerr.Decode(b, err))
 	}
 	// A second document would be ignored: refuse it rather than build a
 	// release other than the one the file shows.

@@ -136,13 +136,7 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, bad("empty")
-		}
-		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			return nil, bad("%s", yamlerr.Message(te))
-		}
-		return nil, bad("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, bad("%s", yamlerr.Decode(data, err))
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {

@@ -49,6 +49,10 @@ type Stage struct {
 type StageError struct {
 	Stage string
 	Err   error
+	// Stages are the stages run or skipped before, and this one, failed.
+	Stages []StageResult
+	// Release is the release read, nil when the scan stage failed.
+	Release *Release
 }
 
 func (e *StageError) Error() string { return "stage " + e.Stage + ": " + e.Err.Error() }
@@ -65,7 +69,11 @@ type Run struct {
 	// Committed lists the files moved into the output directory, in the
 	// order they were moved.
 	Committed []string
-	staging   *atomicfile.Staging
+	// Stages are what each stage did, in order.
+	Stages []StageResult
+	// Output is the output directory.
+	Output  string
+	staging *atomicfile.Staging
 	// work is private scratch space inside the staging directory.
 	work      string
 	signer    *signer
@@ -87,33 +95,42 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 			fmt.Fprintf(o.Log, "%-10s %s\n", stage, fmt.Sprintf(format, args...))
 		}
 	}
+	var stages []StageResult
+	var r *Release
+	// failed is the error of stage, with what ran before it.
+	failed := func(stage string, err error) *StageError {
+		return &StageError{Stage: stage, Err: err, Release: r,
+			Stages: append(stages, StageResult{Name: stage, Status: StageFailed, Error: err.Error()})}
+	}
 	r, err := Load(ctx, file)
 	if err != nil {
-		return nil, &StageError{"scan", err}
+		return nil, failed("scan", err)
 	}
+	stages = append(stages, StageResult{Name: "scan", Status: StageRan, Summary: describeModules(r)})
 	logf("scan", "%s", describeModules(r))
 	if err := r.overrideKeys(o); err != nil {
-		return nil, &StageError{"sign", err}
+		return nil, failed("sign", err)
 	}
 	run := &Run{Release: r, Opts: o}
 	if run.signer, err = newSigner(ctx, r, o); err != nil {
-		return nil, &StageError{"sign", err}
+		return nil, failed("sign", err)
 	}
 	out := r.OutputDir()
 	if o.Output != "" {
 		out = o.Output
 	}
+	run.Output = out
 	_, statErr := os.Lstat(out)
 	created := errors.Is(statErr, fs.ErrNotExist)
 	if run.staging, err = atomicfile.Stage(out); err != nil {
-		return nil, &StageError{"output", err}
+		return nil, failed("output", err)
 	}
 	fail := func(stage string, err error) (*Run, error) {
 		run.staging.Close()
 		if created {
 			os.Remove(out) // only when empty: nothing else was there
 		}
-		return nil, &StageError{stage, err}
+		return nil, failed(stage, err)
 	}
 	if run.Tree, err = run.staging.TreeDir(); err != nil {
 		return fail("output", err)
@@ -127,6 +144,7 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 			return fail(s.Name, err)
 		}
 		if why := s.Skip(run); why != "" {
+			stages = append(stages, StageResult{Name: s.Name, Status: StageSkipped, Reason: why})
 			logf(s.Name, "skipped: %s", why)
 			continue
 		}
@@ -134,6 +152,7 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 		if err != nil {
 			return fail(s.Name, err)
 		}
+		stages = append(stages, StageResult{Name: s.Name, Status: StageRan, Summary: msg})
 		logf(s.Name, "%s", msg)
 	}
 	os.RemoveAll(run.work)
@@ -143,6 +162,7 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 	}); err != nil {
 		return fail("output", err)
 	}
+	run.Stages = stages
 	logf("release", "%s for %s in %s", r.Config.Version, r.Config.Kernel, out)
 	return run, nil
 }

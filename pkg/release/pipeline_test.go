@@ -266,7 +266,7 @@ func TestExecutePlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Execute = %v\n%s", err, log.String())
 		}
-		if !strings.Contains(log.String(), "check      1 errors, 0 warnings, 0 info on the mainline kernel model in the order listed; the plan avoids those") {
+		if !strings.Contains(log.String(), "check      1 error, 0 warnings, 0 infos on the mainline kernel model in the order listed; the plan avoids those") {
 			t.Errorf("the check line does not say the plan avoids the listed order's error:\n%s", log.String())
 		}
 		if got := run.Plan.Loads(); !slices.Equal(got, []string{"lp_replace", "lp_noreplace"}) {

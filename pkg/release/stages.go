@@ -40,7 +40,7 @@ var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, 
 			counts[f.Severity]++
 		}
 	}
-	summary := fmt.Sprintf("%d errors, %d warnings, %d info on the %s kernel model", counts[check.Error], counts[check.Warning], counts[check.Info], rep.KernelModel)
+	summary := fmt.Sprintf("%s on the %s kernel model", check.Counts(counts[check.Error], counts[check.Warning], counts[check.Info]), rep.KernelModel)
 	if !rep.Failed(r.FailOn) {
 		return summary, nil
 	}

@@ -116,10 +116,7 @@ func decodeScenario(b []byte) (*Scenario, error) {
 	dec.KnownFields(true)
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
-		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-			return nil, fmt.Errorf("scenario: %s", yamlerr.Message(te))
-		}
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("scenario: %s", yamlerr.Decode(b, err))
 	}
 	// The decoder reads one document; what follows a "---" would be
 	// silently left out of the run.

@@ -8,31 +8,38 @@ import (
 	"text/tabwriter"
 
 	"github.com/klpack/klpack/internal/safetext"
+	"github.com/klpack/klpack/internal/termstyle"
 )
 
 // WriteText prints a simulation for people: per step the
 // kernel's answer, the stack, which code runs and every hazard.
 func WriteText(w io.Writer, s *Simulation) error {
+	return WriteTextStyled(w, s, termstyle.Style{})
+}
+
+// WriteTextStyled is WriteText with the words that say how a step went
+// painted by style: refused as an error, HAZARD as a warning.
+func WriteTextStyled(w io.Writer, s *Simulation, style termstyle.Style) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// What comes from modules and scenarios reaches the terminal as one
 	// visible token, whatever it holds.
 	q := safetext.Quote
 	fmt.Fprintf(tw, "kernel model: %s\n", s.KernelModel)
-	writeStep(tw, "initial state", &s.Initial)
+	writeStep(tw, "initial state", &s.Initial, style)
 	for i := range s.Steps {
 		st := &s.Steps[i]
 		title := fmt.Sprintf("step %d: %s %s: ", i+1, st.Action, q(st.Target))
 		if st.Accepted {
 			title += "accepted"
 		} else {
-			title += fmt.Sprintf("refused (%s): %s", st.Errno, q(st.Reason))
+			title += fmt.Sprintf("%s (%s): %s", style.Paint(termstyle.Error, "refused"), st.Errno, q(st.Reason))
 		}
-		writeStep(tw, title, st)
+		writeStep(tw, title, st, style)
 	}
 	return tw.Flush()
 }
 
-func writeStep(w io.Writer, title string, st *Step) {
+func writeStep(w io.Writer, title string, st *Step, style termstyle.Style) {
 	q := safetext.Quote
 	fmt.Fprintf(w, "\n%s\n", title)
 	var names []string
@@ -59,6 +66,6 @@ func writeStep(w io.Writer, title string, st *Step) {
 		fmt.Fprintf(w, "  %s\t%s\n", q(k), q(st.Funcs[k]))
 	}
 	for _, e := range st.Events {
-		fmt.Fprintf(w, "  HAZARD %s: %s -> %s: %s\n", q(e.Function), q(e.From), q(e.To), q(e.Why))
+		fmt.Fprintf(w, "  %s %s: %s -> %s: %s\n", style.Paint(termstyle.Warning, "HAZARD"), q(e.Function), q(e.From), q(e.To), q(e.Why))
 	}
 }
