@@ -22,7 +22,7 @@ func openPTY(t *testing.T) (tty *os.File, done func() string) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testutil.Missing(t, fmt.Sprintf("a pseudo-terminal (/dev/ptmx: %v)", err))
 	}
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		m.Close()

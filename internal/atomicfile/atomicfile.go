@@ -205,6 +205,16 @@ func CheckParent(path string) error {
 	return nil
 }
 
+// missingDirError is an output file's missing directory; it is
+// fs.ErrNotExist to errors.Is.
+type missingDirError struct{ path, dir string }
+
+func (e *missingDirError) Error() string {
+	return fmt.Sprintf("file %s: directory %s does not exist", e.path, e.dir)
+}
+
+func (e *missingDirError) Unwrap() error { return fs.ErrNotExist }
+
 // parentError words a failure to open the directory of the output file
 // path. The directory is never created: a typo in it would otherwise
 // put the file somewhere nobody looks (output directories, which a
@@ -212,7 +222,7 @@ func CheckParent(path string) error {
 func parentError(path, dir string, err error) error {
 	dir = filepath.Clean(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("file %s: directory %s does not exist", path, dir)
+		return &missingDirError{path, dir}
 	}
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		err = pe.Err
