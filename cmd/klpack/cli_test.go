@@ -133,6 +133,8 @@ func TestFlagSuggestions(t *testing.T) {
 		{"outputs", []string{"--outputs", "--output"}},
 		{"output=x", []string{"--output", "--outputs"}},
 		{"secrt", nil},
+		// Three edits from json: too far to be a typo of it.
+		{"jxyz", nil},
 		{"frobnicate", nil},
 	}
 	for _, tt := range tests {
