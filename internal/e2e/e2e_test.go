@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -153,19 +154,29 @@ func TestE2E(t *testing.T) {
 	var mu sync.Mutex
 	var rows []Row
 	start := time.Now()
+	// One boot per kernel and kernel command line runs its scenarios one
+	// after the other (init.sh resets the kernel between them): a boot
+	// under TCG costs more than most scenarios.
 	t.Run("boot", func(t *testing.T) {
-		for _, sc := range scenarios {
-			for _, k := range kernels {
-				if !RunsOn(sc.sc, k.Name) {
-					continue
+		for _, k := range kernels {
+			batches := map[string][]scenario{}
+			for _, sc := range scenarios {
+				if RunsOn(sc.sc, k.Name) {
+					batches[sc.Append] = append(batches[sc.Append], sc)
 				}
-				t.Run(sc.name+"@"+k.Name, func(t *testing.T) {
+			}
+			for _, app := range slices.Sorted(maps.Keys(batches)) {
+				name := k.Name
+				if app != "" {
+					name += "+" + strings.ReplaceAll(app, "=", "-")
+				}
+				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					sem <- struct{}{}
 					defer func() { <-sem }()
-					row := runOne(t, ctx, qemu, k, initrds[k.Name], sc, outDir)
+					got := runBatch(t, ctx, qemu, k, initrds[k.Name], batches[app], outDir)
 					mu.Lock()
-					rows = append(rows, row)
+					rows = append(rows, got...)
 					mu.Unlock()
 				})
 			}
@@ -271,7 +282,85 @@ func prepare(t *testing.T, ctx context.Context, root, cache string, names []stri
 	return ks
 }
 
-func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, sc scenario, outDir string) Row {
+// runBatch boots kernel k for the scenarios of one kernel command line
+// and judges each from its transcript. A scenario after a reset that
+// failed, or after a crash, gets a boot of its own; a boot that runs
+// none of the scenarios left ends the batch, failing them.
+func runBatch(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd string, batch []scenario, outDir string) []Row {
+	var rows []Row
+	for left := batch; len(left) > 0; {
+		var names []string
+		timeout := 90 * time.Second
+		for _, sc := range left {
+			names = append(names, sc.name)
+			timeout += 30*time.Second + time.Duration(len(sc.sc.Steps))*20*time.Second
+		}
+		var console bytes.Buffer
+		boot := &Boot{
+			Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd,
+			Append:  strings.TrimSpace("klpe.scenarios=" + strings.Join(names, ",") + " " + left[0].Append),
+			Timeout: timeout,
+			Log:     &console,
+		}
+		start := time.Now()
+		bootErr := boot.Run(ctx)
+		c, err := ParseConsole(bytes.NewReader(console.Bytes()))
+		if err != nil {
+			bootErr = errors.Join(bootErr, err)
+			c = &Console{}
+		}
+		logPath := filepath.Join(outDir, names[0]+"@"+k.Name+".log")
+		keep := func() {
+			os.WriteFile(logPath, console.Bytes(), 0o644)
+			t.Logf("console kept in %s", logPath)
+		}
+		t.Logf("%s: %d of %d scenarios in one boot, %s", k.Name, len(c.Transcripts), len(left), time.Since(start).Round(100*time.Millisecond))
+		failed := false
+		ran := 0
+		for i, tr := range c.Transcripts {
+			if i >= len(left) || tr.Scenario != left[i].name {
+				t.Errorf("%s: the guest ran %q where %q was next", k.Name, tr.Scenario, names[min(i, len(names)-1)])
+				failed = true
+				break
+			}
+			row := judge(t, k, left[i], tr)
+			failed = failed || row.Status != "agreed"
+			rows = append(rows, row)
+			ran++
+		}
+		if c.ResetFailed != "" {
+			t.Logf("%s: the kernel could not be reset after %s; booting again for the rest", k.Name, c.ResetFailed)
+		}
+		if ran == 0 || (ran < len(left) && bootErr != nil && c.ResetFailed == "") {
+			for _, sc := range left[ran:] {
+				status := "FAILED: no transcript"
+				if bootErr != nil {
+					status = "FAILED: " + bootErr.Error()
+				}
+				rows = append(rows, Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps), Status: status})
+				t.Errorf("%s on %s: %s\n%s", sc.name, k.Name, status, tail(console.String(), 40))
+			}
+			keep()
+			return rows
+		}
+		if failed || bootErr != nil || len(c.Errors) > 0 {
+			if bootErr != nil || len(c.Errors) > 0 {
+				t.Errorf("%s: boot: %v %q", k.Name, bootErr, c.Errors)
+			}
+			keep()
+		} else if os.Getenv("KLPACK_E2E_KEEP") == "1" {
+			os.WriteFile(logPath, console.Bytes(), 0o644)
+		} else {
+			os.Remove(logPath)
+		}
+		left = left[ran:]
+	}
+	return rows
+}
+
+// judge compares one scenario's transcript with klpack simulate on the
+// same module files and the kernel's model.
+func judge(t *testing.T, k kernelInfo, sc scenario, tr *Transcript) Row {
 	row := Row{Scenario: sc.name, Kernel: k.Name, Steps: len(sc.sc.Steps)}
 	sim, err := sim.Simulate(sc.sc, KernelModel(k.Name), func(p string) (*klp.Module, error) {
 		if extra, ok := k.Extra[p]; ok {
@@ -284,51 +373,17 @@ func runOne(t *testing.T, ctx context.Context, qemu string, k kernelInfo, initrd
 		t.Errorf("simulate %s on %s modules: %v", sc.name, k.Name, err)
 		return row
 	}
-	logPath := filepath.Join(outDir, sc.name+"@"+k.Name+".log")
-	var console bytes.Buffer
-	boot := &Boot{
-		Qemu: qemu, Kernel: k.Vmlinuz, Initrd: initrd,
-		Append:  strings.TrimSpace("klpe.scenario=" + sc.name + " " + sc.Append),
-		Timeout: 90*time.Second + time.Duration(len(sc.sc.Steps))*20*time.Second,
-		Log:     &console,
-	}
-	start := time.Now()
-	bootErr := boot.Run(ctx)
-	elapsed := time.Since(start).Round(100 * time.Millisecond)
-	tr, err := ParseTranscript(bytes.NewReader(console.Bytes()))
-	keep := func() {
-		os.WriteFile(logPath, console.Bytes(), 0o644)
-		t.Logf("console kept in %s", logPath)
-	}
-	switch {
-	case bootErr != nil:
-		row.Status = "FAILED: " + bootErr.Error()
-		keep()
-		t.Errorf("boot %s: %v\n%s", k.Name, bootErr, tail(console.String(), 40))
-		return row
-	case err != nil:
-		row.Status = "FAILED: " + err.Error()
-		keep()
-		t.Errorf("%v\n%s", err, tail(console.String(), 40))
-		return row
-	}
 	res := Compare(tr, sim)
 	row.Agreed = res.Agreed
-	t.Logf("%s on %s (%s): %d steps, %d agreed, %s", sc.name, k.Name, tr.Release, res.Steps, res.Agreed, elapsed)
+	t.Logf("%s on %s (%s): %d steps, %d agreed", sc.name, k.Name, tr.Release, res.Steps, res.Agreed)
 	for _, u := range res.Unobserved {
 		t.Logf("not observable in the guest: %s", u)
 	}
 	if len(res.Diffs) == 0 {
 		row.Status = "agreed"
-		if os.Getenv("KLPACK_E2E_KEEP") == "1" {
-			os.WriteFile(logPath, console.Bytes(), 0o644)
-		} else {
-			os.Remove(logPath)
-		}
 		return row
 	}
 	row.Status = fmt.Sprintf("DISAGREED (%d)", len(res.Diffs))
-	keep()
 	var b strings.Builder
 	for _, d := range res.Diffs {
 		fmt.Fprintln(&b, d)

@@ -211,14 +211,22 @@ KLPE done 2
 KLPE end
 `
 
-func TestParseTranscript(t *testing.T) {
-	tr, err := ParseTranscript(strings.NewReader(transcript))
+func TestParseConsole(t *testing.T) {
+	// The same scenario twice in one boot, then a reset that failed.
+	c, err := ParseConsole(strings.NewReader(transcript + strings.ReplaceAll(transcript, "begin demo", "begin again") +
+		"KLPE reset-failed again patches: e2e_a modules: e2e_a\nKLPE halt\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Scenario != "demo" || tr.Release != "6.12.117+deb12-amd64" || !tr.Ended || len(tr.Steps) != 3 {
-		t.Fatalf("ParseTranscript = %q %q ended=%v steps=%d", tr.Scenario, tr.Release, tr.Ended, len(tr.Steps))
+	if len(c.Transcripts) != 2 || c.Transcripts[1].Scenario != "again" || c.ResetFailed != "again patches: e2e_a modules: e2e_a" || !c.Halted {
+		t.Fatalf("ParseConsole = %d transcripts, reset-failed %q, halted %v", len(c.Transcripts), c.ResetFailed, c.Halted)
 	}
+	for _, tr := range c.Transcripts {
+		if tr.Release != "6.12.117+deb12-amd64" || !tr.Ended || len(tr.Steps) != 3 {
+			t.Fatalf("transcript %q: release %q ended=%v steps=%d", tr.Scenario, tr.Release, tr.Ended, len(tr.Steps))
+		}
+	}
+	tr := c.Transcripts[0]
 	s := tr.Steps[2]
 	if s.Kind != "unload" || s.Arg != "e2e_a" || s.RC != 1 || s.WaitMS != 280 || !s.Done {
 		t.Errorf("step 2 = %+v", s)
@@ -230,10 +238,16 @@ func TestParseTranscript(t *testing.T) {
 	if len(ps) != 1 || ps[0].Name != "e2e_a" || !ps[0].Enabled || ps[0].Replace == nil || *ps[0].Replace || ps[0].StackOrder != nil {
 		t.Errorf("step 1 Patches() = %+v", ps)
 	}
+	// A second scenario that did not end.
+	c, err = ParseConsole(strings.NewReader(transcript + "KLPE begin cut 6.1\nKLPE step 0 x\n"))
+	if err != nil || len(c.Transcripts) != 2 || c.Transcripts[1].Ended || c.Halted {
+		t.Errorf("ParseConsole(cut) = %+v, %v", c, err)
+	}
 
-	for _, bad := range []string{"KLPE rc 1 x\n", "KLPE step 2 load a.ko\n", "KLPE bogus 0 x\n", "KLPE rc\n"} {
-		if _, err := ParseTranscript(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseTranscript(%q): no error", bad)
+	for _, bad := range []string{"KLPE begin a 6.1\nKLPE rc 1 x\n", "KLPE begin a 6.1\nKLPE step 2 load a.ko\n", "KLPE begin a 6.1\nKLPE bogus 0 x\n",
+		"KLPE begin a 6.1\nKLPE rc\n", "KLPE rc 0 0\n", "KLPE begin a\n"} {
+		if _, err := ParseConsole(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseConsole(%q): no error", bad)
 		}
 	}
 }
@@ -263,10 +277,11 @@ func TestErrno(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	tr, err := ParseTranscript(strings.NewReader(transcript))
+	c, err := ParseConsole(strings.NewReader(transcript))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := c.Transcripts[0]
 	stack := []sim.StackEntry{{Name: "e2e_a", Enabled: true, Replaceable: true}}
 	simulated := &sim.Simulation{
 		Initial: sim.Step{Funcs: map[string]string{}},

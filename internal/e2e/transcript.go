@@ -94,11 +94,26 @@ func HasStackOrder(ps []GuestPatch) bool {
 	return len(ps) > 0
 }
 
-// ParseTranscript reads a console log and keeps the runner's lines. A
-// line may carry console noise before "KLPE " (a kernel message printed in
-// the middle of it); such lines are still read from the marker on.
-func ParseTranscript(r io.Reader) (*Transcript, error) {
-	t := &Transcript{}
+// Console is what one guest boot recorded: a transcript per scenario it
+// ran, in order.
+type Console struct {
+	Transcripts []*Transcript
+	// ResetFailed says what the runner could not undo after the last
+	// scenario; the scenarios after it did not run.
+	ResetFailed string
+	// Halted is true when the runner got to its last line.
+	Halted bool
+	// Errors are runner errors outside any scenario.
+	Errors []string
+}
+
+// ParseConsole reads a console log and keeps the runner's lines, a
+// transcript per "begin". A line may carry console noise before "KLPE "
+// (a kernel message printed in the middle of it); such lines are still
+// read from the marker on.
+func ParseConsole(r io.Reader) (*Console, error) {
+	c := &Console{}
+	var t *Transcript
 	var cur *GuestStep
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -112,15 +127,31 @@ func ParseTranscript(r io.Reader) (*Transcript, error) {
 		tag := f[0]
 		switch tag {
 		case "begin":
-			if len(f) == 3 {
-				t.Scenario, t.Release = f[1], f[2]
+			if len(f) != 3 {
+				return nil, fmt.Errorf("transcript: %q: want KLPE begin SCENARIO RELEASE", line[i:])
 			}
+			t, cur = &Transcript{Scenario: f[1], Release: f[2]}, nil
+			c.Transcripts = append(c.Transcripts, t)
 			continue
-		case "end":
-			t.Ended = true
+		case "halt":
+			c.Halted = true
+			continue
+		case "reset-failed":
+			c.ResetFailed = strings.Join(f[1:], " ")
 			continue
 		case "error":
-			t.Errors = append(t.Errors, strings.Join(f[1:], " "))
+			if t == nil {
+				c.Errors = append(c.Errors, strings.Join(f[1:], " "))
+			} else {
+				t.Errors = append(t.Errors, strings.Join(f[1:], " "))
+			}
+			continue
+		}
+		if t == nil {
+			return nil, fmt.Errorf("transcript: %q before any scenario began", line[i:])
+		}
+		if tag == "end" {
+			t.Ended = true
 			continue
 		}
 		if len(f) < 2 {
@@ -148,7 +179,7 @@ func ParseTranscript(r io.Reader) (*Transcript, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("transcript: %w", err)
 	}
-	return t, nil
+	return c, nil
 }
 
 func (s *GuestStep) add(tag, rest string) error {

@@ -1,11 +1,15 @@
 #!/bin/busybox sh
-# init.sh: /init of the klpack e2e guest (busybox sh). It runs one scenario,
-# named on the kernel command line as klpe.scenario=NAME, from
-# /e2e/NAME.steps: one step per line, "load FILE", "enable PATCH",
-# "disable PATCH" or "unload MODULE"; FILE is in /lib/modules/e2e.
+# init.sh: /init of the klpack e2e guest (busybox sh). It runs the
+# scenarios named on the kernel command line as klpe.scenarios=A,B,C, one
+# after the other in one boot, each from /e2e/NAME.steps: one step per
+# line, "load FILE", "enable PATCH", "disable PATCH" or "unload MODULE";
+# FILE is in /lib/modules/e2e. Between two scenarios it resets the kernel:
+# every patch disabled, every module of /lib/modules/e2e unloaded; a
+# scenario after a reset that fails is not run (the host boots again for
+# it).
 #
 # Everything the host reads is one line on the console starting "KLPE ":
-#   KLPE begin SCENARIO RELEASE          once, first
+#   KLPE begin SCENARIO RELEASE          a scenario begins
 #   KLPE step N KIND ARG                 step N (1-based; step 0 is the state
 #                                        before the first step) begins
 #   KLPE rc N CODE                       the command's exit status
@@ -22,7 +26,10 @@
 #   KLPE capturerc N CODE
 #   KLPE ms N observe MS capture MS      how long recording took
 #   KLPE done N
-#   KLPE end                             last, then the guest powers off
+#   KLPE end                             the scenario's last line
+#   KLPE reset-failed SCENARIO WHAT      the kernel could not be reset after
+#                                        it: the scenarios left are not run
+#   KLPE halt                            last, then the guest powers off
 export PATH=/bin
 busybox mount -t proc proc /proc
 busybox mount -t sysfs sysfs /sys
@@ -173,15 +180,14 @@ modname() {
 	echo "$m" | tr - _
 }
 
-scenario=""
-for arg in $(cat /proc/cmdline); do
-	case $arg in
-	klpe.scenario=*) scenario=${arg#klpe.scenario=} ;;
-	esac
-done
-
-say "begin ${scenario:-none} $(uname -r)"
-if [ -n "$scenario" ] && [ -f "/e2e/$scenario.steps" ]; then
+# run SCENARIO: its steps, each recorded.
+run() {
+	say "begin $1 $(uname -r)"
+	if [ ! -f "/e2e/$1.steps" ]; then
+		say "error no scenario $1 in /e2e"
+		return
+	fi
+	ORDER=""
 	dmesg -c >/dev/null
 	record 0
 	n=0
@@ -207,11 +213,53 @@ if [ -n "$scenario" ] && [ -f "/e2e/$scenario.steps" ]; then
 		fi
 		settle "$n"
 		record "$n"
-	done <"/e2e/$scenario.steps"
-else
-	say "error no scenario ${scenario:-given} in /e2e"
-fi
-say end
+	done <"/e2e/$1.steps"
+	say end
+}
+
+# loaded: the modules of /lib/modules/e2e that are loaded.
+loaded() {
+	for ko in "$MODS"/*.ko; do
+		m=$(modname "$ko")
+		[ -d "/sys/module/$m" ] && echo "$m"
+	done
+}
+
+# reset: back to a kernel without patches or e2e modules, as after a boot;
+# false when it cannot be (a transition that does not end, a module the
+# kernel keeps).
+reset() {
+	for _ in 1 2 3; do
+		for p in $(ls "$LP" 2>/dev/null); do
+			[ "$(cat "$LP/$p/enabled" 2>/dev/null)" = 1 ] || continue
+			echo 0 >"$LP/$p/enabled" 2>/dev/null
+			settle reset >/dev/null
+		done
+		settle reset >/dev/null
+		for m in $(loaded); do
+			rmmod "$m" 2>/dev/null
+		done
+		[ -z "$(ls "$LP" 2>/dev/null)" ] && [ -z "$(loaded)" ] && return 0
+	done
+	return 1
+}
+
+scenarios=""
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	klpe.scenarios=*) scenarios=$(echo "${arg#klpe.scenarios=}" | tr , ' ') ;;
+	esac
+done
+
+[ -n "$scenarios" ] || say "error no scenario given (klpe.scenarios=)"
+for sc in $scenarios; do
+	run "$sc"
+	if ! reset; then
+		say "reset-failed $sc patches: $(ls "$LP" 2>/dev/null | tr '\n' ' ')modules: $(loaded | tr '\n' ' ')"
+		break
+	fi
+done
+say halt
 sync
 # Without ACPI (the test kernel) power-off only halts; qemu runs with
 # -no-reboot, so a reboot ends it.
