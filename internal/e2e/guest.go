@@ -148,7 +148,8 @@ type Boot struct {
 var ErrTimeout = errors.New("guest timed out")
 
 // Run boots the guest under TCG and returns when it has powered off, or
-// has printed "KLPE end" and not powered off 10 s later, or timed out.
+// has printed "KLPE halt" (the runner's last line) and not powered off
+// 10 s later, or timed out.
 func (b *Boot) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
@@ -180,7 +181,7 @@ func (b *Boot) Run(ctx context.Context) error {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(b.Log, line)
-			if strings.Contains(line, "KLPE end") {
+			if strings.Contains(line, "KLPE halt") {
 				once.Do(func() { close(ended) })
 			}
 		}

@@ -87,6 +87,7 @@ run status4 klpack hooks status
 run detach klpack hooks detach --all
 reads detached
 echo "KLPE end"
+echo "KLPE halt"
 sync
 reboot -f
 `

@@ -290,7 +290,7 @@ const otherKernel = "0.0.0-klpack-other"
 //	KLPL TAG lock              the loader's lock directory is left
 //	KLPL dmesg LINE
 //
-// and "KLPE end" last, which the Boot waits for.
+// and "KLPE end" then "KLPE halt" last, which the Boot waits for.
 const loaderInit = `#!/bin/busybox sh
 export PATH=/bin
 busybox mount -t proc proc /proc
@@ -350,6 +350,7 @@ dmesg -c >/dev/null
 . /e2e/steps
 dmesg | while IFS= read -r l; do say "dmesg $l"; done
 echo "KLPE end"
+echo "KLPE halt"
 sync
 if [ -d /sys/firmware/acpi ]; then
 	poweroff -f
