@@ -154,32 +154,58 @@ func TestE2E(t *testing.T) {
 	var mu sync.Mutex
 	var rows []Row
 	start := time.Now()
-	// One boot per kernel and kernel command line runs its scenarios one
-	// after the other (init.sh resets the kernel between them): a boot
-	// under TCG costs more than most scenarios.
+	// A boot runs many scenarios one after the other (init.sh resets the
+	// kernel between them): scenarios of a kernel and kernel command line
+	// go into two batches of about equal steps, and the batches start
+	// longest first, so that the qemus end together.
+	type batch struct {
+		name  string
+		k     kernelInfo
+		scs   []scenario
+		steps int
+	}
+	var batches []*batch
+	for _, k := range kernels {
+		byAppend := map[string][]scenario{}
+		for _, sc := range scenarios {
+			if RunsOn(sc.sc, k.Name) {
+				byAppend[sc.Append] = append(byAppend[sc.Append], sc)
+			}
+		}
+		for _, app := range slices.Sorted(maps.Keys(byAppend)) {
+			name := k.Name
+			if app != "" {
+				name += "+" + strings.ReplaceAll(app, "=", "-")
+			}
+			halves := []*batch{{name: name, k: k}, {name: name + "#2", k: k}}
+			scs := slices.Clone(byAppend[app])
+			slices.SortStableFunc(scs, func(a, b scenario) int { return len(b.sc.Steps) - len(a.sc.Steps) })
+			for _, sc := range scs {
+				h := halves[0]
+				if halves[1].steps < h.steps {
+					h = halves[1]
+				}
+				h.scs, h.steps = append(h.scs, sc), h.steps+len(sc.sc.Steps)
+			}
+			for _, h := range halves {
+				if len(h.scs) > 0 {
+					batches = append(batches, h)
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(batches, func(a, b *batch) int { return b.steps - a.steps })
 	t.Run("boot", func(t *testing.T) {
-		for _, k := range kernels {
-			batches := map[string][]scenario{}
-			for _, sc := range scenarios {
-				if RunsOn(sc.sc, k.Name) {
-					batches[sc.Append] = append(batches[sc.Append], sc)
-				}
-			}
-			for _, app := range slices.Sorted(maps.Keys(batches)) {
-				name := k.Name
-				if app != "" {
-					name += "+" + strings.ReplaceAll(app, "=", "-")
-				}
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					got := runBatch(t, ctx, qemu, k, initrds[k.Name], batches[app], outDir)
-					mu.Lock()
-					rows = append(rows, got...)
-					mu.Unlock()
-				})
-			}
+		for _, b := range batches {
+			t.Run(b.name, func(t *testing.T) {
+				t.Parallel()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				got := runBatch(t, ctx, qemu, b.k, initrds[b.k.Name], b.scs, outDir)
+				mu.Lock()
+				rows = append(rows, got...)
+				mu.Unlock()
+			})
 		}
 	})
 	slices.SortFunc(rows, func(a, b Row) int {
