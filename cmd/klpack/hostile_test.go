@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,19 +29,7 @@ const maxRSS = 256 << 20
 // klpack must refuse each promptly, name the file and stay under maxRSS.
 // A hang is caught by the deadline, not timed: it would block forever.
 func TestHostileFiles(t *testing.T) {
-	klpack, err := exec.LookPath("klpack") // installed by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
-	td, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ko := filepath.Join(td, "ko", "6.1.0-56-amd64", "lp_replace.ko")
-	dir := t.TempDir()
-	key, cert := writeKey(t, dir)
-	mod := filepath.Join(dir, "mod.ko")
-	copyFile(t, ko, mod)
+	klpack, td, ko, dir, key, cert, mod := fileArgFixture(t)
 
 	inputs := map[string]string{
 		"fifo":   filepath.Join(dir, "fifo"),
@@ -85,13 +74,7 @@ func TestHostileFiles(t *testing.T) {
 	}
 	for _, s := range surfaces {
 		for kind, path := range inputs {
-			args := make([]string, len(s))
-			for i, a := range s {
-				if a == "X" {
-					a = path
-				}
-				args[i] = a
-			}
+			args := withFile(s, path)
 			name := strings.Join(s, " ") + " " + kind
 			t.Run(name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -113,6 +96,38 @@ func TestHostileFiles(t *testing.T) {
 			})
 		}
 	}
+}
+
+// fileArgFixture is what the tests that give every file argument a bad
+// file share: the installed klpack, the repository's testdata, a module,
+// a scratch directory with a signing key and certificate, and a copy of
+// the module in it.
+func fileArgFixture(t *testing.T) (klpack, td, ko, dir, key, cert, mod string) {
+	t.Helper()
+	klpack, err := exec.LookPath("klpack") // installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td, err = filepath.Abs(filepath.Join(testutil.Root(), "testdata")); err != nil {
+		t.Fatal(err)
+	}
+	ko = filepath.Join(td, "ko", "6.1.0-56-amd64", "lp_replace.ko")
+	dir = t.TempDir()
+	key, cert = writeKey(t, dir)
+	mod = filepath.Join(dir, "mod.ko")
+	copyFile(t, ko, mod)
+	return klpack, td, ko, dir, key, cert, mod
+}
+
+// withFile is args with the placeholder X replaced by path.
+func withFile(args []string, path string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "X" {
+			out[i] = path
+		}
+	}
+	return out
 }
 
 // writeKey writes a module signing key and its certificate.

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/klpack/klpack/internal/testutil"
 )
 
 // goLeak matches what a message must not hold: a Go type or package
@@ -24,19 +22,7 @@ var goLeak = regexp.MustCompile(`\b(main|pack|check|release|deploy|sim|klp|elfsc
 // names the file, says "empty" for the empty one, and speaks of the file,
 // never of Go types.
 func TestMisplacedFiles(t *testing.T) {
-	klpack, err := exec.LookPath("klpack") // installed by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
-	td, err := filepath.Abs(filepath.Join(testutil.Root(), "testdata"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ko := filepath.Join(td, "ko", "6.1.0-56-amd64", "lp_replace.ko")
-	dir := t.TempDir()
-	key, cert := writeKey(t, dir)
-	mod := filepath.Join(dir, "mod.ko")
-	copyFile(t, ko, mod)
+	klpack, _, ko, dir, key, cert, _ := fileArgFixture(t)
 	// Named as their flag expects, so that an extension decides nothing.
 	inputs := map[string]string{
 		"empty": "",
@@ -93,13 +79,7 @@ func TestMisplacedFiles(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				args := make([]string, len(s.args))
-				for i, a := range s.args {
-					if a == "X" {
-						a = path
-					}
-					args[i] = a
-				}
+				args := withFile(s.args, path)
 				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 				defer cancel()
 				cmd := exec.CommandContext(ctx, klpack, args...)

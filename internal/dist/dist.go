@@ -16,7 +16,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
@@ -71,6 +73,11 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 	}
 	if o.Maintainer == "" {
 		return nil, fmt.Errorf("%w: no maintainer", ErrBadOptions)
+	}
+	// A control character would start a field of its own in the deb's
+	// control file and the rpm's header text.
+	if strings.ContainsFunc(o.Maintainer, unicode.IsControl) {
+		return nil, fmt.Errorf("%w: maintainer %q: a control character", ErrBadOptions, o.Maintainer)
 	}
 	work, err := os.MkdirTemp("", "klpack-dist-")
 	if err != nil {

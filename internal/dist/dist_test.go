@@ -186,6 +186,7 @@ func TestRefused(t *testing.T) {
 		{"version not a number", func(o *Options) { o.Version = "devel" }, `version "devel"`},
 		{"arch", func(o *Options) { o.Arch = "386" }, `arch "386"`},
 		{"maintainer", func(o *Options) { o.Maintainer = "" }, "no maintainer"},
+		{"maintainer with a newline", func(o *Options) { o.Maintainer = "m <m@x>\nPre-Depends: evil" }, "a control character"},
 		{"no binary", func(o *Options) { o.Binary = filepath.Join(o.Output, "nope") }, "binary: stat"},
 		{"binary a directory", func(o *Options) { o.Binary = o.ManDir }, "not a regular file"},
 		{"no man pages", func(o *Options) { o.ManDir = t.TempDir() }, "no *.1 in"},

@@ -1,8 +1,11 @@
 package safeio
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -110,4 +113,20 @@ func readSized(f *os.File, st fs.FileInfo, path string, limit int64) ([]byte, er
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
+}
+
+// SHA256 is the hex SHA-256 and the size of the regular file at path,
+// read as a stream: packages and module files can be large.
+func SHA256(path string) (string, int64, error) {
+	f, _, err := Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("file %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -77,3 +77,19 @@ func TestReadFileIn(t *testing.T) {
 		}
 	}
 }
+
+// TestSHA256: the sum and size of a regular file; anything else refused.
+func TestSHA256(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, n, err := SHA256(p)
+	if err != nil || n != 3 || sum != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("SHA256(abc) = %s, %d, %v", sum, n, err)
+	}
+	if _, _, err := SHA256(dir); !errors.As(err, new(*NotRegularError)) {
+		t.Errorf("SHA256(directory) = %v, want a NotRegularError", err)
+	}
+}

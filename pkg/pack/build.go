@@ -211,7 +211,7 @@ func (s *Spec) manifest(staged []StagedFile, koDest string) (*Manifest, error) {
 		man.Release = append(man.Release, ReleaseEntry{LoadOrder: o.LoadOrder, Module: o.Module.Record.Name, Layer: o.Module.Layer, Package: o.Name})
 	}
 	for _, f := range staged {
-		sum, n, err := sha256File(f.Source)
+		sum, n, err := safeio.SHA256(f.Source)
 		if err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ func (r *Release) SetHostBinary(path string) error {
 	case m != want:
 		return fmt.Errorf("%w: host binary %s: ELF machine %d, the release's %s hosts run %d", ErrBadRelease, path, m, r.Arch, want)
 	}
-	sum, _, err := sha256File(path)
+	sum, _, err := safeio.SHA256(path)
 	if err != nil {
 		return err
 	}

@@ -608,18 +608,3 @@ func checkHookNames(hooks []string) error {
 	}
 	return nil
 }
-
-// sha256File hashes the regular file at p.
-func sha256File(p string) (string, int64, error) {
-	f, _, err := safeio.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}

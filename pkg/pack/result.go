@@ -1,13 +1,11 @@
 package pack
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/klpack/klpack/internal/safeio"
 )
 
 // ResultSchema names the document klpack package --json prints.
@@ -40,7 +38,7 @@ func NewResult(outDir string, arts []Artifact) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		sum, size, err := hashFile(a.Path)
+		sum, size, err := safeio.SHA256(a.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -54,20 +52,4 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// hashFile is the sha256 and size of a file klpack just wrote, read as
-// a stream: packages can be large.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("file %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

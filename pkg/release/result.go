@@ -1,15 +1,13 @@
 package release
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/klpack/klpack/internal/safeio"
 )
 
 // ResultSchema names the document klpack release --json prints.
@@ -74,18 +72,11 @@ func (run *Run) Result() (*Result, error) {
 		Files:    []ResultFile{},
 	}
 	for _, rel := range run.Committed {
-		p := filepath.Join(run.Output, filepath.FromSlash(rel))
-		f, err := os.Open(p)
+		sum, n, err := safeio.SHA256(filepath.Join(run.Output, filepath.FromSlash(rel)))
 		if err != nil {
 			return nil, err
 		}
-		h := sha256.New()
-		n, err := io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", p, err)
-		}
-		res.Files = append(res.Files, ResultFile{Path: path.Clean(filepath.ToSlash(rel)), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n})
+		res.Files = append(res.Files, ResultFile{Path: path.Clean(filepath.ToSlash(rel)), SHA256: sum, Size: n})
 	}
 	return res, nil
 }
