@@ -75,9 +75,13 @@ func Compare(tr *Transcript, sim *sim.Simulation) *Result {
 		if !g.Done {
 			d = append(d, Diff{Step: n, What: "run", Kernel: "step not finished", Sim: "-"})
 		}
-		if g.Stuck {
+		switch {
+		case g.Stuck && st.Pending == "":
 			d = append(d, Diff{Step: n, What: "transition", Kernel: fmt.Sprintf("still in transition after %d ms", g.WaitMS), Sim: "finished"})
+		case !g.Stuck && st.Pending != "":
+			d = append(d, Diff{Step: n, What: "transition", Kernel: fmt.Sprintf("finished after %d ms", g.WaitMS), Sim: "pending: " + st.Pending})
 		}
+		d = append(d, compareTask(n, g, st)...)
 		if accepted := g.RC == 0; accepted != st.Accepted {
 			d = append(d, Diff{Step: n, What: "accepted", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
 		} else if !accepted && g.Errno() != st.Errno {
@@ -249,6 +253,31 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		}
 	}
 	return out
+}
+
+// compareTask checks, for a hold step, the code the held thread entered:
+// each version of the function logs "klpe <patch> <tag> <function>" (the
+// original "klpe original - <function>") as the thread enters it.
+func compareTask(n int, g *GuestStep, st sim.Step) []Diff {
+	if st.Action != "hold" || !st.Accepted {
+		return nil
+	}
+	i := slices.IndexFunc(st.Tasks, func(t sim.TaskEntry) bool { return t.Name == st.Target })
+	if i < 0 {
+		return []Diff{{Step: n, What: "task " + st.Target, Kernel: "-", Sim: "not held"}}
+	}
+	want := st.Tasks[i]
+	got := "no line in the kernel log"
+	for _, l := range g.Dmesg {
+		f := strings.Fields(l[strings.Index(l, "]")+1:])
+		if len(f) == 4 && f[0] == "klpe" && f[3] == funcName(want.Function) {
+			got = f[1]
+		}
+	}
+	if got != want.Code {
+		return []Diff{{Step: n, What: "code task " + st.Target + " sleeps in", Kernel: got, Sim: want.Code}}
+	}
+	return nil
 }
 
 func compareCapture(n int, g *GuestStep, st sim.Step) []Diff {

@@ -32,21 +32,12 @@ func GuestSteps(sc *sim.Scenario) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	for i, st := range sc.Steps {
-		var kind, arg string
-		switch {
-		case st.Load != "":
-			kind, arg = "load", st.Load
-			if filepath.Base(arg) != arg {
-				return nil, fmt.Errorf("steps[%d]: load %s: want a file name in the module directory", i, arg)
-			}
-		case st.Enable != "":
-			kind, arg = "enable", st.Enable
-		case st.Disable != "":
-			kind, arg = "disable", st.Disable
-		case st.Unload != "":
-			kind, arg = "unload", st.Unload
-		default:
-			return nil, fmt.Errorf("steps[%d]: empty step", i)
+		kind, arg, err := st.Action()
+		if err != nil {
+			return nil, fmt.Errorf("steps[%d]: %w", i, err)
+		}
+		if kind == "load" && filepath.Base(arg) != arg {
+			return nil, fmt.Errorf("steps[%d]: load %s: want a file name in the module directory", i, arg)
 		}
 		if strings.ContainsAny(arg, " \t\n") {
 			return nil, fmt.Errorf("steps[%d]: %q: no spaces allowed", i, arg)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,28 +34,51 @@ type Scenario struct {
 	// empty): modules built for one kernel only, such as those the real
 	// livepatch tools made for the test kernel, load nowhere else. The
 	// simulator ignores it.
-	Kernels []string       `yaml:"kernels" json:"kernels,omitempty"`
-	Steps   []ScenarioStep `yaml:"steps" json:"steps"`
+	Kernels []string `yaml:"kernels" json:"kernels,omitempty"`
+	// Tasks are the kernel threads the hold and wake steps name.
+	Tasks []Task         `yaml:"tasks" json:"tasks,omitempty"`
+	Steps []ScenarioStep `yaml:"steps" json:"steps"`
 }
 
-// ScenarioStep holds exactly one of its fields.
+// Task is a kernel thread of a module that a hold step puts to sleep inside
+// a function, in the code that function runs then, and a wake step lets
+// go. In the guest the module's "hold" parameter does it (e2e_hold).
+type Task struct {
+	// Name is the module whose thread it is.
+	Name     string `yaml:"name" json:"name"`
+	Object   string `yaml:"object" json:"object"` // vmlinux or a module
+	Function string `yaml:"function" json:"function"`
+}
+
+func (t Task) key() klp.FuncKey {
+	return klp.FuncKey{Object: t.Object, Name: t.Function, Sympos: klp.Sympos(0)}
+}
+
+// ScenarioStep holds exactly one of its fields. Force writes 1 to a
+// patch's force file; Hold and Wake name a task.
 type ScenarioStep struct {
 	Load    string `yaml:"load" json:"load,omitempty"`
 	Enable  string `yaml:"enable" json:"enable,omitempty"`
 	Disable string `yaml:"disable" json:"disable,omitempty"`
 	Unload  string `yaml:"unload" json:"unload,omitempty"`
+	Force   string `yaml:"force" json:"force,omitempty"`
+	Hold    string `yaml:"hold" json:"hold,omitempty"`
+	Wake    string `yaml:"wake" json:"wake,omitempty"`
 }
 
-func (s ScenarioStep) action() (kind, arg string, err error) {
+// Action returns the step's kind (load, enable, disable, unload, force,
+// hold or wake) and its argument.
+func (s ScenarioStep) Action() (kind, arg string, err error) {
 	n := 0
-	for _, c := range []struct{ k, v string }{{"load", s.Load}, {"enable", s.Enable}, {"disable", s.Disable}, {"unload", s.Unload}} {
+	for _, c := range []struct{ k, v string }{{"load", s.Load}, {"enable", s.Enable}, {"disable", s.Disable},
+		{"unload", s.Unload}, {"force", s.Force}, {"hold", s.Hold}, {"wake", s.Wake}} {
 		if c.v != "" {
 			kind, arg = c.k, c.v
 			n++
 		}
 	}
 	if n != 1 {
-		return "", "", errors.New("a step is exactly one of load, enable, disable, unload")
+		return "", "", errors.New("a step is exactly one of load, enable, disable, unload, force, hold, wake")
 	}
 	return kind, arg, nil
 }
@@ -143,16 +168,37 @@ func decodeScenario(b []byte) (*Scenario, error) {
 			return nil, fmt.Errorf("scenario: kernels[%d]: %q: %w", i, k, err)
 		}
 	}
+	tasks := map[string]bool{}
+	for i, t := range sc.Tasks {
+		err := klp.CheckModuleName(t.Name)
+		if err == nil && tasks[t.Name] {
+			err = errors.New("named twice")
+		}
+		if err == nil && t.Object != "vmlinux" {
+			err = klp.CheckModuleName(t.Object)
+		}
+		if err == nil && (t.Function == "" || safetext.Check(t.Function) != nil || strings.ContainsAny(t.Function, " \t/,")) {
+			err = fmt.Errorf("function %q is not a symbol name", t.Function)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scenario: tasks[%d]: %q: %w", i, t.Name, err)
+		}
+		tasks[t.Name] = true
+	}
 	if len(sc.Steps) == 0 {
 		return nil, errors.New("scenario: steps: none")
 	}
 	for i, st := range sc.Steps {
-		kind, arg, err := st.action()
-		if err == nil && kind == "load" {
+		kind, arg, err := st.Action()
+		switch {
+		case err != nil:
+		case kind == "load":
 			if err = safetext.Check(arg); err != nil {
 				err = fmt.Errorf("load: %q: %w", arg, err)
 			}
-		} else if err == nil {
+		case (kind == "hold" || kind == "wake") && !tasks[arg]:
+			err = fmt.Errorf("%s: %q is not one of the scenario's tasks", kind, arg)
+		default:
 			if err = klp.CheckModuleName(arg); err != nil {
 				err = fmt.Errorf("%s: %w", kind, err)
 			}
@@ -204,8 +250,12 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 	}
 	out.Initial = sim.snapshot()
 	for i, step := range sc.Steps {
-		kind, arg, _ := step.action()
+		kind, arg, _ := step.Action()
 		a := Action{Kind: kind, Name: arg}
+		if kind == "hold" {
+			j := slices.IndexFunc(sc.Tasks, func(t Task) bool { return t.Name == arg })
+			a.Func = sc.Tasks[j].key()
+		}
 		if kind == "load" {
 			m, err := load(arg)
 			if err == nil && m == nil {

@@ -133,7 +133,7 @@ func FuzzScenario(f *testing.F) {
 			return
 		}
 		for i, st := range sc.Steps {
-			kind, arg, err := st.action()
+			kind, arg, err := st.Action()
 			if err != nil {
 				t.Fatalf("steps[%d] accepted: %v", i, err)
 			}

@@ -14,25 +14,32 @@ import (
 // end points: every task on the old code, then every task on the new code;
 // what changes between the end of a transition and the state after it
 // completes changes for all tasks at once, outside the consistency model.
+// A transition stays pending while a task a scenario holds asleep in a
+// function (tasks.go) sits in code klp_check_stack_func looks for; every
+// other task switches at once.
 
 // Original is what runs when no patch's code does.
 const Original = "original"
 
 // Causes of a refusal, for callers that branch on them.
 const (
-	CauseLoaded      = "module-loaded"        // a module of that name is loaded
-	CauseNoFuncs     = "no-functions"         // the patch patches nothing
-	CauseState       = "state-incompatible"   // klp_is_patch_compatible said no
-	CauseBusy        = "transition-pending"   // another transition runs
-	CauseReplaceSet  = "replace-set-conflict" // another set patches the function
-	CauseNoPatch     = "no-patch"             // no /sys/kernel/livepatch/<name>
-	CauseEnabled     = "already-enabled"      // writing 1 to enabled again
-	CauseDisabled    = "already-disabled"     // writing 0 to a patch being disabled
-	CauseNotLoaded   = "not-loaded"           // rmmod of a module not loaded
-	CauseInUse       = "in-use"               // rmmod of a module whose patch is enabled
-	CauseLockdown    = "lockdown"             // an unsigned module under lockdown
-	CauseUnknownStep = "unknown-action"
-	CauseNoRecord    = "no-record" // a load without a (whole) module record
+	CauseLoaded       = "module-loaded"        // a module of that name is loaded
+	CauseNoFuncs      = "no-functions"         // the patch patches nothing
+	CauseState        = "state-incompatible"   // klp_is_patch_compatible said no
+	CauseBusy         = "transition-pending"   // another transition runs
+	CauseReplaceSet   = "replace-set-conflict" // another set patches the function
+	CauseNoPatch      = "no-patch"             // no /sys/kernel/livepatch/<name>
+	CauseEnabled      = "already-enabled"      // writing 1 to enabled again
+	CauseDisabled     = "already-disabled"     // writing 0 to a patch being disabled
+	CauseNotLoaded    = "not-loaded"           // rmmod of a module not loaded
+	CauseInUse        = "in-use"               // rmmod of a module whose patch is enabled
+	CauseLockdown     = "lockdown"             // an unsigned module under lockdown
+	CauseUnknownStep  = "unknown-action"
+	CauseNoRecord     = "no-record"         // a load without a (whole) module record
+	CauseForced       = "forced"            // rmmod of a module whose patch's transition was forced
+	CauseNoTask       = "no-task"           // hold or wake of a task module that is not loaded
+	CauseTaskHeld     = "task-held"         // hold of a task already held, wake of one that is not
+	CauseNoTransition = "not-in-transition" // force of a patch not in transition
 )
 
 // refusal is the kernel saying no; with names the patches the refusal is
@@ -63,13 +70,32 @@ type Sim struct {
 	model string
 	// lockdown is the kernel's lockdown= mode; under any, unsigned modules
 	// do not load.
-	lockdown   string
-	modules    map[string]*simModule
-	patches    []*simPatch
-	stacks     map[klp.FuncKey]*funcStack
-	transition *simPatch    // a transition left pending by a deployed state
-	seen       []*funcStack // every function ever patched, in first-seen order
-	gen        int
+	lockdown string
+	modules  map[string]*simModule
+	patches  []*simPatch
+	stacks   map[klp.FuncKey]*funcStack
+	trans    *transition  // klp_transition_patch, while its transition is pending
+	tasks    []*task      // tasks held asleep in a function, in hold order
+	seen     []*funcStack // every function ever patched, in first-seen order
+	gen      int
+}
+
+// transition is a pending transition: klp_transition_patch, with its
+// target the patch's enabled.
+type transition struct {
+	patch *simPatch
+	// stalled is a transition a deployed state left pending: what keeps
+	// it open is unknown, so only a reversal or force ends it.
+	stalled bool
+}
+
+// leaving is the patch whose transition to disabled is pending: tasks that
+// switched no longer run its code.
+func (s *Sim) leaving() *simPatch {
+	if s.trans != nil && !s.trans.patch.enabled {
+		return s.trans.patch
+	}
+	return nil
 }
 
 // funcStackOf returns the func_stack of key, made empty when new.
@@ -95,6 +121,9 @@ type simModule struct {
 	rec   *klp.Module
 	layer string
 	patch *simPatch // nil when the module has none or it was freed
+	// forced is a module whose patch left through a forced transition:
+	// klp_free_patch_finish keeps its reference, it stays loaded.
+	forced bool
 }
 
 type simPatch struct {
@@ -154,15 +183,19 @@ func (s *Sim) Deploy(st *deploy.State) error {
 		if !p.Enabled && !inTransition || len(p.Patches) == 0 {
 			continue
 		}
-		if inTransition && s.transition != nil {
-			return fmt.Errorf("deployed state: %s and %s both in transition; the kernel runs one transition at a time", s.transition.name, p.Name)
+		if inTransition && s.trans != nil {
+			return fmt.Errorf("deployed state: %s and %s both in transition; the kernel runs one transition at a time", s.trans.patch.name, p.Name)
 		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
 		sp.enabled = p.Enabled
 		m.patch = sp
+		if inTransition && sp.enabled && sp.replace {
+			// A replace being enabled has its nops on the stacks.
+			s.addNops(sp)
+		}
 		s.register(sp)
 		if inTransition {
-			s.transition = sp
+			s.trans = &transition{patch: sp, stalled: true}
 		}
 	}
 	return nil
@@ -223,10 +256,11 @@ func viewOf(stacks []*funcStack, leaving *simPatch) []string {
 
 // Action is one step of a scenario.
 type Action struct {
-	Kind   string      // load, enable, disable, unload
-	Name   string      // module or patch name
+	Kind   string      // load, enable, disable, unload, force, hold, wake
+	Name   string      // module, patch or task name
 	Module *klp.Module // for load
 	Layer  string      // for load, when declared
+	Func   klp.FuncKey // for hold: the function the task sleeps in
 }
 
 // Step is what the kernel did with one action.
@@ -243,9 +277,15 @@ type Step struct {
 	Replaced []string     `json:"replaced,omitempty"`
 	Stack    []StackEntry `json:"stack"`
 	// Funcs says, for every function the step touched, which patch's code
-	// runs after it.
+	// runs after it: during a pending transition, in the tasks that
+	// switched (every task but those held).
 	Funcs  map[string]string `json:"functions"`
 	Events []Event           `json:"events"`
+	// Pending names the patch whose transition the step left pending.
+	Pending string `json:"pending,omitempty"`
+	// Tasks are the held tasks after the step and the code each sleeps
+	// in.
+	Tasks []TaskEntry `json:"tasks,omitempty"`
 }
 
 // StackEntry is one registered patch, oldest first.
@@ -278,11 +318,17 @@ func (s *Sim) Apply(a Action) Step {
 	case "load":
 		touched, r = s.load(a, &st)
 	case "enable":
-		touched, r = s.enable(a.Name)
+		touched, r = s.enable(a.Name, &st)
 	case "disable":
 		touched, r = s.disable(a.Name, &st)
 	case "unload":
-		r = s.unload(a.Name)
+		touched, r = s.unload(a.Name, &st)
+	case "force":
+		touched, r = s.force(a.Name, &st)
+	case "hold":
+		r = s.hold(a)
+	case "wake":
+		touched, r = s.wake(a.Name, &st)
 	default:
 		r = refuse(EINVAL, CauseUnknownStep, "unknown action %s", a.Kind)
 	}
@@ -293,8 +339,12 @@ func (s *Sim) Apply(a Action) Step {
 	st.Stack = s.stack()
 	st.Funcs = make(map[string]string, len(touched))
 	for _, fs := range touched {
-		st.Funcs[fs.key.String()] = running(fs, nil)
+		st.Funcs[fs.key.String()] = running(fs, s.leaving())
 	}
+	if s.trans != nil {
+		st.Pending = s.trans.patch.name
+	}
+	st.Tasks = s.taskEntries()
 	return st
 }
 
@@ -305,7 +355,7 @@ func (s *Sim) Stack() []StackEntry { return s.stack() }
 func (s *Sim) stack() []StackEntry {
 	out := []StackEntry{}
 	for _, p := range s.patches {
-		out = append(out, StackEntry{Name: p.name, Enabled: p.enabled, Replace: p.replace, Replaceable: p.replaceable, ReplaceSet: p.set, Transition: p == s.transition})
+		out = append(out, StackEntry{Name: p.name, Enabled: p.enabled, Replace: p.replace, Replaceable: p.replaceable, ReplaceSet: p.set, Transition: s.trans != nil && p == s.trans.patch})
 	}
 	return out
 }
@@ -353,7 +403,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		r.with = []string{old.name}
 		return nil, r
 	}
-	if s.transition != nil {
+	if s.trans != nil {
 		return nil, s.busy()
 	}
 	if s.model == deploy.ModelReplaceSet {
@@ -369,6 +419,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	}
 	mod := &simModule{rec: rec, layer: a.Layer, patch: p}
 	s.modules[a.Name] = mod
+	own := s.stacksOf([]*simPatch{p}) // before the nops join p.funcs
 	if p.replace {
 		s.addNops(p)
 	}
@@ -383,7 +434,45 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	p.enabled = true
 	s.register(p)
 	during := viewOf(affected, nil)
-	if p.replace {
+	var touched []*funcStack
+	for i, fs := range affected {
+		if before[i] != during[i] || slices.Contains(own, fs) {
+			touched = append(touched, fs)
+		}
+	}
+	s.start(p)
+	return union(touched, s.settle(st)), nil
+}
+
+// union is a followed by the stacks of b not in a.
+func union(a, b []*funcStack) []*funcStack {
+	for _, fs := range b {
+		if !slices.Contains(a, fs) {
+			a = append(a, fs)
+		}
+	}
+	return a
+}
+
+// complete is klp_complete_transition: a completed enable of a replace
+// patch unpatches and frees the patches it replaces and drops its nops; a
+// completed disable frees the patch. What the tasks that had not switched
+// ran changes for them at once: the events. It returns the stacks whose
+// code changed.
+func (s *Sim) complete(st *Step) []*funcStack {
+	p := s.trans.patch
+	ps := []*simPatch{p}
+	var replaced []*simPatch
+	if p.enabled && p.replace {
+		replaced = s.replaced(p)
+		ps = append(ps, replaced...)
+	}
+	affected := s.stacksOf(ps)
+	during := viewOf(affected, s.leaving())
+	s.trans = nil
+	if !p.enabled {
+		s.free([]*simPatch{p}, nil)
+	} else if p.replace {
 		for _, old := range replaced {
 			st.Replaced = append(st.Replaced, old.name)
 		}
@@ -398,20 +487,19 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		s.free(replaced, nops)
 	}
 	after := viewOf(affected, nil)
-	s.stacksOf([]*simPatch{p}) // marks the stacks p patches itself
-	var touched []*funcStack
+	var changed []*funcStack
 	for i, fs := range affected {
-		if before[i] != during[i] || during[i] != after[i] || fs.mark == s.gen {
-			touched = append(touched, fs)
+		if during[i] == after[i] {
+			continue
 		}
-		if during[i] != after[i] {
-			st.Events = append(st.Events, Event{
-				Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name,
-				Why: fmt.Sprintf("when the transition of %s completes, %s switches from %s to %s in every task at once, outside any transition", p.name, fs.key, during[i], after[i]),
-			})
+		changed = append(changed, fs)
+		why := fmt.Sprintf("when the transition of %s completes, %s switches from %s to %s in every task at once, outside any transition", p.name, fs.key, during[i], after[i])
+		if !p.enabled {
+			why = fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, fs.key, during[i], after[i])
 		}
+		st.Events = append(st.Events, Event{Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name, Why: why})
 	}
-	return touched, nil
+	return changed
 }
 
 // replaced lists the patches a completed replace of p removes
@@ -527,24 +615,26 @@ func (s *Sim) patch(name string) (*simPatch, *refusal) {
 // busy is the -EBUSY of an action while another patch's transition is
 // pending.
 func (s *Sim) busy() *refusal {
-	r := refuse(EBUSY, CauseBusy, "patch %s is still in transition", s.transition.name)
-	r.with = []string{s.transition.name}
+	name := s.trans.patch.name
+	r := refuse(EBUSY, CauseBusy, "patch %s is still in transition", name)
+	r.with = []string{name}
 	return r
 }
 
 // enable mirrors enabled_store writing 1: the current state is -EINVAL;
 // the patch being disabled has its transition reversed; any other
 // disabled patch was freed and is never re-enabled.
-func (s *Sim) enable(name string) ([]*funcStack, *refusal) {
+func (s *Sim) enable(name string, st *Step) ([]*funcStack, *refusal) {
 	p, r := s.patch(name)
 	if r != nil {
 		return nil, r
 	}
-	if p.enabled || p != s.transition {
+	if p.enabled || s.trans == nil || p != s.trans.patch {
 		return nil, refuse(EINVAL, CauseEnabled, "patch %s is already enabled", name)
 	}
-	p.enabled, s.transition = true, nil
-	return s.stacksOf([]*simPatch{p}), nil
+	p.enabled = true
+	s.reverse()
+	return union(s.stacksOf([]*simPatch{p}), s.settle(st)), nil
 }
 
 // disable mirrors enabled_store writing 0: the current state is -EINVAL,
@@ -558,39 +648,37 @@ func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 	if !p.enabled {
 		return nil, refuse(EINVAL, CauseDisabled, "patch %s is already being disabled", name)
 	}
-	switch s.transition {
-	case nil:
-	case p:
+	touched := s.stacksOf([]*simPatch{p})
+	p.enabled = false
+	switch {
+	case s.trans == nil:
+		s.start(p)
+	case s.trans.patch == p:
 		// enabled_store reverses a pending transition of the patch itself.
-		s.transition = nil
+		s.reverse()
 	default:
+		p.enabled = true
 		return nil, s.busy()
 	}
-	touched := s.stacksOf([]*simPatch{p})
-	during := viewOf(touched, p)
-	s.free([]*simPatch{p}, nil)
-	after := viewOf(touched, nil)
-	for i, fs := range touched {
-		if during[i] != after[i] {
-			st.Events = append(st.Events, Event{Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name,
-				Why: fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, fs.key, during[i], after[i])})
-		}
-	}
-	return touched, nil
+	return union(touched, s.settle(st)), nil
 }
 
-func (s *Sim) unload(name string) *refusal {
+func (s *Sim) unload(name string, st *Step) ([]*funcStack, *refusal) {
 	m, ok := s.modules[name]
 	if !ok {
-		return refuse(ENOENT, CauseNotLoaded, "module %s is not loaded", name)
+		return nil, refuse(ENOENT, CauseNotLoaded, "module %s is not loaded", name)
 	}
 	if m.patch != nil {
 		// livepatch holds a reference on the module, so try_stop_module
 		// fails with -EWOULDBLOCK.
-		return refuse(EAGAIN, CauseInUse, "module %s is in use: its patch is enabled; disable it first", name)
+		return nil, refuse(EAGAIN, CauseInUse, "module %s is in use: its patch is enabled; disable it first", name)
+	}
+	if m.forced {
+		return nil, refuse(EAGAIN, CauseForced, "module %s is in use: its patch's transition was forced, and the kernel never drops a forced patch's module reference", name)
 	}
 	delete(s.modules, name)
-	return nil
+	// A task module's exit wakes its held task.
+	return s.release(name, st), nil
 }
 
 // incompatible mirrors klp_is_patch_compatible: for every state of every

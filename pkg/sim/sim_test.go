@@ -16,6 +16,7 @@ import (
 // mod builds a livepatch module record patching vmlinux functions.
 type modSpec struct {
 	name        string
+	plain       bool // no livepatch: a task's module
 	replace     bool
 	replaceable *bool
 	set         *uint32
@@ -25,6 +26,9 @@ type modSpec struct {
 
 func (m modSpec) module() *klp.Module {
 	f := "static"
+	if m.plain {
+		return &klp.Module{Name: m.name, Format: &f}
+	}
 	o := klp.Object{Funcs: []klp.Func{}}
 	for _, fn := range m.funcs {
 		o.Funcs = append(o.Funcs, klp.Func{OldName: fn, NewFunc: m.name + "_" + fn})
@@ -39,10 +43,15 @@ func ptr[T any](v T) *T { return &v }
 type step struct {
 	kind, name string
 	mod        *modSpec
+	fn         string // hold: the vmlinux function the task sleeps in
 	wantErrno  string
 	wantFuncs  map[string]string // checked when set
 	wantStack  []string          // checked when set
 	wantEvents []string          // "function from->to"
+	// wantPending is the patch left in transition ("" none), wantTasks
+	// "task:code" for every held task; both always checked.
+	wantPending string
+	wantTasks   []string
 }
 
 func fn(name string) string { return "vmlinux/" + name + ",1" }
@@ -64,8 +73,21 @@ func runOn(t *testing.T, sim *Sim, steps []step) {
 		if s.mod != nil {
 			a.Module, a.Name = s.mod.module(), s.mod.name
 		}
+		if s.fn != "" {
+			a.Func = klp.FuncKey{Object: "vmlinux", Name: s.fn, Sympos: 1}
+		}
 		got := sim.Apply(a)
 		where := fmt.Sprintf("step %d (%s %s)", i+1, s.kind, a.Name)
+		if got.Pending != s.wantPending {
+			t.Errorf("%s: pending %q, want %q", where, got.Pending, s.wantPending)
+		}
+		var tasks []string
+		for _, k := range got.Tasks {
+			tasks = append(tasks, k.Name+":"+k.Code)
+		}
+		if diff := cmp.Diff(s.wantTasks, tasks); diff != "" {
+			t.Errorf("%s: tasks (-want +got):\n%s", where, diff)
+		}
 		if got.Errno != s.wantErrno {
 			t.Errorf("%s: errno %q (%s), want %q", where, got.Errno, got.Reason, s.wantErrno)
 		}

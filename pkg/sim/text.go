@@ -57,6 +57,9 @@ func writeStep(w io.Writer, title string, st *Step, style termstyle.Style) {
 		names = []string{"(none)"}
 	}
 	fmt.Fprintf(w, "  stack:\t%s\n", strings.Join(names, " < "))
+	for _, t := range st.Tasks {
+		fmt.Fprintf(w, "  task %s:\tasleep in %s's %s\n", q(t.Name), q(t.Code), q(t.Function))
+	}
 	keys := make([]string, 0, len(st.Funcs))
 	for k := range st.Funcs {
 		keys = append(keys, k)

@@ -48,13 +48,13 @@ func TestTransitionPending(t *testing.T) {
 		stackT string // the patch the stack marks as in transition after the steps
 	}{
 		{name: "load refused while another patch is being enabled", state: enabling, stackT: "busy", steps: []step{
-			{kind: "load", mod: &next, wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
+			{wantPending: "busy", kind: "load", mod: &next, wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
 		}},
 		{name: "load refused while another patch is being disabled", state: disabling, stackT: "busy", steps: []step{
-			{kind: "load", mod: &next, wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
+			{wantPending: "busy", kind: "load", mod: &next, wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
 		}},
 		{name: "disabling another patch refused", state: enabling, stackT: "busy", steps: []step{
-			{kind: "disable", name: "base", wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
+			{wantPending: "busy", kind: "disable", name: "base", wantErrno: EBUSY, wantStack: []string{"base", "busy"}},
 		}},
 		{name: "disabling the patch being enabled reverses it", state: enabling, steps: []step{
 			{kind: "disable", name: "busy", wantStack: []string{"base"},
@@ -68,13 +68,13 @@ func TestTransitionPending(t *testing.T) {
 			{kind: "load", mod: &next, wantStack: []string{"base", "busy", "next"}},
 		}},
 		{name: "disabling the patch being disabled is the state it has", state: disabling, stackT: "busy", steps: []step{
-			{kind: "disable", name: "busy", wantErrno: EINVAL},
+			{wantPending: "busy", kind: "disable", name: "busy", wantErrno: EINVAL},
 		}},
 		{name: "enabling the patch being enabled is the state it has", state: enabling, stackT: "busy", steps: []step{
-			{kind: "enable", name: "busy", wantErrno: EINVAL},
+			{wantPending: "busy", kind: "enable", name: "busy", wantErrno: EINVAL},
 		}},
 		{name: "the module of a transitioning patch cannot be removed", state: disabling, stackT: "busy", steps: []step{
-			{kind: "unload", name: "busy", wantErrno: EAGAIN},
+			{wantPending: "busy", kind: "unload", name: "busy", wantErrno: EAGAIN},
 		}},
 		{name: "no transition: a disabled patch was freed", state: []deployed{{mod: base, enabled: true}, {mod: busy}}, steps: []step{
 			{kind: "enable", name: "busy", wantErrno: ENOENT},

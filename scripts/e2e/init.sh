@@ -2,8 +2,12 @@
 # init.sh: /init of the klpack e2e guest (busybox sh). It runs the
 # scenarios named on the kernel command line as klpe.scenarios=A,B,C, one
 # after the other in one boot, each from /e2e/NAME.steps: one step per
-# line, "load FILE", "enable PATCH", "disable PATCH" or "unload MODULE";
-# FILE is in /lib/modules/e2e. Between two scenarios it resets the kernel:
+# line, "load FILE", "enable PATCH", "disable PATCH", "unload MODULE",
+# "force PATCH", "hold MODULE" or "wake MODULE"; FILE is in
+# /lib/modules/e2e. hold and wake write 1 and 0 to the module's "hold"
+# parameter (e2e_hold: a kernel thread sleeps in a function until woken);
+# while one is held, a step waits for transitions only a few seconds, as
+# the scenario may expect one to stay pending. Between two scenarios it resets the kernel:
 # every patch disabled, every module of /lib/modules/e2e unloaded; a
 # scenario after a reset that fails is not run (the host boots again for
 # it).
@@ -42,6 +46,8 @@ MODS=/lib/modules/e2e
 # Patches in the order they were registered: stack_order is missing before
 # Linux 6.13, and klpack deploy capture takes the order from us then.
 ORDER=""
+# Modules whose thread is held.
+HELD=""
 
 say() {
 	echo "KLPE $*"
@@ -73,14 +79,17 @@ busy() {
 
 # settle N: wait until no patch is in transition and the patch directories
 # stopped changing (a disabled or replaced patch is freed by a work item
-# after its transition), at most 60 s.
+# after its transition), at most 60 s, or 4 s while a thread is held (the
+# kernel retries a transition every second).
 settle() {
 	start=$(now_ms)
 	last=""
 	stable=0
+	bound=60000
+	[ -z "$HELD" ] || bound=4000
 	while :; do
 		now=$(now_ms)
-		if [ $((now - start)) -gt 60000 ]; then
+		if [ $((now - start)) -gt $bound ]; then
 			say "stuck $1 $((now - start))"
 			return
 		fi
@@ -174,6 +183,15 @@ record() {
 	say "done $1"
 }
 
+# without WORD LIST...: the list without WORD.
+without() {
+	w=$1
+	shift
+	for x in "$@"; do
+		[ "$x" = "$w" ] || printf '%s ' "$x"
+	done
+}
+
 modname() {
 	m=${1##*/}
 	m=${m%.ko}
@@ -200,9 +218,18 @@ run() {
 		enable) out=$( (echo 1 >"$LP/$arg/enabled") 2>&1) ;;
 		disable) out=$( (echo 0 >"$LP/$arg/enabled") 2>&1) ;;
 		unload) out=$(rmmod "$arg" 2>&1 </dev/null) ;;
+		force) out=$( (echo 1 >"$LP/$arg/force") 2>&1) ;;
+		hold) out=$( (echo 1 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
+		wake) out=$( (echo 0 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
 		*) out="unknown step $kind" && false ;;
 		esac
 		rc=$?
+		if [ "$rc" = 0 ]; then
+			case $kind in
+			hold) HELD="$HELD $arg" ;;
+			wake | unload) HELD=$(without "$arg" $HELD) ;;
+			esac
+		fi
 		say "rc $n $rc"
 		[ -n "$out" ] && echo "$out" | prefixed "$n" out
 		if [ "$kind" = load ] && [ "$rc" = 0 ]; then
@@ -229,6 +256,10 @@ loaded() {
 # false when it cannot be (a transition that does not end, a module the
 # kernel keeps).
 reset() {
+	for m in $HELD; do
+		echo 0 >"/sys/module/$m/parameters/hold" 2>/dev/null
+	done
+	HELD=""
 	for _ in 1 2 3; do
 		for p in $(ls "$LP" 2>/dev/null); do
 			[ "$(cat "$LP/$p/enabled" 2>/dev/null)" = 1 ] || continue

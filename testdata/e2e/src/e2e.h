@@ -12,6 +12,9 @@
  *   E2E_MEMINFO        patch meminfo_proc_show   (cat /proc/meminfo)
  *   E2E_TARGET         patch e2e_target_show in module e2e_target
  *                      (cat /proc/e2e_target)
+ *   E2E_HOLD           patch e2e_hold_sleep in module e2e_hold with a
+ *                      version that sleeps the same way, so e2e_hold's
+ *                      thread can be held in this patch's code
  *   E2E_STATE_ID, E2E_STATE_VERSION
  *                      one klp_state
  *   E2E_TAG            a word printed after the patch name (default "-")
@@ -99,6 +102,16 @@ E2E_SHOW(meminfo_proc_show)
 #ifdef E2E_TARGET
 E2E_SHOW(e2e_target_show)
 #endif
+#ifdef E2E_HOLD
+#include "e2e_hold.h"
+
+static void e2e_e2e_hold_sleep(struct e2e_hold *h)
+{
+	pr_info("klpe %s %s e2e_hold_sleep\n", KBUILD_MODNAME, E2E_TAG);
+	E2E_HOLD_WAIT(h);
+	pr_info("klpe %s: awake, leaving e2e_hold_sleep\n", KBUILD_MODNAME);
+}
+#endif
 
 static struct klp_func e2e_vmlinux_funcs[] = {
 #ifdef E2E_CMDLINE
@@ -125,6 +138,12 @@ static struct klp_func e2e_target_funcs[] = {
 	{ }
 };
 #endif
+#ifdef E2E_HOLD
+static struct klp_func e2e_hold_funcs[] = {
+	E2E_FUNC(e2e_hold_sleep)
+	{ }
+};
+#endif
 
 static struct klp_object e2e_objs[] = {
 #if defined(E2E_CMDLINE) || defined(E2E_VERSION) || defined(E2E_LOADAVG) || \
@@ -138,6 +157,12 @@ static struct klp_object e2e_objs[] = {
 	{
 		.name = "e2e_target",
 		.funcs = e2e_target_funcs,
+	},
+#endif
+#ifdef E2E_HOLD
+	{
+		.name = "e2e_hold",
+		.funcs = e2e_hold_funcs,
 	},
 #endif
 	{ }
