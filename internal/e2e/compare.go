@@ -75,12 +75,7 @@ func Compare(tr *Transcript, sim *sim.Simulation) *Result {
 		if !g.Done {
 			d = append(d, Diff{Step: n, What: "run", Kernel: "step not finished", Sim: "-"})
 		}
-		switch {
-		case g.Stuck && st.Pending == "":
-			d = append(d, Diff{Step: n, What: "transition", Kernel: fmt.Sprintf("still in transition after %d ms", g.WaitMS), Sim: "finished"})
-		case !g.Stuck && st.Pending != "":
-			d = append(d, Diff{Step: n, What: "transition", Kernel: fmt.Sprintf("finished after %d ms", g.WaitMS), Sim: "pending: " + st.Pending})
-		}
+		d = append(d, compareTransition(n, g, st)...)
 		d = append(d, compareTask(n, g, st)...)
 		if accepted := g.RC == 0; accepted != st.Accepted {
 			d = append(d, Diff{Step: n, What: "accepted", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
@@ -253,6 +248,19 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		}
 	}
 	return out
+}
+
+// compareTransition checks that a transition the simulator leaves
+// pending was still running when the runner stopped waiting, and that
+// every other one finished.
+func compareTransition(n int, g *GuestStep, st sim.Step) []Diff {
+	switch {
+	case g.Stuck && st.Pending == "":
+		return []Diff{{Step: n, What: "transition", Kernel: fmt.Sprintf("still in transition after %d ms", g.WaitMS), Sim: "finished"}}
+	case !g.Stuck && st.Pending != "":
+		return []Diff{{Step: n, What: "transition", Kernel: fmt.Sprintf("finished after %d ms", g.WaitMS), Sim: "pending: " + st.Pending}}
+	}
+	return nil
 }
 
 // compareTask checks, for a hold step, the code the held thread entered:

@@ -364,3 +364,53 @@ func TestAgreementTable(t *testing.T) {
 		t.Error("ReplaceTable without markers: no error")
 	}
 }
+
+func TestCompareTransition(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		stuck   bool
+		pending string
+		want    string // the kernel side of the one diff, "" for none
+	}{
+		{name: "finished as predicted"},
+		{name: "pending as predicted", stuck: true, pending: "e2e_hr"},
+		{name: "stuck but predicted finished", stuck: true, want: "still in transition after 4000 ms"},
+		{name: "finished but predicted pending", pending: "e2e_hr", want: "finished after 4000 ms"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := compareTransition(5, &GuestStep{Stuck: tt.stuck, WaitMS: 4000}, sim.Step{Pending: tt.pending})
+			switch {
+			case tt.want == "" && len(d) != 0:
+				t.Errorf("diffs %v, want none", d)
+			case tt.want != "" && (len(d) != 1 || d[0].Kernel != tt.want || d[0].What != "transition"):
+				t.Errorf("diffs %v, want one transition diff, kernel %q", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompareTask(t *testing.T) {
+	held := sim.Step{Action: "hold", Target: "e2e_hold", Accepted: true,
+		Tasks: []sim.TaskEntry{{Name: "e2e_hold", Function: "e2e_hold/e2e_hold_sleep,1", Code: "e2e_hb"}}}
+	for _, tt := range []struct {
+		name  string
+		st    sim.Step
+		dmesg []string
+		want  string // the kernel side of the one diff, "" for none
+	}{
+		{name: "entered the predicted code", st: held, dmesg: []string{"[    5.8] klpe e2e_hb - e2e_hold_sleep"}},
+		{name: "entered other code", st: held, dmesg: []string{"[    5.8] klpe original - e2e_hold_sleep"}, want: "original"},
+		{name: "no line", st: held, dmesg: []string{"[    5.8] klpe e2e_hb - cmdline_proc_show"}, want: "no line in the kernel log"},
+		{name: "not a hold step", st: sim.Step{Action: "load", Accepted: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := compareTask(4, &GuestStep{Dmesg: tt.dmesg}, tt.st)
+			switch {
+			case tt.want == "" && len(d) != 0:
+				t.Errorf("diffs %v, want none", d)
+			case tt.want != "" && (len(d) != 1 || d[0].Kernel != tt.want):
+				t.Errorf("diffs %v, want one with kernel %q", d, tt.want)
+			}
+		})
+	}
+}

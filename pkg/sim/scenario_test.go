@@ -35,6 +35,13 @@ func TestDecodeScenarioBad(t *testing.T) {
 		{"kernels with ESC", "kernels: [\"\\e\"]\nsteps:\n  - unload: a\n", "kernels[0]:"},
 		{"no steps", "kernel_model: hybrid\n", "steps: none"},
 		{"model", "kernel_model: kpatch\nsteps:\n  - unload: a\n", `kernel_model: unknown model "kpatch"`},
+		{"hold of no task", "steps:\n  - hold: t\n", `steps[0]: hold: "t" is not one of the scenario's tasks`},
+		{"wake of no task", "tasks:\n  - {name: t, object: vmlinux, function: f}\nsteps:\n  - wake: u\n", `steps[0]: wake: "u" is not one of`},
+		{"task twice", "tasks:\n  - {name: t, object: vmlinux, function: f}\n  - {name: t, object: vmlinux, function: g}\nsteps:\n  - hold: t\n", `tasks[1]: "t": named twice`},
+		{"task object as path", "tasks:\n  - {name: t, object: ../m, function: f}\nsteps:\n  - hold: t\n", `tasks[0]: "t": module name`},
+		{"task function with a comma", "tasks:\n  - {name: t, object: m, function: \"f,2\"}\nsteps:\n  - hold: t\n", `tasks[0]: "t": function "f,2" is not a symbol name`},
+		{"task without function", "tasks:\n  - {name: t, object: m}\nsteps:\n  - hold: t\n", `function "" is not a symbol name`},
+		{"force as path", "steps:\n  - force: ../x\n", "steps[0]: force: module name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,14 +79,14 @@ busy() {
 
 # settle N: wait until no patch is in transition and the patch directories
 # stopped changing (a disabled or replaced patch is freed by a work item
-# after its transition), at most 60 s, or 4 s while a thread is held (the
+# after its transition), at most 60 s, or 2.5 s while a thread is held (the
 # kernel retries a transition every second).
 settle() {
 	start=$(now_ms)
 	last=""
 	stable=0
 	bound=60000
-	[ -z "$HELD" ] || bound=4000
+	[ -z "$HELD" ] || bound=2500
 	while :; do
 		now=$(now_ms)
 		if [ $((now - start)) -gt $bound ]; then
