@@ -48,6 +48,9 @@ MODS=/lib/modules/e2e
 ORDER=""
 # Modules whose thread is held.
 HELD=""
+# "module:file" for every module loaded from $MODS.
+FILES=""
+mkdir -p /tmp/none
 
 say() {
 	echo "KLPE $*"
@@ -152,13 +155,32 @@ observe() {
 	done
 }
 
-# capture N: klpack deploy capture on the live tree.
+# file_of MODULE: the file MODULE was loaded from.
+file_of() {
+	for e in $FILES; do
+		[ "${e%%:*}" = "$1" ] && echo "${e#*:}" && return
+	done
+}
+
+# capture N: klpack deploy capture on the live tree, given the files of the
+# patches sysfs lists (scanning all of $MODS at every step took most of
+# the runner's time under TCG), or all of $MODS for one it cannot name.
 capture() {
 	order=""
 	for p in $ORDER; do
 		[ -d "$LP/$p" ] && order="$order${order:+,}$p"
 	done
-	set -- "$1" --sysfs "$LP" --modules "$MODS" --kernel-release "$(uname -r)"
+	set -- "$1" --sysfs "$LP" --kernel-release "$(uname -r)" --modules /tmp/none
+	all=""
+	for p in $(ls "$LP" 2>/dev/null); do
+		f=$(file_of "$p")
+		if [ -n "$f" ]; then
+			set -- "$@" --modules "$MODS/$f"
+		elif [ -z "$all" ]; then
+			all=1
+			set -- "$@" --modules "$MODS"
+		fi
+	done
 	if [ -n "$order" ] && ! ls "$LP"/*/stack_order >/dev/null 2>&1; then
 		set -- "$@" --order "$order"
 	fi
@@ -206,6 +228,7 @@ run() {
 		return
 	fi
 	ORDER=""
+	FILES=""
 	dmesg -c >/dev/null
 	record 0
 	n=0
@@ -226,8 +249,13 @@ run() {
 		rc=$?
 		if [ "$rc" = 0 ]; then
 			case $kind in
+			load) FILES="$FILES $(modname "$arg"):$arg" ;;
 			hold) HELD="$HELD $arg" ;;
-			wake | unload) HELD=$(without "$arg" $HELD) ;;
+			wake) HELD=$(without "$arg" $HELD) ;;
+			unload)
+				HELD=$(without "$arg" $HELD)
+				FILES=$(for e in $FILES; do [ "${e%%:*}" = "$arg" ] || printf '%s ' "$e"; done)
+				;;
 			esac
 		fi
 		say "rc $n $rc"
