@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/sim"
+	"github.com/klpack/klpack/pkg/sysfs"
 )
 
 // Diff is one thing the kernel and the simulator disagree on.
@@ -76,6 +78,7 @@ func Compare(tr *Transcript, sim *sim.Simulation) *Result {
 			d = append(d, Diff{Step: n, What: "run", Kernel: "step not finished", Sim: "-"})
 		}
 		d = append(d, compareTransition(n, g, st)...)
+		d = append(d, compareLayout(n, g, tr.Release, sim.KernelModel)...)
 		d = append(d, compareTask(n, g, st)...)
 		if accepted := g.RC == 0; accepted != st.Accepted {
 			d = append(d, Diff{Step: n, What: "accepted", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
@@ -261,6 +264,36 @@ func compareTransition(n int, g *GuestStep, st sim.Step) []Diff {
 		return []Diff{{Step: n, What: "transition", Kernel: fmt.Sprintf("finished after %d ms", g.WaitMS), Sim: "pending: " + st.Pending}}
 	}
 	return nil
+}
+
+// compareLayout checks the files of every patch and object directory the
+// guest listed against the layout sysfs.LayoutOf gives the kernel.
+func compareLayout(n int, g *GuestStep, release, model string) []Diff {
+	want, ok := sysfs.LayoutOf(release, model)
+	if !ok {
+		return nil
+	}
+	files := map[string][]string{}
+	for path := range g.Sys {
+		dir, file := pathpkg.Split(path)
+		files[strings.TrimSuffix(dir, "/")] = append(files[strings.TrimSuffix(dir, "/")], file)
+	}
+	var out []Diff
+	for _, d := range g.Dirs {
+		var w []string // a function's directory holds no file
+		switch strings.Count(d, "/") {
+		case 0:
+			w = want.Patch
+		case 1:
+			w = want.Object
+		}
+		got := files[d]
+		slices.Sort(got)
+		if !slices.Equal(got, w) {
+			out = append(out, Diff{Step: n, What: "sysfs files of " + d, Kernel: fmt.Sprint(got), Sim: fmt.Sprintf("%v (%s, %s)", w, release, model)})
+		}
+	}
+	return out
 }
 
 // compareTask checks, for a hold step, the code the held thread entered:

@@ -185,6 +185,8 @@ KLPE dir 1 e2e_a/vmlinux/cmdline_proc_show,1
 KLPE sys 1 e2e_a/enabled 1
 KLPE sys 1 e2e_a/transition 0
 KLPE sys 1 e2e_a/replace 0
+KLPE sys 1 e2e_a/force ?
+KLPE sys 1 e2e_a/vmlinux/patched 1
 KLPE func 1 cmdline_proc_show e2e_a
 KLPE func 1 version_proc_show original
 KLPE capture 1 {"schema": "klpack.deployed/v1", "kernel": {"release": "6.12.117+deb12-amd64"},
@@ -201,6 +203,8 @@ KLPE out 2 rmmod: can't unload module 'e2e_a': Resource temporarily unavailable
 KLPE dir 2 e2e_a
 KLPE sys 2 e2e_a/enabled 1
 KLPE sys 2 e2e_a/transition 0
+KLPE sys 2 e2e_a/replace 0
+KLPE sys 2 e2e_a/force ?
 KLPE func 2 cmdline_proc_show e2e_a
 KLPE capture 2 {"schema": "klpack.deployed/v1", "kernel": {"release": "6.12.117+deb12-amd64"},
 KLPE capture 2  "patches": [{"name": "e2e_a", "path": "/lib/modules/e2e/e2e_a.ko", "livepatch": true,
@@ -410,6 +414,48 @@ func TestCompareTask(t *testing.T) {
 				t.Errorf("diffs %v, want none", d)
 			case tt.want != "" && (len(d) != 1 || d[0].Kernel != tt.want):
 				t.Errorf("diffs %v, want one with kernel %q", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompareLayout(t *testing.T) {
+	sys := func(files ...string) map[string]string {
+		m := map[string]string{}
+		for _, f := range files {
+			m[f] = "0"
+		}
+		return m
+	}
+	dirs := []string{"p", "p/vmlinux", "p/vmlinux/cmdline_proc_show,1"}
+	for _, tt := range []struct {
+		name, release, model string
+		sys                  map[string]string
+		want                 []string // What of each diff
+	}{
+		{name: "6.1 as it is", release: "6.1.0-56-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/vmlinux/patched")},
+		{name: "7.2 as it is", release: "7.2.13+deb14-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/replace", "p/stack_order", "p/vmlinux/patched")},
+		{name: "7.2 without stack_order", release: "7.2.13+deb14-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/replace", "p/vmlinux/patched"), want: []string{"sysfs files of p"}},
+		{name: "6.12 with stack_order", release: "6.12.117+deb12-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/replace", "p/stack_order", "p/vmlinux/patched"), want: []string{"sysfs files of p"}},
+		{name: "hybrid without replaceable", release: "7.2.13-hybrid", model: "hybrid",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/replace", "p/stack_order", "p/vmlinux/patched"), want: []string{"sysfs files of p"}},
+		{name: "object without patched", release: "6.1.0-56-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force"), want: []string{"sysfs files of p/vmlinux"}},
+		{name: "a file in a function directory", release: "6.1.0-56-amd64", model: "mainline",
+			sys: sys("p/enabled", "p/transition", "p/force", "p/vmlinux/patched", "p/vmlinux/cmdline_proc_show,1/x"), want: []string{"sysfs files of p/vmlinux/cmdline_proc_show,1"}},
+		{name: "a kernel too old to know", release: "5.10.0", model: "mainline", sys: sys("p/enabled")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, d := range compareLayout(1, &GuestStep{Sys: tt.sys, Dirs: dirs}, tt.release, tt.model) {
+				got = append(got, d.What)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("compareLayout (-want +got):\n%s", diff)
 			}
 		})
 	}
