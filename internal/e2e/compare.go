@@ -80,6 +80,7 @@ func Compare(tr *Transcript, sim *sim.Simulation) *Result {
 		d = append(d, compareTransition(n, g, st)...)
 		d = append(d, compareLayout(n, g, tr.Release, sim.KernelModel)...)
 		d = append(d, compareTask(n, g, st)...)
+		d = append(d, compareCallbacks(n, g, st)...)
 		if accepted := g.RC == 0; accepted != st.Accepted {
 			d = append(d, Diff{Step: n, What: "accepted", Kernel: kernelAnswer(g), Sim: simAnswer(st)})
 		} else if !accepted && g.Errno() != st.Errno {
@@ -231,8 +232,8 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		fn := funcName(key)
 		covered[fn] = true
 		got, ok := g.Funcs[fn]
-		if !ok || got == "absent" {
-			if unobserved != nil && want[key] != sim.Original {
+		if !ok {
+			if unobserved != nil && want[key] != sim.Original && want[key] != sim.Absent {
 				*unobserved = append(*unobserved, fmt.Sprintf("step %d: %s (simulator: %s)", n, key, want[key]))
 			}
 			continue
@@ -246,7 +247,7 @@ func compareFuncs(n int, g *GuestStep, want map[string]string, unobserved *[]str
 		if covered[fn] {
 			continue
 		}
-		if got := g.Funcs[fn]; got != sim.Original && got != "absent" {
+		if got := g.Funcs[fn]; got != sim.Original && got != sim.Absent {
 			out = append(out, Diff{Step: n, What: "function " + fn, Kernel: got, Sim: "not reported (original)"})
 		}
 	}
@@ -294,6 +295,21 @@ func compareLayout(n int, g *GuestStep, release, model string) []Diff {
 		}
 	}
 	return out
+}
+
+// compareCallbacks checks the callbacks the step ran, in order: every e2e
+// callback logs "klpe-cb <callback> <patch> <object>".
+func compareCallbacks(n int, g *GuestStep, st sim.Step) []Diff {
+	var got []string
+	for _, l := range g.Dmesg {
+		if _, rest, ok := strings.Cut(l, "klpe-cb "); ok {
+			got = append(got, strings.Join(strings.Fields(rest), " "))
+		}
+	}
+	if !slices.Equal(got, st.Callbacks) {
+		return []Diff{{Step: n, What: "callbacks", Kernel: "[" + strings.Join(got, ", ") + "]", Sim: "[" + strings.Join(st.Callbacks, ", ") + "]"}}
+	}
+	return nil
 }
 
 // compareTask checks, for a hold step, the code the held thread entered:

@@ -460,3 +460,31 @@ func TestCompareLayout(t *testing.T) {
 		})
 	}
 }
+
+func TestCompareCallbacks(t *testing.T) {
+	dmesg := []string{
+		"[    3.1] livepatch: enabling patch 'e2e_cb'",
+		"[    3.2] klpe-cb pre_patch e2e_cb vmlinux",
+		"[    3.3] klpe-cb post_patch e2e_cb vmlinux",
+	}
+	for _, tt := range []struct {
+		name string
+		sim  []string
+		want bool // a diff
+	}{
+		{name: "same order", sim: []string{"pre_patch e2e_cb vmlinux", "post_patch e2e_cb vmlinux"}},
+		{name: "other order", sim: []string{"post_patch e2e_cb vmlinux", "pre_patch e2e_cb vmlinux"}, want: true},
+		{name: "one missing", sim: []string{"pre_patch e2e_cb vmlinux"}, want: true},
+		{name: "none predicted", want: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := compareCallbacks(1, &GuestStep{Dmesg: dmesg}, sim.Step{Callbacks: tt.sim})
+			if (len(d) > 0) != tt.want {
+				t.Errorf("diffs %v, want a diff: %v", d, tt.want)
+			}
+		})
+	}
+	if d := compareCallbacks(1, &GuestStep{Dmesg: dmesg[:1]}, sim.Step{}); len(d) != 0 {
+		t.Errorf("no callback on either side: diffs %v", d)
+	}
+}

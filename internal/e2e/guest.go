@@ -42,6 +42,10 @@ func GuestSteps(sc *sim.Scenario) ([]byte, error) {
 		if strings.ContainsAny(arg, " \t\n") {
 			return nil, fmt.Errorf("steps[%d]: %q: no spaces allowed", i, arg)
 		}
+		if st.Failing {
+			// The e2e modules' pre_patch callbacks return it.
+			arg += " pre_patch_ret=-19"
+		}
 		fmt.Fprintf(&b, "%s %s\n", kind, arg)
 	}
 	return b.Bytes(), nil

@@ -139,10 +139,13 @@ type Object struct {
 	Callbacks Callbacks `json:"callbacks"`
 }
 
+// VmlinuxName is the name sysfs gives the object of the kernel itself.
+const VmlinuxName = "vmlinux"
+
 // ObjectName is the object's name as sysfs shows it.
 func (o *Object) ObjectName() string {
 	if o.Name == nil {
-		return "vmlinux"
+		return VmlinuxName
 	}
 	return *o.Name
 }

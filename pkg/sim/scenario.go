@@ -54,8 +54,11 @@ func (t Task) key() klp.FuncKey {
 	return klp.FuncKey{Object: t.Object, Name: t.Function, Sympos: klp.Sympos(0)}
 }
 
-// ScenarioStep holds exactly one of its fields. Force writes 1 to a
-// patch's force file; Hold and Wake name a task.
+// ScenarioStep holds exactly one of its actions. Force writes 1 to a
+// patch's force file; Hold and Wake name a task; Fail makes a loaded
+// livepatch module's pre_patch callbacks fail from then on (the e2e
+// modules' pre_patch_ret parameter), and Failing does so for the module a
+// load step loads, before it enables its patch.
 type ScenarioStep struct {
 	Load    string `yaml:"load" json:"load,omitempty"`
 	Enable  string `yaml:"enable" json:"enable,omitempty"`
@@ -64,6 +67,8 @@ type ScenarioStep struct {
 	Force   string `yaml:"force" json:"force,omitempty"`
 	Hold    string `yaml:"hold" json:"hold,omitempty"`
 	Wake    string `yaml:"wake" json:"wake,omitempty"`
+	Fail    string `yaml:"fail" json:"fail,omitempty"`
+	Failing bool   `yaml:"failing" json:"failing,omitempty"`
 }
 
 // Action returns the step's kind (load, enable, disable, unload, force,
@@ -71,14 +76,17 @@ type ScenarioStep struct {
 func (s ScenarioStep) Action() (kind, arg string, err error) {
 	n := 0
 	for _, c := range []struct{ k, v string }{{"load", s.Load}, {"enable", s.Enable}, {"disable", s.Disable},
-		{"unload", s.Unload}, {"force", s.Force}, {"hold", s.Hold}, {"wake", s.Wake}} {
+		{"unload", s.Unload}, {"force", s.Force}, {"hold", s.Hold}, {"wake", s.Wake}, {"fail", s.Fail}} {
 		if c.v != "" {
 			kind, arg = c.k, c.v
 			n++
 		}
 	}
 	if n != 1 {
-		return "", "", errors.New("a step is exactly one of load, enable, disable, unload, force, hold, wake")
+		return "", "", errors.New("a step is exactly one of load, enable, disable, unload, force, hold, wake, fail")
+	}
+	if s.Failing && kind != "load" {
+		return "", "", errors.New("failing goes with load only")
 	}
 	return kind, arg, nil
 }
@@ -174,7 +182,7 @@ func decodeScenario(b []byte) (*Scenario, error) {
 		if err == nil && tasks[t.Name] {
 			err = errors.New("named twice")
 		}
-		if err == nil && t.Object != "vmlinux" {
+		if err == nil && t.Object != klp.VmlinuxName {
 			err = klp.CheckModuleName(t.Object)
 		}
 		if err == nil && (t.Function == "" || safetext.Check(t.Function) != nil || strings.ContainsAny(t.Function, " \t/,")) {
@@ -242,6 +250,10 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 		return nil, err
 	}
 	sim.SetLockdown(sc.Lockdown)
+	if st == nil {
+		// The kernel starts empty: modules load in steps.
+		sim.TrackModules()
+	}
 	out := &Simulation{Schema: SimulateSchema, KernelModel: model, Steps: []Step{}}
 	if st != nil {
 		if err := sim.Deploy(st); err != nil {
@@ -251,7 +263,7 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 	out.Initial = sim.snapshot()
 	for i, step := range sc.Steps {
 		kind, arg, _ := step.Action()
-		a := Action{Kind: kind, Name: arg}
+		a := Action{Kind: kind, Name: arg, Failing: step.Failing}
 		if kind == "hold" {
 			j := slices.IndexFunc(sc.Tasks, func(t Task) bool { return t.Name == arg })
 			a.Func = sc.Tasks[j].key()
@@ -276,7 +288,7 @@ func (s *Sim) snapshot() Step {
 	st := Step{Action: "initial", Accepted: true, Stack: s.stack(), Funcs: map[string]string{}, Events: []Event{}}
 	for _, fs := range s.seen {
 		if len(fs.funcs) > 0 {
-			st.Funcs[fs.key.String()] = running(fs, nil)
+			st.Funcs[fs.key.String()] = s.running(fs, nil)
 		}
 	}
 	return st

@@ -42,6 +42,8 @@ func TestDecodeScenarioBad(t *testing.T) {
 		{"task function with a comma", "tasks:\n  - {name: t, object: m, function: \"f,2\"}\nsteps:\n  - hold: t\n", `tasks[0]: "t": function "f,2" is not a symbol name`},
 		{"task without function", "tasks:\n  - {name: t, object: m}\nsteps:\n  - hold: t\n", `function "" is not a symbol name`},
 		{"force as path", "steps:\n  - force: ../x\n", "steps[0]: force: module name"},
+		{"failing without load", "steps:\n  - {enable: a, failing: true}\n", "steps[0]: failing goes with load only"},
+		{"failing alone", "steps:\n  - {failing: true}\n", "steps[0]: a step is exactly one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

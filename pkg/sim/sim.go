@@ -21,6 +21,10 @@ import (
 // Original is what runs when no patch's code does.
 const Original = "original"
 
+// Absent is what runs of a function whose object (a module) is not
+// loaded: nothing.
+const Absent = "absent"
+
 // Causes of a refusal, for callers that branch on them.
 const (
 	CauseLoaded       = "module-loaded"        // a module of that name is loaded
@@ -40,6 +44,7 @@ const (
 	CauseNoTask       = "no-task"           // hold or wake of a task module that is not loaded
 	CauseTaskHeld     = "task-held"         // hold of a task already held, wake of one that is not
 	CauseNoTransition = "not-in-transition" // force of a patch not in transition
+	CausePrePatch     = "pre-patch-failed"  // a pre_patch callback failed
 )
 
 // refusal is the kernel saying no; with names the patches the refusal is
@@ -61,6 +66,7 @@ const (
 	ENOENT = "ENOENT"
 	EAGAIN = "EAGAIN"
 	EPERM  = "EPERM"
+	ENODEV = "ENODEV"
 )
 
 // Sim is the kernel's livepatch state: loaded modules, the list of
@@ -74,10 +80,15 @@ type Sim struct {
 	modules  map[string]*simModule
 	patches  []*simPatch
 	stacks   map[klp.FuncKey]*funcStack
-	trans    *transition  // klp_transition_patch, while its transition is pending
-	tasks    []*task      // tasks held asleep in a function, in hold order
-	seen     []*funcStack // every function ever patched, in first-seen order
-	gen      int
+	trans    *transition     // klp_transition_patch, while its transition is pending
+	tasks    []*task         // tasks held asleep in a function, in hold order
+	failing  map[string]bool // modules whose patch's pre_patch callbacks fail
+	// trackModules: every module not loaded by a step is not loaded;
+	// unloaded lists those steps unloaded.
+	trackModules bool
+	unloaded     map[string]bool
+	seen         []*funcStack // every function ever patched, in first-seen order
+	gen          int
 }
 
 // transition is a pending transition: klp_transition_patch, with its
@@ -132,6 +143,7 @@ type simPatch struct {
 	replaceable bool
 	set         uint32
 	states      []klp.State
+	objs        []*simObject
 	funcs       []*simFunc // the patch's own functions, then its nops
 	enabled     bool
 	freed       bool
@@ -153,7 +165,7 @@ func New(model string) (*Sim, error) {
 	if !deploy.ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
 }
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
@@ -188,6 +200,10 @@ func (s *Sim) Deploy(st *deploy.State) error {
 		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
 		sp.enabled = p.Enabled
+		for _, o := range sp.objs {
+			// Its pre_patch callbacks ran and did not fail.
+			o.postUnpatch = true
+		}
 		m.patch = sp
 		if inTransition && sp.enabled && sp.replace {
 			// A replace being enabled has its nops on the stacks.
@@ -211,6 +227,7 @@ func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
 	}
 	for i := range p.Objects {
 		o := &p.Objects[i]
+		sp.objs = append(sp.objs, &simObject{name: o.ObjectName(), cb: o.Callbacks})
 		for j := range o.Funcs {
 			sp.funcs = append(sp.funcs, &simFunc{key: klp.KeyOf(o, &o.Funcs[j]), patch: sp})
 		}
@@ -229,9 +246,13 @@ func (s *Sim) register(p *simPatch) {
 	}
 }
 
-// running is which patch's code runs for a function. leaving, when set,
-// is a patch whose transition to disabled every task has made.
-func running(st *funcStack, leaving *simPatch) string {
+// running is which patch's code runs for a function: Absent when its
+// object is not loaded. leaving, when set, is a patch whose transition to
+// disabled every task has made.
+func (s *Sim) running(st *funcStack, leaving *simPatch) string {
+	if !s.loaded(st.key.Object) {
+		return Absent
+	}
 	for i := len(st.funcs) - 1; i >= 0; i-- {
 		f := st.funcs[i]
 		if f.patch == leaving {
@@ -246,10 +267,10 @@ func running(st *funcStack, leaving *simPatch) string {
 }
 
 // viewOf is which code runs for each of the stacks.
-func viewOf(stacks []*funcStack, leaving *simPatch) []string {
+func (s *Sim) viewOf(stacks []*funcStack, leaving *simPatch) []string {
 	v := make([]string, len(stacks))
 	for i, st := range stacks {
-		v[i] = running(st, leaving)
+		v[i] = s.running(st, leaving)
 	}
 	return v
 }
@@ -260,7 +281,9 @@ type Action struct {
 	Name   string      // module, patch or task name
 	Module *klp.Module // for load
 	Layer  string      // for load, when declared
-	Func   klp.FuncKey // for hold: the function the task sleeps in
+	// Failing, for load, makes the patch's pre_patch callbacks fail.
+	Failing bool
+	Func    klp.FuncKey // for hold: the function the task sleeps in
 }
 
 // Step is what the kernel did with one action.
@@ -286,6 +309,9 @@ type Step struct {
 	// Tasks are the held tasks after the step and the code each sleeps
 	// in.
 	Tasks []TaskEntry `json:"tasks,omitempty"`
+	// Callbacks are the callbacks the step ran, in order: "<callback>
+	// <patch> <object>".
+	Callbacks []string `json:"callbacks,omitempty"`
 }
 
 // StackEntry is one registered patch, oldest first.
@@ -329,6 +355,8 @@ func (s *Sim) Apply(a Action) Step {
 		r = s.hold(a)
 	case "wake":
 		touched, r = s.wake(a.Name, &st)
+	case "fail":
+		r = s.fail(a.Name)
 	default:
 		r = refuse(EINVAL, CauseUnknownStep, "unknown action %s", a.Kind)
 	}
@@ -339,7 +367,7 @@ func (s *Sim) Apply(a Action) Step {
 	st.Stack = s.stack()
 	st.Funcs = make(map[string]string, len(touched))
 	for _, fs := range touched {
-		st.Funcs[fs.key.String()] = running(fs, s.leaving())
+		st.Funcs[fs.key.String()] = s.running(fs, s.leaving())
 	}
 	if s.trans != nil {
 		st.Pending = s.trans.patch.name
@@ -387,10 +415,14 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return nil, refuse(EPERM, CauseLockdown, "Lockdown: insmod: unsigned module loading is restricted (lockdown=%s)", s.lockdown)
 	}
 	if !rec.Livepatch || len(rec.Patches) == 0 {
-		// A plain module: klp only cares when it is a patch target, and
-		// the simulator treats every target object as loaded.
+		// A plain module: the patches with an object of its name apply
+		// to it now.
+		if r := s.moduleComing(st, a.Name); r != nil {
+			return nil, r
+		}
 		s.modules[a.Name] = &simModule{rec: rec, layer: a.Layer}
-		return nil, nil
+		delete(s.unloaded, a.Name)
+		return s.stacksOfObject(a.Name), nil
 	}
 	p := newSimPatch(a.Name, rec.Patches[0], a.Layer)
 	if len(p.funcs) == 0 {
@@ -417,6 +449,13 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 			}
 		}
 	}
+	if a.Failing {
+		s.failing[a.Name] = true
+	}
+	if r := s.enableCallbacks(st, p); r != nil {
+		delete(s.failing, a.Name)
+		return nil, r
+	}
 	mod := &simModule{rec: rec, layer: a.Layer, patch: p}
 	s.modules[a.Name] = mod
 	own := s.stacksOf([]*simPatch{p}) // before the nops join p.funcs
@@ -430,10 +469,10 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		replaced = s.replaced(p)
 	}
 	affected := s.stacksOf(append([]*simPatch{p}, replaced...))
-	before := viewOf(affected, nil)
+	before := s.viewOf(affected, nil)
 	p.enabled = true
 	s.register(p)
-	during := viewOf(affected, nil)
+	during := s.viewOf(affected, nil)
 	var touched []*funcStack
 	for i, fs := range affected {
 		if before[i] != during[i] || slices.Contains(own, fs) {
@@ -468,7 +507,7 @@ func (s *Sim) complete(st *Step) []*funcStack {
 		ps = append(ps, replaced...)
 	}
 	affected := s.stacksOf(ps)
-	during := viewOf(affected, s.leaving())
+	during := s.viewOf(affected, s.leaving())
 	s.trans = nil
 	if !p.enabled {
 		s.free([]*simPatch{p}, nil)
@@ -486,7 +525,14 @@ func (s *Sim) complete(st *Step) []*funcStack {
 		})
 		s.free(replaced, nops)
 	}
-	after := viewOf(affected, nil)
+	for _, o := range s.loadedObjects(p) {
+		if p.enabled {
+			s.postPatch(st, p, o)
+		} else {
+			s.postUnpatch(st, p, o)
+		}
+	}
+	after := s.viewOf(affected, nil)
 	var changed []*funcStack
 	for i, fs := range affected {
 		if during[i] == after[i] {
@@ -652,6 +698,9 @@ func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 	p.enabled = false
 	switch {
 	case s.trans == nil:
+		for _, o := range s.loadedObjects(p) {
+			s.preUnpatch(st, p, o)
+		}
 		s.start(p)
 	case s.trans.patch == p:
 		// enabled_store reverses a pending transition of the patch itself.
@@ -676,9 +725,15 @@ func (s *Sim) unload(name string, st *Step) ([]*funcStack, *refusal) {
 	if m.forced {
 		return nil, refuse(EAGAIN, CauseForced, "module %s is in use: its patch's transition was forced, and the kernel never drops a forced patch's module reference", name)
 	}
+	if m.rec == nil || !m.rec.Livepatch {
+		s.moduleGoing(st, name, s.patches)
+	}
 	delete(s.modules, name)
+	delete(s.failing, name)
+	s.unloaded[name] = true
+	touched := s.stacksOfObject(name)
 	// A task module's exit wakes its held task.
-	return s.release(name, st), nil
+	return union(touched, s.release(name, st)), nil
 }
 
 // incompatible mirrors klp_is_patch_compatible: for every state of every

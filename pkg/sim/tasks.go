@@ -127,7 +127,7 @@ func (s *Sim) hold(a Action) *refusal {
 	}
 	code := Original
 	if fs := s.stacks[a.Func]; fs != nil {
-		code = running(fs, s.leaving())
+		code = s.running(fs, s.leaving())
 	}
 	s.tasks = append(s.tasks, &task{name: a.Name, key: a.Func, code: code, switched: true})
 	return nil

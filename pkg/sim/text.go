@@ -58,7 +58,11 @@ func writeStep(w io.Writer, title string, st *Step, style termstyle.Style) {
 	}
 	fmt.Fprintf(w, "  stack:\t%s\n", strings.Join(names, " < "))
 	for _, t := range st.Tasks {
-		fmt.Fprintf(w, "  task %s:\tasleep in %s's %s\n", q(t.Name), q(t.Code), q(t.Function))
+		code := "the original"
+		if t.Code != Original {
+			code = q(t.Code) + "'s"
+		}
+		fmt.Fprintf(w, "  task %s:\tasleep in %s %s\n", q(t.Name), code, q(t.Function))
 	}
 	keys := make([]string, 0, len(st.Funcs))
 	for k := range st.Funcs {
@@ -67,6 +71,9 @@ func writeStep(w io.Writer, title string, st *Step, style termstyle.Style) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %s\t%s\n", q(k), q(st.Funcs[k]))
+	}
+	for _, c := range st.Callbacks {
+		fmt.Fprintf(w, "  callback\t%s\n", q(c))
 	}
 	for _, e := range st.Events {
 		fmt.Fprintf(w, "  %s %s: %s -> %s: %s\n", style.Paint(termstyle.Warning, "HAZARD"), q(e.Function), q(e.From), q(e.To), q(e.Why))

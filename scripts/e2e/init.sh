@@ -3,8 +3,9 @@
 # scenarios named on the kernel command line as klpe.scenarios=A,B,C, one
 # after the other in one boot, each from /e2e/NAME.steps: one step per
 # line, "load FILE", "enable PATCH", "disable PATCH", "unload MODULE",
-# "force PATCH", "hold MODULE" or "wake MODULE"; FILE is in
-# /lib/modules/e2e. hold and wake write 1 and 0 to the module's "hold"
+# "force PATCH", "hold MODULE", "wake MODULE" or "fail MODULE"; FILE is
+# in /lib/modules/e2e, and module parameters may follow it. fail writes
+# -19 to the module's pre_patch_ret (its callbacks' pre_patch fails). hold and wake write 1 and 0 to the module's "hold"
 # parameter (e2e_hold: a kernel thread sleeps in a function until woken);
 # while one is held, a step waits for transitions only a few seconds, as
 # the scenario may expect one to stay pending. Between two scenarios it resets the kernel:
@@ -232,18 +233,19 @@ run() {
 	dmesg -c >/dev/null
 	record 0
 	n=0
-	while read -r kind arg; do
+	while read -r kind arg params; do
 		[ -n "$kind" ] || continue
 		n=$((n + 1))
 		say "step $n $kind $arg"
 		case $kind in
-		load) out=$(insmod "$MODS/$arg" 2>&1 </dev/null) ;;
+		load) out=$(insmod "$MODS/$arg" $params 2>&1 </dev/null) ;;
 		enable) out=$( (echo 1 >"$LP/$arg/enabled") 2>&1) ;;
 		disable) out=$( (echo 0 >"$LP/$arg/enabled") 2>&1) ;;
 		unload) out=$(rmmod "$arg" 2>&1 </dev/null) ;;
 		force) out=$( (echo 1 >"$LP/$arg/force") 2>&1) ;;
 		hold) out=$( (echo 1 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
 		wake) out=$( (echo 0 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
+		fail) out=$( (echo -19 >"/sys/module/$arg/parameters/pre_patch_ret") 2>&1) ;;
 		*) out="unknown step $kind" && false ;;
 		esac
 		rc=$?

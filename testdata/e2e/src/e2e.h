@@ -31,6 +31,11 @@
  *   E2E_REPLACE_SET    the patch's replace set (KLPACK_REPLACE_SET)
  *   E2E_SYMPOS         old_sympos of every function (default 0; 1 names
  *                      the same function of a unique symbol)
+ *   E2E_CALLBACKS      every object has the four callbacks; each prints
+ *                      "klpe-cb <callback> <patch> <object>", and
+ *                      pre_patch returns the module parameter pre_patch_ret
+ *                      (default 0; writable, as the kernel's
+ *                      test_klp_callbacks_demo has it)
  *
  * Every module enables its patch with klpack_enable_patch(), which sets
  * the declarations in struct klp_patch on the hybrid and replace-set test
@@ -113,6 +118,48 @@ static void e2e_e2e_hold_sleep(struct e2e_hold *h)
 }
 #endif
 
+#ifdef E2E_CALLBACKS
+static int pre_patch_ret;
+module_param(pre_patch_ret, int, 0644);
+MODULE_PARM_DESC(pre_patch_ret, "what the pre_patch callbacks return, e.g. -19");
+
+static const char *e2e_object(struct klp_object *obj)
+{
+	return obj->name ? obj->name : "vmlinux";
+}
+
+static int e2e_pre_patch(struct klp_object *obj)
+{
+	pr_info("klpe-cb pre_patch %s %s\n", KBUILD_MODNAME, e2e_object(obj));
+	return pre_patch_ret;
+}
+
+static void e2e_post_patch(struct klp_object *obj)
+{
+	pr_info("klpe-cb post_patch %s %s\n", KBUILD_MODNAME, e2e_object(obj));
+}
+
+static void e2e_pre_unpatch(struct klp_object *obj)
+{
+	pr_info("klpe-cb pre_unpatch %s %s\n", KBUILD_MODNAME, e2e_object(obj));
+}
+
+static void e2e_post_unpatch(struct klp_object *obj)
+{
+	pr_info("klpe-cb post_unpatch %s %s\n", KBUILD_MODNAME, e2e_object(obj));
+}
+
+#define E2E_CB								\
+	.callbacks = {							\
+		.pre_patch = e2e_pre_patch,				\
+		.post_patch = e2e_post_patch,				\
+		.pre_unpatch = e2e_pre_unpatch,				\
+		.post_unpatch = e2e_post_unpatch,			\
+	},
+#else
+#define E2E_CB
+#endif
+
 static struct klp_func e2e_vmlinux_funcs[] = {
 #ifdef E2E_CMDLINE
 	E2E_FUNC(cmdline_proc_show)
@@ -151,18 +198,21 @@ static struct klp_object e2e_objs[] = {
 	{
 		/* .name = NULL: vmlinux */
 		.funcs = e2e_vmlinux_funcs,
+		E2E_CB
 	},
 #endif
 #ifdef E2E_TARGET
 	{
 		.name = "e2e_target",
 		.funcs = e2e_target_funcs,
+		E2E_CB
 	},
 #endif
 #ifdef E2E_HOLD
 	{
 		.name = "e2e_hold",
 		.funcs = e2e_hold_funcs,
+		E2E_CB
 	},
 #endif
 	{ }
