@@ -12,10 +12,11 @@
 
 E2E_KERNELS ?= 6.1 6.12 7.2 test test-hybrid test-replace-set
 
+# libc6-dev: libc.a for the guests' static insmod (scripts/e2e/insmod.c).
 DEPS += qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static \
 	x86_64-linux-gnu-gcc-12:gcc-12 flex:flex bison:bison bc:bc \
 	/usr/include/libelf.h:libelf-dev /usr/include/openssl/ssl.h:libssl-dev \
-	cpio:cpio
+	cpio:cpio /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
 
 .PHONY: e2e e2e-prepare testkernel
 

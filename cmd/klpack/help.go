@@ -92,13 +92,17 @@ document that klpack package and the packages carry.`,
 		more: `A scenario is YAML or JSON with kernel_model (optional), deployed (an
 optional deployed-state file, docs/deployed-state.md) and steps, each one of
 load: PATH (a .ko or a scan document), enable: NAME, disable: NAME,
-unload: NAME or force: NAME; paths are relative to the scenario. tasks
-(optional) declares kernel threads, each {name, object, function}: hold:
-NAME puts one to sleep in its function, in the code that runs there then,
-and wake: NAME lets it go; while it sleeps in code a transition changes,
-the transition stays pending (klp_check_stack_func), and the output says
-which code the other tasks run meanwhile. --kernel-model overrides the
-scenario's model (docs/kernel-models.md).`,
+unload: NAME, force: NAME, fail: NAME (the patch's pre_patch callbacks fail
+from then on; a load may say failing: true), sysctl:
+kernel.ftrace_enabled=0|1 or trace: FUNCTION; paths are relative to the
+scenario. tasks (optional) declares kernel threads, each {name, object,
+function}: hold: NAME puts one to sleep in its function, in the code that
+runs there then, and wake: NAME lets it go; while it sleeps in code a
+transition changes, the transition stays pending (klp_check_stack_func),
+and the output says which code the other tasks run meanwhile. Each step
+lists the callbacks it ran. From an empty kernel, a module's functions run
+only once a step loads it. --kernel-model overrides the scenario's model
+(docs/kernel-models.md).`,
 		example: `  # stacking, falling through on disable, and a replace, on the sample modules
   klpack simulate testdata/scenarios/testdata-6.1.yaml
 

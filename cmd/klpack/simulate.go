@@ -22,7 +22,7 @@ func newSimulateCmd() *cobra.Command {
 		Use:   "simulate [--json] [--kernel-model M] SCENARIO",
 		Short: "Replay a scenario of loads, enables, disables and unloads as the kernel would",
 		Long: `Simulate replays a scenario (YAML or JSON: kernel_model, deployed, tasks, steps
-of load/enable/disable/unload/force/hold/wake) with the kernel's livepatch rules and prints, per
+of load/enable/disable/unload/force/hold/wake/fail/sysctl/trace) with the kernel's livepatch rules and prints, per
 step, whether the kernel accepts it, the patch stack, which patch's code runs
 for every function, and every change of code outside a transition.`,
 		Args: positional(1, 1, "the scenario (YAML or JSON) to replay"),

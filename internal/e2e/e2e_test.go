@@ -49,6 +49,8 @@ type kernelInfo struct {
 // transcripts go.
 type guests struct {
 	qemu, busybox, root, cache, outDir string
+	// insmod is prepare.sh's static insmod (scripts/e2e/insmod.c).
+	insmod string
 	kernels                            []kernelInfo
 }
 
@@ -65,6 +67,10 @@ func setupGuests(t *testing.T, defaults ...string) *guests {
 	start := time.Now()
 	g.kernels = prepare(t, t.Context(), g.root, g.cache, names)
 	t.Logf("prepare %s: %s", strings.Join(names, " "), time.Since(start).Round(time.Second))
+	g.insmod = filepath.Join(g.cache, "e2e", "bin", "insmod")
+	if static, err := IsStatic(g.insmod); err != nil || !static {
+		t.Fatalf("%s: not a static binary (scripts/e2e/prepare.sh builds it): %v", g.insmod, err)
+	}
 	g.outDir = cmp.Or(os.Getenv("KLPACK_E2E_OUT"), filepath.Join(g.cache, "e2e", "out"))
 	if err := os.MkdirAll(g.outDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -126,7 +132,7 @@ func TestE2E(t *testing.T) {
 	initrds := map[string]string{}
 	work := t.TempDir()
 	for _, k := range kernels {
-		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Modules: k.Modules, Files: steps}
+		in := &Initramfs{Init: initScript, Busybox: busybox, Klpack: klpackBin, Insmod: g.insmod, Modules: k.Modules, Files: steps}
 		for _, name := range slices.Sorted(maps.Keys(k.Extra)) {
 			in.Extra = append(in.Extra, k.Extra[name])
 		}

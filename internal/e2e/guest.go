@@ -56,6 +56,9 @@ type Initramfs struct {
 	Init    []byte // the runner, /init
 	Busybox string // a static busybox binary
 	Klpack  string // a static klpack binary
+	// Insmod, when set, is a static insmod for /bin/e2e-insmod that
+	// calls finit_module once (scripts/e2e/insmod.c).
+	Insmod  string
 	Modules string // directory of .ko files, /lib/modules/e2e
 	// Files go under /e2e, by name: a scenario's steps (NAME.steps), a
 	// hook object.
@@ -86,6 +89,13 @@ func (in *Initramfs) Write(w io.Writer) error {
 		{Path: "bin/busybox", Mode: 0o755, Data: bb},
 		{Path: "bin/sh", Mode: fs.ModeSymlink | 0o777, Data: []byte("busybox")},
 		{Path: "bin/klpack", Mode: 0o755, Data: kl},
+	}
+	if in.Insmod != "" {
+		b, err := read(in.Insmod)
+		if err != nil {
+			return err
+		}
+		files = append(files, File{Path: "bin/e2e-insmod", Mode: 0o755, Data: b})
 	}
 	kos, err := filepath.Glob(filepath.Join(in.Modules, "*.ko"))
 	if err != nil {

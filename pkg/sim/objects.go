@@ -111,13 +111,19 @@ func (s *Sim) loadedObjects(p *simPatch) []*simObject {
 func (s *Sim) enableCallbacks(st *Step, p *simPatch) *refusal {
 	objs := s.loadedObjects(p)
 	for i, o := range objs {
-		if s.prePatch(st, p, o) {
-			continue
+		if !s.prePatch(st, p, o) {
+			for _, q := range objs[:i] {
+				s.postUnpatch(st, p, q)
+			}
+			return refuse(FailErrno, CausePrePatch, "pre-patch callback failed for object '%s'; failed to enable patch '%s'", o.name, p.name)
 		}
-		for _, q := range objs[:i] {
-			s.postUnpatch(st, p, q)
+		if s.ftraceOff {
+			// klp_patch_object fails after the pre_patch succeeded.
+			for _, q := range objs[:i+1] {
+				s.postUnpatch(st, p, q)
+			}
+			return s.noFtrace(p, o)
 		}
-		return refuse(FailErrno, CausePrePatch, "pre-patch callback failed for object '%s'; failed to enable patch '%s'", o.name, p.name)
 	}
 	return nil
 }
@@ -136,6 +142,11 @@ func (s *Sim) moduleComing(st *Step, name string) *refusal {
 		if !s.prePatch(st, p, o) {
 			s.moduleGoing(st, name, s.patches[:i])
 			return refuse(FailErrno, CausePrePatch, "pre-patch callback failed for object '%s': patch '%s' failed for module '%s', refusing to load module '%s'", name, p.name, name, name)
+		}
+		if s.ftraceOff {
+			s.postUnpatch(st, p, o)
+			s.moduleGoing(st, name, s.patches[:i])
+			return s.noFtrace(p, o)
 		}
 		if s.trans == nil || p != s.trans.patch {
 			s.postPatch(st, p, o)
@@ -160,12 +171,13 @@ func (s *Sim) moduleGoing(st *Step, name string, patches []*simPatch) {
 	}
 }
 
-// stacksOfObject lists the func_stacks of an object's functions that any
-// registered patch patches.
+// stacksOfObject lists the func_stacks of an object's functions that a
+// patch has ever patched: what runs of each changes as the object comes
+// or goes.
 func (s *Sim) stacksOfObject(name string) []*funcStack {
 	var out []*funcStack
 	for _, fs := range s.seen {
-		if fs.key.Object == name && len(fs.funcs) > 0 {
+		if fs.key.Object == name {
 			out = append(out, fs)
 		}
 	}

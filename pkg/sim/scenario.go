@@ -68,6 +68,10 @@ type ScenarioStep struct {
 	Hold    string `yaml:"hold" json:"hold,omitempty"`
 	Wake    string `yaml:"wake" json:"wake,omitempty"`
 	Fail    string `yaml:"fail" json:"fail,omitempty"`
+	// Sysctl sets kernel.ftrace_enabled=0 or 1; Trace turns on the
+	// function tracer for one function.
+	Sysctl  string `yaml:"sysctl" json:"sysctl,omitempty"`
+	Trace   string `yaml:"trace" json:"trace,omitempty"`
 	Failing bool   `yaml:"failing" json:"failing,omitempty"`
 }
 
@@ -76,14 +80,15 @@ type ScenarioStep struct {
 func (s ScenarioStep) Action() (kind, arg string, err error) {
 	n := 0
 	for _, c := range []struct{ k, v string }{{"load", s.Load}, {"enable", s.Enable}, {"disable", s.Disable},
-		{"unload", s.Unload}, {"force", s.Force}, {"hold", s.Hold}, {"wake", s.Wake}, {"fail", s.Fail}} {
+		{"unload", s.Unload}, {"force", s.Force}, {"hold", s.Hold}, {"wake", s.Wake}, {"fail", s.Fail},
+		{"sysctl", s.Sysctl}, {"trace", s.Trace}} {
 		if c.v != "" {
 			kind, arg = c.k, c.v
 			n++
 		}
 	}
 	if n != 1 {
-		return "", "", errors.New("a step is exactly one of load, enable, disable, unload, force, hold, wake, fail")
+		return "", "", errors.New("a step is exactly one of load, enable, disable, unload, force, hold, wake, fail, sysctl, trace")
 	}
 	if s.Failing && kind != "load" {
 		return "", "", errors.New("failing goes with load only")
@@ -185,7 +190,7 @@ func decodeScenario(b []byte) (*Scenario, error) {
 		if err == nil && t.Object != klp.VmlinuxName {
 			err = klp.CheckModuleName(t.Object)
 		}
-		if err == nil && (t.Function == "" || safetext.Check(t.Function) != nil || strings.ContainsAny(t.Function, " \t/,")) {
+		if err == nil && !symbolName(t.Function) {
 			err = fmt.Errorf("function %q is not a symbol name", t.Function)
 		}
 		if err != nil {
@@ -206,6 +211,14 @@ func decodeScenario(b []byte) (*Scenario, error) {
 			}
 		case (kind == "hold" || kind == "wake") && !tasks[arg]:
 			err = fmt.Errorf("%s: %q is not one of the scenario's tasks", kind, arg)
+		case kind == "sysctl":
+			if arg != FtraceEnabled+"=0" && arg != FtraceEnabled+"=1" {
+				err = fmt.Errorf("sysctl: %q: only %s=0 or =1", arg, FtraceEnabled)
+			}
+		case kind == "trace":
+			if !symbolName(arg) {
+				err = fmt.Errorf("trace: %q is not a symbol name", arg)
+			}
 		default:
 			if err = klp.CheckModuleName(arg); err != nil {
 				err = fmt.Errorf("%s: %w", kind, err)
@@ -292,4 +305,10 @@ func (s *Sim) snapshot() Step {
 		}
 	}
 	return st
+}
+
+// symbolName reports whether s can be a function's name in sysfs and
+// tracefs: not empty, no control character, no space, slash or comma.
+func symbolName(s string) bool {
+	return s != "" && safetext.Check(s) == nil && !strings.ContainsAny(s, " \t/,")
 }

@@ -27,24 +27,26 @@ const Absent = "absent"
 
 // Causes of a refusal, for callers that branch on them.
 const (
-	CauseLoaded       = "module-loaded"        // a module of that name is loaded
-	CauseNoFuncs      = "no-functions"         // the patch patches nothing
-	CauseState        = "state-incompatible"   // klp_is_patch_compatible said no
-	CauseBusy         = "transition-pending"   // another transition runs
-	CauseReplaceSet   = "replace-set-conflict" // another set patches the function
-	CauseNoPatch      = "no-patch"             // no /sys/kernel/livepatch/<name>
-	CauseEnabled      = "already-enabled"      // writing 1 to enabled again
-	CauseDisabled     = "already-disabled"     // writing 0 to a patch being disabled
-	CauseNotLoaded    = "not-loaded"           // rmmod of a module not loaded
-	CauseInUse        = "in-use"               // rmmod of a module whose patch is enabled
-	CauseLockdown     = "lockdown"             // an unsigned module under lockdown
-	CauseUnknownStep  = "unknown-action"
-	CauseNoRecord     = "no-record"         // a load without a (whole) module record
-	CauseForced       = "forced"            // rmmod of a module whose patch's transition was forced
-	CauseNoTask       = "no-task"           // hold or wake of a task module that is not loaded
-	CauseTaskHeld     = "task-held"         // hold of a task already held, wake of one that is not
-	CauseNoTransition = "not-in-transition" // force of a patch not in transition
-	CausePrePatch     = "pre-patch-failed"  // a pre_patch callback failed
+	CauseLoaded          = "module-loaded"        // a module of that name is loaded
+	CauseNoFuncs         = "no-functions"         // the patch patches nothing
+	CauseState           = "state-incompatible"   // klp_is_patch_compatible said no
+	CauseBusy            = "transition-pending"   // another transition runs
+	CauseReplaceSet      = "replace-set-conflict" // another set patches the function
+	CauseNoPatch         = "no-patch"             // no /sys/kernel/livepatch/<name>
+	CauseEnabled         = "already-enabled"      // writing 1 to enabled again
+	CauseDisabled        = "already-disabled"     // writing 0 to a patch being disabled
+	CauseNotLoaded       = "not-loaded"           // rmmod of a module not loaded
+	CauseInUse           = "in-use"               // rmmod of a module whose patch is enabled
+	CauseLockdown        = "lockdown"             // an unsigned module under lockdown
+	CauseUnknownStep     = "unknown-action"
+	CauseNoRecord        = "no-record"         // a load without a (whole) module record
+	CauseForced          = "forced"            // rmmod of a module whose patch's transition was forced
+	CauseNoTask          = "no-task"           // hold or wake of a task module that is not loaded
+	CauseTaskHeld        = "task-held"         // hold of a task already held, wake of one that is not
+	CauseNoTransition    = "not-in-transition" // force of a patch not in transition
+	CausePrePatch        = "pre-patch-failed"  // a pre_patch callback failed
+	CauseFtraceOff       = "ftrace-disabled"   // a load while kernel.ftrace_enabled is 0
+	CauseFtracePermanent = "ftrace-permanent"  // ftrace_enabled=0 while a patch is applied
 )
 
 // refusal is the kernel saying no; with names the patches the refusal is
@@ -87,6 +89,7 @@ type Sim struct {
 	// unloaded lists those steps unloaded.
 	trackModules bool
 	unloaded     map[string]bool
+	ftraceOff    bool         // kernel.ftrace_enabled is 0
 	seen         []*funcStack // every function ever patched, in first-seen order
 	gen          int
 }
@@ -357,6 +360,11 @@ func (s *Sim) Apply(a Action) Step {
 		touched, r = s.wake(a.Name, &st)
 	case "fail":
 		r = s.fail(a.Name)
+	case "sysctl":
+		r = s.sysctl(a.Name)
+	case "trace":
+		// The function tracer on a function, patched or a patch's own,
+		// changes no code that runs (test-ftrace.sh).
 	default:
 		r = refuse(EINVAL, CauseUnknownStep, "unknown action %s", a.Kind)
 	}

@@ -3,9 +3,11 @@
 # scenarios named on the kernel command line as klpe.scenarios=A,B,C, one
 # after the other in one boot, each from /e2e/NAME.steps: one step per
 # line, "load FILE", "enable PATCH", "disable PATCH", "unload MODULE",
-# "force PATCH", "hold MODULE", "wake MODULE" or "fail MODULE"; FILE is
-# in /lib/modules/e2e, and module parameters may follow it. fail writes
-# -19 to the module's pre_patch_ret (its callbacks' pre_patch fails). hold and wake write 1 and 0 to the module's "hold"
+# "force PATCH", "hold MODULE", "wake MODULE", "fail MODULE", "sysctl
+# KEY=VALUE" or "trace FUNCTION"; FILE is in /lib/modules/e2e, and module
+# parameters may follow it. fail writes -19 to the module's pre_patch_ret
+# (its callbacks' pre_patch fails); trace turns the function tracer on for
+# one function. hold and wake write 1 and 0 to the module's "hold"
 # parameter (e2e_hold: a kernel thread sleeps in a function until woken);
 # while one is held, a step waits for transitions only a few seconds, as
 # the scenario may expect one to stay pending. Between two scenarios it resets the kernel:
@@ -44,6 +46,7 @@ busybox --install -s /bin
 
 LP=/sys/kernel/livepatch
 MODS=/lib/modules/e2e
+TRACING=/sys/kernel/tracing
 # Patches in the order they were registered: stack_order is missing before
 # Linux 6.13, and klpack deploy capture takes the order from us then.
 ORDER=""
@@ -206,6 +209,12 @@ record() {
 	say "done $1"
 }
 
+# trace_on FUNCTION: the function tracer, on FUNCTION only.
+trace_on() {
+	[ -f "$TRACING/current_tracer" ] || mount -t tracefs tracefs "$TRACING" || return
+	echo "$1" >"$TRACING/set_ftrace_filter" && echo function >"$TRACING/current_tracer"
+}
+
 # without WORD LIST...: the list without WORD.
 without() {
 	w=$1
@@ -238,7 +247,7 @@ run() {
 		n=$((n + 1))
 		say "step $n $kind $arg"
 		case $kind in
-		load) out=$(insmod "$MODS/$arg" $params 2>&1 </dev/null) ;;
+		load) out=$(e2e-insmod "$MODS/$arg" $params 2>&1 </dev/null) ;;
 		enable) out=$( (echo 1 >"$LP/$arg/enabled") 2>&1) ;;
 		disable) out=$( (echo 0 >"$LP/$arg/enabled") 2>&1) ;;
 		unload) out=$(rmmod "$arg" 2>&1 </dev/null) ;;
@@ -246,6 +255,8 @@ run() {
 		hold) out=$( (echo 1 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
 		wake) out=$( (echo 0 >"/sys/module/$arg/parameters/hold") 2>&1) ;;
 		fail) out=$( (echo -19 >"/sys/module/$arg/parameters/pre_patch_ret") 2>&1) ;;
+		sysctl) out=$( (echo "${arg#*=}" >"/proc/sys/$(echo "${arg%%=*}" | tr . /)") 2>&1) ;;
+		trace) out=$(trace_on "$arg" 2>&1) ;;
 		*) out="unknown step $kind" && false ;;
 		esac
 		rc=$?
@@ -290,6 +301,11 @@ reset() {
 		echo 0 >"/sys/module/$m/parameters/hold" 2>/dev/null
 	done
 	HELD=""
+	if [ -f "$TRACING/current_tracer" ]; then
+		echo nop >"$TRACING/current_tracer"
+		echo >"$TRACING/set_ftrace_filter"
+	fi
+	echo 1 >/proc/sys/kernel/ftrace_enabled 2>/dev/null
 	for _ in 1 2 3; do
 		for p in $(ls "$LP" 2>/dev/null); do
 			[ "$(cat "$LP/$p/enabled" 2>/dev/null)" = 1 ] || continue

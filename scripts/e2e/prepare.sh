@@ -5,6 +5,7 @@
 #   $KLPACK_CACHE/e2e/kernels/<release>/     the unpacked Debian kernel package
 #   $KLPACK_CACHE/e2e/modules/<release>/     the e2e modules built for it
 #   $KLPACK_CACHE/e2e/kernels.list           "NAME RELEASE VMLINUZ MODULEDIR"
+#   $KLPACK_CACHE/e2e/bin/insmod             the guests' insmod (insmod.c)
 #
 # KERNEL is one of: 6.1 (bookworm), 6.12 (bookworm-security), 7.2 (sid),
 # test (our own test kernel, scripts/e2e/testkernel.sh), test-hybrid and
@@ -42,6 +43,16 @@ debian() {
 	echo "$name $release $e2e/kernels/$release/vmlinuz $e2e/modules/$release" >>"$list"
 	echo "prepare: $name ready ($(($(date +%s) - start))s)" >&2
 }
+
+# The guests' insmod (insmod.c): static, rebuilt when its source changes.
+insmod=$e2e/bin/insmod
+sum=$(sha256sum <"$here/insmod.c" | cut -c1-16)
+if [ ! -x "$insmod" ] || [ "$(cat "$insmod.stamp" 2>/dev/null)" != "$sum" ]; then
+	mkdir -p "$e2e/bin"
+	gcc -static -Os -Wall -Werror -o "$insmod.tmp" "$here/insmod.c" || die "cannot build $insmod (gcc -static: libc6-dev)"
+	mv "$insmod.tmp" "$insmod"
+	echo "$sum" >"$insmod.stamp"
+fi
 
 for k in "$@"; do
 	case $k in
