@@ -50,8 +50,8 @@ type kernelInfo struct {
 type guests struct {
 	qemu, busybox, root, cache, outDir string
 	// insmod is prepare.sh's static insmod (scripts/e2e/insmod.c).
-	insmod string
-	kernels                            []kernelInfo
+	insmod  string
+	kernels []kernelInfo
 }
 
 func setupGuests(t *testing.T, defaults ...string) *guests {
