@@ -75,48 +75,38 @@ now_ms() {
 	echo $((s * 1000 + ${cs#0} * 10))
 }
 
-# busy: true while a patch is in transition.
-busy() {
-	for t in "$LP"/*/transition; do
-		[ -f "$t" ] || continue
-		[ "$(cat "$t")" = 1 ] && return 0
+# quiet: true when no patch is in transition and none is disabled: a
+# patch disabled, or replaced, out of transition is about to be freed by a
+# work item, its directory gone. (read, a builtin, forks nothing: under
+# TCG every fork counts.)
+quiet() {
+	for d in "$LP"/*; do
+		[ -d "$d" ] || continue
+		read -r tr 2>/dev/null <"$d/transition" || continue
+		read -r en 2>/dev/null <"$d/enabled" || continue
+		[ "$tr" = 1 ] || [ "$en" = 0 ] && return 1
 	done
-	return 1
+	return 0
 }
 
-# settle N: wait until no patch is in transition and the patch directories
-# stopped changing (a disabled or replaced patch is freed by a work item
-# after its transition), at most 60 s, or 2.5 s while a thread is held (the
-# kernel retries a transition every second).
+# settle N: wait until the patches are quiet, at most 60 s, or 2.5 s while
+# a thread is held (the scenario may expect a transition to stay pending;
+# the kernel retries one every second).
 settle() {
 	start=$(now_ms)
-	last=""
-	stable=0
 	bound=60000
 	[ -z "$HELD" ] || bound=2500
 	while :; do
 		now=$(now_ms)
+		if quiet; then
+			say "wait $1 $((now - start))"
+			return
+		fi
 		if [ $((now - start)) -gt $bound ]; then
 			say "stuck $1 $((now - start))"
 			return
 		fi
-		if busy; then
-			stable=0
-			usleep 100000
-			continue
-		fi
-		cur=$(ls "$LP" 2>/dev/null | tr '\n' ' ')
-		if [ "$cur" = "$last" ]; then
-			stable=$((stable + 1))
-			if [ "$stable" -ge 2 ]; then
-				say "wait $1 $((now - start))"
-				return
-			fi
-		else
-			stable=0
-			last=$cur
-		fi
-		usleep 100000
+		usleep 20000
 	done
 }
 
@@ -128,7 +118,7 @@ sysfs() {
 		if [ -d "$LP/$p" ]; then
 			say "dir $1 $p"
 		elif [ -r "$LP/$p" ]; then
-			v=$(cat "$LP/$p" 2>/dev/null) || v="?"
+			read -r v 2>/dev/null <"$LP/$p" || v="?"
 			say "sys $1 $p $v"
 		fi
 	done
@@ -146,7 +136,8 @@ observe() {
 		file=${pair#*:}
 		who=absent
 		if [ -e "$file" ]; then
-			line=$(head -n 1 "$file")
+			line=""
+			read -r line 2>/dev/null <"$file"
 			case $line in
 			"klpe "*)
 				set -- $line
