@@ -13,7 +13,6 @@ import (
 
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/sim"
-	"github.com/klpack/klpack/pkg/sysfs"
 )
 
 // Diff is one thing the kernel and the simulator disagree on.
@@ -268,9 +267,9 @@ func compareTransition(n int, g *GuestStep, st sim.Step) []Diff {
 }
 
 // compareLayout checks the files of every patch and object directory the
-// guest listed against the layout sysfs.LayoutOf gives the kernel.
+// guest listed against the layout sim.SysfsLayout gives the kernel.
 func compareLayout(n int, g *GuestStep, release, model string) []Diff {
-	want, ok := sysfs.LayoutOf(release, model)
+	want, ok := sim.SysfsLayout(release, model)
 	if !ok {
 		return nil
 	}

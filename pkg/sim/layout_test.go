@@ -1,4 +1,4 @@
-package sysfs
+package sim
 
 import (
 	"testing"
@@ -8,8 +8,8 @@ import (
 	"github.com/klpack/klpack/pkg/deploy"
 )
 
-// TestLayoutOf pins what each kernel shows, as the e2e guests saw it.
-func TestLayoutOf(t *testing.T) {
+// TestSysfsLayout pins what each kernel shows, as the e2e guests saw it.
+func TestSysfsLayout(t *testing.T) {
 	for _, tt := range []struct {
 		release, model string
 		patch          []string // nil: not known
@@ -25,16 +25,16 @@ func TestLayoutOf(t *testing.T) {
 		{"5.15.0-91-generic", deploy.ModelMainline, nil},
 		{"release", deploy.ModelMainline, nil},
 	} {
-		got, ok := LayoutOf(tt.release, tt.model)
+		got, ok := SysfsLayout(tt.release, tt.model)
 		if ok != (tt.patch != nil) {
-			t.Errorf("LayoutOf(%s): ok %v", tt.release, ok)
+			t.Errorf("SysfsLayout(%s): ok %v", tt.release, ok)
 			continue
 		}
 		if diff := cmp.Diff(tt.patch, got.Patch); diff != "" {
-			t.Errorf("LayoutOf(%s, %s).Patch (-want +got):\n%s", tt.release, tt.model, diff)
+			t.Errorf("SysfsLayout(%s, %s).Patch (-want +got):\n%s", tt.release, tt.model, diff)
 		}
 		if ok && !cmp.Equal(got.Object, []string{"patched"}) {
-			t.Errorf("LayoutOf(%s).Object = %v, want [patched]", tt.release, got.Object)
+			t.Errorf("SysfsLayout(%s).Object = %v, want [patched]", tt.release, got.Object)
 		}
 	}
 }

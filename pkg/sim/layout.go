@@ -1,4 +1,4 @@
-package sysfs
+package sim
 
 import (
 	"slices"
@@ -9,7 +9,8 @@ import (
 
 // Layout is what a kernel shows under /sys/kernel/livepatch: the files in
 // a patch's directory and in each of its object directories (function
-// directories hold none), sorted.
+// directories hold none), sorted. pkg/sysfs reads the tree; which files a
+// kernel has is a rule of the kernel, so it is modelled here.
 type Layout struct {
 	Patch  []string
 	Object []string
@@ -40,17 +41,17 @@ var (
 	objectAttrs = []attr{{name: "patched"}}
 )
 
-// OldestLayout is the oldest kernel whose layout LayoutOf knows: 6.1,
+// OldestSysfsLayout is the oldest kernel whose layout SysfsLayout knows: 6.1,
 // which added an object's patched.
-var OldestLayout = [2]int{6, 1}
+var OldestSysfsLayout = [2]int{6, 1}
 
-// LayoutOf is the layout of a kernel release (uname -r) under a kernel
-// model; ok is false for a release older than OldestLayout or one that
+// SysfsLayout is the layout of a kernel release (uname -r) under a kernel
+// model; ok is false for a release older than OldestSysfsLayout or one that
 // does not start with its version.
-func LayoutOf(release, model string) (Layout, bool) {
+func SysfsLayout(release, model string) (Layout, bool) {
 	major, minor, ok := klp.KernelVersion(release)
 	v := [2]int{major, minor}
-	if !ok || slices.Compare(v[:], OldestLayout[:]) < 0 {
+	if !ok || slices.Compare(v[:], OldestSysfsLayout[:]) < 0 {
 		return Layout{}, false
 	}
 	pick := func(as []attr) []string {
