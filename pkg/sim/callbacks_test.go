@@ -188,3 +188,42 @@ func TestLateModule(t *testing.T) {
 		t.Errorf("untracked: functions %v, callbacks %v; want mod's function patched and 4 callbacks", got.Funcs, got.Callbacks)
 	}
 }
+
+// TestCallbacksOnRefusal pins what runs when a pre_patch fails after other
+// objects or patches got theirs: klp_cancel_transition runs post_unpatch
+// of the objects before the failing one (here vmlinux, whose only
+// callback is post_unpatch); klp_module_coming undoes the patches before
+// the failing one (klp_cleanup_module_patches_limited: pre_unpatch and
+// post_unpatch).
+func TestCallbacksOnRefusal(t *testing.T) {
+	s, _ := New(deploy.ModelMainline)
+	s.TrackModules()
+	halves := cbPatch("halves", false, "vmlinux", "mod")
+	halves.Patches[0].Objects[0].Callbacks = klp.Callbacks{PostUnpatch: "post_un"}
+	first := cbPatch("first", false, "mod")
+	second := cbPatch("second", false, "vmlinux", "mod")
+	for i, tt := range []struct {
+		a         Action
+		wantErrno string
+		want      []string
+	}{
+		{a: Action{Kind: "load", Name: "mod", Module: plainModule("mod")}},
+		{a: Action{Kind: "load", Name: "halves", Module: halves, Failing: true}, wantErrno: ENODEV,
+			want: []string{"pre_patch halves mod", "post_unpatch halves vmlinux"}},
+		{a: Action{Kind: "unload", Name: "mod"}},
+		{a: Action{Kind: "load", Name: "first", Module: first}},
+		{a: Action{Kind: "load", Name: "second", Module: second}, want: []string{"pre_patch second vmlinux", "post_patch second vmlinux"}},
+		{a: Action{Kind: "fail", Name: "second"}},
+		{a: Action{Kind: "load", Name: "mod", Module: plainModule("mod")}, wantErrno: ENODEV,
+			want: []string{"pre_patch first mod", "post_patch first mod", "pre_patch second mod", "pre_unpatch first mod", "post_unpatch first mod"}},
+		{a: Action{Kind: "fail", Name: "mod"}, wantErrno: ENOENT},
+	} {
+		got := s.Apply(tt.a)
+		if got.Errno != tt.wantErrno {
+			t.Errorf("step %d (%s %s): errno %q (%s), want %q", i+1, tt.a.Kind, tt.a.Name, got.Errno, got.Reason, tt.wantErrno)
+		}
+		if diff := cmp.Diff(tt.want, got.Callbacks); diff != "" {
+			t.Errorf("step %d (%s %s): callbacks (-want +got):\n%s", i+1, tt.a.Kind, tt.a.Name, diff)
+		}
+	}
+}

@@ -10,13 +10,14 @@ import (
 // be loaded. Its functions sit on their func_stacks in registration order
 // either way (klp_module_coming patches a loading module's objects patch
 // by patch, oldest first), but only run while the object is loaded.
+//
+// The kernel's obj->callbacks.post_unpatch_enabled is not kept: it is
+// false only after a pre_patch that failed, which ends the load (or the
+// module's load), and the callers below pass post_unpatch only the
+// objects whose pre_patch succeeded.
 type simObject struct {
 	name string
 	cb   klp.Callbacks
-	// postUnpatch is obj->callbacks.post_unpatch_enabled: set when the
-	// pre_patch callback succeeded (or there is none), cleared when
-	// post_unpatch runs.
-	postUnpatch bool
 }
 
 // loaded reports whether an object is loaded: vmlinux always; a module
@@ -63,13 +64,11 @@ func (s *Sim) ran(st *Step, callback string, p *simPatch, o *simObject) {
 
 // prePatch is klp_pre_patch_callback: false when the callback fails.
 func (s *Sim) prePatch(st *Step, p *simPatch, o *simObject) bool {
-	ok := true
-	if o.cb.PrePatch != "" {
-		s.ran(st, PrePatch, p, o)
-		ok = !s.failing[p.name]
+	if o.cb.PrePatch == "" {
+		return true
 	}
-	o.postUnpatch = ok
-	return ok
+	s.ran(st, PrePatch, p, o)
+	return !s.failing[p.name]
 }
 
 func (s *Sim) postPatch(st *Step, p *simPatch, o *simObject) {
@@ -84,13 +83,10 @@ func (s *Sim) preUnpatch(st *Step, p *simPatch, o *simObject) {
 	}
 }
 
-// postUnpatch is klp_post_unpatch_callback: only after a pre_patch that
-// did not fail, and once.
 func (s *Sim) postUnpatch(st *Step, p *simPatch, o *simObject) {
-	if o.postUnpatch && o.cb.PostUnpatch != "" {
+	if o.cb.PostUnpatch != "" {
 		s.ran(st, PostUnpatch, p, o)
 	}
-	o.postUnpatch = false
 }
 
 // loadedObjects lists p's objects that are loaded, in p's order.

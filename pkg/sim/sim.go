@@ -203,10 +203,6 @@ func (s *Sim) Deploy(st *deploy.State) error {
 		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
 		sp.enabled = p.Enabled
-		for _, o := range sp.objs {
-			// Its pre_patch callbacks ran and did not fail.
-			o.postUnpatch = true
-		}
 		m.patch = sp
 		if inTransition && sp.enabled && sp.replace {
 			// A replace being enabled has its nops on the stacks.

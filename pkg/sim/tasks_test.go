@@ -18,6 +18,7 @@ func TestHeldTasks(t *testing.T) {
 	b1 := modSpec{name: "b1", funcs: []string{"funcB"}}
 	b2 := modSpec{name: "b2", funcs: []string{"funcB"}}
 	c := modSpec{name: "c", funcs: []string{"funcC"}}
+	rc := modSpec{name: "rc", replace: true, funcs: []string{"funcC"}}
 	for _, tt := range []struct {
 		name, model string
 		steps       []step
@@ -115,6 +116,28 @@ func TestHeldTasks(t *testing.T) {
 			{kind: "unload", name: "b1", wantErrno: EAGAIN, wantTasks: []string{"tk:b1"}},
 			{kind: "wake", name: "tk"},
 			{kind: "unload", name: "b1", wantErrno: EAGAIN},
+		}},
+		// A nop's code is the original (klp_init_object_loaded sets its
+		// new_func to old_func): a task that entered it blocks the
+		// reversal of the replace patch that brought it.
+		{name: "a task in a nop's code blocks the reversal", model: deploy.ModelMainline, steps: []step{
+			{kind: "load", mod: &tk},
+			{kind: "load", mod: &tu},
+			{kind: "load", mod: &b1},
+			{kind: "hold", name: "tk", fn: "funcB", wantTasks: []string{"tk:b1"}},
+			{kind: "load", mod: &rc, wantPending: "rc", wantTasks: []string{"tk:b1"}, wantStack: []string{"b1", "rc"},
+				wantFuncs: map[string]string{fn("funcB"): Original, fn("funcC"): "rc"}},
+			{kind: "hold", name: "tu", fn: "funcB", wantPending: "rc", wantTasks: []string{"tk:b1", "tu:original"}},
+			{kind: "disable", name: "rc", wantPending: "rc", wantTasks: []string{"tk:b1", "tu:original"},
+				wantFuncs: map[string]string{fn("funcB"): "b1", fn("funcC"): Original}},
+			{kind: "wake", name: "tu", wantStack: []string{"b1"}, wantTasks: []string{"tk:b1"}},
+		}},
+		{name: "force names the patch in transition only", model: deploy.ModelMainline, steps: []step{
+			{kind: "load", mod: &tk},
+			{kind: "load", mod: &c},
+			{kind: "hold", name: "tk", fn: "funcB", wantTasks: []string{"tk:original"}},
+			{kind: "load", mod: &b1, wantPending: "b1", wantTasks: []string{"tk:original"}},
+			{kind: "force", name: "c", wantErrno: EINVAL, wantPending: "b1", wantTasks: []string{"tk:original"}},
 		}},
 		{name: "refusals", model: deploy.ModelMainline, steps: []step{
 			{kind: "hold", name: "tk", fn: "funcB", wantErrno: ENOENT},
