@@ -276,7 +276,7 @@ func (s *Sim) viewOf(stacks []*funcStack, leaving *simPatch) []string {
 
 // Action is one step of a scenario.
 type Action struct {
-	Kind   string      // load, enable, disable, unload, force, hold, wake
+	Kind   string      // load, enable, disable, unload, force, hold, wake, fail, sysctl, trace
 	Name   string      // module, patch or task name
 	Module *klp.Module // for load
 	Layer  string      // for load, when declared

@@ -39,6 +39,7 @@ func TestTransitionPending(t *testing.T) {
 	base := modSpec{name: "base", funcs: []string{"funcA"}}
 	busy := modSpec{name: "busy", funcs: []string{"funcA", "funcB"}}
 	next := modSpec{name: "next", funcs: []string{"funcC"}}
+	rep := modSpec{name: "rep", replace: true, funcs: []string{"funcC"}}
 	enabling := []deployed{{mod: base, enabled: true}, {mod: busy, enabled: true, transition: true}}
 	disabling := []deployed{{mod: base, enabled: true}, {mod: busy, enabled: false, transition: true}}
 	for _, tt := range []struct {
@@ -75,6 +76,13 @@ func TestTransitionPending(t *testing.T) {
 		}},
 		{name: "the module of a transitioning patch cannot be removed", state: disabling, stackT: "busy", steps: []step{
 			{wantPending: "busy", kind: "unload", name: "busy", wantErrno: EAGAIN},
+		}},
+		// A replace being enabled has its nops on the stacks: funcA runs
+		// the original in the tasks that switched, and base's again when
+		// the reversal ends.
+		{name: "reversing a replace in transition drops its nops", state: []deployed{{mod: base, enabled: true}, {mod: rep, enabled: true, transition: true}}, steps: []step{
+			{kind: "disable", name: "rep", wantStack: []string{"base"},
+				wantFuncs: map[string]string{fn("funcA"): "base", fn("funcC"): Original}},
 		}},
 		{name: "no transition: a disabled patch was freed", state: []deployed{{mod: base, enabled: true}, {mod: busy}}, steps: []step{
 			{kind: "enable", name: "busy", wantErrno: ENOENT},
