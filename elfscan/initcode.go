@@ -302,6 +302,53 @@ func callReaches(f *elf64.File, cs callSite, c enableCall, replace elf64.Ref) st
 }
 
 // applyStore sets replace from one store hitting it, k bytes into it.
+// initReplaceable reads klp_patch.replaceable where the kernel has it (a
+// hybrid-mode kernel, whose module DWARF shows the member): the kernel
+// takes a patch that leaves it 0 as not replaceable. Its value is the last
+// constant the init code stores into it before klp_enable_patch (as
+// klpack_enable_patch does), else the static initializer's. A store the
+// scan cannot read, an escape of the patch's address or a later call that
+// may reach it leaves it undeclared, for the modinfo tags to say.
+func initReplaceable(f *elf64.File, l *layout, p *klp.Patch, c enableCall) error {
+	if !l.hasReplaceable {
+		return nil
+	}
+	at := elf64.Ref{Sec: c.patch.Sec, Off: c.patch.Off + uint64(l.patchReplaceable)}
+	b, err := f.Read(at.Sec, at.Off, 1)
+	if err != nil {
+		return fmt.Errorf("replaceable: %w", err)
+	}
+	v, source := b[0] != 0, klp.ReplaceStatic
+	last := -1
+	for i, st := range c.stores {
+		k, hit := uint64(0), st.wild || st.at == at
+		if st.size > 1 && st.at.Extern == "" && st.at.Sec == at.Sec && st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
+			k, hit = at.Off-st.at.Off, true
+		}
+		if !hit {
+			continue
+		}
+		if st.wild || st.joined || !st.isImm {
+			return nil
+		}
+		shift := 8 * k
+		if f.ByteOrder == binary.BigEndian {
+			shift = 8 * (st.size - 1 - k)
+		}
+		v, source, last = st.imm>>shift&0xff != 0, klp.ReplaceInit, i
+	}
+	if c.escaped {
+		return nil
+	}
+	for _, cs := range c.calls {
+		if cs.stores > last && callReaches(f, cs, c, at) != "" {
+			return nil
+		}
+	}
+	p.Replaceable, p.ReplaceableSource = &v, source
+	return nil
+}
+
 func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param) error {
 	unknown := func(why string) {
 		p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""

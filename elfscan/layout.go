@@ -22,6 +22,11 @@ type layout struct {
 	source string
 
 	patchObjs, patchStates, patchReplace int
+	// patchReplaceable is klp_patch.replaceable's offset, where the
+	// kernel has the hybrid mode's field (hasReplaceable): only module
+	// DWARF says so.
+	patchReplaceable int
+	hasReplaceable   bool
 
 	objSize, objName, objFuncs, objCallbacks   int
 	cbPre, cbPost, cbPreUnpatch, cbPostUnpatch int // inside klp_callbacks
@@ -94,6 +99,9 @@ func fill(source string, st map[string]*structInfo) (*layout, error) {
 	}
 	if l.objSize == 0 || l.funcSize == 0 || l.stateSize == 0 {
 		return nil, errors.New("zero-sized klp struct")
+	}
+	if off, ok := st["klp_patch"].members["replaceable"]; ok && off >= 0 && off < st["klp_patch"].size {
+		l.patchReplaceable, l.hasReplaceable = off, true
 	}
 	return l, nil
 }

@@ -88,6 +88,9 @@ func (staticDecoder) decode(m *module) ([]*klp.Patch, error) {
 		if err := initReplace(m.elf, l, p, c, params); err != nil {
 			return nil, err
 		}
+		if err := initReplaceable(m.elf, l, p, c); err != nil {
+			return nil, err
+		}
 		out = append(out, p)
 	}
 	if err := declarations(m, out); err != nil {
