@@ -247,12 +247,7 @@ func initReplace(f *elf64.File, l *layout, p *klp.Patch, c enableCall, params []
 	at := elf64.Ref{Sec: c.patch.Sec, Off: c.patch.Off + uint64(l.patchReplace)}
 	last := -1
 	for i, st := range c.stores {
-		// k: which byte of a wider store lands on the bool.
-		k, hit := uint64(0), st.wild || st.at == at
-		if st.size > 1 && st.at.Extern == "" && at.Extern == "" && st.at.Sec == at.Sec &&
-			st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
-			k, hit = at.Off-st.at.Off, true
-		}
+		k, hit := storeHit(st, at)
 		if !hit {
 			continue
 		}
@@ -301,7 +296,25 @@ func callReaches(f *elf64.File, cs callSite, c enableCall, replace elf64.Ref) st
 	return x86CalleeSafe(f, cs.callee, cs.known, append([]elf64.Ref{patch, replace}, c.holders...))
 }
 
-// applyStore sets replace from one store hitting it, k bytes into it.
+// storeHit reports whether st may write the byte at, and k, which byte of
+// a wider store lands on it.
+func storeHit(st store, at elf64.Ref) (k uint64, hit bool) {
+	if st.size > 1 && st.at.Extern == "" && at.Extern == "" && st.at.Sec == at.Sec &&
+		st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
+		return at.Off - st.at.Off, true
+	}
+	return 0, st.wild || st.at == at
+}
+
+// immByte is byte k of an immediate store.
+func immByte(f *elf64.File, st store, k uint64) byte {
+	shift := 8 * k
+	if f.ByteOrder == binary.BigEndian {
+		shift = 8 * (st.size - 1 - k)
+	}
+	return byte(st.imm >> shift)
+}
+
 // initReplaceable reads klp_patch.replaceable where the kernel has it (a
 // hybrid-mode kernel, whose module DWARF shows the member): the kernel
 // takes a patch that leaves it 0 as not replaceable. Its value is the last
@@ -321,21 +334,14 @@ func initReplaceable(f *elf64.File, l *layout, p *klp.Patch, c enableCall) error
 	v, source := b[0] != 0, klp.ReplaceStatic
 	last := -1
 	for i, st := range c.stores {
-		k, hit := uint64(0), st.wild || st.at == at
-		if st.size > 1 && st.at.Extern == "" && st.at.Sec == at.Sec && st.at.Off <= at.Off && at.Off-st.at.Off < st.size {
-			k, hit = at.Off-st.at.Off, true
-		}
+		k, hit := storeHit(st, at)
 		if !hit {
 			continue
 		}
 		if st.wild || st.joined || !st.isImm {
 			return nil
 		}
-		shift := 8 * k
-		if f.ByteOrder == binary.BigEndian {
-			shift = 8 * (st.size - 1 - k)
-		}
-		v, source, last = st.imm>>shift&0xff != 0, klp.ReplaceInit, i
+		v, source, last = immByte(f, st, k) != 0, klp.ReplaceInit, i
 	}
 	if c.escaped {
 		return nil
@@ -349,6 +355,7 @@ func initReplaceable(f *elf64.File, l *layout, p *klp.Patch, c enableCall) error
 	return nil
 }
 
+// applyStore sets replace from one store hitting it, k bytes into it.
 func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param) error {
 	unknown := func(why string) {
 		p.Replace, p.ReplaceSource, p.ReplaceParam = false, klp.ReplaceUnknown, ""
@@ -364,11 +371,7 @@ func applyStore(f *elf64.File, p *klp.Patch, st store, k uint64, params []param)
 	case st.joined:
 		unknown("stored before a branch target: another path may store something else")
 	case st.isImm:
-		shift := 8 * k
-		if f.ByteOrder == binary.BigEndian {
-			shift = 8 * (st.size - 1 - k)
-		}
-		p.Replace, p.ReplaceSource, p.ReplaceParam, p.ReplaceHint = st.imm>>shift&0xff != 0, klp.ReplaceInit, "", ""
+		p.Replace, p.ReplaceSource, p.ReplaceParam, p.ReplaceHint = immByte(f, st, k) != 0, klp.ReplaceInit, "", ""
 	case name == "":
 		unknown("not a constant or a module parameter")
 	case !st.nonzero && (k != 0 || st.size > 1 && f.ByteOrder == binary.BigEndian):

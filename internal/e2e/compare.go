@@ -274,9 +274,10 @@ func compareLayout(n int, g *GuestStep, release, model string) []Diff {
 		return nil
 	}
 	files := map[string][]string{}
-	for path := range g.Sys {
-		dir, file := pathpkg.Split(path)
-		files[strings.TrimSuffix(dir, "/")] = append(files[strings.TrimSuffix(dir, "/")], file)
+	for p := range g.Sys {
+		dir, file := pathpkg.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		files[dir] = append(files[dir], file)
 	}
 	var out []Diff
 	for _, d := range g.Dirs {

@@ -52,8 +52,9 @@ func petrHazardPredicted(t *testing.T, g *guests, bin string, k kernelInfo) {
 	if err := deploy.WriteState(state, st); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "check", "--json", "--deployed", state, filepath.Join(k.Modules, "e2e_hr.ko")).Output()
-	if code := exitCode(err); code != 1 {
+	checkCmd := exec.Command(bin, "check", "--json", "--deployed", state, filepath.Join(k.Modules, "e2e_hr.ko"))
+	out, err := checkCmd.Output()
+	if code := checkCmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("klpack check: exit %d (%v), want 1 (an error finding)\n%s", code, err, out)
 	}
 	var rep check.Report
@@ -120,14 +121,4 @@ func petrHazardPredicted(t *testing.T, g *guests, bin string, k kernelInfo) {
 				w.step, s.Action, s.Target, s.Pending, s.Funcs[cmdline], events, tasks, s.Errno, w.pending, w.code, w.events, w.tasks, w.errnoIs)
 		}
 	}
-}
-
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if e, ok := err.(*exec.ExitError); ok {
-		return e.ExitCode()
-	}
-	return -1
 }

@@ -184,7 +184,7 @@ func (s *Sim) stacksOfObject(name string) []*funcStack {
 // now on (its pre_patch_ret parameter).
 func (s *Sim) fail(name string) *refusal {
 	m, ok := s.modules[name]
-	if !ok || m.rec == nil || !m.rec.Livepatch {
+	if !ok || !m.rec.Livepatch {
 		return refuse(ENOENT, CauseNotLoaded, "/sys/module/%s/parameters/pre_patch_ret does not exist: livepatch module %s is not loaded", name, name)
 	}
 	s.failing[name] = true

@@ -369,6 +369,8 @@ func (s *Sim) Apply(a Action) Step {
 		st.Errno, st.Cause, st.Reason, st.With = r.errno, r.cause, r.reason, r.with
 	}
 	st.Stack = s.stack()
+	// touched may list a stack twice (a step's own and its completion's):
+	// the map keeps one.
 	st.Funcs = make(map[string]string, len(touched))
 	for _, fs := range touched {
 		st.Funcs[fs.key.String()] = s.running(fs, s.leaving())
@@ -462,7 +464,6 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	}
 	mod := &simModule{rec: rec, layer: a.Layer, patch: p}
 	s.modules[a.Name] = mod
-	own := s.stacksOf([]*simPatch{p}) // before the nops join p.funcs
 	if p.replace {
 		s.addNops(p)
 	}
@@ -477,24 +478,21 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	p.enabled = true
 	s.register(p)
 	during := s.viewOf(affected, nil)
+	// The stacks p patches itself are reported even when unchanged.
+	s.gen++
+	for _, f := range p.funcs {
+		if !f.nop {
+			f.stack.mark = s.gen
+		}
+	}
 	var touched []*funcStack
 	for i, fs := range affected {
-		if before[i] != during[i] || slices.Contains(own, fs) {
+		if before[i] != during[i] || fs.mark == s.gen {
 			touched = append(touched, fs)
 		}
 	}
 	s.start(p)
-	return union(touched, s.settle(st)), nil
-}
-
-// union is a followed by the stacks of b not in a.
-func union(a, b []*funcStack) []*funcStack {
-	for _, fs := range b {
-		if !slices.Contains(a, fs) {
-			a = append(a, fs)
-		}
-	}
-	return a
+	return append(touched, s.settle(st)...), nil
 }
 
 // complete is klp_complete_transition: a completed enable of a replace
@@ -684,7 +682,7 @@ func (s *Sim) enable(name string, st *Step) ([]*funcStack, *refusal) {
 	}
 	p.enabled = true
 	s.reverse()
-	return union(s.stacksOf([]*simPatch{p}), s.settle(st)), nil
+	return append(s.stacksOf([]*simPatch{p}), s.settle(st)...), nil
 }
 
 // disable mirrors enabled_store writing 0: the current state is -EINVAL,
@@ -713,7 +711,7 @@ func (s *Sim) disable(name string, st *Step) ([]*funcStack, *refusal) {
 		p.enabled = true
 		return nil, s.busy()
 	}
-	return union(touched, s.settle(st)), nil
+	return append(touched, s.settle(st)...), nil
 }
 
 func (s *Sim) unload(name string, st *Step) ([]*funcStack, *refusal) {
@@ -737,7 +735,7 @@ func (s *Sim) unload(name string, st *Step) ([]*funcStack, *refusal) {
 	s.unloaded[name] = true
 	touched := s.stacksOfObject(name)
 	// A task module's exit wakes its held task.
-	return union(touched, s.release(name, st)), nil
+	return append(touched, s.release(name, st)...), nil
 }
 
 // incompatible mirrors klp_is_patch_compatible: for every state of every

@@ -120,7 +120,7 @@ func (s *Sim) task(name string) *task {
 // transition that is the target's.
 func (s *Sim) hold(a Action) *refusal {
 	if _, ok := s.modules[a.Name]; !ok {
-		return refuse(ENOENT, CauseNoTask, "/sys/module/%s/parameters/hold does not exist: module %s is not loaded", a.Name, a.Name)
+		return noTask(a.Name)
 	}
 	if s.task(a.Name) != nil {
 		return refuse(EBUSY, CauseTaskHeld, "a thread of %s is held already", a.Name)
@@ -133,11 +133,17 @@ func (s *Sim) hold(a Action) *refusal {
 	return nil
 }
 
+// noTask is the refusal to hold or wake the task of a module not loaded:
+// its hold parameter does not exist.
+func noTask(name string) *refusal {
+	return refuse(ENOENT, CauseNoTask, "/sys/module/%s/parameters/hold does not exist: module %s is not loaded", name, name)
+}
+
 // wake lets name's held thread leave its function and exit; a transition
 // it blocked may complete.
 func (s *Sim) wake(name string, st *Step) ([]*funcStack, *refusal) {
 	if _, ok := s.modules[name]; !ok {
-		return nil, refuse(ENOENT, CauseNoTask, "/sys/module/%s/parameters/hold does not exist: module %s is not loaded", name, name)
+		return nil, noTask(name)
 	}
 	if s.task(name) == nil {
 		return nil, refuse(EINVAL, CauseTaskHeld, "no thread of %s is held", name)

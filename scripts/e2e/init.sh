@@ -253,7 +253,13 @@ run() {
 		rc=$?
 		if [ "$rc" = 0 ]; then
 			case $kind in
-			load) FILES="$FILES $(modname "$arg"):$arg" ;;
+			load)
+				name=$(modname "$arg")
+				FILES="$FILES $name:$arg"
+				if [ -d "$LP/$name" ]; then
+					ORDER="$(echo " $ORDER " | sed "s/ $name / /g") $name"
+				fi
+				;;
 			hold) HELD="$HELD $arg" ;;
 			wake) HELD=$(without "$arg" $HELD) ;;
 			unload)
@@ -264,12 +270,6 @@ run() {
 		fi
 		say "rc $n $rc"
 		[ -n "$out" ] && echo "$out" | prefixed "$n" out
-		if [ "$kind" = load ] && [ "$rc" = 0 ]; then
-			name=$(modname "$arg")
-			if [ -d "$LP/$name" ]; then
-				ORDER="$(echo " $ORDER " | sed "s/ $name / /g") $name"
-			fi
-		fi
 		settle "$n"
 		record "$n"
 	done <"/e2e/$1.steps"
