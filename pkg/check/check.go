@@ -324,6 +324,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 	if err := s.Deploy(st); err != nil {
 		return err
 	}
+	var loaded []*klp.Module
 	for _, m := range c.in.Candidates {
 		// The layer the release declares decides, as for the rules above,
 		// whether a later replace keeps the candidate.
@@ -339,6 +340,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), append([]string{m.Name}, step.With...), nil)
 			continue
 		}
+		loaded = append(loaded, m)
 		for _, e := range step.Events {
 			c.report(RuleReplaceNopHazard, m.Path, e.Why, []string{m.Name, e.To}, []string{e.Function})
 		}
@@ -368,6 +370,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			}
 		}
 	}
+	c.wayBack(s, st, loaded)
 	return nil
 }
 

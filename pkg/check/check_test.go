@@ -198,6 +198,15 @@ func TestRules(t *testing.T) {
 		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
 		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
 
+		// Going back to s1 lowers state 7 from version 2 to 1: the kernel
+		// refuses it over s2.
+		{RuleRollbackReboot, true, &Input{Deployed: state("", lp{name: "s1", replace: true, states: []klp.State{{ID: 7, Version: 1}}, funcs: []string{"a"}}), Candidates: candidates(lp{name: "s2", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}})}},
+		// Same version: s1 loads again over s2 and replaces it.
+		{RuleRollbackReboot, false, &Input{Deployed: state("", lp{name: "s1", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}}), Candidates: candidates(lp{name: "s2", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}})}},
+		// A refused step forward has no way back to report (KLP007 says
+		// why).
+		{RuleRollbackReboot, false, &Input{Deployed: state("", cum1), Candidates: candidates(cum1)}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -229,6 +238,7 @@ func TestRules(t *testing.T) {
 		RuleHookMoves:          {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
 		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
 		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
+		RuleRollbackReboot:     {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -386,6 +396,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP016", "hook-moves", Warning},
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
+		{"KLP021", "rollback-needs-reboot", Warning},
 	}
 	if len(Rules) != len(want) {
 		t.Errorf("%d rules, want %d: a new rule needs its line here", len(Rules), len(want))
