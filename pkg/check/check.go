@@ -127,6 +127,7 @@ func Check(in *Input) (*Report, error) {
 	c.hooks()
 	c.unknownReplace()
 	c.target()
+	c.moduleReload(st.Kernel.Release)
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}
@@ -324,7 +325,6 @@ func (c *checker) replay(st *deploy.State, model string) error {
 	if err := s.Deploy(st); err != nil {
 		return err
 	}
-	var loaded []*klp.Module
 	for _, m := range c.in.Candidates {
 		// The layer the release declares decides, as for the rules above,
 		// whether a later replace keeps the candidate.
@@ -340,7 +340,6 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			c.report(id, m.Path, fmt.Sprintf("loading %s: %s (%s)", m.Name, step.Reason, step.Errno), append([]string{m.Name}, step.With...), nil)
 			continue
 		}
-		loaded = append(loaded, m)
 		for _, e := range step.Events {
 			c.report(RuleReplaceNopHazard, m.Path, e.Why, []string{m.Name, e.To}, []string{e.Function})
 		}
@@ -370,7 +369,7 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			}
 		}
 	}
-	c.wayBack(s, st, loaded)
+	c.wayBack(s, st)
 	return nil
 }
 

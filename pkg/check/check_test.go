@@ -33,6 +33,8 @@ type lp struct {
 	// unknownReplace: the scan could not read replace (klp-build or
 	// kpatch-build init code it cannot follow).
 	unknownReplace bool
+	// klpRelas are the objects of the module's .klp.rela sections.
+	klpRelas []string
 }
 
 func (l lp) module() *klp.Module {
@@ -78,7 +80,10 @@ func (l lp) module() *klp.Module {
 		p.Hooks = append(p.Hooks, klp.Hook{Object: "vmlinux", Func: h, Source: "test", NoErrorInjection: l.noEI})
 	}
 	f := klp.FormatStatic
-	m := &klp.Module{Path: l.name + ".ko", Name: l.name, Vermagic: vm, Livepatch: !l.notLivepach, Format: &f, Patches: []*klp.Patch{p}}
+	m := &klp.Module{Path: l.name + ".ko", Name: l.name, Vermagic: vm, Arch: "x86_64", Livepatch: !l.notLivepach, Format: &f, Patches: []*klp.Patch{p}}
+	for _, o := range l.klpRelas {
+		m.KlpRelas = append(m.KlpRelas, klp.KlpRela{Section: ".klp.rela." + o + "..text", Object: o, Target: ".text", Count: 1})
+	}
 	return m
 }
 
@@ -134,6 +139,9 @@ func TestRules(t *testing.T) {
 	off2 := lp{name: "off_2", offBand: true, set: 1, funcs: []string{"x"}}
 	off3 := lp{name: "off_3", offBand: true, set: 1, funcs: []string{"y"}}
 	syms := "ffffffff81000000 T a\nffffffff81000100 t dup\nffffffff81000200 t dup\nffffffff81000300 T b\nffffffffc0000000 t m_fn\t[mod]\n"
+	kr := lp{name: "kr", funcs: []string{"a", "mod/m_fn"}, klpRelas: []string{"vmlinux", "mod"}}
+	kr61 := kr
+	kr61.vermagic = "6.1.0-56-amd64 SMP preempt mod_unload modversions "
 	tests := []struct {
 		rule  string
 		fires bool
@@ -207,6 +215,14 @@ func TestRules(t *testing.T) {
 		// why).
 		{RuleRollbackReboot, false, &Input{Deployed: state("", cum1), Candidates: candidates(cum1)}},
 
+		// KLP024: from the target's symbols, else from the release (the
+		// candidate's vermagic without a deployed state).
+		{RuleModuleReload, true, &Input{Candidates: candidates(kr61)}},
+		{RuleModuleReload, true, &Input{Candidates: candidates(kr), Symbols: symbolsFrom(t, syms)}},
+		{RuleModuleReload, false, &Input{Candidates: candidates(kr), Symbols: symbolsFrom(t, syms+"ffffffff81000000 T clear_relocate_add\n")}},
+		{RuleModuleReload, false, &Input{Candidates: candidates(kr)}},
+		{RuleModuleReload, false, &Input{Candidates: candidates(lp{name: "kr", funcs: []string{"a"}, klpRelas: []string{"vmlinux"}, vermagic: kr61.vermagic})}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -239,6 +255,7 @@ func TestRules(t *testing.T) {
 		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
 		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
 		RuleRollbackReboot:     {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
+		RuleModuleReload:       {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -397,6 +414,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
 		{"KLP021", "rollback-needs-reboot", Warning},
+		{"KLP024", "module-reload-relocs", Warning},
 	}
 	if len(Rules) != len(want) {
 		t.Errorf("%d rules, want %d: a new rule needs its line here", len(Rules), len(want))

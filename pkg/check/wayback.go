@@ -73,10 +73,11 @@ func WayBack(s *sim.Sim, st *deploy.State, candidates []*klp.Module) []Back {
 	return backs
 }
 
-// wayBack reports the ways back from the candidates the kernel accepted
-// that need a reboot.
-func (c *checker) wayBack(s *sim.Sim, st *deploy.State, loaded []*klp.Module) {
-	for _, b := range WayBack(s, st, loaded) {
+// wayBack reports the ways back that need a reboot. No candidate is
+// passed: one named as a deployed patch never loads here (EEXIST, KLP007
+// says so), so the deployed one is still enabled.
+func (c *checker) wayBack(s *sim.Sim, st *deploy.State) {
+	for _, b := range WayBack(s, st, nil) {
 		if b.Reboot {
 			c.report(RuleRollbackReboot, c.in.DeployedPath, "going back: "+b.Note, []string{b.Patch}, b.Functions)
 		}
