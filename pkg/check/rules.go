@@ -74,6 +74,7 @@ const (
 	RuleHookMoves          = "KLP016"
 	RuleHookLost           = "KLP017"
 	RuleReplaceUnknown     = "KLP018"
+	RuleFtraceIPModify     = "KLP022"
 )
 
 // Rules lists every rule, in ID order.
@@ -114,6 +115,8 @@ var Rules = []Rule{
 		"klpack could not read whether this patch is an atomic replace: the module builds its klp_patch at init (kpatch-build, klp-build) in code klpack does not follow, or without the debug information or layout table to read it. Replace decides which deployed patches survive the load, so every other answer of this check assumed it false and may be wrong. Declare it in the release manifest (modules[].replace), or scan a module with debug information."},
 	{RuleHookLost, "hook-lost", Error,
 		"Loading this replace patch replaces a patch with BPF hook points that the new patch does not declare. After the transition nothing runs the hook functions, so the BPF programs that override them per cgroup stop working and cannot be re-attached. Carry the hook points (KLPACK_HOOK) in the new patch, or keep them in a patch this one does not replace."},
+	{RuleFtraceIPModify, "ftrace-ipmodify-conflict", Error,
+		"The function already has an IPMODIFY ftrace user on the host that is not a livepatch: a kprobe with a post handler, or another user that redirects the function. ftrace lets one IPMODIFY user redirect a function, and a livepatch is one, so the kernel refuses to patch it: the candidate's enable fails with EBUSY and dmesg says \"failed to register ftrace handler for function\". Remove the kprobe's post handler or the kprobe while the patch loads (a kretprobe, an fprobe or a kprobe without post handler can stay), or patch a caller of the function instead."},
 }
 
 // RuleByID returns the rule with that ID.

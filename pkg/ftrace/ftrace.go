@@ -430,3 +430,28 @@ func Sites(recs []Record, kps []Kprobe) []deploy.FtraceSite {
 	}
 	return out
 }
+
+// Sources a deploy.Tracing names.
+const (
+	SourceEnabledFunctions = "enabled_functions"
+	SourceKprobes          = "kprobes/list"
+)
+
+// ReadTracing reads an enabled_functions file and, when kprobes is not
+// "", a kprobes list, into what a deployed state records.
+func ReadTracing(enabledFunctions, kprobes string) (*deploy.Tracing, error) {
+	recs, err := ReadEnabledFunctions(enabledFunctions)
+	if err != nil {
+		return nil, err
+	}
+	t := &deploy.Tracing{Sources: []string{SourceEnabledFunctions}}
+	var kps []Kprobe
+	if kprobes != "" {
+		if kps, err = ReadKprobes(kprobes); err != nil {
+			return nil, err
+		}
+		t.Sources = append(t.Sources, SourceKprobes)
+	}
+	t.Sites = Sites(recs, kps)
+	return t, nil
+}
