@@ -1,7 +1,10 @@
 package ftrace
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -454,4 +457,62 @@ func ReadTracing(enabledFunctions, kprobes string) (*deploy.Tracing, error) {
 	}
 	t.Sites = Sites(recs, kps)
 	return t, nil
+}
+
+// Where a host shows the files, relative to its root: tracefs at
+// /sys/kernel/tracing (4.1+), else through debugfs; the kprobes list only
+// in debugfs.
+var (
+	hostEnabledFunctions = []string{"sys/kernel/tracing/enabled_functions", "sys/kernel/debug/tracing/enabled_functions"}
+	hostKprobes          = "sys/kernel/debug/kprobes/list"
+)
+
+// ReadHost reads the host's enabled_functions and kprobes list under
+// root. What it could not read is said in notes, not failed: a kernel
+// without tracefs mounted, debugfs or kprobes still has a state to
+// capture. Tracing is nil when enabled_functions could not be read (the
+// kprobes list alone cannot tell an IPMODIFY user). A file that is there
+// but not what the kernel writes is an error.
+func ReadHost(root *os.Root) (t *deploy.Tracing, notes []string, err error) {
+	var recs []Record
+	var why []string
+	found := ""
+	for _, p := range hostEnabledFunctions {
+		b, err := safeio.ReadFileIn(root, p, MaxSize)
+		if err != nil {
+			why = append(why, fmt.Sprintf("/%s: %v", p, unwrapPath(err)))
+			continue
+		}
+		if recs, err = ParseEnabledFunctions(b, "/"+p); err != nil {
+			return nil, nil, err
+		}
+		found = p
+		break
+	}
+	if found == "" {
+		return nil, []string{"tracing: enabled_functions not readable (" + strings.Join(why, "; ") + "): the state records no IPMODIFY users (mount tracefs, or give --enabled-functions)"}, nil
+	}
+	t = &deploy.Tracing{Sources: []string{SourceEnabledFunctions}}
+	notes = append(notes, "tracing: read /"+found)
+	var kps []Kprobe
+	b, err := safeio.ReadFileIn(root, hostKprobes, MaxSize)
+	if err != nil {
+		notes = append(notes, fmt.Sprintf("tracing: kprobes list not readable (/%s: %v): IPMODIFY users are named from enabled_functions alone", hostKprobes, unwrapPath(err)))
+	} else {
+		if kps, err = ParseKprobes(b, "/"+hostKprobes); err != nil {
+			return nil, nil, err
+		}
+		t.Sources = append(t.Sources, SourceKprobes)
+		notes = append(notes, "tracing: read /"+hostKprobes)
+	}
+	t.Sites = Sites(recs, kps)
+	return t, notes, nil
+}
+
+// unwrapPath drops the path an *fs.PathError repeats.
+func unwrapPath(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
