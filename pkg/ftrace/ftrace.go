@@ -386,7 +386,7 @@ func parseKprobe(line string) (Kprobe, error) {
 		case fl == "[FTRACE":
 			k.Ftrace = true
 		default:
-			return k, fmt.Errorf("flag %s]: want [GONE], [DISABLED], [OPTIMIZED] or [FTRACE]", strconv.Quote(fl))
+			return k, fmt.Errorf("flag %s: want [GONE], [DISABLED], [OPTIMIZED] or [FTRACE]", strconv.Quote(fl+"]"))
 		}
 		flags = tail
 	}
