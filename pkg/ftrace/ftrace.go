@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -180,7 +181,7 @@ func parseRecord(line string) (Record, error) {
 			return r, err
 		}
 		for _, h := range hs {
-			if !contains(r.Handlers, h) {
+			if !slices.Contains(r.Handlers, h) {
 				r.Handlers = append(r.Handlers, h)
 			}
 		}
@@ -214,7 +215,10 @@ func handlers(p string) ([]string, error) {
 				continue
 			}
 		}
-		closer := map[byte]string{'(': ")", '{': "}"}[open]
+		closer := ")"
+		if open == '{' {
+			closer = "}"
+		}
 		j := strings.Index(rest, closer)
 		if j < 0 {
 			return nil, fmt.Errorf("part %s: unbalanced %q", strconv.Quote(p), open)
@@ -269,15 +273,6 @@ func ModuleName(s string) bool {
 		}
 	}
 	return true
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Kprobe is one line of the kprobes list.
@@ -414,7 +409,7 @@ func Sites(recs []Record, kps []Kprobe) []deploy.FtraceSite {
 		k := &kps[i]
 		if k.Ftrace && !k.Gone && !k.Disabled && k.Function != "" {
 			kk := key{k.Module, k.Function}
-			if s := k.String(); !contains(on[kk], s) {
+			if s := k.String(); !slices.Contains(on[kk], s) {
 				on[kk] = append(on[kk], s)
 			}
 		}

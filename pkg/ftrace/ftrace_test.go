@@ -179,6 +179,7 @@ func TestIPModifyUser(t *testing.T) {
 	}{
 		{"klp handler", site(1, false, []string{"klp_ftrace_handler"}), false, User{UserLivepatch, "a livepatch (klp_ftrace_handler)"}},
 		{"deployed patch, two users", site(2, false, nil, "k f+0x0"), true, User{UserLivepatch, "a livepatch (klp_ftrace_handler)"}},
+		{"stale state: the one user is a kprobe", site(1, false, []string{"kprobe_ftrace_handler"}), true, User{UserKprobe, "a kprobe with a post handler (kprobe_ftrace_handler; no kprobes list to name it)"}},
 		{"one kprobe", site(2, false, nil, "k f+0x0"), false, User{UserKprobe, "the kprobe at f+0x0, which has a post handler (kprobe_ipmodify_ops)"}},
 		{"two kprobes", site(2, false, nil, "k f+0x0", "k f+0x4"), false, User{UserKprobe, "one of the kprobes at f+0x0, f+0x4, the one with a post handler (kprobe_ipmodify_ops)"}},
 		{"kretprobe only", site(1, false, []string{"kprobe_ftrace_handler"}, "r f+0x0"), false, User{UserKprobe, "a kprobe with a post handler (kprobe_ftrace_handler; no kprobes list to name it)"}},

@@ -45,8 +45,11 @@ func IPModifyUser(s *deploy.FtraceSite, livepatched bool) User {
 			kps = append(kps, strings.TrimPrefix(k, "k "))
 		}
 	}
+	// A record with one user names it: that user holds the I, whatever
+	// a (stale) deployed state says.
+	named := s.Count == 1 && len(s.Handlers) > 0
 	switch {
-	case livepatched || slices.Contains(s.Handlers, klpHandler):
+	case slices.Contains(s.Handlers, klpHandler) || livepatched && !named:
 		return User{UserLivepatch, "a livepatch (" + klpHandler + ")"}
 	case len(kps) == 1:
 		return User{UserKprobe, fmt.Sprintf("the kprobe at %s, which has a post handler (kprobe_ipmodify_ops)", kps[0])}
