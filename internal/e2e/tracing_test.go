@@ -127,11 +127,12 @@ func parseTracingRun(console []byte) *tracingRun {
 
 // TestTracingGuest proves KLP022 on real kernels: the rule fires where
 // the kernel refuses the patch, and is quiet where the kernel loads it
-// (see tracingInit). KLPACK_E2E_KERNELS picks the kernels (default: test,
-// whose tinyconfig has no debugfs, so no kprobes list; and 6.1, which has
-// both files).
+// (see tracingInit). KLPACK_E2E_KERNELS picks the kernels (default: the
+// test kernel, whose tinyconfig has no debugfs, so no kprobes list; and
+// Debian's 6.1, 6.12 and 7.2, which have both files; 6.12's and 7.2's
+// IBT put the kprobe at +0x4; 7.2 registers a kprobe it cannot arm).
 func TestTracingGuest(t *testing.T) {
-	g := setupGuests(t, "test", "6.1")
+	g := setupGuests(t, "test", "6.1", "6.12", "7.2")
 	bin := g.staticKlpack(t)
 	for _, k := range g.kernels {
 		t.Run(k.Name, func(t *testing.T) {
