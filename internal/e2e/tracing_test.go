@@ -66,6 +66,10 @@ run kp1 e2e-insmod $M/e2e_kprobe.ko post=1
 snap post
 capture st1 /tmp/none
 run check1 klpack check --deployed /tmp/st1.json $M/e2e_a.ko
+# The same from the live files, through check's own flags.
+KP=
+[ -r /sys/kernel/debug/kprobes/list ] && KP="--kprobes /sys/kernel/debug/kprobes/list"
+run check1f klpack check --enabled-functions $T/enabled_functions $KP $M/e2e_a.ko
 dmesg -c >/dev/null
 run load1 e2e-insmod $M/e2e_a.ko
 dmesg | out dmesg1
@@ -203,9 +207,11 @@ func checkTracingGuest(t *testing.T, run *tracingRun, k kernelInfo) {
 	if hasList {
 		owner = `the kprobe at cmdline_proc_show\+0x[0-9a-f]+, which has a post handler \(kprobe_ipmodify_ops\)`
 	}
-	rc("check1", 1)
-	match("check1", `^error KLP022 ftrace-ipmodify-conflict: e2e_a patches vmlinux/cmdline_proc_show,1, which already has an IPMODIFY ftrace user: `+owner+`; enabling e2e_a fails with EBUSY`,
-		`!KLP022.*version_proc_show`)
+	for _, tag := range []string{"check1", "check1f"} {
+		rc(tag, 1)
+		match(tag, `^error KLP022 ftrace-ipmodify-conflict: e2e_a patches vmlinux/cmdline_proc_show,1, which already has an IPMODIFY ftrace user: `+owner+`; enabling e2e_a fails with EBUSY`,
+			`!KLP022.*version_proc_show`)
+	}
 	// As predicted: EBUSY, and the message check quotes.
 	rc("load1", 16)
 	match("dmesg1", `livepatch: failed to register ftrace handler for function 'cmdline_proc_show' \(-16\)`)
