@@ -28,12 +28,12 @@ const (
 )
 
 var bases = map[string]string{
-	"scan-v1.schema.json":     `{"schema": "klpack.scan/v1", "modules": [` + module + `]}`,
+	"scan-v1.schema.json": `{"schema": "klpack.scan/v1", "modules": [` + module + `]}`,
 	"deployed-v1.schema.json": `{"schema": "klpack.deployed/v1", "kernel": {"release": "6.1.0-56-amd64", "model": "hybrid"}, "patches": [` + deplPatch + `],
 		"tracing": {"sources": ["enabled_functions", "kprobes/list"], "sites": [{"object": "vmlinux", "function": "cmdline_proc_show", "count": 1, "ipmodify": true,
 			"handlers": ["kprobe_ftrace_handler"], "kprobes": ["k cmdline_proc_show+0x0"]}, {"object": "vmlinux", "function": "vfs_read", "count": 1, "ipmodify": false,
 			"direct": true, "direct_to": "bpf_trampoline_6442491234"}]}}`,
-	"check-v1.schema.json":    `{"schema": "klpack.check/v1", "kernel_model": "mainline", "kernel_release": "6.1.0-56-amd64", "findings": [` + finding + `]}`,
+	"check-v1.schema.json": `{"schema": "klpack.check/v1", "kernel_model": "mainline", "kernel_release": "6.1.0-56-amd64", "findings": [` + finding + `]}`,
 	"plan-v1.schema.json": `{"schema": "klpack.plan/v1", "kernel_model": "mainline", "ok": true, "ops": [{"action": "load", "name": "lp1", "path": "lp1.ko"}],
 		"steps": [{"action": "load", "name": "lp1", "path": "lp1.ko", "expect": ` + expect + `},
 			{"action": "disable", "name": "lp1", "expect": ` + expect + `}],
