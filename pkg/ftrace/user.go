@@ -32,11 +32,12 @@ type User struct {
 
 // IPModifyUser says who holds the IPMODIFY flag of a site that has it;
 // livepatched says that a deployed, enabled livepatch patches the
-// function (pkg/check knows it from the deployed state). The kernel shows the ops' function only when one ops is on the record
-// (x86: its trampoline); with several it names none, and the armed
-// kprobes on the site tell: a kprobe without a post handler is no
-// IPMODIFY user (kprobe_ftrace_ops), so an I with a kprobe on the site
-// and no livepatch there is a kprobe with one.
+// function (pkg/check knows it from the deployed state). The kernel
+// shows the ops' function only when one ops is on the record (x86: its
+// trampoline); with several it names none, and the armed kprobes on the
+// site tell: a kprobe without a post handler is no IPMODIFY user
+// (kprobe_ftrace_ops), so an I with a kprobe on the site and no
+// livepatch there is a kprobe with one.
 func IPModifyUser(s *deploy.FtraceSite, livepatched bool) User {
 	kps := make([]string, 0, len(s.Kprobes))
 	for _, k := range s.Kprobes {
