@@ -15,6 +15,7 @@ import (
 	"github.com/klpack/klpack/internal/safeio"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/ftrace"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
@@ -22,6 +23,7 @@ type checkOptions struct {
 	deployed, model, symbols, filterFuncs, ack, sarif, failOn string
 	sarifBase                                                 string
 	kernelConfig, vmlinuxBTF, file                            string
+	enabledFuncs, kprobes                                     string
 	json                                                      bool
 }
 
@@ -102,6 +104,8 @@ func (o *checkOptions) flags(cmd *cobra.Command) {
 	enumFlag(cmd, &o.model, "kernel-model", "", kernelModels, false, "kernel model: mainline, hybrid or replace-set (default: the state's, else the release's)")
 	f.StringVar(&o.symbols, "symbols", "", "target kernel symbols: /proc/kallsyms or System.map")
 	f.StringVar(&o.filterFuncs, "filter-functions", "", "target kernel available_filter_functions")
+	f.StringVar(&o.enabledFuncs, "enabled-functions", "", "the host's ftrace enabled_functions, for functions another IPMODIFY user holds")
+	f.StringVar(&o.kprobes, "kprobes", "", "the host's kprobes list (/sys/kernel/debug/kprobes/list), naming the kprobes; needs --enabled-functions")
 	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
@@ -122,6 +126,14 @@ func (o *checkOptions) targetInputs(in *check.Input) error {
 	}
 	if o.filterFuncs != "" {
 		if in.Traceable, err = check.ReadTraceable(o.filterFuncs); err != nil {
+			return err
+		}
+	}
+	if o.kprobes != "" && o.enabledFuncs == "" {
+		return fmt.Errorf("--kprobes needs --enabled-functions: the kprobes list does not say which probe has a post handler, enabled_functions' I flag does")
+	}
+	if o.enabledFuncs != "" {
+		if in.Tracing, err = ftrace.ReadTracing(o.enabledFuncs, o.kprobes); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klpack/klpack/pkg/capture"
 	"github.com/klpack/klpack/pkg/deploy"
+	"github.com/klpack/klpack/pkg/ftrace"
 	"github.com/klpack/klpack/pkg/sysfs"
 )
 
@@ -34,6 +35,9 @@ type deployCaptureOptions struct {
 	order   []string
 	out     string
 	json    bool
+	tracing bool
+	// enabledFuncs and kprobes are copies of the host's files.
+	enabledFuncs, kprobes string
 }
 
 func newDeployCaptureCmd() *cobra.Command {
@@ -51,6 +55,11 @@ usr/lib/klpack/<kernel>/*/manifest.json, give each patch its layer; one that
 disagrees with the module file is reported, not joined. Without --modules,
 the modules are those under <root>/usr/lib/klpack.
 The load order is stack_order (Linux 6.13+), else --order, else a guess.
+With --tracing, the functions that hold an IPMODIFY or DIRECT ftrace user
+(a kprobe with a post handler, a BPF trampoline) are recorded too, from
+<root>/sys/kernel/tracing/enabled_functions (else debug/tracing) and
+<root>/sys/kernel/debug/kprobes/list; what is not readable is reported.
+--enabled-functions and --kprobes read copies of those files instead.
 Exit 0 when the state was written, 2 on bad input.`,
 		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +75,9 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
 	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
+	f.BoolVar(&o.tracing, "tracing", false, "record the host's IPMODIFY/DIRECT ftrace users, from tracefs and debugfs under --root")
+	f.StringVar(&o.enabledFuncs, "enabled-functions", "", "record the IPMODIFY/DIRECT ftrace users from this copy of enabled_functions")
+	f.StringVar(&o.kprobes, "kprobes", "", "with --enabled-functions: this copy of the kprobes list names the kprobes")
 	cmd.MarkFlagRequired("sysfs")
 	return cmd
 }
@@ -91,12 +103,16 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 	if len(modules) == 0 {
 		modules = []string{filepath.Join(o.root, filepath.FromSlash(capture.InstalledDir))}
 	}
-	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, &capture.CaptureOptions{
+	opts := &capture.CaptureOptions{
 		KernelRelease: o.release,
 		KernelModel:   o.model,
 		Order:         o.order,
 		Root:          sysfs.FS(host),
-	})
+	}
+	if err := o.readTracing(host, opts); err != nil {
+		return &exitError{exitInput, err}
+	}
+	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, opts)
 	if se, ok := errors.AsType[*sysfs.Error](err); ok {
 		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))
 	}
@@ -117,6 +133,22 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(cmd.ErrOrStderr())
+}
+
+// readTracing reads what the tracing flags name into opts.
+func (o *deployCaptureOptions) readTracing(host *os.Root, opts *capture.CaptureOptions) error {
+	var err error
+	switch {
+	case o.tracing && (o.enabledFuncs != "" || o.kprobes != ""):
+		return errors.New("--tracing reads the host's files: give it, or --enabled-functions (and --kprobes), not both")
+	case o.kprobes != "" && o.enabledFuncs == "":
+		return errors.New("--kprobes needs --enabled-functions: the kprobes list does not say which probe has a post handler")
+	case o.enabledFuncs != "":
+		opts.Tracing, err = ftrace.ReadTracing(o.enabledFuncs, o.kprobes)
+	case o.tracing:
+		opts.Tracing, opts.TracingNotes, err = ftrace.ReadHost(host)
+	}
+	return err
 }
 
 type deployShowOptions struct {

@@ -28,9 +28,12 @@ const (
 )
 
 var bases = map[string]string{
-	"scan-v1.schema.json":     `{"schema": "klpack.scan/v1", "modules": [` + module + `]}`,
-	"deployed-v1.schema.json": `{"schema": "klpack.deployed/v1", "kernel": {"release": "6.1.0-56-amd64", "model": "hybrid"}, "patches": [` + deplPatch + `]}`,
-	"check-v1.schema.json":    `{"schema": "klpack.check/v1", "kernel_model": "mainline", "kernel_release": "6.1.0-56-amd64", "findings": [` + finding + `]}`,
+	"scan-v1.schema.json": `{"schema": "klpack.scan/v1", "modules": [` + module + `]}`,
+	"deployed-v1.schema.json": `{"schema": "klpack.deployed/v1", "kernel": {"release": "6.1.0-56-amd64", "model": "hybrid"}, "patches": [` + deplPatch + `],
+		"tracing": {"sources": ["enabled_functions", "kprobes/list"], "sites": [{"object": "vmlinux", "function": "cmdline_proc_show", "count": 1, "ipmodify": true,
+			"handlers": ["kprobe_ftrace_handler"], "kprobes": ["k cmdline_proc_show+0x0"]}, {"object": "vmlinux", "function": "vfs_read", "count": 1, "ipmodify": false,
+			"direct": true, "direct_to": "bpf_trampoline_6442491234"}]}}`,
+	"check-v1.schema.json": `{"schema": "klpack.check/v1", "kernel_model": "mainline", "kernel_release": "6.1.0-56-amd64", "findings": [` + finding + `]}`,
 	"plan-v1.schema.json": `{"schema": "klpack.plan/v1", "kernel_model": "mainline", "ok": true, "ops": [{"action": "load", "name": "lp1", "path": "lp1.ko"}],
 		"steps": [{"action": "load", "name": "lp1", "path": "lp1.ko", "expect": ` + expect + `},
 			{"action": "disable", "name": "lp1", "expect": ` + expect + `}],
@@ -102,6 +105,9 @@ var rejects = []struct {
 	{"deployed-v1.schema.json", "unknown key in a patch", `patches.0.enabeld=true`},
 	{"deployed-v1.schema.json", "layer outside its enum", `patches.0.layer="offband"`},
 	{"deployed-v1.schema.json", "patch without its scan record's name", `-patches.0.name`},
+	{"deployed-v1.schema.json", "tracing site without its function", `-tracing.sites.0.function`},
+	{"deployed-v1.schema.json", "unknown key in a tracing site", `tracing.sites.0.ipmodfy=true`},
+	{"deployed-v1.schema.json", "tracing source outside its enum", `tracing.sources.0="debugfs"`},
 	{"check-v1.schema.json", "severity outside its enum", `findings.0.severity="critical"`},
 	{"check-v1.schema.json", "rule ID not KLPnnn", `findings.0.rule="KLP1"`},
 	{"check-v1.schema.json", "finding without why", `-findings.0.why`},

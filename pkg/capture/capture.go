@@ -42,6 +42,12 @@ type CaptureOptions struct {
 	// InstalledDir/<release> give each patch its layer and, where module
 	// file and sysfs do not tell, its replace. Nil: none are read.
 	Root fs.FS
+	// Tracing, when set, is recorded in the state as it is: what the
+	// host's ftrace showed of IPMODIFY users (pkg/ftrace reads it).
+	Tracing *deploy.Tracing
+	// TracingNotes are said in the report as notes: what of the host's
+	// tracing could not be read.
+	TracingNotes []string
 	// Scan tunes the scan of module files.
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
@@ -197,6 +203,10 @@ func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State,
 	rep.Entries = append(rep.Entries, body...)
 	rep.Entries = append(rep.Entries, mods.skipped...)
 	joinInstalled(st, rep, inst)
+	st.Tracing = opts.Tracing
+	for _, n := range opts.TracingNotes {
+		rep.add(EntryNote, "", "", "%s", n)
+	}
 	if err := st.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("captured state: %w", err)
 	}

@@ -31,6 +31,10 @@ type Input struct {
 	// hookabi.Target.Lacks says from its config or BTF; nil when unknown.
 	HookKernelLacks []string
 	Acks            []Ack
+	// Tracing is what the host's ftrace shows of IPMODIFY users
+	// (enabled_functions and the kprobes list, read by pkg/ftrace); nil:
+	// the deployed state's, if it has one.
+	Tracing *deploy.Tracing
 	// Layers are the candidates' layers by module name (klp.LayerOffBand
 	// or klp.LayerCumulative), as a release declares them; a candidate
 	// without one is replaceable unless it declares otherwise.
@@ -128,6 +132,7 @@ func Check(in *Input) (*Report, error) {
 	c.unknownReplace()
 	c.target()
 	c.moduleReload(st.Kernel.Release)
+	c.ftrace(st)
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}

@@ -223,6 +223,9 @@ func TestRules(t *testing.T) {
 		{RuleModuleReload, false, &Input{Candidates: candidates(kr)}},
 		{RuleModuleReload, false, &Input{Candidates: candidates(lp{name: "kr", funcs: []string{"a"}, klpRelas: []string{"vmlinux"}, vermagic: kr61.vermagic})}},
 
+		{RuleFtraceIPModify, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "b"}}), Tracing: tracingFrom(t, "a (1) R I   \ttramp: 0xffffffffc0400000 (kprobe_ftrace_handler+0x0/0x1a0)\n", "")}},
+		{RuleFtraceIPModify, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "b"}}), Tracing: tracingFrom(t, "a (1) R I   \ttramp: 0xffffffffc0400000 (klp_ftrace_handler+0x0/0x130)\n", "")}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -256,6 +259,7 @@ func TestRules(t *testing.T) {
 		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
 		RuleRollbackReboot:     {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
 		RuleModuleReload:       {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
+		RuleFtraceIPModify:     {{Error, []string{"p"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -414,6 +418,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
 		{"KLP021", "rollback-needs-reboot", Warning},
+		{"KLP022", "ftrace-ipmodify-conflict", Error},
 		{"KLP024", "module-reload-relocs", Warning},
 	}
 	if len(Rules) != len(want) {

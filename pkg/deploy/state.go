@@ -50,6 +50,9 @@ type State struct {
 	Schema  string   `json:"schema"`
 	Kernel  Kernel   `json:"kernel"`
 	Patches []*Patch `json:"patches"`
+	// Tracing is what the host's ftrace showed of IPMODIFY and DIRECT
+	// users when the state was captured; nil when not read.
+	Tracing *Tracing `json:"tracing,omitempty"`
 	// Ignored lists, by JSON path, the fields of the document read that
 	// this reader does not know: a newer writer's, or a typo. It is not
 	// part of the document.

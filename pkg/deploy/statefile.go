@@ -191,6 +191,9 @@ func validate(s *State) *StateError {
 			inTransition = i
 		}
 	}
+	if s.Tracing != nil {
+		return validateTracing(s.Tracing)
+	}
 	return nil
 }
 
