@@ -34,6 +34,11 @@ type deployCaptureOptions struct {
 	order   []string
 	out     string
 	json    bool
+	// stacks records the sleeping tasks of proc; stacksFile those of a
+	// file gathered on a host.
+	stacks     bool
+	proc       string
+	stacksFile string
 }
 
 func newDeployCaptureCmd() *cobra.Command {
@@ -51,6 +56,10 @@ usr/lib/klpack/<kernel>/*/manifest.json, give each patch its layer; one that
 disagrees with the module file is reported, not joined. Without --modules,
 the modules are those under <root>/usr/lib/klpack.
 The load order is stack_order (Linux 6.13+), else --order, else a guess.
+--stacks records the tasks asleep in the kernel, with their kernel stacks,
+from /proc (run as root; --proc for another tree); --stacks-file records
+those of a file gathered on a host (docs/deployed-state.md, Stacks file).
+check names those a transition of a release would wait for (KLP020).
 Exit 0 when the state was written, 2 on bad input.`,
 		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +75,10 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.StringSliceVar(&o.order, "order", nil, "patch names, oldest first, for kernels without stack_order")
 	f.StringVarP(&o.out, "output", "o", "", "write the state to FILE (atomically) instead of stdout")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
+	f.BoolVar(&o.stacks, "stacks", false, "record the tasks asleep in the kernel and their stacks, from --proc")
+	f.StringVar(&o.proc, "proc", "/proc", "the /proc tree --stacks reads")
+	f.StringVar(&o.stacksFile, "stacks-file", "", "record the sleeping tasks of a stacks file gathered on a host (grep -aH '' .../stat .../stack)")
+	cmd.MarkFlagsMutuallyExclusive("stacks", "stacks-file")
 	cmd.MarkFlagRequired("sysfs")
 	return cmd
 }
@@ -91,14 +104,27 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 	if len(modules) == 0 {
 		modules = []string{filepath.Join(o.root, filepath.FromSlash(capture.InstalledDir))}
 	}
-	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, &capture.CaptureOptions{
+	copts := &capture.CaptureOptions{
 		KernelRelease: o.release,
 		KernelModel:   o.model,
 		Order:         o.order,
 		Root:          sysfs.FS(host),
-	})
+		StacksFile:    o.stacksFile,
+	}
+	if o.stacks {
+		proc, err := os.OpenRoot(o.proc)
+		if err != nil {
+			return &exitError{exitInput, fmt.Errorf("--proc: %w", err)}
+		}
+		defer proc.Close()
+		copts.Proc = sysfs.FS(proc)
+	}
+	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, copts)
 	if se, ok := errors.AsType[*sysfs.Error](err); ok {
 		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))
+	}
+	if se, ok := errors.AsType[*capture.StacksError](err); ok && o.stacks {
+		se.Path = filepath.Join(o.proc, filepath.FromSlash(se.Path))
 	}
 	if err != nil {
 		return &exitError{exitInput, err}

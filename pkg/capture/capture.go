@@ -42,6 +42,13 @@ type CaptureOptions struct {
 	// InstalledDir/<release> give each patch its layer and, where module
 	// file and sysfs do not tell, its replace. Nil: none are read.
 	Root fs.FS
+	// Proc, when set, is the host's /proc (sysfs.FS of an os.Root): the
+	// tasks asleep in the kernel are recorded in the state's Tasks
+	// (ReadProcStacks).
+	Proc fs.FS
+	// StacksFile, when set, is a stacks file gathered on the host
+	// (DecodeStacks) whose tasks are recorded instead.
+	StacksFile string
 	// Scan tunes the scan of module files.
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
@@ -102,7 +109,33 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 		return nil, nil, err
 	}
 	log.Debug("scanned modules", "livepatch names", len(mods.byName))
-	return join(tree, mods, opts)
+	tasks, from, err := stacks(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, rep, err := join(tree, mods, opts)
+	if err != nil || from == "" {
+		return st, rep, err
+	}
+	st.Tasks = tasks
+	rep.add(EntryInfo, "", "", "stacks: %d tasks asleep in the kernel, from %s", len(tasks), from)
+	return st, rep, nil
+}
+
+// stacks reads the sleeping tasks the options ask for; from says where
+// they came from, "" when none were asked for.
+func stacks(ctx context.Context, opts *CaptureOptions) ([]deploy.Task, string, error) {
+	switch {
+	case opts.Proc != nil && opts.StacksFile != "":
+		return nil, "", fmt.Errorf("stacks: give /proc or a stacks file, not both")
+	case opts.Proc != nil:
+		ts, err := ReadProcStacks(ctx, opts.Proc)
+		return ts, "/proc", err
+	case opts.StacksFile != "":
+		ts, err := ReadStacksFile(opts.StacksFile)
+		return ts, safetext.Quote(opts.StacksFile), err
+	}
+	return nil, "", nil
 }
 
 // scanned is what the module directories hold: livepatch records by

@@ -191,7 +191,7 @@ func validate(s *State) *StateError {
 			inTransition = i
 		}
 	}
-	return nil
+	return validateTasks(s.Tasks)
 }
 
 // SortPatches sorts patches by load order, oldest first, keeping ties in
