@@ -198,6 +198,9 @@ func TestRules(t *testing.T) {
 		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
 		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
 
+		{RuleTransitionBlocker, true, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"a"}})}},
+		{RuleTransitionBlocker, false, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"b"}})}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -229,6 +232,7 @@ func TestRules(t *testing.T) {
 		RuleHookMoves:          {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
 		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
 		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
+		RuleTransitionBlocker:  {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -386,6 +390,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP016", "hook-moves", Warning},
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
+		{"KLP020", "transition-blocker", Warning},
 	}
 	if len(Rules) != len(want) {
 		t.Errorf("%d rules, want %d: a new rule needs its line here", len(Rules), len(want))
