@@ -77,7 +77,7 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
 	f.BoolVar(&o.stacks, "stacks", false, "record the tasks asleep in the kernel and their stacks, from --proc")
 	f.StringVar(&o.proc, "proc", "/proc", "the /proc tree --stacks reads")
-	f.StringVar(&o.stacksFile, "stacks-file", "", "record the sleeping tasks of a stacks file gathered on a host (grep -aH '' .../stat .../stack)")
+	f.StringVar(&o.stacksFile, "stacks-file", "", "record the sleeping tasks of a stacks file gathered on a host (docs/deployed-state.md, Stacks file)")
 	cmd.MarkFlagsMutuallyExclusive("stacks", "stacks-file")
 	cmd.MarkFlagRequired("sysfs")
 	return cmd

@@ -109,7 +109,7 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 		return nil, nil, err
 	}
 	log.Debug("scanned modules", "livepatch names", len(mods.byName))
-	tasks, from, err := stacks(ctx, opts)
+	tasks, denied, from, err := stacks(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,23 +119,27 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 	}
 	st.Tasks = tasks
 	rep.add(EntryInfo, "", "", "stacks: %d tasks asleep in the kernel, from %s", len(tasks), from)
+	if len(denied) > 0 {
+		rep.add(EntryNote, "", "", "stacks: the kernel refused the stacks of %d tasks (%s first), which are not recorded: check cannot tell whether they would block a transition", len(denied), safetext.Quote(denied[0]))
+	}
 	return st, rep, nil
 }
 
-// stacks reads the sleeping tasks the options ask for; from says where
-// they came from, "" when none were asked for.
-func stacks(ctx context.Context, opts *CaptureOptions) ([]deploy.Task, string, error) {
+// stacks reads the sleeping tasks the options ask for, and the stacks
+// /proc refused; from says where they came from, "" when none were asked
+// for.
+func stacks(ctx context.Context, opts *CaptureOptions) (ts []deploy.Task, denied []string, from string, err error) {
 	switch {
 	case opts.Proc != nil && opts.StacksFile != "":
-		return nil, "", fmt.Errorf("stacks: give /proc or a stacks file, not both")
+		return nil, nil, "", fmt.Errorf("stacks: give /proc or a stacks file, not both")
 	case opts.Proc != nil:
-		ts, err := ReadProcStacks(ctx, opts.Proc)
-		return ts, "/proc", err
+		ts, denied, err = ReadProcStacks(ctx, opts.Proc)
+		return ts, denied, "/proc", err
 	case opts.StacksFile != "":
-		ts, err := ReadStacksFile(opts.StacksFile)
-		return ts, safetext.Quote(opts.StacksFile), err
+		ts, err = ReadStacksFile(opts.StacksFile)
+		return ts, nil, safetext.Quote(opts.StacksFile), err
 	}
-	return nil, "", nil
+	return nil, nil, "", nil
 }
 
 // scanned is what the module directories hold: livepatch records by

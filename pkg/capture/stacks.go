@@ -62,13 +62,17 @@ func (e *StacksError) Unwrap() error { return e.Err }
 // (PID/task/TID) is read: stat for its state, comm and PF_KTHREAD, stack
 // for its frames. Tasks that run (R), are dead (Z, X) or show no frame are
 // left out; a task that exits while it is read is skipped. Reading
-// another task's stack needs root: a refusal is an error.
-func ReadProcStacks(ctx context.Context, proc fs.FS) ([]deploy.Task, error) {
+// another task's stack needs root: a task whose stack the kernel refuses
+// (a container's init, under a sandbox) is left out and named in
+// unreadable; when every stack is refused, that is an error.
+func ReadProcStacks(ctx context.Context, proc fs.FS) (tasks []deploy.Task, unreadable []string, err error) {
 	pids, err := numbered(proc, ".")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []deploy.Task
+	var denied []string
+	var firstDenied error
 	seen := 0
 	for _, pid := range pids {
 		tids, err := numbered(proc, pid+"/task")
@@ -76,14 +80,14 @@ func ReadProcStacks(ctx context.Context, proc fs.FS) ([]deploy.Task, error) {
 			continue // exited
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, tid := range tids {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if seen++; seen > maxHostTasks {
-				return nil, &StacksError{Path: ".", Msg: fmt.Sprintf("more than %d tasks", maxHostTasks)}
+				return nil, nil, &StacksError{Path: ".", Msg: fmt.Sprintf("more than %d tasks", maxHostTasks)}
 			}
 			dir := pid + "/task/" + tid
 			stat, err := readProcFile(proc, dir+"/stat", maxStat)
@@ -91,11 +95,11 @@ func ReadProcStacks(ctx context.Context, proc fs.FS) ([]deploy.Task, error) {
 				continue
 			}
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			t, err := parseStat(stat)
 			if err != nil {
-				return nil, &StacksError{Path: dir + "/stat", Msg: err.Error()}
+				return nil, nil, &StacksError{Path: dir + "/stat", Msg: err.Error()}
 			}
 			if !asleep(t.State) {
 				continue
@@ -104,23 +108,33 @@ func ReadProcStacks(ctx context.Context, proc fs.FS) ([]deploy.Task, error) {
 			if gone(err) {
 				continue
 			}
+			if errors.Is(err, fs.ErrPermission) {
+				denied = append(denied, dir+"/stack")
+				if firstDenied == nil {
+					firstDenied = err
+				}
+				continue
+			}
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if t.Frames, err = parseStack(stack, dir+"/stack", 0); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if len(t.Frames) == 0 {
 				continue
 			}
 			if len(out) == deploy.MaxTasks {
-				return nil, &StacksError{Path: ".", Msg: fmt.Sprintf("more than %d sleeping tasks", deploy.MaxTasks)}
+				return nil, nil, &StacksError{Path: ".", Msg: fmt.Sprintf("more than %d sleeping tasks", deploy.MaxTasks)}
 			}
 			out = append(out, *t)
 		}
 	}
+	if len(out) == 0 && firstDenied != nil {
+		return nil, nil, firstDenied
+	}
 	sortTasks(out)
-	return out, nil
+	return out, denied, nil
 }
 
 // gone is a task that exited between the directory read and the file's.
