@@ -112,7 +112,7 @@ func procDir() *fstest.MapFile { return &fstest.MapFile{Mode: fs.ModeDir | 0o555
 // holdStack is what /proc shows of e2e_hold's thread.
 const holdStack = "[<0>] e2e_hold_sleep+0x5c/0xa0 [e2e_hold]\n[<0>] e2e_hold_thread+0x12/0x40 [e2e_hold]\n[<0>] kthread+0xe8/0x110\n[<0>] ret_from_fork+0x34/0x50\n[<0>] ret_from_fork_asm+0x1a/0x30\n"
 
-var holdFrames = []deploy.Frame{{"e2e_hold_sleep", "e2e_hold"}, {"e2e_hold_thread", "e2e_hold"}, {"kthread", ""}, {"ret_from_fork", ""}, {"ret_from_fork_asm", ""}}
+var holdFrames = []deploy.Frame{{Function: "e2e_hold_sleep", Module: "e2e_hold"}, {Function: "e2e_hold_thread", Module: "e2e_hold"}, {Function: "kthread"}, {Function: "ret_from_fork"}, {Function: "ret_from_fork_asm"}}
 
 func TestReadProcStacks(t *testing.T) {
 	proc := fstest.MapFS{

@@ -142,7 +142,9 @@ func TestTransitionBlockers(t *testing.T) {
 				t.Fatalf("%d KLP020 findings, want %d: %+v", len(got), len(tt.want), got)
 			}
 			// Findings sort by patches: so do the wants.
-			slices.SortStableFunc(tt.want, func(a, b want) int { return strings.Compare(strings.Join(a.patches, ","), strings.Join(b.patches, ",")) })
+			slices.SortStableFunc(tt.want, func(a, b want) int {
+				return strings.Compare(strings.Join(a.patches, ","), strings.Join(b.patches, ","))
+			})
 			for i, w := range tt.want {
 				f := got[i]
 				if f.Severity != Warning || f.Name != "transition-blocker" {
@@ -182,4 +184,3 @@ func TestTransitionBlockersPendingDeployed(t *testing.T) {
 		t.Errorf("rules %v: want KLP014 and no KLP020", rules)
 	}
 }
-
