@@ -116,12 +116,14 @@ var holdFrames = []deploy.Frame{{Function: "e2e_hold_sleep", Module: "e2e_hold"}
 
 func TestReadProcStacks(t *testing.T) {
 	proc := fstest.MapFS{
-		"self":                 &fstest.MapFile{Data: []byte("412"), Mode: fs.ModeSymlink},
-		"version":              procFile("Linux version 6.1.0\n"),
-		"412/task/412/stat":    procFile(stat("412", "e2e_hold", "D", kflags)),
-		"412/task/412/stack":   procFile(holdStack),
-		"500/task/500/stat":    procFile(stat("500", "bash", "R", 0)),
-		"500/task/500/stack":   procFile(""),
+		"self":               &fstest.MapFile{Data: []byte("412"), Mode: fs.ModeSymlink},
+		"version":            procFile("Linux version 6.1.0\n"),
+		"412/task/412/stat":  procFile(stat("412", "e2e_hold", "D", kflags)),
+		"412/task/412/stack": procFile(holdStack),
+		"500/task/500/stat":  procFile(stat("500", "bash", "R", 0)),
+		// Runnable but preempted: the kernel shows its stack, yet it runs
+		// on at once and is not recorded.
+		"500/task/500/stack":   procFile("[<0>] f+0x1/0x2\n"),
 		"600/task/600/stat":    procFile(stat("600", "idle", "S", 0)),
 		"600/task/600/stack":   procFile(""),
 		"700/task/700/stat":    procFile(stat("700", "srv", "S", 0)),
@@ -265,6 +267,7 @@ const gathered = `/proc/412/task/412/stat:412 (e2e_hold) D 2 0 0 0 -1 2130240 0 
 /proc/700/task/701/stat:701 (evil
 /proc/700/task/701/stat:/proc/9/task/9/stack:[<0>] forged+0x1/0x2) D 1 700 700 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0
 /proc/800/task/800/stat:800 (bash) R 1 800 800 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0
+/proc/800/task/800/stack:[<0>] preempted_in+0x1/0x2
 /proc/412/task/412/stack:[<0>] e2e_hold_sleep+0x5c/0xa0 [e2e_hold]
 /proc/412/task/412/stack:[<0>] e2e_hold_thread+0x12/0x40 [e2e_hold]
 /proc/412/task/412/stack:[<0>] kthread+0xe8/0x110
