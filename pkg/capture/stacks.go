@@ -371,6 +371,7 @@ func DecodeStacks(b []byte, name string) ([]deploy.Task, error) {
 	type files struct {
 		stat, stack     []byte
 		statAt, stackAt int
+		stackLines      int
 	}
 	byDir := map[string]*files{}
 	var dirs []string
@@ -409,7 +410,7 @@ func DecodeStacks(b []byte, name string) ([]deploy.Task, error) {
 		}
 		if f.stackAt == 0 {
 			f.stackAt = lineNo
-		} else if len(f.stack) > 0 && lineNo != f.stackAt+bytes.Count(f.stack, []byte{'\n'}) {
+		} else if lineNo != f.stackAt+f.stackLines {
 			// Line numbers in errors count from stackAt: a thread's stack
 			// is one run of lines, as grep prints a file.
 			return nil, &StacksError{Path: name, Line: lineNo, Msg: fmt.Sprintf("stack of %s: lines not together", safetext.Quote(dir))}
@@ -418,6 +419,7 @@ func DecodeStacks(b []byte, name string) ([]deploy.Task, error) {
 			return nil, &StacksError{Path: name, Line: lineNo, Msg: fmt.Sprintf("stack of %s: more than %d bytes", safetext.Quote(dir), maxStack)}
 		}
 		f.stack = append(append(f.stack, content...), '\n')
+		f.stackLines++
 	}
 	out := []deploy.Task{}
 	pids := map[int]string{}

@@ -36,14 +36,17 @@ func (c *checker) blockers(st *deploy.State, model string) error {
 	for i := range st.Tasks {
 		t := &st.Tasks[i]
 		name := strconv.Itoa(t.PID)
-		placed := false
+		// A recursive function shows twice: the task sleeps once in it.
+		var placed []codeAt
 		for _, f := range t.Frames {
 			for _, at := range where[frameKey{f.Function, f.Module}] {
-				s.Sleep(name, at.key, at.code)
-				placed = true
+				if !slices.Contains(placed, at) {
+					s.Sleep(name, at.key, at.code)
+					placed = append(placed, at)
+				}
 			}
 		}
-		if placed {
+		if len(placed) > 0 {
 			tasks[name] = t
 		}
 	}
