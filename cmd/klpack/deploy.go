@@ -38,6 +38,11 @@ type deployCaptureOptions struct {
 	tracing bool
 	// enabledFuncs and kprobes are copies of the host's files.
 	enabledFuncs, kprobes string
+	// stacks records the sleeping tasks of proc; stacksFile those of a
+	// file gathered on a host.
+	stacks     bool
+	proc       string
+	stacksFile string
 }
 
 func newDeployCaptureCmd() *cobra.Command {
@@ -60,6 +65,10 @@ With --tracing, the functions that hold an IPMODIFY or DIRECT ftrace user
 <root>/sys/kernel/tracing/enabled_functions (else debug/tracing) and
 <root>/sys/kernel/debug/kprobes/list; what is not readable is reported.
 --enabled-functions and --kprobes read copies of those files instead.
+--stacks records the tasks asleep in the kernel, with their kernel stacks,
+from /proc (run as root; --proc for another tree); --stacks-file records
+those of a file gathered on a host (docs/deployed-state.md, Stacks file).
+check names those a transition of a release would wait for (KLP020).
 Exit 0 when the state was written, 2 on bad input.`,
 		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,6 +87,10 @@ Exit 0 when the state was written, 2 on bad input.`,
 	f.BoolVar(&o.tracing, "tracing", false, "record the host's IPMODIFY/DIRECT ftrace users, from tracefs and debugfs under --root")
 	f.StringVar(&o.enabledFuncs, "enabled-functions", "", "record the IPMODIFY/DIRECT ftrace users from this copy of enabled_functions")
 	f.StringVar(&o.kprobes, "kprobes", "", "with --enabled-functions: this copy of the kprobes list names the kprobes")
+	f.BoolVar(&o.stacks, "stacks", false, "record the tasks asleep in the kernel and their stacks, from --proc")
+	f.StringVar(&o.proc, "proc", "/proc", "the /proc tree --stacks reads")
+	f.StringVar(&o.stacksFile, "stacks-file", "", "record the sleeping tasks of a stacks file gathered on a host (docs/deployed-state.md, Stacks file)")
+	cmd.MarkFlagsMutuallyExclusive("stacks", "stacks-file")
 	cmd.MarkFlagRequired("sysfs")
 	return cmd
 }
@@ -108,13 +121,25 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 		KernelModel:   o.model,
 		Order:         o.order,
 		Root:          sysfs.FS(host),
+		StacksFile:    o.stacksFile,
 	}
 	if err := o.readTracing(host, opts); err != nil {
 		return &exitError{exitInput, err}
 	}
+	if o.stacks {
+		proc, err := os.OpenRoot(o.proc)
+		if err != nil {
+			return &exitError{exitInput, fmt.Errorf("--proc: %w", err)}
+		}
+		defer proc.Close()
+		opts.Proc = sysfs.FS(proc)
+	}
 	state, rep, err := capture.Capture(cmd.Context(), sysfs.FS(root), modules, opts)
 	if se, ok := errors.AsType[*sysfs.Error](err); ok {
 		se.Path = filepath.Join(o.sysfs, filepath.FromSlash(se.Path))
+	}
+	if se, ok := errors.AsType[*capture.StacksError](err); ok && o.stacks {
+		se.Path = filepath.Join(o.proc, filepath.FromSlash(se.Path))
 	}
 	if err != nil {
 		return &exitError{exitInput, err}

@@ -48,6 +48,13 @@ type CaptureOptions struct {
 	// TracingNotes are said in the report as notes: what of the host's
 	// tracing could not be read.
 	TracingNotes []string
+	// Proc, when set, is the host's /proc (sysfs.FS of an os.Root): the
+	// tasks asleep in the kernel are recorded in the state's Tasks
+	// (ReadProcStacks).
+	Proc fs.FS
+	// StacksFile, when set, is a stacks file gathered on the host
+	// (DecodeStacks) whose tasks are recorded instead.
+	StacksFile string
 	// Scan tunes the scan of module files.
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
@@ -108,7 +115,37 @@ func Capture(ctx context.Context, fsys fs.FS, moduleDirs []string, opts *Capture
 		return nil, nil, err
 	}
 	log.Debug("scanned modules", "livepatch names", len(mods.byName))
-	return join(tree, mods, opts)
+	tasks, denied, from, err := stacks(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, rep, err := join(tree, mods, opts)
+	if err != nil || from == "" {
+		return st, rep, err
+	}
+	st.Tasks = tasks
+	rep.add(EntryInfo, "", "", "stacks: %d tasks asleep in the kernel, from %s", len(tasks), from)
+	if len(denied) > 0 {
+		rep.add(EntryNote, "", "", "stacks: the kernel refused the stacks of %d tasks (%s first), which are not recorded: check cannot tell whether they would block a transition", len(denied), safetext.Quote(denied[0]))
+	}
+	return st, rep, nil
+}
+
+// stacks reads the sleeping tasks the options ask for, and the stacks
+// /proc refused; from says where they came from, "" when none were asked
+// for.
+func stacks(ctx context.Context, opts *CaptureOptions) (ts []deploy.Task, denied []string, from string, err error) {
+	switch {
+	case opts.Proc != nil && opts.StacksFile != "":
+		return nil, nil, "", fmt.Errorf("stacks: give /proc or a stacks file, not both")
+	case opts.Proc != nil:
+		ts, denied, err = ReadProcStacks(ctx, opts.Proc)
+		return ts, denied, "/proc", err
+	case opts.StacksFile != "":
+		ts, err = ReadStacksFile(opts.StacksFile)
+		return ts, nil, safetext.Quote(opts.StacksFile), err
+	}
+	return nil, nil, "", nil
 }
 
 // scanned is what the module directories hold: livepatch records by

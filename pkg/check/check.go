@@ -136,6 +136,9 @@ func Check(in *Input) (*Report, error) {
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}
+	if err := c.blockers(st, model); err != nil {
+		return nil, err
+	}
 	applyAcks(rep.Findings, in.Acks)
 	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
 		if a.Severity != b.Severity {

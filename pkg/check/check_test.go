@@ -226,6 +226,9 @@ func TestRules(t *testing.T) {
 		{RuleFtraceIPModify, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "b"}}), Tracing: tracingFrom(t, "a (1) R I   \ttramp: 0xffffffffc0400000 (kprobe_ftrace_handler+0x0/0x1a0)\n", "")}},
 		{RuleFtraceIPModify, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a", "b"}}), Tracing: tracingFrom(t, "a (1) R I   \ttramp: 0xffffffffc0400000 (klp_ftrace_handler+0x0/0x130)\n", "")}},
 
+		{RuleTransitionBlocker, true, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"a"}})}},
+		{RuleTransitionBlocker, false, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"b"}})}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -260,6 +263,7 @@ func TestRules(t *testing.T) {
 		RuleRollbackReboot:     {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
 		RuleModuleReload:       {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
 		RuleFtraceIPModify:     {{Error, []string{"p"}, []string{"vmlinux/a,1"}}},
+		RuleTransitionBlocker:  {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -417,6 +421,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP016", "hook-moves", Warning},
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
+		{"KLP020", "transition-blocker", Warning},
 		{"KLP021", "rollback-needs-reboot", Warning},
 		{"KLP022", "ftrace-ipmodify-conflict", Error},
 		{"KLP024", "module-reload-relocs", Warning},

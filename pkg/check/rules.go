@@ -74,6 +74,7 @@ const (
 	RuleHookMoves          = "KLP016"
 	RuleHookLost           = "KLP017"
 	RuleReplaceUnknown     = "KLP018"
+	RuleTransitionBlocker  = "KLP020"
 	RuleRollbackReboot     = "KLP021"
 	RuleFtraceIPModify     = "KLP022"
 	RuleModuleReload       = "KLP024"
@@ -117,6 +118,8 @@ var Rules = []Rule{
 		"klpack could not read whether this patch is an atomic replace: the module builds its klp_patch at init (kpatch-build, klp-build) in code klpack does not follow, or without the debug information or layout table to read it. Replace decides which deployed patches survive the load, so every other answer of this check assumed it false and may be wrong. Declare it in the release manifest (modules[].replace), or scan a module with debug information."},
 	{RuleHookLost, "hook-lost", Error,
 		"Loading this replace patch replaces a patch with BPF hook points that the new patch does not declare. After the transition nothing runs the hook functions, so the BPF programs that override them per cgroup stop working and cannot be re-attached. Carry the hook points (KLPACK_HOOK) in the new patch, or keep them in a patch this one does not replace."},
+	{RuleTransitionBlocker, "transition-blocker", Warning,
+		"A livepatch transition completes only when no task sleeps with a function it changes on its stack (klp_check_stack): the original of a function the patch patches, or the copy of a patch it replaces. A task the host's captured stacks show asleep in such code keeps the transition pending, and while it is pending the kernel refuses every other livepatch load and disable (EBUSY). User tasks in interruptible sleep get a fake signal after about 15 s; kernel threads get none, are woken only from interruptible sleep, and one that sleeps in the function for good stalls the transition for good. Patch another function (the caller's loop or what it calls after it wakes), give the kernel thread a sleep outside the patched function, retry the load when the task has left, or, knowing the task never returns through the old code, force the transition."},
 	{RuleRollbackReboot, "rollback-needs-reboot", Warning,
 		"Going back from this release to the deployed one cannot happen in place: the kernel refuses the old patch over the new one (klp_state versions never go down, a replace must carry every state), its module can never be unloaded and loaded again (its transition was forced), or it has the same module name as the new one. A fleet that must roll back then either disables the new release first, leaving the functions unpatched meanwhile, or reboots into the old release. Decide before shipping: keep the states and module names compatible with the previous release, or plan rollbacks as reboots."},
 	{RuleFtraceIPModify, "ftrace-ipmodify-conflict", Error,

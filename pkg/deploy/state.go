@@ -53,6 +53,11 @@ type State struct {
 	// Tracing is what the host's ftrace showed of IPMODIFY and DIRECT
 	// users when the state was captured; nil when not read.
 	Tracing *Tracing `json:"tracing,omitempty"`
+	// Tasks are the tasks asleep in the kernel when the state was
+	// captured (deploy capture --stacks), with their stacks; absent when
+	// not recorded. check names those that would keep a transition
+	// pending (rule KLP020).
+	Tasks []Task `json:"tasks,omitempty"`
 	// Ignored lists, by JSON path, the fields of the document read that
 	// this reader does not know: a newer writer's, or a typo. It is not
 	// part of the document.

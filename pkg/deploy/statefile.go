@@ -192,9 +192,11 @@ func validate(s *State) *StateError {
 		}
 	}
 	if s.Tracing != nil {
-		return validateTracing(s.Tracing)
+		if err := validateTracing(s.Tracing); err != nil {
+			return err
+		}
 	}
-	return nil
+	return validateTasks(s.Tasks)
 }
 
 // SortPatches sorts patches by load order, oldest first, keeping ties in

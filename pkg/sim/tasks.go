@@ -190,3 +190,28 @@ func (s *Sim) force(name string, st *Step) ([]*funcStack, *refusal) {
 	}
 	return s.complete(st), nil
 }
+
+// Sleep puts a task asleep in code's version of key (a patch's name, or
+// Original), as a capture of a host's stacks found it: it has switched to
+// the state the kernel is in, and the next transition checks it as
+// klp_check_stack_func does. name identifies the task; a task with frames
+// in several functions sleeps once per function under the same name.
+func (s *Sim) Sleep(name string, key klp.FuncKey, code string) {
+	s.tasks = append(s.tasks, &task{name: name, key: key, code: code, switched: true})
+}
+
+// Blocking lists the tasks that keep the pending transition open: those
+// not switched, each with the function and code it sleeps in; none when
+// no transition is pending.
+func (s *Sim) Blocking() []TaskEntry {
+	if s.trans == nil {
+		return nil
+	}
+	var out []TaskEntry
+	for _, t := range s.tasks {
+		if !t.switched {
+			out = append(out, TaskEntry{Name: t.name, Function: t.key.String(), Code: t.code})
+		}
+	}
+	return out
+}
