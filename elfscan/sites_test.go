@@ -1,0 +1,200 @@
+package elfscan
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klpack/klpack/internal/elf64"
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+var sitesDir = filepath.Join("testdata", "sites")
+
+// TestSitesModules reads the committed fixtures: the target's pr_debug is
+// a dyndbg site of e2e_dbg_poke, named by its format and line; the patch
+// that drops it has none; the one that keeps it has it in its new
+// function; the xz copy reads the same; a module without sites lists none.
+func TestSitesModules(t *testing.T) {
+	dbg := klp.Site{Kind: klp.SiteDyndbg, Name: "klpe-dbg poke %d\n", Detail: "e2e_dbg.c:19"}
+	tests := []struct {
+		path   string
+		object string
+		want   map[string][][]klp.Site
+	}{
+		{filepath.Join(sitesDir, "e2e_dbg.ko"), "e2e_dbg", map[string][][]klp.Site{"e2e_dbg_poke": {{dbg}}}},
+		{filepath.Join(sitesDir, "e2e_dbg.ko.xz"), "e2e_dbg", map[string][][]klp.Site{"e2e_dbg_poke": {{dbg}}}},
+		{filepath.Join(sitesDir, "e2e_nodbg.ko"), "e2e_nodbg", map[string][][]klp.Site{}},
+		{filepath.Join(sitesDir, "e2e_keepdbg.ko"), "e2e_keepdbg", map[string][][]klp.Site{
+			"livepatch_e2e_dbg_poke": {{{Kind: klp.SiteDyndbg, Name: "klpe-dbg poke %d\n", Detail: "e2e_dbgpatch.h:14"}}},
+		}},
+		{filepath.Join(koDir, "6.1.0-56-amd64", "klpack_target.ko.zst"), "klpack_target", map[string][][]klp.Site{}},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.path), func(t *testing.T) {
+			got, err := OpenSites(tt.path)
+			if err != nil {
+				t.Fatalf("OpenSites(%q) = %v", tt.path, err)
+			}
+			if got.Object != tt.object {
+				t.Errorf("OpenSites(%q).Object = %q, want %q", tt.path, got.Object, tt.object)
+			}
+			if d := cmp.Diff(tt.want, got.Funcs); d != "" {
+				t.Errorf("OpenSites(%q).Funcs (-want +got):\n%s", tt.path, d)
+			}
+		})
+	}
+}
+
+// TestSitesReal reads distribution and test-kernel objects: a module's
+// own tracepoint (xfs defines xfs_group_get, whose key, static call and
+// call all show it once) and vmlinux's relative tables, where __schedule
+// holds the sched_switch tracepoint and the perf_sched_events key.
+func TestSitesReal(t *testing.T) {
+	vmlinux, _ := filepath.Glob(filepath.Join(testutil.CacheDir(), "testkernel", "*", "linux", "vmlinux"))
+	slices.Sort(vmlinux)
+	tests := []struct {
+		name, path, object, fn string
+		want                   []klp.Site // sites fn must hold, each as often as listed
+	}{
+		{"xfs", filepath.Join(testutil.TreesDir(), "7.2", "usr", "lib", "modules", "7.2.13+deb14-amd64", "kernel", "fs", "xfs", "xfs.ko.xz"), "xfs", "xfs_group_get",
+			[]klp.Site{{Kind: klp.SiteTracepoint, Name: "xfs_group_get"}}},
+		{"vmlinux", first1(vmlinux), "vmlinux", "__schedule",
+			[]klp.Site{{Kind: klp.SiteStaticKey, Name: "perf_sched_events"}, {Kind: klp.SiteTracepoint, Name: "sched_switch"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := os.Stat(tt.path); tt.path == "" || err != nil {
+				testutil.Missing(t, tt.name+" not present (make fetch-trees; make e2e-testkernel)")
+			}
+			got, err := OpenSites(tt.path)
+			if err != nil {
+				t.Fatalf("OpenSites(%q) = %v", tt.path, err)
+			}
+			if got.Object != tt.object {
+				t.Errorf("Object = %q, want %q", got.Object, tt.object)
+			}
+			occ := got.Funcs[tt.fn]
+			if len(occ) != 1 {
+				t.Fatalf("%s: %d functions %s, want 1: %v", tt.path, len(occ), tt.fn, occ)
+			}
+			for _, w := range tt.want {
+				n := 0
+				for _, s := range occ[0] {
+					if s.Kind == w.Kind && s.Name == w.Name {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%s: %s holds %s %d times, want once (sites %v)", tt.path, tt.fn, w, n, occ[0])
+				}
+			}
+		})
+	}
+}
+
+func first1(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// TestSitesHostile: each broken table, symbol or header is a
+// *FormatError naming the file and what is wrong, never a panic or a
+// silent empty list.
+func TestSitesHostile(t *testing.T) {
+	path := filepath.Join(sitesDir, "e2e_dbg.ko")
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMutator(t, base)
+	le := binary.LittleEndian
+	jt := m.index("__jump_table")
+	rjt := m.index(".rela__jump_table")
+	rjtOff := m.f.Sections[rjt].Off
+	symtab := m.firstOfType(elf.SHT_SYMTAB)
+	var pokeSym uint64
+	for i, s := range m.syms() {
+		if s.Name == "e2e_dbg_poke" {
+			pokeSym = m.f.Sections[symtab].Off + uint64(i)*elf64.SymSize
+		}
+	}
+	// The third relocation of __jump_table is entry 0's key (R_X86_64_PC64).
+	keyRela := rjtOff + 2*elf64.RelaSize
+	info := func(sym, typ uint32) []byte { return le.AppendUint64(nil, uint64(sym)<<32|uint64(typ)) }
+	keySym := uint32(le.Uint64(base[keyRela+8:]) >> 32)
+	codeSym := uint32(le.Uint64(base[rjtOff+8:]) >> 32)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"jump table not whole entries", m.set(base, jt, shSize, 15), "section __jump_table: size 15 not a multiple of the 16-byte entry"},
+		{"key without relocation", poke(base, keyRela, le.AppendUint64(nil, 0)), "section __jump_table: offset 0x8: entry 0: key without a relocation"},
+		{"key relocated as 32-bit", poke(base, keyRela+8, info(keySym, uint32(elf.R_X86_64_PC32))), "entry 0: key relocated by R_X86_64_PC32, want R_X86_64_PC64"},
+		{"code relocated as absolute", poke(base, rjtOff+8, info(codeSym, uint32(elf.R_X86_64_64))), "entry 0: code relocated by R_X86_64_64, want R_X86_64_PC32"},
+		{"function past its section", poke(base, pokeSym+16, le.AppendUint64(nil, 1<<40)), "function e2e_dbg_poke (1099511627776 bytes at 0x0) outside .text"},
+		{"no symbol table", m.set(base, symtab, shType, uint64(elf.SHT_PROGBITS)), ""},
+		{"empty", nil, "empty file"},
+		{"linked, for i386", poke(poke(base, 16, le.AppendUint16(nil, uint16(elf.ET_EXEC))), 18, le.AppendUint16(nil, uint16(elf.EM_386))), "instrumentation sites are read for x86_64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "bad.ko")
+			if err := os.WriteFile(p, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := OpenSites(p)
+			if err == nil {
+				t.Fatalf("OpenSites = %v, want an error", got.Funcs)
+			}
+			if !strings.HasPrefix(err.Error(), "file "+p+": ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenSites error %q, want it to name the file and say %q", err, tt.want)
+			}
+			if _, ok := errors.AsType[*FormatError](err); !ok {
+				t.Errorf("OpenSites error %T, want a *FormatError", err)
+			}
+		})
+	}
+	fifo, _ := testutil.HostileFiles(t, 1)
+	if _, err := OpenSites(fifo); err == nil || !strings.Contains(err.Error(), fifo) {
+		t.Errorf("OpenSites(FIFO) = %v, want an error naming it", err)
+	}
+}
+
+// FuzzSites: no input panics, exactly one of sites and error comes back,
+// and sites marshal.
+func FuzzSites(f *testing.F) {
+	for _, name := range []string{"e2e_dbg.ko", "e2e_keepdbg.ko", "e2e_dbg.ko.xz"} {
+		b, err := os.ReadFile(filepath.Join(sitesDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		// The same bytes as a linked image: the relative-table reader.
+		f.Add(poke(b, 16, binary.LittleEndian.AppendUint16(nil, uint16(elf.ET_EXEC))))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := ReadSites(bytes.NewReader(b), int64(len(b)))
+		if (err == nil) == (o == nil) {
+			t.Fatalf("ReadSites = %v, %v", o, err)
+		}
+		if o != nil {
+			if _, err := json.Marshal(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
