@@ -31,6 +31,13 @@ type Input struct {
 	// hookabi.Target.Lacks says from its config or BTF; nil when unknown.
 	HookKernelLacks []string
 	Acks            []Ack
+	// Sites are the instrumentation sites of the target's objects
+	// (vmlinux and its modules) by object name, as elfscan.OpenSites reads
+	// them from the target's files; CandidateSites those of the
+	// candidates' own code, by module name. With both, KLP019 compares
+	// each patched function's original with its new function.
+	Sites          map[string]*klp.ObjectSites
+	CandidateSites map[string]*klp.ObjectSites
 	// Layers are the candidates' layers by module name (klp.LayerOffBand
 	// or klp.LayerCumulative), as a release declares them; a candidate
 	// without one is replaceable unless it declares otherwise.
@@ -127,6 +134,7 @@ func Check(in *Input) (*Report, error) {
 	c.hooks()
 	c.unknownReplace()
 	c.target()
+	c.instrumentation()
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}

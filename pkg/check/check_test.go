@@ -124,6 +124,13 @@ func traceableFrom(t *testing.T, text string) *Traceable {
 	return tr
 }
 
+var tpSwitch = klp.Site{Kind: klp.SiteTracepoint, Name: "sched_switch"}
+
+// vmlinuxSites is a target whose vmlinux function fn holds sites.
+func vmlinuxSites(fn string, sites ...klp.Site) map[string]*klp.ObjectSites {
+	return map[string]*klp.ObjectSites{"vmlinux": {Object: "vmlinux", Funcs: map[string][][]klp.Site{fn: {sites}}}}
+}
+
 // TestRules has, for every rule, a case where it fires and one where it
 // stays quiet.
 func TestRules(t *testing.T) {
@@ -198,6 +205,9 @@ func TestRules(t *testing.T) {
 		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
 		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
 
+		{RuleInstrumentationLost, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a"}}), Sites: vmlinuxSites("a", tpSwitch), CandidateSites: map[string]*klp.ObjectSites{"p": {Object: "p", Funcs: map[string][][]klp.Site{}}}}},
+		{RuleInstrumentationLost, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a"}}), Sites: vmlinuxSites("a", tpSwitch), CandidateSites: map[string]*klp.ObjectSites{"p": {Object: "p", Funcs: map[string][][]klp.Site{"p_a": {{tpSwitch}}}}}}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -211,24 +221,25 @@ func TestRules(t *testing.T) {
 		funcs   []string
 	}
 	wants := map[string][]exp{
-		RuleOffBandOverlap:     {{Error, []string{"off_1", "off_2"}, []string{"vmlinux/x,1"}}},
-		RuleReplaceNopHazard:   {{Error, []string{"cum_2", "off_1"}, []string{"vmlinux/x,1"}}},
-		RuleShadowsOffBand:     {{Warning, []string{"cum_1", "off_1"}, []string{"vmlinux/x,1"}}},
-		RuleDropsFunctions:     {{Warning, []string{"cum_2", "cum_1"}, []string{"vmlinux/b,1"}}},
-		RuleStateIncompat:      {{Error, []string{"s2", "s1"}, nil}},
-		RuleKernelMismatch:     {{Error, []string{"old"}, nil}},
-		RuleNameDeployed:       {{Error, []string{"cum_1"}, nil}},
-		RuleHookReplaceable:    {{Warning, []string{"h"}, []string{"vmlinux/hook_fn"}}},
-		RuleModelDropsOffBand:  {{Error, []string{"cum_1", "off_1"}, nil}},
-		RuleFuncMissing:        {{Error, []string{"p"}, []string{"vmlinux/nosuch,1"}}},
-		RuleFuncAmbiguous:      {{Error, []string{"p"}, []string{"vmlinux/dup,1"}}},
-		RuleSymposRange:        {{Error, []string{"p"}, []string{"vmlinux/dup,3"}}},
-		RuleNotTraceable:       {{Error, []string{"p"}, []string{"vmlinux/b,1"}}},
-		RuleKernelRefuses:      {{Error, []string{"p", "off_1"}, nil}},
-		RuleHookNotOverridable: {{Error, []string{"h"}, []string{"vmlinux/hook_fn"}}},
-		RuleHookMoves:          {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
-		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
-		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
+		RuleOffBandOverlap:      {{Error, []string{"off_1", "off_2"}, []string{"vmlinux/x,1"}}},
+		RuleReplaceNopHazard:    {{Error, []string{"cum_2", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleShadowsOffBand:      {{Warning, []string{"cum_1", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleDropsFunctions:      {{Warning, []string{"cum_2", "cum_1"}, []string{"vmlinux/b,1"}}},
+		RuleStateIncompat:       {{Error, []string{"s2", "s1"}, nil}},
+		RuleKernelMismatch:      {{Error, []string{"old"}, nil}},
+		RuleNameDeployed:        {{Error, []string{"cum_1"}, nil}},
+		RuleHookReplaceable:     {{Warning, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleModelDropsOffBand:   {{Error, []string{"cum_1", "off_1"}, nil}},
+		RuleFuncMissing:         {{Error, []string{"p"}, []string{"vmlinux/nosuch,1"}}},
+		RuleFuncAmbiguous:       {{Error, []string{"p"}, []string{"vmlinux/dup,1"}}},
+		RuleSymposRange:         {{Error, []string{"p"}, []string{"vmlinux/dup,3"}}},
+		RuleNotTraceable:        {{Error, []string{"p"}, []string{"vmlinux/b,1"}}},
+		RuleKernelRefuses:       {{Error, []string{"p", "off_1"}, nil}},
+		RuleHookNotOverridable:  {{Error, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleHookMoves:           {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
+		RuleHookLost:            {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
+		RuleReplaceUnknown:      {{Error, []string{"u"}, nil}},
+		RuleInstrumentationLost: {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -386,6 +397,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP016", "hook-moves", Warning},
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
+		{"KLP019", "instrumentation-lost", Warning},
 	}
 	if len(Rules) != len(want) {
 		t.Errorf("%d rules, want %d: a new rule needs its line here", len(Rules), len(want))
