@@ -33,7 +33,7 @@ func TestSitesModules(t *testing.T) {
 		want   map[string][][]klp.Site
 	}{
 		{filepath.Join(sitesDir, "e2e_dbg.ko"), "e2e_dbg", map[string][][]klp.Site{"e2e_dbg_poke": {{dbg}}}},
-		{filepath.Join(sitesDir, "e2e_dbg.ko.xz"), "e2e_dbg", map[string][][]klp.Site{"e2e_dbg_poke": {{dbg}}}},
+		{filepath.Join(sitesDir, "xz", "e2e_dbg.ko.xz"), "e2e_dbg", map[string][][]klp.Site{"e2e_dbg_poke": {{dbg}}}},
 		{filepath.Join(sitesDir, "e2e_nodbg.ko"), "e2e_nodbg", map[string][][]klp.Site{}},
 		{filepath.Join(sitesDir, "e2e_keepdbg.ko"), "e2e_keepdbg", map[string][][]klp.Site{
 			"livepatch_e2e_dbg_poke": {{{Kind: klp.SiteDyndbg, Name: "klpe-dbg poke %d\n", Detail: "e2e_dbgpatch.h:14"}}},
@@ -177,7 +177,7 @@ func TestSitesHostile(t *testing.T) {
 // FuzzSites: no input panics, exactly one of sites and error comes back,
 // and sites marshal.
 func FuzzSites(f *testing.F) {
-	for _, name := range []string{"e2e_dbg.ko", "e2e_keepdbg.ko", "e2e_dbg.ko.xz"} {
+	for _, name := range []string{"e2e_dbg.ko", "e2e_keepdbg.ko", filepath.Join("xz", "e2e_dbg.ko.xz")} {
 		b, err := os.ReadFile(filepath.Join(sitesDir, name))
 		if err != nil {
 			f.Fatal(err)
