@@ -19,7 +19,7 @@ func TestInstrumentationLost(t *testing.T) {
 	target := map[string]*klp.ObjectSites{
 		"vmlinux": {Object: "vmlinux", Funcs: map[string][][]klp.Site{
 			"a":   {{key, tp("x"), tp("x")}},
-			"dup": {{}, {tp("y")}},
+			"dup": {{tp("y")}, {}},
 		}},
 		"mod": {Object: "mod", Funcs: map[string][][]klp.Site{"m_fn": {{dbg}}}},
 	}
@@ -41,9 +41,10 @@ func TestInstrumentationLost(t *testing.T) {
 		{"keeps one of two tracepoint calls", []string{"a"}, target, own(map[string][]klp.Site{"p_a": {tp("x")}}),
 			[]want{{"p: a of vmlinux loses static-key k, tracepoint x while p_a runs instead", "vmlinux/a,1"}}},
 		{"keeps all", []string{"a"}, target, own(map[string][]klp.Site{"p_a": {tp("x"), key, tp("x"), tp("z")}}), nil},
-		{"sympos 2 has the site", []string{"dup,2"}, target, own(nil),
-			[]want{{"p: dup of vmlinux loses tracepoint y while p_dup runs instead", "vmlinux/dup,2"}}},
-		{"sympos 1 has none", []string{"dup,1"}, target, own(nil), nil},
+		{"sympos 1 has the site", []string{"dup,1"}, target, own(nil),
+			[]want{{"p: dup of vmlinux loses tracepoint y while p_dup runs instead", "vmlinux/dup,1"}}},
+		{"sympos 2 has none", []string{"dup,2"}, target, own(nil), nil},
+		{"sympos past the symbols", []string{"dup,3"}, target, own(nil), nil},
 		{"ambiguous without sympos", []string{"dup"}, target, own(nil), nil},
 		{"module object, dyndbg", []string{"mod/m_fn"}, target, own(nil),
 			[]want{{`p: m_fn of mod loses dyndbg "poke %d\n" (m.c:19) while p_m_fn runs instead`, "mod/m_fn,1"}}},
