@@ -26,7 +26,8 @@ type Site struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// String is "kind name", a dyndbg format quoted.
+// String is "kind name", a dyndbg format quoted; control bytes of
+// either are escaped, for the file they came from is untrusted.
 func (s Site) String() string {
 	if s.Kind == SiteDyndbg {
 		q := "dyndbg " + quoteFormat(s.Name)
@@ -35,7 +36,9 @@ func (s Site) String() string {
 		}
 		return q
 	}
-	return s.Kind + " " + s.Name
+	// Symbol names come from the file too: control bytes are escaped.
+	q := quoteFormat(s.Name)
+	return s.Kind + " " + q[1:len(q)-1]
 }
 
 // quoteFormat shows a format string on one line: its newline as \n, other
