@@ -88,7 +88,10 @@ func newSiteSet(funcs []fn) *siteSet {
 		if a.sec != b.sec {
 			return a.sec - b.sec
 		}
-		return cmp.Compare(a.start, b.start)
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.order, b.order)
 	})
 	return &siteSet{funcs: funcs, found: make([][nSources][]klp.Site, len(funcs))}
 }
@@ -113,7 +116,13 @@ func (s *siteSet) add(sec int, off uint64, from source, site klp.Site) error {
 	if s.n++; s.n > maxSiteEntries {
 		return fmt.Errorf("more than %d instrumentation sites", maxSiteEntries)
 	}
-	s.found[i][from] = append(s.found[i][from], site)
+	// Aliases (symbols of one start) share the code, and its sites:
+	// which name a patch gives is not known here.
+	for j := i; j >= 0 && s.funcs[j].sec == sec && s.funcs[j].start == s.funcs[i].start; j-- {
+		if off < s.funcs[j].end {
+			s.found[j][from] = append(s.found[j][from], site)
+		}
+	}
 	return nil
 }
 
