@@ -40,6 +40,15 @@ func TestSitesModules(t *testing.T) {
 		}},
 		{filepath.Join(koDir, "6.1.0-56-amd64", "klpack_target.ko.zst"), "klpack_target", map[string][][]klp.Site{}},
 	}
+	// The modules klp-build and kpatch-build made patch functions without
+	// instrumentation: none listed, each named as its .modinfo says.
+	for _, p := range slices.Concat(klpBuildModules(t), kpatchModules(t)) {
+		tests = append(tests, struct {
+			path   string
+			object string
+			want   map[string][][]klp.Site
+		}{p, strings.TrimSuffix(filepath.Base(p), ".ko"), map[string][][]klp.Site{}})
+	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.path), func(t *testing.T) {
 			got, err := OpenSites(tt.path)
