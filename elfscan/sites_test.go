@@ -207,3 +207,49 @@ func FuzzSites(f *testing.F) {
 		}
 	})
 }
+
+// TestSiteNames: how a key, static call or call names its site. A
+// kpatch-build module reaches the target's keys through .klp.sym symbols;
+// modules call an exported static call through its trampoline (__SCT__);
+// the static calls preemption puts in code are no instrumentation.
+func TestSiteNames(t *testing.T) {
+	tp := func(n string) klp.Site { return klp.Site{Kind: klp.SiteTracepoint, Name: n} }
+	tests := []struct {
+		sym  string
+		kind string // "key", "call", "trace"
+		want klp.Site
+		ok   bool
+	}{
+		{"__tracepoint_sched_switch", "key", tp("sched_switch"), true},
+		{".klp.sym.vmlinux.__tracepoint_sched_switch,0", "key", tp("sched_switch"), true},
+		{"perf_sched_events", "key", klp.Site{Kind: klp.SiteStaticKey, Name: "perf_sched_events"}, true},
+		{"__tracepoint_", "key", klp.Site{Kind: klp.SiteStaticKey, Name: "__tracepoint_"}, true},
+		{"__SCK__tp_func_sched_switch", "call", tp("sched_switch"), true},
+		{"__SCT__tp_func_xfs_group_get", "call", tp("xfs_group_get"), true},
+		{"__SCK__x86_pmu_handle_irq", "call", klp.Site{Kind: klp.SiteStaticCall, Name: "x86_pmu_handle_irq"}, true},
+		{"__SCT__preempt_schedule_notrace", "call", klp.Site{}, false},
+		{"__SCK__might_resched", "call", klp.Site{}, false},
+		{"__traceiter_sched_switch", "trace", tp("sched_switch"), true},
+		{".klp.sym.vmlinux.__SCT__tp_func_sched_switch,1", "trace", tp("sched_switch"), true},
+		{"__traceiter_", "trace", klp.Site{}, false},
+		{"printk", "trace", klp.Site{}, false},
+	}
+	for _, tt := range tests {
+		var got klp.Site
+		ok := true
+		switch name := plainName(tt.sym); tt.kind {
+		case "key":
+			got = keySite(name)
+		case "call":
+			got, ok = staticCallSite(name)
+		case "trace":
+			var n string
+			if n, ok = traceCall(name); ok {
+				got = tp(n)
+			}
+		}
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s site of %q = %v, %v; want %v, %v", tt.kind, tt.sym, got, ok, tt.want, tt.ok)
+		}
+	}
+}
