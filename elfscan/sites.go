@@ -664,8 +664,15 @@ func (x *execReader) table(name string, entry uint64) (uint64, []byte, error) {
 	if !ok1 || !ok2 || start == stop {
 		return 0, nil, nil
 	}
-	sec := "__start_" + name
-	if stop < start || (stop-start)%entry != 0 || stop-start > maxExecTable {
+	// Errors name the kernel's section the bounds delimit.
+	sec := map[string]string{"static_call_sites": ".static_call_sites"}[name]
+	if sec == "" {
+		sec = name
+	}
+	if stop < start {
+		return 0, nil, formatErr(sec, 0, "table ends at %#x, before it starts at %#x", stop, start)
+	}
+	if (stop-start)%entry != 0 || stop-start > maxExecTable {
 		return 0, nil, formatErr(sec, 0, "table of %d bytes from %#x to %#x: not a whole number of %d-byte entries under %d bytes", stop-start, start, stop, entry, maxExecTable)
 	}
 	b, err := x.read(start, stop-start)
@@ -737,7 +744,7 @@ func (x *execReader) jumpTable() error {
 			site = keySite(x.symbolAt(key))
 		}
 		if err := x.set.add(0, code, fromJump, site); err != nil {
-			return formatErr("__start___jump_table", uint64(i), "entry %d: %v", i/jumpEntrySize, err)
+			return formatErr("__jump_table", uint64(i), "entry %d: %v", i/jumpEntrySize, err)
 		}
 	}
 	return nil
@@ -779,7 +786,7 @@ func (x *execReader) staticCalls() error {
 			continue
 		}
 		if err := x.set.add(0, code, fromStaticCall, site); err != nil {
-			return formatErr("__start_static_call_sites", uint64(i), "entry %d: %v", i/staticCallSiteSize, err)
+			return formatErr(".static_call_sites", uint64(i), "entry %d: %v", i/staticCallSiteSize, err)
 		}
 	}
 	return nil

@@ -39,6 +39,15 @@ func TestSitesModules(t *testing.T) {
 			"livepatch_e2e_dbg_poke": {{{Kind: klp.SiteDyndbg, Name: "klpe-dbg poke %d\n", Detail: "e2e_dbgpatch.h:14"}}},
 		}},
 		{filepath.Join(koDir, "6.1.0-56-amd64", "klpack_target.ko.zst"), "klpack_target", map[string][][]klp.Site{}},
+		// A linked image laid out as vmlinux (exec/sites_exec.c): the
+		// tracepoint shows in its key and its static call, once;
+		// preemption's static call is left out; other() holds none.
+		{filepath.Join(sitesDir, "exec", "vmlinux"), "vmlinux", map[string][][]klp.Site{"traced": {{
+			{Kind: klp.SiteDyndbg, Name: "demo %d\n", Detail: "sites_exec.c:42"},
+			{Kind: klp.SiteStaticCall, Name: "demo_call"},
+			{Kind: klp.SiteStaticKey, Name: "demo_key"},
+			{Kind: klp.SiteTracepoint, Name: "demo_tp"},
+		}}}},
 	}
 	// The modules klp-build and kpatch-build made patch functions without
 	// instrumentation: none listed, each named as its .modinfo says.
@@ -183,6 +192,80 @@ func TestSitesHostile(t *testing.T) {
 	}
 }
 
+// TestSitesHostileExec: a linked image's broken bounds, sections or
+// symbol table are *FormatErrors naming the file and what is wrong.
+func TestSitesHostileExec(t *testing.T) {
+	path := filepath.Join(sitesDir, "exec", "vmlinux")
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	symtab := f.Section(".symtab")
+	le := binary.LittleEndian
+	// value returns the file offset of symbol name's st_value, and its value.
+	value := func(name string) (uint64, uint64) {
+		for i, s := range syms {
+			if s.Name == name {
+				return symtab.Offset + uint64(i+1)*elf64.SymSize + 8, s.Value
+			}
+		}
+		t.Fatalf("%s: no symbol %s", path, name)
+		return 0, 0
+	}
+	shdr := func(name string, field int) uint64 {
+		shoff := le.Uint64(base[40:])
+		for i, s := range f.Sections {
+			if s.Name == name {
+				return shoff + uint64(i)*elf64.ShdrSize + uint64(field)
+			}
+		}
+		t.Fatalf("%s: no section %s", path, name)
+		return 0
+	}
+	stopJT, _ := value("__stop___jump_table")
+	_, startJT := value("__start___jump_table")
+	startSC, _ := value("__start_static_call_sites")
+	stopSC, _ := value("__stop_static_call_sites")
+	u64 := func(v uint64) []byte { return le.AppendUint64(nil, v) }
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"jump table ends before it starts", poke(base, stopJT, u64(startJT-16)), "section __jump_table: table ends at 0x403078, before it starts at 0x403088"},
+		{"jump table not whole entries", poke(base, stopJT, u64(startJT+8)), "not a whole number of 16-byte entries"},
+		{"static call sites in no section", poke(poke(base, startSC, u64(0x10)), stopSC, u64(0x18)), "section .static_call_sites: address 0x10 (8 bytes) in no section with contents"},
+		{"section past the end", poke(base, shdr(".text", shOffset), u64(1<<40)), "section .text: "},
+		{"no symbol table", poke(base, shdr(".symtab", shType), le.AppendUint32(nil, uint32(elf.SHT_PROGBITS))), "section .symtab: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "vmlinux")
+			if err := os.WriteFile(p, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := OpenSites(p)
+			if err == nil {
+				t.Fatalf("OpenSites = %v, want an error", got.Funcs)
+			}
+			if !strings.HasPrefix(err.Error(), "file "+p+": ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenSites error %q, want it to name the file and say %q", err, tt.want)
+			}
+			if _, ok := errors.AsType[*FormatError](err); !ok {
+				t.Errorf("OpenSites error %T, want a *FormatError", err)
+			}
+		})
+	}
+}
+
 // FuzzSites: no input panics, exactly one of sites and error comes back,
 // and sites marshal.
 func FuzzSites(f *testing.F) {
@@ -195,6 +278,11 @@ func FuzzSites(f *testing.F) {
 		// The same bytes as a linked image: the relative-table reader.
 		f.Add(poke(b, 16, binary.LittleEndian.AppendUint16(nil, uint16(elf.ET_EXEC))))
 	}
+	b, err := os.ReadFile(filepath.Join(sitesDir, "exec", "vmlinux"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := ReadSites(bytes.NewReader(b), int64(len(b)))
 		if (err == nil) == (o == nil) {
