@@ -16,6 +16,12 @@
 // Modules are 64-bit x86_64 or arm64: one for another machine or class is
 // a *FormatError naming the machine that matches ErrUnsupportedMachine.
 //
+// OpenSites lists, per function symbol of an x86_64 module or vmlinux,
+// the instrumentation its code holds (tracepoints, static keys, static
+// calls, dynamic-debug sites): what a livepatch of the function loses
+// unless its new function has them too (check's KLP019). FindTarget finds
+// a target kernel's vmlinux and modules under a directory.
+//
 // Struct layouts come from the module's DWARF, else its BTF over the
 // kernel's vmlinux BTF (Options.VmlinuxBTF), else a built-in table keyed
 // by architecture and the kernel version in vermagic; Module.LayoutSource

@@ -13,6 +13,7 @@ import (
 	"github.com/klpack/klpack/elfscan"
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/internal/safeio"
+	"github.com/klpack/klpack/internal/safetext"
 	"github.com/klpack/klpack/pkg/check"
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/ftrace"
@@ -24,6 +25,7 @@ type checkOptions struct {
 	sarifBase                                                 string
 	kernelConfig, vmlinuxBTF, file                            string
 	enabledFuncs, kprobes                                     string
+	target                                                    string
 	json                                                      bool
 }
 
@@ -109,6 +111,7 @@ func (o *checkOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
+	f.StringVar(&o.target, "target", "", "the target kernel's files (a debug package's /usr/lib/debug/lib/modules/REL, a build tree): vmlinux and modules, for the instrumentation patched functions lose")
 	enumFlag(cmd, &o.failOn, "fail-on", "error", severities, false, "fail on findings at or above: info, warning, error")
 	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml: its modules, layers, deployed state, acks and fail_on")
 }
@@ -166,7 +169,10 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		if o.model != "" {
 			in.Model = o.model
 		}
-		return in, failOn, o.targetInputs(in)
+		if err := o.targetInputs(in); err != nil {
+			return nil, 0, err
+		}
+		return in, failOn, o.siteInputs(cmd, in)
 	}
 	failOn, err := check.ParseSeverity(o.failOn)
 	if err != nil {
@@ -192,7 +198,44 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 	if in.Candidates, err = readCandidates(cmd, args); err != nil {
 		return nil, 0, err
 	}
-	return in, failOn, nil
+	return in, failOn, o.siteInputs(cmd, in)
+}
+
+// siteInputs reads, with --target, the instrumentation sites of the
+// objects the candidates patch and of the candidates' own modules. An
+// object the directory lacks is said on stderr: its functions go unjudged.
+func (o *checkOptions) siteInputs(cmd *cobra.Command, in *check.Input) error {
+	if o.target == "" {
+		return nil
+	}
+	t, err := elfscan.FindTarget(cmd.Context(), o.target)
+	if err != nil {
+		return fmt.Errorf("--target: %w", err)
+	}
+	var objects []string
+	in.CandidateSites = map[string]*klp.ObjectSites{}
+	for _, m := range in.Candidates {
+		for _, p := range m.Patches {
+			for i := range p.Objects {
+				objects = append(objects, p.Objects[i].ObjectName())
+			}
+		}
+		if m.Livepatch && elfscan.IsModuleName(m.Path) {
+			if in.CandidateSites[m.Name], err = elfscan.OpenSites(m.Path); err != nil {
+				return err
+			}
+		}
+	}
+	if in.Sites, err = t.Sites(cmd.Context(), objects); err != nil {
+		return fmt.Errorf("--target: %w", err)
+	}
+	for _, obj := range objects {
+		if in.Sites[obj] == nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "klpack: --target %s has no %s: the instrumentation of its patched functions is not checked\n", safetext.Quote(o.target), obj)
+			in.Sites[obj] = &klp.ObjectSites{Object: obj} // said once
+		}
+	}
+	return nil
 }
 
 // readCandidates reads the modules and scan documents args name, with

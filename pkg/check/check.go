@@ -35,6 +35,13 @@ type Input struct {
 	// (enabled_functions and the kprobes list, read by pkg/ftrace); nil:
 	// the deployed state's, if it has one.
 	Tracing *deploy.Tracing
+	// Sites are the instrumentation sites of the target's objects
+	// (vmlinux and its modules) by object name, as elfscan.OpenSites reads
+	// them from the target's files; CandidateSites those of the
+	// candidates' own code, by module name. With both, KLP019 compares
+	// each patched function's original with its new function.
+	Sites          map[string]*klp.ObjectSites
+	CandidateSites map[string]*klp.ObjectSites
 	// Layers are the candidates' layers by module name (klp.LayerOffBand
 	// or klp.LayerCumulative), as a release declares them; a candidate
 	// without one is replaceable unless it declares otherwise.
@@ -133,6 +140,7 @@ func Check(in *Input) (*Report, error) {
 	c.target()
 	c.moduleReload(st.Kernel.Release)
 	c.ftrace(st)
+	c.instrumentation()
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}

@@ -129,6 +129,13 @@ func traceableFrom(t *testing.T, text string) *Traceable {
 	return tr
 }
 
+var tpSwitch = klp.Site{Kind: klp.SiteTracepoint, Name: "sched_switch"}
+
+// vmlinuxSites is a target whose vmlinux function fn holds sites.
+func vmlinuxSites(fn string, sites ...klp.Site) map[string]*klp.ObjectSites {
+	return map[string]*klp.ObjectSites{"vmlinux": {Object: "vmlinux", Funcs: map[string][][]klp.Site{fn: {sites}}}}
+}
+
 // TestRules has, for every rule, a case where it fires and one where it
 // stays quiet.
 func TestRules(t *testing.T) {
@@ -206,6 +213,9 @@ func TestRules(t *testing.T) {
 		{RuleKernelRefuses, true, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", funcs: []string{"x"}})}},
 		{RuleKernelRefuses, false, &Input{Deployed: state(deploy.ModelReplaceSet, off1), Candidates: candidates(lp{name: "p", set: 1, funcs: []string{"x"}})}},
 
+		{RuleInstrumentationLost, true, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a"}}), Sites: vmlinuxSites("a", tpSwitch), CandidateSites: map[string]*klp.ObjectSites{"p": {Object: "p", Funcs: map[string][][]klp.Site{}}}}},
+		{RuleInstrumentationLost, false, &Input{Candidates: candidates(lp{name: "p", funcs: []string{"a"}}), Sites: vmlinuxSites("a", tpSwitch), CandidateSites: map[string]*klp.ObjectSites{"p": {Object: "p", Funcs: map[string][][]klp.Site{"p_a": {{tpSwitch}}}}}}},
+
 		// Going back to s1 lowers state 7 from version 2 to 1: the kernel
 		// refuses it over s2.
 		{RuleRollbackReboot, true, &Input{Deployed: state("", lp{name: "s1", replace: true, states: []klp.State{{ID: 7, Version: 1}}, funcs: []string{"a"}}), Candidates: candidates(lp{name: "s2", replace: true, states: []klp.State{{ID: 7, Version: 2}}, funcs: []string{"a"}})}},
@@ -242,28 +252,29 @@ func TestRules(t *testing.T) {
 		funcs   []string
 	}
 	wants := map[string][]exp{
-		RuleOffBandOverlap:     {{Error, []string{"off_1", "off_2"}, []string{"vmlinux/x,1"}}},
-		RuleReplaceNopHazard:   {{Error, []string{"cum_2", "off_1"}, []string{"vmlinux/x,1"}}},
-		RuleShadowsOffBand:     {{Warning, []string{"cum_1", "off_1"}, []string{"vmlinux/x,1"}}},
-		RuleDropsFunctions:     {{Warning, []string{"cum_2", "cum_1"}, []string{"vmlinux/b,1"}}},
-		RuleStateIncompat:      {{Error, []string{"s2", "s1"}, nil}},
-		RuleKernelMismatch:     {{Error, []string{"old"}, nil}},
-		RuleNameDeployed:       {{Error, []string{"cum_1"}, nil}},
-		RuleHookReplaceable:    {{Warning, []string{"h"}, []string{"vmlinux/hook_fn"}}},
-		RuleModelDropsOffBand:  {{Error, []string{"cum_1", "off_1"}, nil}},
-		RuleFuncMissing:        {{Error, []string{"p"}, []string{"vmlinux/nosuch,1"}}},
-		RuleFuncAmbiguous:      {{Error, []string{"p"}, []string{"vmlinux/dup,1"}}},
-		RuleSymposRange:        {{Error, []string{"p"}, []string{"vmlinux/dup,3"}}},
-		RuleNotTraceable:       {{Error, []string{"p"}, []string{"vmlinux/b,1"}}},
-		RuleKernelRefuses:      {{Error, []string{"p", "off_1"}, nil}},
-		RuleHookNotOverridable: {{Error, []string{"h"}, []string{"vmlinux/hook_fn"}}},
-		RuleHookMoves:          {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
-		RuleHookLost:           {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
-		RuleReplaceUnknown:     {{Error, []string{"u"}, nil}},
-		RuleRollbackReboot:     {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
-		RuleModuleReload:       {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
-		RuleFtraceIPModify:     {{Error, []string{"p"}, []string{"vmlinux/a,1"}}},
-		RuleTransitionBlocker:  {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
+		RuleOffBandOverlap:      {{Error, []string{"off_1", "off_2"}, []string{"vmlinux/x,1"}}},
+		RuleReplaceNopHazard:    {{Error, []string{"cum_2", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleShadowsOffBand:      {{Warning, []string{"cum_1", "off_1"}, []string{"vmlinux/x,1"}}},
+		RuleDropsFunctions:      {{Warning, []string{"cum_2", "cum_1"}, []string{"vmlinux/b,1"}}},
+		RuleStateIncompat:       {{Error, []string{"s2", "s1"}, nil}},
+		RuleKernelMismatch:      {{Error, []string{"old"}, nil}},
+		RuleNameDeployed:        {{Error, []string{"cum_1"}, nil}},
+		RuleHookReplaceable:     {{Warning, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleModelDropsOffBand:   {{Error, []string{"cum_1", "off_1"}, nil}},
+		RuleFuncMissing:         {{Error, []string{"p"}, []string{"vmlinux/nosuch,1"}}},
+		RuleFuncAmbiguous:       {{Error, []string{"p"}, []string{"vmlinux/dup,1"}}},
+		RuleSymposRange:         {{Error, []string{"p"}, []string{"vmlinux/dup,3"}}},
+		RuleNotTraceable:        {{Error, []string{"p"}, []string{"vmlinux/b,1"}}},
+		RuleKernelRefuses:       {{Error, []string{"p", "off_1"}, nil}},
+		RuleHookNotOverridable:  {{Error, []string{"h"}, []string{"vmlinux/hook_fn"}}},
+		RuleHookMoves:           {{Warning, []string{"h2", "h1"}, []string{"hook_fn"}}},
+		RuleHookLost:            {{Error, []string{"c2", "h1"}, []string{"hook_fn"}}},
+		RuleReplaceUnknown:      {{Error, []string{"u"}, nil}},
+		RuleInstrumentationLost: {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
+		RuleRollbackReboot:      {{Warning, []string{"s1"}, []string{"vmlinux/a,1"}}},
+		RuleModuleReload:        {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
+		RuleFtraceIPModify:      {{Error, []string{"p"}, []string{"vmlinux/a,1"}}},
+		RuleTransitionBlocker:   {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -421,6 +432,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP016", "hook-moves", Warning},
 		{"KLP017", "hook-lost", Error},
 		{"KLP018", "replace-unknown", Error},
+		{"KLP019", "instrumentation-lost", Warning},
 		{"KLP020", "transition-blocker", Warning},
 		{"KLP021", "rollback-needs-reboot", Warning},
 		{"KLP022", "ftrace-ipmodify-conflict", Error},

@@ -56,28 +56,29 @@ type Rule struct {
 
 // Rule IDs. They are stable: tools and acknowledgement files name them.
 const (
-	RuleOffBandOverlap     = "KLP001"
-	RuleReplaceNopHazard   = "KLP002"
-	RuleShadowsOffBand     = "KLP003"
-	RuleDropsFunctions     = "KLP004"
-	RuleStateIncompat      = "KLP005"
-	RuleKernelMismatch     = "KLP006"
-	RuleNameDeployed       = "KLP007"
-	RuleHookReplaceable    = "KLP008"
-	RuleModelDropsOffBand  = "KLP009"
-	RuleFuncMissing        = "KLP010"
-	RuleFuncAmbiguous      = "KLP011"
-	RuleSymposRange        = "KLP012"
-	RuleNotTraceable       = "KLP013"
-	RuleKernelRefuses      = "KLP014"
-	RuleHookNotOverridable = "KLP015"
-	RuleHookMoves          = "KLP016"
-	RuleHookLost           = "KLP017"
-	RuleReplaceUnknown     = "KLP018"
-	RuleTransitionBlocker  = "KLP020"
-	RuleRollbackReboot     = "KLP021"
-	RuleFtraceIPModify     = "KLP022"
-	RuleModuleReload       = "KLP024"
+	RuleOffBandOverlap      = "KLP001"
+	RuleReplaceNopHazard    = "KLP002"
+	RuleShadowsOffBand      = "KLP003"
+	RuleDropsFunctions      = "KLP004"
+	RuleStateIncompat       = "KLP005"
+	RuleKernelMismatch      = "KLP006"
+	RuleNameDeployed        = "KLP007"
+	RuleHookReplaceable     = "KLP008"
+	RuleModelDropsOffBand   = "KLP009"
+	RuleFuncMissing         = "KLP010"
+	RuleFuncAmbiguous       = "KLP011"
+	RuleSymposRange         = "KLP012"
+	RuleNotTraceable        = "KLP013"
+	RuleKernelRefuses       = "KLP014"
+	RuleHookNotOverridable  = "KLP015"
+	RuleHookMoves           = "KLP016"
+	RuleHookLost            = "KLP017"
+	RuleReplaceUnknown      = "KLP018"
+	RuleInstrumentationLost = "KLP019"
+	RuleTransitionBlocker   = "KLP020"
+	RuleRollbackReboot      = "KLP021"
+	RuleFtraceIPModify      = "KLP022"
+	RuleModuleReload        = "KLP024"
 )
 
 // Rules lists every rule, in ID order.
@@ -118,6 +119,8 @@ var Rules = []Rule{
 		"klpack could not read whether this patch is an atomic replace: the module builds its klp_patch at init (kpatch-build, klp-build) in code klpack does not follow, or without the debug information or layout table to read it. Replace decides which deployed patches survive the load, so every other answer of this check assumed it false and may be wrong. Declare it in the release manifest (modules[].replace), or scan a module with debug information."},
 	{RuleHookLost, "hook-lost", Error,
 		"Loading this replace patch replaces a patch with BPF hook points that the new patch does not declare. After the transition nothing runs the hook functions, so the BPF programs that override them per cgroup stop working and cannot be re-attached. Carry the hook points (KLPACK_HOOK) in the new patch, or keep them in a patch this one does not replace."},
+	{RuleInstrumentationLost, "instrumentation-lost", Warning,
+		"A livepatch function replaces the original whole: the tracepoints, static keys (jump labels), static calls and dynamic-debug sites inside the original do not run while the patch does. Tracing, perf, BPF programs on tracepoints and pr_debug output that hosts rely on go quiet, and a static key's state reaches the patch only through sites of its own. Re-add the trace_*() calls, static_branch tests and pr_debug lines to the new function (kpatch-build drops tracepoints whose keys a module defines: re-add those by hand), or acknowledge the loss with the reason."},
 	{RuleTransitionBlocker, "transition-blocker", Warning,
 		"A livepatch transition completes only when no task sleeps with a function it changes on its stack (klp_check_stack): the original of a function the patch patches, or the copy of a patch it replaces. A task the host's captured stacks show asleep in such code keeps the transition pending, and while it is pending the kernel refuses every other livepatch load and disable (EBUSY). User tasks in interruptible sleep get a fake signal after about 15 s; kernel threads get none, are woken only from interruptible sleep, and one that sleeps in the function for good stalls the transition for good. Patch another function (the caller's loop or what it calls after it wakes), give the kernel thread a sleep outside the patched function, retry the load when the task has left, or, knowing the task never returns through the old code, force the transition."},
 	{RuleRollbackReboot, "rollback-needs-reboot", Warning,
