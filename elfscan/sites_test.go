@@ -19,7 +19,7 @@ import (
 	"github.com/klpack/klpack/pkg/klp"
 )
 
-var sitesDir = filepath.Join("testdata", "sites")
+var sitesDir = filepath.Join("..", "testdata", "sites")
 
 // TestSitesModules reads the committed fixtures: the target's pr_debug is
 // a dyndbg site of e2e_dbg_poke, named by its format and line; the patch

@@ -42,7 +42,7 @@ run() {
 }
 
 echo "== scan: every later stage decides from what a module does to the kernel (replace or not, klp_states, the functions it patches), read from the .ko without loading it."
-run 0 "klpack scan $ko/lp_replace.ko $ko/lp_noreplace.ko" scan "$ko/lp_replace.ko" "$ko/lp_noreplace.ko"
+run 0 "klpack scan $ko/lp_replace.ko" scan "$ko/lp_replace.ko"
 
 echo "== check: the kernel's livepatch rules, replayed against what a host already runs, catch a patch the kernel would refuse before it ships (exit 1)."
 run 1 "klpack check --deployed testdata/states/testdata-6.1.json $ko/lp_replace.ko" \
@@ -51,6 +51,11 @@ run 1 "klpack check --deployed testdata/states/testdata-6.1.json $ko/lp_replace.
 echo "== plan: the same upgrade made safe, as kernel steps each followed by the state the host's loader will verify (and the way back)."
 run 0 "klpack plan --deployed testdata/states/testdata-6.1.json $ko/lp_replace.ko $ko/lp_noreplace.ko" \
 	plan --deployed testdata/states/testdata-6.1.json "$ko/lp_replace.ko" "$ko/lp_noreplace.ko"
+
+echo "== edges: what a release costs beyond loading, found before it ships: the pr_debug site a patched function loses on the target kernel, and a way back the kernel refuses (warnings, exit 0)."
+run 0 "klpack check --target testdata/sites testdata/sites/e2e_nodbg.ko" check --target testdata/sites testdata/sites/e2e_nodbg.ko
+run 0 "klpack check --deployed testdata/states/rollback-6.1.json $ko/lp_replace.ko" \
+	check --deployed testdata/states/rollback-6.1.json "$ko/lp_replace.ko"
 
 echo "== hooks: a BPF program per hook point (marked in the module by klpack's header) lets hosts switch a fix per cgroup, compiled with clang and validated here."
 run 0 "klpack hooks build -o dist/hooks $ko/lp_hook.ko" hooks build -o dist/hooks "$ko/lp_hook.ko"

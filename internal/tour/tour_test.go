@@ -32,10 +32,13 @@ var sections = []struct {
 	{"== scan:", []string{
 		"testdata/ko/6.1.0-56-amd64/lp_replace.ko: livepatch (static) lp_replace",
 		"  patch lp_replace_patch:  replace=true (static initializer)",
-		"  patch lp_noreplace_patch:  replace=false (static initializer)",
 	}},
 	{"== check:", []string{"error KLP005 state-incompatible: loading lp_replace:"}},
 	{"== plan:", []string{"  5. load lp_replace (", "  6. load lp_noreplace ("}},
+	{"== edges:", []string{
+		`warning KLP019 instrumentation-lost: e2e_nodbg: e2e_dbg_poke of e2e_dbg loses dyndbg "klpe-dbg poke %d\n" (e2e_dbg.c:19)`,
+		"warning KLP021 rollback-needs-reboot: going back: the kernel refuses lp_cum1 over the new release (EINVAL:",
+	}},
 	{"== hooks:", []string{"dist/hooks/lp_hook/lp_hook_meminfo_allowed.bpf.o\tkprobe lp_hook_meminfo_allowed"}},
 	{"== release:", []string{
 		"check      0 errors",
@@ -130,12 +133,12 @@ func TestTour(t *testing.T) {
 
 // checkShape checks the tour against the hand-written sections: all of
 // them in pipeline order, each opened by one "==" line of one sentence and
-// printing what it must, under 100 lines in all.
+// printing what it must, under 130 lines in all.
 func checkShape(t *testing.T, out string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) >= 100 {
-		t.Errorf("the tour has %d lines, want under 100", len(lines))
+	if len(lines) >= 130 {
+		t.Errorf("the tour has %d lines, want under 130", len(lines))
 	}
 	var heads []int
 	for i, l := range lines {
