@@ -116,10 +116,15 @@ func createLocked(root *os.Root, create func() (*os.File, error)) (*os.File, err
 // it.
 func lockHeld(root *os.Root, f *os.File) (bool, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		switch {
+		case errors.Is(err, syscall.EWOULDBLOCK):
 			return false, nil
+		case !errors.Is(err, syscall.ENOSYS):
+			return false, err
 		}
-		return false, err
+		// A kernel without CONFIG_FILE_LOCKING locks nothing: no other
+		// run can lock the file either, so none removes it (cleanup
+		// removes only what it locks).
 	}
 	fst, err := f.Stat()
 	if err != nil {

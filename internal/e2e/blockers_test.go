@@ -56,9 +56,9 @@ mkdir -p /tmp/none
 run hold-load insmod $M/e2e_hold.ko
 run hold sh -c "echo 1 >/sys/module/e2e_hold/parameters/hold"
 run stack sh -c 'cat /proc/$(pidof e2e_hold)/stat; cat /proc/$(pidof e2e_hold)/stack'
-# To stdout, not -o: the test kernel has no CONFIG_FILE_LOCKING, and -o
-# locks the file it replaces (flock: ENOSYS).
-run capture sh -c "klpack deploy capture --sysfs $LP --modules /tmp/none --kernel-release $(uname -r) --stacks --json >/tmp/state.json"
+# -o on the test kernel, which has no CONFIG_FILE_LOCKING (flock: ENOSYS),
+# writes the file all the same.
+run capture klpack deploy capture --sysfs $LP --modules /tmp/none --kernel-release $(uname -r) --stacks --json -o /tmp/state.json
 run state cat /tmp/state.json
 run check-hb klpack check --json --deployed /tmp/state.json $M/e2e_hb.ko
 run check-a klpack check --json --deployed /tmp/state.json $M/e2e_a.ko
