@@ -3,11 +3,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,33 +14,12 @@ import (
 	"github.com/klpack/klpack/pkg/deploy"
 )
 
-// blockersInit is the guest's /init for TestBlockersGuest. Every step
-// prints "KLPB <tag> out <line>" for each line of a command's output and
-// "KLPB <tag> rc <status>".
-//
-// e2e_hold's thread sleeps uninterruptibly in e2e_hold_sleep; klpack
+// blockersScript is TestBlockersGuest's guest (runScript). e2e_hold's thread sleeps uninterruptibly in e2e_hold_sleep; klpack
 // captures the stacks and checks e2e_hb (which patches e2e_hold_sleep)
 // and e2e_a (which does not). Then the kernel: e2e_a's transition ends at
 // once, e2e_hb's stays pending past klp_send_signals' first round (15
 // retries of a second) and ends when the thread is woken.
-const blockersInit = `#!/bin/busybox sh
-export PATH=/bin
-busybox mount -t proc proc /proc
-busybox mount -t sysfs sysfs /sys
-busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
-busybox --install -s /bin
-LP=/sys/kernel/livepatch
-M=/lib/modules/e2e
-say() { echo "KLPB $*"; }
-run() {
-	tag=$1
-	shift
-	"$@" </dev/null >/tmp/out 2>&1
-	rc=$?
-	while IFS= read -r l; do say "$tag out $l"; done </tmp/out
-	say "$tag rc $rc"
-}
-# settle TAG PATCH SECONDS: wait for PATCH's transition to end, at most
+const blockersScript = `# settle TAG PATCH SECONDS: wait for PATCH's transition to end, at most
 # SECONDS; say how long it took, or that it did not.
 settle() {
 	n=0
@@ -52,7 +27,6 @@ settle() {
 	say "$1 transition $(cat $LP/$2/transition) after $n"
 }
 say "begin $(uname -r)"
-mkdir -p /tmp/none
 run hold-load insmod $M/e2e_hold.ko
 run hold sh -c "echo 1 >/sys/module/e2e_hold/parameters/hold"
 run stack sh -c 'cat /proc/$(pidof e2e_hold)/stat; cat /proc/$(pidof e2e_hold)/stack'
@@ -72,8 +46,6 @@ say "hb transition-18s $(cat $LP/e2e_hb/transition)"
 run dmesg sh -c "dmesg | grep -i livepatch"
 run wake sh -c "echo 0 >/sys/module/e2e_hold/parameters/hold"
 settle hb e2e_hb 30
-echo "KLPE end"
-echo "KLPE halt"
 `
 
 // TestBlockersGuest proves rule KLP020 on real kernels: a kernel thread
@@ -95,40 +67,9 @@ func TestBlockersGuest(t *testing.T) {
 }
 
 func blockersGuest(t *testing.T, g *guests, k kernelInfo, bin string) {
-	in := &Initramfs{Init: []byte(blockersInit), Busybox: g.busybox, Klpack: bin, Modules: k.Modules}
-	var b bytes.Buffer
-	if err := in.Write(&b); err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := os.WriteFile(initrd, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var console bytes.Buffer
-	boot := &Boot{Qemu: g.qemu, Kernel: k.Vmlinuz, Initrd: initrd, Append: k.Append, Timeout: 300 * time.Second, Log: &console}
-	t0 := time.Now()
-	err := boot.Run(t.Context())
-	r := parseBlockersRun(console.Bytes())
-	logPath := filepath.Join(g.outDir, "blockers@"+k.Name+".log")
-	if err != nil || !r.ended {
-		os.WriteFile(logPath, console.Bytes(), 0o644)
-		t.Fatalf("boot: %v (ended %v); console kept in %s\n%s", err, r.ended, logPath, tail(console.String(), 40))
-	}
-	t.Logf("boot %s", time.Since(t0).Round(100*time.Millisecond))
-	defer func() {
-		if t.Failed() || os.Getenv("KLPACK_E2E_KEEP") == "1" {
-			os.WriteFile(logPath, console.Bytes(), 0o644)
-			t.Logf("console kept in %s", logPath)
-		}
-	}()
-	rc := func(tag string, want int) {
-		t.Helper()
-		if got, ok := r.rc[tag]; !ok || got != want {
-			t.Errorf("%s: exit %d (ran %v), want %d; output:\n  %s", tag, got, ok, want, strings.Join(r.out[tag], "\n  "))
-		}
-	}
+	r := g.runScript(t, k, "blockers", bin, blockersScript, 300*time.Second)
 	for _, tag := range []string{"hold-load", "hold", "stack", "capture", "state", "load-a", "load-hb", "wake"} {
-		rc(tag, 0)
+		r.wantRC(t, tag, 0)
 	}
 	// The state the guest captured records the thread: a kernel thread in
 	// uninterruptible sleep, e2e_hold_sleep of module e2e_hold on top.
@@ -151,7 +92,7 @@ func blockersGuest(t *testing.T, g *guests, k kernelInfo, bin string) {
 	// it.
 	blockers := func(tag string) []check.Finding {
 		t.Helper()
-		rc(tag, 0) // a warning does not fail the default --fail-on error
+		r.wantRC(t, tag, 0) // a warning does not fail the default --fail-on error
 		var rep check.Report
 		if err := json.Unmarshal([]byte(strings.Join(r.out[tag], "\n")), &rep); err != nil {
 			t.Fatalf("%s: %v\n%s", tag, err, strings.Join(r.out[tag], "\n"))
@@ -190,41 +131,4 @@ func blockersGuest(t *testing.T, g *guests, k kernelInfo, bin string) {
 	}
 	t.Logf("%s: e2e_hb's transition held by e2e_hold (pid %d) past 18 s, ended %s tenths of a second after the wake; dmesg:\n  %s",
 		k.Release, hold.PID, strings.TrimPrefix(r.said["hb transition"], "0 after "), strings.Join(r.out["dmesg"], "\n  "))
-}
-
-// blockersRun is what the guest printed.
-type blockersRun struct {
-	ended bool
-	rc    map[string]int
-	out   map[string][]string
-	said  map[string]string // "hb transition-3s" → "1"
-}
-
-func parseBlockersRun(console []byte) *blockersRun {
-	r := &blockersRun{rc: map[string]int{}, out: map[string][]string{}, said: map[string]string{}}
-	sc := bufio.NewScanner(bytes.NewReader(console))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.Contains(line, "KLPE end") {
-			r.ended = true
-		}
-		_, rest, ok := strings.Cut(line, "KLPB ")
-		if !ok {
-			continue
-		}
-		f := strings.SplitN(rest, " ", 3)
-		if len(f) < 3 {
-			continue
-		}
-		switch f[1] {
-		case "rc":
-			r.rc[f[0]], _ = strconv.Atoi(f[2])
-		case "out":
-			r.out[f[0]] = append(r.out[f[0]], f[2])
-		default:
-			r.said[f[0]+" "+f[1]] = f[2]
-		}
-	}
-	return r
 }

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,32 +14,14 @@ import (
 	"github.com/klpack/klpack/elfscan"
 )
 
-// instrInit is the guest's /init for TestInstrumentationGuest. It turns on
-// e2e_dbg's pr_debug, pokes e2e_dbg_poke (a write to its module
-// parameter) before and after e2e_nodbg replaces it, then with
-// e2e_keepdbg's copy, and prints the kernel's klpe lines after each
-// poke: "KLPH <tag> out <line>" and "KLPH <tag> rc <status>".
-const instrInit = `#!/bin/busybox sh
-export PATH=/bin
-busybox mount -t proc proc /proc
-busybox mount -t sysfs sysfs /sys
-busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
-busybox --install -s /bin
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-LP=/sys/kernel/livepatch
-M=/lib/modules/e2e
+// instrScript turns on e2e_dbg's pr_debug, pokes e2e_dbg_poke (a write
+// to its module parameter) before and after e2e_nodbg replaces it, then
+// with e2e_keepdbg's copy, and prints the kernel's klpe lines after each
+// poke.
+const instrScript = `mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 P=/sys/module/e2e_dbg/parameters/poke
 CTL=/proc/dynamic_debug/control
 [ -e $CTL ] || CTL=/sys/kernel/debug/dynamic_debug/control
-say() { echo "KLPH $*"; }
-run() {
-	tag=$1
-	shift
-	"$@" </dev/null >/tmp/out 2>&1
-	rc=$?
-	while IFS= read -r l; do say "$tag out $l"; done </tmp/out
-	say "$tag rc $rc"
-}
 settle() {
 	while grep -qs 1 $LP/*/transition; do usleep 10000; done
 }
@@ -65,10 +46,6 @@ run keep insmod $M/e2e_keepdbg.ko
 settle
 run enable2 sh -c "echo 'module e2e_keepdbg +p' >$CTL"
 poke keepdbg 3
-echo "KLPE end"
-echo "KLPE halt"
-sync
-reboot -f
 `
 
 // TestInstrumentationGuest proves KLP019 on Debian's kernels (built with
@@ -122,38 +99,7 @@ func instrGuest(t *testing.T, g *guests, k kernelInfo, bin string) {
 		t.Errorf("check e2e_keepdbg.ko: want no KLP019, have\n%s", keepdbg)
 	}
 
-	in := &Initramfs{Init: []byte(instrInit), Busybox: g.busybox, Klpack: bin, Modules: k.Modules}
-	var b bytes.Buffer
-	if err := in.Write(&b); err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := os.WriteFile(initrd, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var console bytes.Buffer
-	boot := &Boot{Qemu: g.qemu, Kernel: k.Vmlinuz, Initrd: initrd, Append: k.Append, Timeout: 180 * time.Second, Log: &console}
-	t0 := time.Now()
-	err = boot.Run(t.Context())
-	logPath := filepath.Join(g.outDir, "instr@"+k.Name+".log")
-	r := parseHooksRun(console.Bytes())
-	if err != nil || !r.ended {
-		os.WriteFile(logPath, console.Bytes(), 0o644)
-		t.Fatalf("boot: %v (ended %v); console kept in %s\n%s", err, r.ended, logPath, tail(console.String(), 40))
-	}
-	t.Logf("boot %s", time.Since(t0).Round(100*time.Millisecond))
-	defer func() {
-		if t.Failed() || os.Getenv("KLPACK_E2E_KEEP") == "1" {
-			os.WriteFile(logPath, console.Bytes(), 0o644)
-			t.Logf("console kept in %s", logPath)
-		}
-	}()
-	rc := func(tag string, want int) {
-		t.Helper()
-		if got, ok := r.rc[tag]; !ok || got != want {
-			t.Errorf("%s: exit %d (ran %v), want %d; output:\n  %s", tag, got, ok, want, strings.Join(r.out[tag], "\n  "))
-		}
-	}
+	r := g.runScript(t, k, "instr", bin, instrScript, 180*time.Second)
 	// lines: the klpe lines a poke printed must be exactly these.
 	lines := func(tag string, want ...string) {
 		t.Helper()
@@ -163,7 +109,7 @@ func instrGuest(t *testing.T, g *guests, k kernelInfo, bin string) {
 		t.Logf("%s: %s", tag, strings.Join(r.out[tag], " | "))
 	}
 	for _, tag := range []string{"load", "enable", "sites", "patch", "unpatch", "rmmod", "keep", "enable2"} {
-		rc(tag, 0)
+		r.wantRC(t, tag, 0)
 	}
 	// The site as the kernel lists it: e2e_dbg.c:19, enabled (=p).
 	if site := regexp.MustCompile(`e2e_dbg\.c:19 \[e2e_dbg\]e2e_dbg_poke =p "klpe-dbg poke %d\\(n|012)"`); !site.MatchString(strings.Join(r.out["sites"], "\n")) {

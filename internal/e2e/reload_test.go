@@ -3,12 +3,9 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +13,9 @@ import (
 	"github.com/klpack/klpack/pkg/check"
 )
 
-// reloadInit loads e2e_target and e2e_kr (whose klp relocation reaches
+// reloadScript loads e2e_target and e2e_kr (whose klp relocation reaches
 // e2e_target), then unloads e2e_target and loads it again under the patch.
-const reloadInit = `#!/bin/busybox sh
-export PATH=/bin
-busybox mount -t proc proc /proc
-busybox mount -t sysfs sysfs /sys
-busybox --install -s /bin
-M=/lib/modules/e2e
-run() {
-	tag=$1; shift
-	"$@" >/tmp/out 2>&1
-	echo "KLPE rc $tag $?"
-	while IFS= read -r l; do echo "KLPE out $tag $l"; done </tmp/out
-}
-run load-target e2e-insmod $M/e2e_target.ko
+const reloadScript = `run load-target e2e-insmod $M/e2e_target.ko
 run load-patch e2e-insmod $M/e2e_kr.ko
 sleep 1
 run show-patched cat /proc/e2e_target
@@ -39,8 +24,6 @@ dmesg -c >/dev/null
 run reload-target e2e-insmod $M/e2e_target.ko
 run dmesg dmesg
 run show-after cat /proc/e2e_target
-echo "KLPE halt"
-poweroff -f
 `
 
 // TestModuleReloadGuest proves KLP024 on Debian's 6.1 and 7.2: a patch
@@ -84,32 +67,7 @@ func moduleReloadGuest(t *testing.T, g *guests, bin string, k kernelInfo) {
 		t.Fatalf("%s: want no KLP024, have %+v", k.Name, got)
 	}
 
-	in := &Initramfs{Init: []byte(reloadInit), Busybox: g.busybox, Klpack: bin, Insmod: g.insmod, Modules: k.Modules}
-	var b bytes.Buffer
-	if err := in.Write(&b); err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := os.WriteFile(initrd, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var console bytes.Buffer
-	boot := &Boot{Qemu: g.qemu, Kernel: k.Vmlinuz, Initrd: initrd, Append: k.Append, Timeout: 150 * time.Second, Log: &console}
-	t0 := time.Now()
-	bootErr := boot.Run(t.Context())
-	r := parseTagged(console.Bytes())
-	logPath := filepath.Join(g.outDir, "reload@"+k.Name+".log")
-	defer func() {
-		if t.Failed() || os.Getenv("KLPACK_E2E_KEEP") == "1" {
-			os.WriteFile(logPath, console.Bytes(), 0o644)
-			t.Logf("console kept in %s", logPath)
-		}
-	}()
-	if bootErr != nil || !r.halted {
-		t.Fatalf("boot: %v (halted %v)\n%s", bootErr, r.halted, tail(console.String(), 40))
-	}
-	t.Logf("%s: boot %s", k.Name, time.Since(t0).Round(100*time.Millisecond))
-
+	r := g.runScript(t, k, "reload", bin, reloadScript, 150*time.Second)
 	r.wantRC(t, "load-target", 0)
 	r.wantRC(t, "load-patch", 0)
 	r.wantOut(t, "show-patched", `^klpe e2e_kr - e2e_target_show e2e_target_show \[e2e_target\]$`)
@@ -122,58 +80,4 @@ func moduleReloadGuest(t *testing.T, g *guests, bin string, k kernelInfo) {
 		r.wantRC(t, "reload-target", 0)
 		r.wantOut(t, "show-after", `^klpe e2e_kr - e2e_target_show e2e_target_show \[e2e_target\]$`)
 	}
-}
-
-// tagged is what a one-off guest script printed: "KLPE rc TAG CODE" and
-// "KLPE out TAG LINE" per command, "KLPE halt" last.
-type tagged struct {
-	rc     map[string]int
-	out    map[string][]string
-	halted bool
-}
-
-func parseTagged(console []byte) *tagged {
-	r := &tagged{rc: map[string]int{}, out: map[string][]string{}}
-	for _, line := range strings.Split(string(console), "\n") {
-		line = strings.TrimRight(line, "\r")
-		i := strings.Index(line, "KLPE ")
-		if i < 0 {
-			continue
-		}
-		f := strings.SplitN(line[i+5:], " ", 3)
-		switch {
-		case f[0] == "halt":
-			r.halted = true
-		case f[0] == "rc" && len(f) == 3:
-			var n int
-			for _, c := range f[2] {
-				n = n*10 + int(c-'0')
-			}
-			r.rc[f[1]] = n
-		case f[0] == "out" && len(f) >= 2:
-			if len(f) == 2 {
-				f = append(f, "")
-			}
-			r.out[f[1]] = append(r.out[f[1]], f[2])
-		}
-	}
-	return r
-}
-
-func (r *tagged) wantRC(t *testing.T, tag string, want int) {
-	t.Helper()
-	if got, ok := r.rc[tag]; !ok || got != want {
-		t.Errorf("%s: exit %d (ran %v), want %d; output:\n  %s", tag, got, ok, want, strings.Join(r.out[tag], "\n  "))
-	}
-}
-
-func (r *tagged) wantOut(t *testing.T, tag, re string) {
-	t.Helper()
-	m := regexp.MustCompile(re)
-	for _, l := range r.out[tag] {
-		if m.MatchString(l) {
-			return
-		}
-	}
-	t.Errorf("%s: no line matches %q; output:\n  %s", tag, re, strings.Join(r.out[tag], "\n  "))
 }

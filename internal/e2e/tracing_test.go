@@ -3,20 +3,14 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// tracingInit is the guest's /init for TestTracingGuest. Every line the
-// host reads starts "KLPT TAG ": the output of a step, or "KLPT rc TAG
-// CODE" its exit status (e2e-insmod's: the errno).
+// tracingScript is TestTracingGuest's guest (runScript); a step's exit
+// status is e2e-insmod's errno for a load.
 //
 //  1. e2e_kprobe post=1: a kprobe with a post handler on
 //     cmdline_proc_show. deploy capture --tracing records the host; check
@@ -32,22 +26,13 @@ import (
 //     handler is refused (EBUSY) on 6.x; 7.2's __register_kprobe returns
 //     0 when arm_kprobe fails, so the module loads and its kprobe never
 //     fires.
-const tracingInit = `#!/bin/busybox sh
-export PATH=/bin
-busybox mount -t proc proc /proc
-busybox mount -t sysfs sysfs /sys
-busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
-busybox --install -s /bin
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+const tracingScript = `mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-M=/lib/modules/e2e
 T=/sys/kernel/tracing
 [ -r $T/enabled_functions ] || T=/sys/kernel/debug/tracing
 R=$(uname -r)
-mkdir -p /tmp/none /tmp/a
+mkdir -p /tmp/a
 cp $M/e2e_a.ko /tmp/a/
-out() { while IFS= read -r l; do echo "KLPT $1 $l"; done; }
-run() { tag=$1; shift; "$@" >/tmp/o 2>&1 </dev/null; rc=$?; out $tag </tmp/o; echo "KLPT rc $tag $rc"; }
 snap() {
 	out $1.ef <$T/enabled_functions
 	[ -r /sys/kernel/debug/kprobes/list ] && out $1.kp </sys/kernel/debug/kprobes/list
@@ -58,7 +43,7 @@ capture() {
 	klpack deploy capture --sysfs /sys/kernel/livepatch --modules $mods --kernel-release $R --tracing >/tmp/$tag.json 2>/tmp/o </dev/null
 	rc=$?
 	out $tag </tmp/o
-	echo "KLPT rc $tag $rc"
+	say "$tag rc $rc"
 	out $tag.state </tmp/$tag.json
 }
 
@@ -94,44 +79,11 @@ run kp4 e2e-insmod $M/e2e_kprobe.ko post=1
 cat /proc/cmdline >/dev/null
 snap after4
 [ -r /sys/module/e2e_kprobe/parameters/pre_hits ] && out hits4 </sys/module/e2e_kprobe/parameters/pre_hits
-echo "KLPT halt"
-sync
-[ -d /sys/firmware/acpi ] && poweroff -f
-reboot -f
 `
-
-// tracingRun is what a guest printed: lines by tag, exit codes by tag.
-type tracingRun struct {
-	out map[string][]string
-	rc  map[string]int
-}
-
-func parseTracingRun(console []byte) *tracingRun {
-	r := &tracingRun{out: map[string][]string{}, rc: map[string]int{}}
-	sc := bufio.NewScanner(bytes.NewReader(console))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		i := strings.Index(line, "KLPT ")
-		if i < 0 {
-			continue
-		}
-		tag, rest, _ := strings.Cut(line[i+5:], " ")
-		if tag == "rc" {
-			t, code, _ := strings.Cut(rest, " ")
-			if n, err := strconv.Atoi(code); err == nil {
-				r.rc[t] = n
-			}
-			continue
-		}
-		r.out[tag] = append(r.out[tag], rest)
-	}
-	return r
-}
 
 // TestTracingGuest proves KLP022 on real kernels: the rule fires where
 // the kernel refuses the patch, and is quiet where the kernel loads it
-// (see tracingInit). KLPACK_E2E_KERNELS picks the kernels (default: the
+// (see tracingScript). KLPACK_E2E_KERNELS picks the kernels (default: the
 // test kernel, whose tinyconfig has no debugfs, so no kprobes list; and
 // Debian's 6.1, 6.12 and 7.2, which have both files; 6.12's and 7.2's
 // IBT put the kprobe at +0x4; 7.2 registers a kprobe it cannot arm).
@@ -141,36 +93,13 @@ func TestTracingGuest(t *testing.T) {
 	for _, k := range g.kernels {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
-			var initrd bytes.Buffer
-			in := &Initramfs{Init: []byte(tracingInit), Busybox: g.busybox, Klpack: bin, Insmod: g.insmod, Modules: k.Modules}
-			if err := in.Write(&initrd); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "initrd")
-			if err := os.WriteFile(path, initrd.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var console bytes.Buffer
-			boot := &Boot{Qemu: g.qemu, Kernel: k.Vmlinuz, Initrd: path, Append: k.Append, Timeout: 300 * time.Second, Log: &console}
-			t0 := time.Now()
-			err := boot.Run(t.Context())
-			run := parseTracingRun(console.Bytes())
-			logPath := filepath.Join(g.outDir, "tracing@"+k.Name+".log")
-			if err != nil || run.out["halt"] == nil {
-				os.WriteFile(logPath, console.Bytes(), 0o644)
-				t.Fatalf("boot %s: %v; console kept in %s\n%s", k.Name, err, logPath, tail(console.String(), 40))
-			}
-			t.Logf("boot %s", time.Since(t0).Round(100*time.Millisecond))
+			run := g.runScript(t, k, "tracing", bin, tracingScript, 300*time.Second)
 			checkTracingGuest(t, run, k)
-			if t.Failed() || os.Getenv("KLPACK_E2E_KEEP") == "1" {
-				os.WriteFile(logPath, console.Bytes(), 0o644)
-				t.Logf("console kept in %s", logPath)
-			}
 		})
 	}
 }
 
-func checkTracingGuest(t *testing.T, run *tracingRun, k kernelInfo) {
+func checkTracingGuest(t *testing.T, run *scriptRun, k kernelInfo) {
 	t.Helper()
 	// Debian's 6.1 has debugfs, so the kprobes list names the probe;
 	// the test kernel has none, and the handler names it.
@@ -180,9 +109,7 @@ func checkTracingGuest(t *testing.T, run *tracingRun, k kernelInfo) {
 	}
 	rc := func(tag string, want int) {
 		t.Helper()
-		if got, ok := run.rc[tag]; !ok || got != want {
-			t.Errorf("%s: exit %d (reported %v), want %d:\n%s", tag, got, ok, want, strings.Join(run.out[tag], "\n"))
-		}
+		run.wantRC(t, tag, want)
 	}
 	match := func(tag string, want ...string) {
 		t.Helper()
