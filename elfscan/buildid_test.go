@@ -182,3 +182,26 @@ func FuzzParseBuildID(f *testing.F) {
 		}
 	})
 }
+
+// TestTargetBuildNoVmlinux: a target without vmlinux (a modules directory,
+// as KLP019 reads) pins nothing, and is no error.
+func TestTargetBuildNoVmlinux(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "ko", "6.1.0-56-amd64", "klpack_target.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "klpack_target.ko"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := FindTarget(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tg.Build(context.Background(), []string{"klpack_target"}); got != nil || err != nil {
+		t.Errorf("Build() = %+v, %v; want nothing pinned, no error", got, err)
+	}
+	if got, err := ReadTarget(context.Background(), dir, nil); got != nil || err == nil {
+		t.Errorf("ReadTarget() = %+v, %v; want an error: a release asked to pin a build that is not there", got, err)
+	}
+}
