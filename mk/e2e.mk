@@ -11,6 +11,10 @@
 # scenarios by name.
 
 E2E_KERNELS ?= 6.1 6.12 7.2 test test-hybrid test-replace-set
+# Kernels only some guest tests boot, prepared with the others:
+# test-rebuild (the test kernel built again, another build-id) for
+# TestPinnedBuildGuest.
+E2E_EXTRA_KERNELS ?= test-rebuild
 
 # libc6-dev: libc.a for the guests' static insmod (scripts/e2e/insmod.c).
 DEPS += qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static \
@@ -23,7 +27,7 @@ DEPS += qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static \
 # The downloads and builds run before `go test` (whose binary has a
 # deadline), so the test itself only boots.
 e2e-prepare: install-deps
-	sh scripts/e2e/prepare.sh $(E2E_KERNELS)
+	sh scripts/e2e/prepare.sh $(E2E_KERNELS) $(E2E_EXTRA_KERNELS)
 
 testkernel: install-deps
 	sh scripts/e2e/testkernel.sh $(CACHE)

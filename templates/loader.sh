@@ -18,6 +18,10 @@
 # SIGKILL first finishes the restore, or keeps the new release when the
 # kernel runs it whole. The last line names the release that runs.
 #
+# Packages pinned to a kernel build (a target file: the vmlinux build-id
+# the release was made for) load nothing on another build of the same
+# release: the running kernel's build-id is read from /sys/kernel/notes.
+#
 #   klpack-load start          run the plan, or sync with the installed patches
 #   klpack-load mark           note that packages changed (a package script)
 #   klpack-load trigger        sync once if marked: the first call after a
@@ -851,6 +855,99 @@ running_kernel_matches() {
 	return 0
 }
 
+# build_id_of FILE: the build-id of the first NT_GNU_BUILD_ID note in
+# FILE, a raw stream of ELF notes (/sys/kernel/notes holds the running
+# kernel's), in lowercase hex; 1 when it has none or is malformed. The
+# words are little-endian, as on every architecture klpack packages for.
+# At most 64 KiB is read: the kernel's notes take a few hundred bytes.
+build_id_of() {
+	bi_hex=$(head -c 65536 "$1" 2>/dev/null | od -An -v -tx1 2>/dev/null)
+	[ -n "$bi_hex" ] || return 1
+	set -- $bi_hex
+	while [ $# -ge 12 ]; do
+		case "$1$2$3$4$5$6$7$8$9${10}${11}${12}" in
+		*[!0-9a-f]*) return 1 ;;
+		esac
+		# Sizes beyond 64 KiB cannot be in the stream: checked on the
+		# high bytes before any arithmetic.
+		[ "$3$4$7$8" = 00000000 ] || return 1
+		bi_nsz=$((0x$2$1)) bi_dsz=$((0x$6$5)) bi_type=$((0x${12}${11}${10}$9))
+		shift 12
+		bi_npad=$(((bi_nsz + 3) / 4 * 4))
+		bi_dpad=$(((bi_dsz + 3) / 4 * 4))
+		[ $# -ge $((bi_npad + bi_dpad)) ] || return 1
+		bi_name=
+		[ "$bi_nsz" = 4 ] && bi_name=$1$2$3$4
+		shift $bi_npad
+		if [ "$bi_type" = 3 ] && [ "$bi_name" = 474e5500 ] && [ "$bi_dsz" -gt 0 ]; then
+			bi_id=
+			while [ "$bi_dsz" -gt 0 ]; do
+				bi_id=$bi_id$1
+				shift
+				bi_dsz=$((bi_dsz - 1))
+			done
+			printf '%s\n' "$bi_id"
+			return 0
+		fi
+		shift $bi_dpad
+	done
+	return 1
+}
+
+# pinned_builds prints the kernel build-ids the installed packages of
+# KERNEL pin (their target files: "klpack-target 1", "build-id HEX"),
+# sorted, one a line; 1 when a target file is not one this loader reads.
+pinned_builds() {
+	pb_out=
+	set +f
+	set -- "$LIBDIR/$KERNEL"/*/target
+	set -f
+	for pb_f; do
+		[ -f "$pb_f" ] || continue
+		pb_state=head
+		while IFS= read -r pb_line || [ -n "$pb_line" ]; do
+			case $pb_state:$pb_line in
+			"head:klpack-target 1") pb_state=id ;;
+			"id:build-id "*)
+				pb_id=${pb_line#build-id }
+				case $pb_id in
+				'' | *[!0-9a-f]*) return 1 ;;
+				esac
+				pb_out="$pb_out $pb_id"
+				pb_state=end
+				;;
+			*) return 1 ;;
+			esac
+		done <"$pb_f"
+		[ "$pb_state" = end ] || return 1
+	done
+	[ -n "$pb_out" ] && printf '%s\n' $pb_out | LC_ALL=C sort -u
+	return 0
+}
+
+# build_matches: 0 when the installed packages pin no kernel build, or
+# the running kernel is the build they pin. A kernel built again under
+# the same release string is another target: the loader loads nothing
+# on it, and says which builds differ.
+build_matches() {
+	if ! bm_pins=$(pinned_builds); then
+		warn "an installed target file of $KERNEL is not one this loader reads: nothing loaded"
+		return 1
+	fi
+	[ -n "$bm_pins" ] || return 0
+	if ! bm_run=$(build_id_of "$SYSFS/kernel/notes"); then
+		warn "cannot read the running kernel's build-id from $SYSFS/kernel/notes; the patches for $KERNEL are pinned to build" $bm_pins": nothing loaded"
+		return 1
+	fi
+	for bm_p in $bm_pins; do
+		if [ "$bm_p" != "$bm_run" ]; then
+			warn "running kernel $KERNEL is build $bm_run, the installed patches are pinned to build" $bm_pins": another build of the same release; nothing loaded"
+			return 1
+		fi
+	done
+	return 0
+}
+
 # record_read prints the recorded modules, one a line, those with a
 # name the kernel could give only.
 record_read() {
@@ -1029,6 +1126,7 @@ start() {
 		;;
 	esac
 	running_kernel_matches || return 0
+	build_matches || return 1
 	lock
 	# A run killed while it swapped the kept release in.
 	if ! [ -d "$RUNNING" ] && [ -d "$RUNNING.old" ]; then
@@ -1080,6 +1178,10 @@ stop() {
 status() {
 	say "kernel $KERNEL (running $("$UNAME" -r))"
 	say "kept as running: release $(kept_version):" $(kept_names)
+	if st_pins=$(pinned_builds) && [ -n "$st_pins" ]; then
+		st_run=$(build_id_of "$SYSFS/kernel/notes") || st_run=unknown
+		say "pinned to kernel build" $st_pins"; running build $st_run"
+	fi
 	entries | while read -r order m layer file; do
 		state="not loaded"
 		if [ -d "$LP/$m" ]; then

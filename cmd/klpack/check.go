@@ -111,7 +111,7 @@ func (o *checkOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.ack, "ack", "", "acknowledgements file: findings reported but not failed")
 	f.StringVar(&o.kernelConfig, "kernel-config", "", "the target kernel's .config, for what BPF hooks need")
 	f.StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "the target kernel's vmlinux BTF, for what BPF hooks need")
-	f.StringVar(&o.target, "target", "", "the target kernel's files (a debug package's /usr/lib/debug/lib/modules/REL, a build tree): vmlinux and modules, for the instrumentation patched functions lose")
+	f.StringVar(&o.target, "target", "", "the target kernel's files (a debug package's /usr/lib/debug/lib/modules/REL, a build tree): vmlinux and modules, for the instrumentation patched functions lose and the kernel build the release pins")
 	enumFlag(cmd, &o.failOn, "fail-on", "error", severities, false, "fail on findings at or above: info, warning, error")
 	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml: its modules, layers, deployed state, acks and fail_on")
 }
@@ -172,7 +172,7 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		if err := o.targetInputs(in); err != nil {
 			return nil, 0, err
 		}
-		return in, failOn, o.siteInputs(cmd, in)
+		return in, failOn, o.targetFiles(cmd, in)
 	}
 	failOn, err := check.ParseSeverity(o.failOn)
 	if err != nil {
@@ -198,13 +198,12 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 	if in.Candidates, err = readCandidates(cmd, args); err != nil {
 		return nil, 0, err
 	}
-	return in, failOn, o.siteInputs(cmd, in)
+	return in, failOn, o.targetFiles(cmd, in)
 }
 
-// siteInputs reads, with --target, the instrumentation sites of the
-// objects the candidates patch and of the candidates' own modules. An
-// object the directory lacks is said on stderr: its functions go unjudged.
-func (o *checkOptions) siteInputs(cmd *cobra.Command, in *check.Input) error {
+// targetFiles reads what --target holds: the instrumentation sites and
+// the kernel build the candidates are pinned to.
+func (o *checkOptions) targetFiles(cmd *cobra.Command, in *check.Input) error {
 	if o.target == "" {
 		return nil
 	}
@@ -212,6 +211,24 @@ func (o *checkOptions) siteInputs(cmd *cobra.Command, in *check.Input) error {
 	if err != nil {
 		return fmt.Errorf("--target: %w", err)
 	}
+	if err := o.siteInputs(cmd, in, t); err != nil {
+		return err
+	}
+	// It overrides klpack.yaml's target.
+	if in.Target, err = t.Build(cmd.Context(), klp.PatchedModules(in.Candidates)); err != nil {
+		return fmt.Errorf("--target: %w", err)
+	}
+	if in.Target == nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "klpack: --target %s has no vmlinux: the kernel build is not pinned (KLP023 not checked)\n", safetext.Quote(o.target))
+	}
+	return nil
+}
+
+// siteInputs reads, with --target, the instrumentation sites of the
+// objects the candidates patch and of the candidates' own modules. An
+// object the directory lacks is said on stderr: its functions go unjudged.
+func (o *checkOptions) siteInputs(cmd *cobra.Command, in *check.Input, t *elfscan.Target) error {
+	var err error
 	var objects []string
 	in.CandidateSites = map[string]*klp.ObjectSites{}
 	for _, m := range in.Candidates {

@@ -28,6 +28,7 @@ func newDeployCmd() *cobra.Command {
 
 type deployCaptureOptions struct {
 	sysfs   string
+	sys     string
 	root    string
 	modules []string
 	release string
@@ -69,6 +70,10 @@ With --tracing, the functions that hold an IPMODIFY or DIRECT ftrace user
 from /proc (run as root; --proc for another tree); --stacks-file records
 those of a file gathered on a host (docs/deployed-state.md, Stacks file).
 check names those a transition of a release would wait for (KLP020).
+The running kernel's build-id (kernel/notes) and the srcversion and
+build-id of the loaded modules the patches patch (module/NAME) are read
+from --sys (default: /sys when --sysfs is /sys/kernel/livepatch): check
+compares them with the build a release pins (KLP023).
 Exit 0 when the state was written, 2 on bad input.`,
 		Args: positional(0, 0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +82,7 @@ Exit 0 when the state was written, 2 on bad input.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.sysfs, "sysfs", "", "livepatch sysfs tree (/sys/kernel/livepatch or a copy)")
+	f.StringVar(&o.sys, "sys", "", "sysfs root whose kernel/notes and module/ give the kernel's build-id and its target modules' srcversion (default: two levels above --sysfs when it ends in kernel/livepatch)")
 	f.StringVar(&o.root, "root", "/", "host root whose installed klpack package manifests are joined")
 	f.StringArrayVar(&o.modules, "modules", nil, "directory (or file) of livepatch modules; repeatable (default: <root>/usr/lib/klpack)")
 	f.StringVar(&o.release, "kernel-release", "", "kernel release (default: from the modules' vermagic)")
@@ -123,6 +129,14 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 		Root:          sysfs.FS(host),
 		StacksFile:    o.stacksFile,
 	}
+	if sys := o.sysRoot(); sys != "" {
+		r, err := os.OpenRoot(sys)
+		if err != nil {
+			return &exitError{exitInput, fmt.Errorf("--sys: %w", err)}
+		}
+		defer r.Close()
+		opts.Sys = sysfs.FS(r)
+	}
 	if err := o.readTracing(host, opts); err != nil {
 		return &exitError{exitInput, err}
 	}
@@ -158,6 +172,19 @@ func runDeployCapture(cmd *cobra.Command, o *deployCaptureOptions) error {
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(cmd.ErrOrStderr())
+}
+
+// sysRoot is --sys, else the /sys a livepatch tree at .../kernel/livepatch
+// sits in, else none (a copied tree alone: the build is not recorded).
+func (o *deployCaptureOptions) sysRoot() string {
+	if o.sys != "" {
+		return o.sys
+	}
+	lp := filepath.Clean(o.sysfs)
+	if filepath.Base(lp) == "livepatch" && filepath.Base(filepath.Dir(lp)) == "kernel" {
+		return filepath.Dir(filepath.Dir(lp))
+	}
+	return ""
 }
 
 // readTracing reads what the tracing flags name into opts.

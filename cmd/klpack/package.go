@@ -22,9 +22,9 @@ import (
 )
 
 type packageOptions struct {
-	out, formats, key, passEnv, passFile, signCommand, signPubkey, file string
-	timeout                                                             int
-	json                                                                bool
+	out, formats, key, passEnv, passFile, signCommand, signPubkey, file, target string
+	timeout                                                                     int
+	json                                                                        bool
 }
 
 // formatNames are the package formats --format takes.
@@ -69,6 +69,7 @@ older files only when all of them are built; exit 2 on bad input, and
 	f.StringVar(&o.signCommand, "sign-command", "", "shell command that reads data on stdin and prints a detached OpenPGP signature (KMS, HSM)")
 	f.StringVar(&o.signPubkey, "sign-pubkey", "", "OpenPGP public key file to check --sign-command's signatures with")
 	f.StringVarP(&o.file, "file", "f", "", "read the release from klpack.yaml")
+	f.StringVar(&o.target, "target", "", "the target kernel's files: a directory holding vmlinux and the module .ko files; the packages pin its build (overrides klpack.yaml's target)")
 	f.BoolVar(&o.json, "json", false, "print the "+pack.ResultSchema+" JSON document: the files written (relative to --output, with sha256)")
 	f.IntVar(&o.timeout, "timeout", 0, fmt.Sprintf("seconds the loader waits for each transition, 1 to %d (default 60)", pack.MaxTimeout))
 	return cmd
@@ -91,6 +92,15 @@ func runPackage(cmd *cobra.Command, o *packageOptions, file string) error {
 	}
 	if err != nil {
 		return &exitError{exitInput, err}
+	}
+	if o.target != "" {
+		var mods []*klp.Module
+		for _, m := range rel.Modules {
+			mods = append(mods, m.Record)
+		}
+		if rel.Target, err = elfscan.ReadTarget(cmd.Context(), o.target, klp.PatchedModules(mods)); err != nil {
+			return &exitError{exitInput, fmt.Errorf("--target: %w", err)}
+		}
 	}
 	if rel.MTime, err = sourceDate(); err != nil {
 		return &exitError{exitInput, err}

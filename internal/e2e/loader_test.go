@@ -117,8 +117,10 @@ type loaderCase struct {
 	// release 1.0 loaded: the guest's "upgrade" puts its packages in
 	// place as the package manager would (the upgraded packages' old
 	// files go, the others stay).
-	next  []relModule
-	check func(t *testing.T, g *loaderRun, release []relModule)
+	next []relModule
+	// target pins the release's packages to a kernel build (nil: none).
+	target *klp.Target
+	check  func(t *testing.T, g *loaderRun, release []relModule)
 }
 
 const (
@@ -411,6 +413,7 @@ func planUpgrade(t *testing.T, rel, next *pack.Release) *order.Plan {
 func loaderInitramfs(t *testing.T, busybox, klpackBin string, k kernelInfo, c loaderCase) (string, []string) {
 	t.Helper()
 	rel := caseRelease(t, k, c, "1.0", c.release)
+	rel.Target = c.target
 	if c.next != nil {
 		// As klpack release does: the packages carry the plan, here of
 		// a first release onto an empty kernel.

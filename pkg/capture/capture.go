@@ -55,6 +55,11 @@ type CaptureOptions struct {
 	// StacksFile, when set, is a stacks file gathered on the host
 	// (DecodeStacks) whose tasks are recorded instead.
 	StacksFile string
+	// Sys is the host's /sys tree (sysfs.FS of an os.Root): the running
+	// kernel's build-id (kernel/notes) and the srcversion and build-id
+	// of each loaded module the patches patch (module/NAME) go into the
+	// state's kernel. Nil: the build is not recorded.
+	Sys fs.FS
 	// Scan tunes the scan of module files.
 	Scan *elfscan.Options
 	// Logger receives debug records; nil discards them.
@@ -243,6 +248,9 @@ func join(tree *sysfs.Tree, mods *scanned, opts *CaptureOptions) (*deploy.State,
 	st.Tracing = opts.Tracing
 	for _, n := range opts.TracingNotes {
 		rep.add(EntryNote, "", "", "%s", n)
+	}
+	if opts.Sys != nil {
+		kernelBuild(opts.Sys, st, rep)
 	}
 	if err := st.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("captured state: %w", err)

@@ -46,6 +46,9 @@ type Input struct {
 	// or klp.LayerCumulative), as a release declares them; a candidate
 	// without one is replaceable unless it declares otherwise.
 	Layers map[string]string
+	// Target is the kernel build the release pins (vmlinux build-id,
+	// target modules' srcversion and build-id); nil when not given.
+	Target *klp.Target
 }
 
 // Finding is one rule firing.
@@ -141,6 +144,7 @@ func Check(in *Input) (*Report, error) {
 	c.moduleReload(st.Kernel.Release)
 	c.ftrace(st)
 	c.instrumentation()
+	c.targetBuild(st)
 	if err := c.replay(st, model); err != nil {
 		return nil, err
 	}

@@ -239,6 +239,9 @@ func TestRules(t *testing.T) {
 		{RuleTransitionBlocker, true, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"a"}})}},
 		{RuleTransitionBlocker, false, &Input{Deployed: withTasks(state(""), kthreadIn("a", "")), Candidates: candidates(lp{name: "p", funcs: []string{"b"}})}},
 
+		{RuleTargetBuildMismatch, true, &Input{Deployed: builtAs(state(""), "dc9e5df3c94a0a844ce50eb9ef87b7d7efbf3d22"), Candidates: candidates(cum1), Target: &klp.Target{BuildID: "46f129f6d4168327b666a02d6287bcd5ece77f9b"}}},
+		{RuleTargetBuildMismatch, false, &Input{Deployed: builtAs(state(""), "46f129f6d4168327b666a02d6287bcd5ece77f9b"), Candidates: candidates(cum1), Target: &klp.Target{BuildID: "46f129f6d4168327b666a02d6287bcd5ece77f9b"}}},
+
 		// Two deployed off-band patches that overlap are not this
 		// release's finding: only what the candidates bring is.
 		{RuleOffBandOverlap, false, &Input{Deployed: state(deploy.ModelHybrid, off1, off2), Candidates: candidates(off3)}},
@@ -275,6 +278,7 @@ func TestRules(t *testing.T) {
 		RuleModuleReload:        {{Warning, []string{"kr"}, []string{"mod/m_fn,1"}}},
 		RuleFtraceIPModify:      {{Error, []string{"p"}, []string{"vmlinux/a,1"}}},
 		RuleTransitionBlocker:   {{Warning, []string{"p"}, []string{"vmlinux/a,1"}}},
+		RuleTargetBuildMismatch: {{Error, []string{"cum_1"}, nil}},
 	}
 	covered := map[string][2]bool{}
 	for _, tt := range tests {
@@ -436,6 +440,7 @@ func TestRuleTable(t *testing.T) {
 		{"KLP020", "transition-blocker", Warning},
 		{"KLP021", "rollback-needs-reboot", Warning},
 		{"KLP022", "ftrace-ipmodify-conflict", Error},
+		{"KLP023", "target-build-mismatch", Error},
 		{"KLP024", "module-reload-relocs", Warning},
 	}
 	if len(Rules) != len(want) {

@@ -78,6 +78,7 @@ const (
 	RuleTransitionBlocker   = "KLP020"
 	RuleRollbackReboot      = "KLP021"
 	RuleFtraceIPModify      = "KLP022"
+	RuleTargetBuildMismatch = "KLP023"
 	RuleModuleReload        = "KLP024"
 )
 
@@ -127,6 +128,8 @@ var Rules = []Rule{
 		"Going back from this release to the deployed one cannot happen in place: the kernel refuses the old patch over the new one (klp_state versions never go down, a replace must carry every state), its module can never be unloaded and loaded again (its transition was forced), or it has the same module name as the new one. A fleet that must roll back then either disables the new release first, leaving the functions unpatched meanwhile, or reboots into the old release. Decide before shipping: keep the states and module names compatible with the previous release, or plan rollbacks as reboots."},
 	{RuleFtraceIPModify, "ftrace-ipmodify-conflict", Error,
 		"The function already has an IPMODIFY ftrace user on the host that is not a livepatch: a kprobe with a post handler, or another user that redirects the function. ftrace lets one IPMODIFY user redirect a function, and a livepatch is one, so the kernel refuses to patch it: the candidate's enable fails with EBUSY and dmesg says \"failed to register ftrace handler for function\". Remove the kprobe's post handler or the kprobe while the patch loads (a kretprobe, an fprobe or a kprobe without post handler can stay), or patch a caller of the function instead."},
+	{RuleTargetBuildMismatch, "target-build-mismatch", Error,
+		"The release was made for one build of the kernel (its vmlinux build-id, or a target module's srcversion or build-id) and the deployed kernel is another build under the same release string: a rebuild with another config, compiler or patch set. vermagic cannot tell them apart, so the kernel would load the patch, but function sizes, inlining, static symbol positions and struct layouts may differ from those the patch was built against, and the patch may resolve the wrong symbol or corrupt memory. klpack's loader refuses to load a release pinned to another build. Build the patch against the deployed kernel's files (its debug package or build tree), or deploy the kernel build the release pins."},
 	{RuleModuleReload, "module-reload-relocs", Warning,
 		"The patch reaches symbols of a module it patches through klp relocations, which the kernel writes into the patch when that module loads. This kernel does not clear them when the module is unloaded, and it refuses to write a relocation over a non-zero value: once the module is unloaded while the patch is loaded, loading the module again fails (ENOEXEC, \"Skipping invalid relocation target, existing value is nonzero\" or \"Invalid relocation target\" in dmesg) until the patch is removed. Hosts that reload the module (driver restarts, hot-plug, admins) lose it. Keep the module loaded while the patch is, avoid module-specific klp relocations (use exported symbols or look them up at run time), or deploy on a kernel that clears them (x86_64 6.3 and later)."},
 }

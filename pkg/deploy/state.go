@@ -70,6 +70,13 @@ type Kernel struct {
 	// Model is one of the Model constants; empty means the default for
 	// the release.
 	Model string `json:"model,omitempty"`
+	// BuildID is the running kernel's vmlinux GNU build-id (from
+	// /sys/kernel/notes), empty when not known: two builds of one
+	// release differ in it.
+	BuildID string `json:"build_id,omitempty"`
+	// Modules are the build identities of the loaded modules the patches
+	// patch (/sys/module/NAME/srcversion and notes), sorted by name.
+	Modules []klp.TargetModule `json:"modules,omitempty"`
 }
 
 // Patch is one deployed livepatch module: its scan record plus what the

@@ -151,6 +151,16 @@ func validate(s *State) *StateError {
 	if m := s.Kernel.Model; m != "" && !ValidModel(m) {
 		return bad("kernel.model", "unknown model %q, want %s, %s or %s", s.Kernel.Model, ModelMainline, ModelHybrid, ModelReplaceSet)
 	}
+	if id := s.Kernel.BuildID; id != "" {
+		if err := klp.CheckBuildID(id); err != nil {
+			return bad("kernel.build_id", "%v", err)
+		}
+	}
+	for i, m := range s.Kernel.Modules {
+		if err := m.Validate(); err != nil {
+			return bad(fmt.Sprintf("kernel.modules[%d]", i), "%v", err)
+		}
+	}
 	names := make(map[string]int)
 	orders := make(map[int]int)
 	inTransition := -1

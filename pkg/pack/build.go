@@ -88,6 +88,13 @@ func Stage(s *Spec, dir string, timeout int) (*Staged, error) {
 			return nil, err
 		}
 	}
+	// The loader reads the pin from this file, not the manifest: a line
+	// a shell reads, checked as it is read.
+	if r.Target != nil {
+		if err := gen("target", 0o644, pkgDir+"/target", TargetFile(r.Target), nil); err != nil {
+			return nil, err
+		}
+	}
 	d := templates.ScriptData{Format: FormatRPM, Package: s.Name, Kernel: r.Kernel, Unit: s.Unit(), Loader: LoaderPath(r.Kernel)}
 	p, err := renderScripts(gen, dir, d, templates.PatchPostInstall, templates.PatchPostTrans, templates.PatchPostRemove)
 	if err != nil {
@@ -206,6 +213,7 @@ func (s *Spec) manifest(staged []StagedFile, koDest string) (*Manifest, error) {
 		LoadOrder: s.LoadOrder,
 		Module:    &rec,
 		Plan:      r.Plan,
+		Target:    r.Target,
 	}
 	for _, o := range r.Specs() {
 		man.Release = append(man.Release, ReleaseEntry{LoadOrder: o.LoadOrder, Module: o.Module.Record.Name, Layer: o.Module.Layer, Package: o.Name})

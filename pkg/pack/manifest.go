@@ -25,6 +25,10 @@ type Manifest struct {
 	// Plan is the plan that ordered the release, when it had one: the
 	// kernel steps and the state predicted after each.
 	Plan *order.Plan `json:"plan,omitempty"`
+	// Target is the kernel build the release was made for, when its
+	// target files were given: the vmlinux build-id and the patched
+	// modules' srcversion and build-id.
+	Target *klp.Target `json:"target,omitempty"`
 }
 
 // ManifestPackage names the package in both formats.

@@ -82,6 +82,11 @@ type Release struct {
 	// is HostBinarySHA256. Unset, the patch packages with hooks depend
 	// on HostPackage instead.
 	HostBinary, HostBinarySHA256 string
+	// Target, when set, is the build of the kernel (and of the modules
+	// it patches) the release was made for: the packages record it in
+	// their manifests, and the loader refuses a running kernel whose
+	// build-id differs (the same release string built again).
+	Target *klp.Target
 }
 
 // Module is one patch module of a release.
@@ -489,6 +494,11 @@ var (
 func (r *Release) Validate() error {
 	if err := r.checkFields(); err != nil {
 		return err
+	}
+	if r.Target != nil {
+		if err := r.Target.Validate(); err != nil {
+			return fmt.Errorf("%w: target: %v", ErrBadRelease, err)
+		}
 	}
 	seen := map[string]bool{}
 	cumulative := 0

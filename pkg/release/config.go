@@ -48,6 +48,11 @@ type Config struct {
 	Acks string `yaml:"acks"`
 	// FailOn is the severity that stops the release (default error).
 	FailOn string `yaml:"fail_on"`
+	// Target is a directory of the target kernel's files (a build tree or
+	// an unpacked debug package) holding vmlinux and the modules the
+	// patches patch: the release pins their build identity. It may lie
+	// outside klpack.yaml's directory, as Output may.
+	Target string `yaml:"target"`
 	// Modules are the patch modules; a path may be a glob.
 	Modules []ModuleConfig `yaml:"modules"`
 	Sign    SignConfig     `yaml:"sign"`
@@ -210,6 +215,9 @@ func (c *Config) check() error {
 	}
 	if err := safetext.Check(c.Output); err != nil {
 		return fmt.Errorf("output: %w", err)
+	}
+	if err := safetext.Check(c.Target); err != nil {
+		return fmt.Errorf("target: %w", err)
 	}
 	for key, v := range map[string]string{"repository.origin": c.Repository.Origin, "repository.label": c.Repository.Label} {
 		if err := safetext.Check(v); err != nil {

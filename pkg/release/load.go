@@ -89,6 +89,11 @@ func (r *Release) load(ctx context.Context) error {
 			r.Pack.Modules = append(r.Pack.Modules, m)
 		}
 	}
+	if c.Target != "" {
+		if r.Pack.Target, err = elfscan.ReadTarget(ctx, r.Path(c.Target), klp.PatchedModules(r.Candidates())); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+	}
 	if err := r.Pack.Validate(); err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func (r *Release) Path(name string) string {
 // against its deployed state, each with its layer.
 func (r *Release) CheckInput(cands []*klp.Module) *check.Input {
 	in := &check.Input{Deployed: r.Deployed, DeployedPath: r.Config.Deployed, Model: r.Config.KernelModel,
-		Acks: r.Acks, Candidates: cands, Layers: map[string]string{}}
+		Acks: r.Acks, Candidates: cands, Layers: map[string]string{}, Target: r.Pack.Target}
 	if r.Config.Deployed != "" {
 		in.DeployedPath = r.Path(r.Config.Deployed)
 	}

@@ -9,7 +9,8 @@
 #
 # KERNEL is one of: 6.1 (bookworm), 6.12 (bookworm-security), 7.2 (sid),
 # test (our own test kernel, scripts/e2e/testkernel.sh), test-hybrid and
-# test-replace-set (the test kernel with our implementation of that model).
+# test-replace-set (the test kernel with our implementation of that model),
+# test-rebuild (the test kernel built again: same release, another build-id).
 # KLPACK_CACHE defaults to ~/.cache/klpack. Everything is cached: a second
 # run only checks stamps. Headers of the bookworm kernels come from
 # /usr/src (the Makefile's install-deps installs them).
@@ -64,7 +65,7 @@ for k in "$@"; do
 		echo "7.2 $line" >>"$list"
 		echo "prepare: 7.2 ready ($(($(date +%s) - start))s)" >&2
 		;;
-	test | test-hybrid | test-replace-set)
+	test | test-hybrid | test-replace-set | test-rebuild)
 		start=$(date +%s)
 		variant=
 		[ "$k" = test ] || variant=${k#test-}
@@ -72,7 +73,7 @@ for k in "$@"; do
 		echo "$k $line" >>"$list"
 		echo "prepare: $k ready ($(($(date +%s) - start))s)" >&2
 		;;
-	*) die "unknown kernel $k (want 6.1, 6.12, 7.2, test, test-hybrid or test-replace-set)" ;;
+	*) die "unknown kernel $k (want 6.1, 6.12, 7.2, test, test-hybrid, test-replace-set or test-rebuild)" ;;
 	esac
 done
 mv "$list" "$e2e/kernels.list"

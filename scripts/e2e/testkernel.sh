@@ -4,7 +4,9 @@
 # line). VARIANT hybrid or replace-set builds the test kernel with our
 # implementation of that livepatch model (testdata/e2e/kernel/VARIANT.patch)
 # instead: a copy of the test kernel's tree, patched and rebuilt (only what
-# the patch touches recompiles), its release suffixed -VARIANT.
+# the patch touches recompiles), its release suffixed -VARIANT. VARIANT
+# rebuild is the same source built again under another build version (#2):
+# the same release string, another vmlinux build-id (the pinning proof).
 #
 # The kernel is linux-source-7.2 (Debian sid) configured with
 # `make tinyconfig`, our fragment testdata/e2e/testkernel.config merged in
@@ -16,7 +18,7 @@
 # keeps certs/signing_key.pem, the key its modules are signed with.
 set -eu
 
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: testkernel.sh CACHE [hybrid|replace-set]" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: testkernel.sh CACHE [hybrid|replace-set|rebuild]" >&2; exit 2; }
 cache=$1
 variant=${2:-}
 mkdir -p "$cache"
@@ -69,7 +71,36 @@ if [ ! -f "$dir/.klpack-complete" ]; then
 	echo "testkernel: $(cat "$dir/release") built in $dir ($(($(date +%s) - start))s)" >&2
 fi
 
-if [ -n "$variant" ]; then
+if [ "$variant" = rebuild ]; then
+	vhash=$(printf '%s rebuild 2\n' "$hash" | sha256sum | cut -c1-16)
+	vdir=$cache/testkernel/$vhash-$variant
+	if [ ! -f "$vdir/.klpack-complete" ]; then
+		start=$(date +%s)
+		rm -rf "$vdir"
+		mkdir -p "$vdir"
+		cp -a "$tree" "$vdir/linux"
+		# No code change, no LOCALVERSION: only the banner's "#2" differs,
+		# so only init/version-timestamp.o and the link are redone, and
+		# the release string stays the base's.
+		KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 1970'
+		KBUILD_BUILD_USER=klpack
+		KBUILD_BUILD_HOST=klpack
+		KBUILD_BUILD_VERSION=2
+		export KBUILD_BUILD_TIMESTAMP KBUILD_BUILD_USER KBUILD_BUILD_HOST KBUILD_BUILD_VERSION
+		log=$vdir/build.log
+		echo "testkernel: rebuild: relinking under build version 2" >&2
+		make -C "$vdir/linux" -j2 bzImage modules >"$log" 2>&1 ||
+			{ tail -n 30 "$log" >&2; die "rebuild failed (log: $log)"; }
+		make -s -C "$vdir/linux" kernelrelease >"$vdir/release"
+		[ "$(cat "$vdir/release")" = "$(cat "$dir/release")" ] ||
+			die "rebuild: release $(cat "$vdir/release") is not the base's $(cat "$dir/release")"
+		touch "$vdir/.klpack-complete"
+		echo "testkernel: $(cat "$vdir/release") rebuilt in $vdir ($(($(date +%s) - start))s)" >&2
+	fi
+	dir=$vdir
+	tree=$vdir/linux
+	hash=$vhash-$variant
+elif [ -n "$variant" ]; then
 	patch=$(cd "$here/../../testdata/e2e/kernel" && pwd)/$variant.patch
 	[ -f "$patch" ] || die "no kernel patch for variant $variant ($patch)"
 	vhash=$(cat "$fragment" "$patch" | sha256sum | cut -c1-16)

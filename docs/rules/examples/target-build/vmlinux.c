@@ -1,0 +1,2 @@
+int klpack_example;
+void _start(void) {}
