@@ -39,6 +39,13 @@ func (p *progress) Increment() {
 	}
 }
 
+// Add records n more units done (bytes read); safe for concurrent use.
+func (p *progress) Add(n int64) {
+	if p.bar != nil {
+		p.bar.IncrInt64(n)
+	}
+}
+
 // Wait lets the bar draw its last state.
 func (p *progress) Wait() {
 	if p.p != nil {
