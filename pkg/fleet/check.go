@@ -21,8 +21,8 @@ const ReportSchema = "klpack.fleet-check/v1"
 
 // Verdicts of a combination.
 const (
-	VerdictPass       = "pass"        // no unacknowledged finding
-	VerdictUnresolved = "unresolved"  // its packages have no manifest
+	VerdictPass       = "pass"         // no unacknowledged finding
+	VerdictUnresolved = "unresolved"   // its packages have no manifest
 	VerdictNotTarget  = "other-kernel" // the release is for another kernel
 )
 

@@ -192,4 +192,3 @@ func (ms *Manifests) State(c *Combination) (*deploy.State, error) {
 	deploy.SortPatches(st.Patches)
 	return st, nil
 }
-
