@@ -1,0 +1,228 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klpack/klpack/elfscan"
+	"github.com/klpack/klpack/internal/termstyle"
+	"github.com/klpack/klpack/internal/testutil"
+	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/klp"
+)
+
+// release is the candidate every test checks: the testdata cumulative
+// patch lp_replace, for 6.1.0-56-amd64.
+func release(t *testing.T) *check.Input {
+	t.Helper()
+	m, err := elfscan.Open(filepath.Join(testutil.Root(), "testdata/ko/6.1.0-56-amd64/lp_replace.ko"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &check.Input{Candidates: []*klp.Module{m}}
+}
+
+func manifests(t *testing.T) *Manifests {
+	t.Helper()
+	ms, err := LoadManifests(t.Context(), filepath.Join(testutil.Root(), "testdata/fleet/manifests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// group is what a test expects of one combination.
+type group struct {
+	ID       string
+	Kernel   string
+	BuildID  string
+	Modules  []string // in load order
+	Hosts    int64
+	Examples []string
+	Verdict  string
+	Failed   bool
+	Rules    []string
+}
+
+func summarize(r *Report) []group {
+	var out []group
+	for _, g := range r.Groups {
+		s := group{ID: g.ID, Kernel: g.Kernel, BuildID: g.BuildID, Hosts: g.Hosts, Verdict: g.Verdict, Failed: g.Failed}
+		for _, p := range g.Patches {
+			s.Modules = append(s.Modules, p.Module)
+		}
+		for _, e := range g.Examples {
+			s.Examples = append(s.Examples, e.Host)
+		}
+		for _, f := range g.Findings {
+			s.Rules = append(s.Rules, f.Rule)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestCheckTestdata checks the testdata release against the committed
+// inventory, plain, gzip and zstd: the groups, their host counts, example
+// hosts and verdicts are written by hand from what each line deploys.
+func TestCheckTestdata(t *testing.T) {
+	const k61 = "6.1.0-56-amd64"
+	want := []group{
+		// lp_replace again on a host that runs it: EEXIST. db-3 lists
+		// the same patches in another order: one combination.
+		{ID: "C1", Kernel: k61, Modules: []string{"lp_replace", "lp_noreplace"}, Hosts: 2, Examples: []string{"db-2", "db-3"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		{ID: "C2", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"web-2"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		// The replace drops the off-band patch on a mainline kernel.
+		{ID: "C3", Kernel: k61, Modules: []string{"lp_noreplace"}, Hosts: 1, Examples: []string{"db-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP009"}},
+		// The rpm spelling of the version resolves to the same manifest.
+		{ID: "C4", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"db-4"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		// The state form: the capture's lp_multiobj holds a klp_state.
+		{ID: "C5", Kernel: k61, Modules: []string{"lp_noreplace", "lp_multiobj"}, Hosts: 1, Examples: []string{"cap-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP005"}},
+		{ID: "C6", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"off-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		// A warehouse's count of 40 hosts on a vendor's patch.
+		{ID: "C7", Kernel: k61, Modules: []string{"lp_x"}, Hosts: 40, Verdict: VerdictUnresolved},
+		{ID: "C8", Kernel: k61, Modules: []string{"lp_other"}, Hosts: 1, Examples: []string{"bad-1"}, Verdict: VerdictUnresolved},
+		// Four hosts by ID (three examples kept) and a count of 100.
+		{ID: "C9", Kernel: k61, Hosts: 104, Examples: []string{"web-1", "web-3", "web-4"}, Verdict: VerdictPass},
+		{ID: "C10", Kernel: k61, BuildID: "abcdef01", Hosts: 2, Examples: []string{"ctl-\x1b[31m1", "ctl-2"}, Verdict: VerdictPass},
+		{ID: "C11", Kernel: "6.12.117+deb12-amd64", Hosts: 1, Examples: []string{"new-1"}, Verdict: VerdictNotTarget},
+	}
+	wantTotals := Totals{Lines: 17, Hosts: 155, Combinations: 11, PassHosts: 106, FailHosts: 7, UnresolvedHosts: 41, OtherKernel: 1}
+	in := release(t)
+	ms := manifests(t)
+	for _, name := range []string{"inventory.jsonl", "inventory.jsonl.gz", "inventory.jsonl.zst"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(testutil.Root(), "testdata/fleet", name)
+			inv, err := Read(t.Context(), path, ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Check(t.Context(), inv, ms, CheckOptions{Input: in, FailOn: check.Error})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, summarize(rep)); diff != "" {
+				t.Errorf("groups (-want +got):\n%s", diff)
+			}
+			if rep.Totals != wantTotals {
+				t.Errorf("totals = %+v, want %+v", rep.Totals, wantTotals)
+			}
+			if !rep.Failed() {
+				t.Error("Failed() = false, want true")
+			}
+			if want := []string{"region"}; !slices.Equal(rep.Ignored, want) {
+				t.Errorf("ignored = %q, want %q", rep.Ignored, want)
+			}
+			if rep.Release != k61 || rep.Schema != ReportSchema {
+				t.Errorf("release %q schema %q", rep.Release, rep.Schema)
+			}
+			var b bytes.Buffer
+			if err := WriteText(&b, rep, termstyle.Style{}); err != nil {
+				t.Fatal(err)
+			}
+			// The host ID's escape reaches the terminal quoted, never raw.
+			if strings.Contains(b.String(), "\x1b") || !strings.Contains(b.String(), `"ctl-\x1b[31m1" (line 13)`) {
+				t.Errorf("text output does not quote the control character:\n%s", b.String())
+			}
+		})
+	}
+}
+
+// TestUnresolvedOnly: an inventory whose every host passes or runs
+// unknown packages fails for the unresolved ones alone: never dropped.
+func TestUnresolvedOnly(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		inventory  string
+		failed     bool
+		unresolved int64
+	}{
+		{"pass", `{"host":"a","kernel":"6.1.0-56-amd64","patches":[]}`, false, 0},
+		{"unresolved", `{"host":"a","kernel":"6.1.0-56-amd64","patches":[]}` + "\n" +
+			`{"hosts":7,"kernel":"6.1.0-56-amd64","patches":[{"module":"lp_replace","package":"klp-patch-6.1.0-56-amd64","version":"9.9-9","enabled":true,"load_order":1}]}`, true, 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := ParseInventory(t.Context(), strings.NewReader(tt.inventory), "inv", ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Check(t.Context(), inv, manifests(t), CheckOptions{Input: release(t), FailOn: check.Error})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Failed() != tt.failed || rep.Totals.UnresolvedHosts != tt.unresolved {
+				t.Errorf("Failed() = %v, unresolved %d; want %v, %d", rep.Failed(), rep.Totals.UnresolvedHosts, tt.failed, tt.unresolved)
+			}
+		})
+	}
+}
+
+// TestGenerated reads a generated inventory larger than a chunk, on one
+// worker and on four, with hand-computed groups: the counts, the first
+// three hosts by line, and the grouping of equal lists given in another
+// order all survive the cut into chunks.
+func TestGenerated(t *testing.T) {
+	const hosts, combos = 60_000, 7
+	var b bytes.Buffer
+	for i := range hosts {
+		c := i % combos
+		// Combination c has patches 1..c, listed backwards on odd hosts.
+		var ps []string
+		for k := 1; k <= c; k++ {
+			ps = append(ps, fmt.Sprintf(`{"module":"m%d","package":"p%d","version":"1","enabled":true,"load_order":%d}`, k, k, k))
+		}
+		if i%2 == 1 {
+			slices.Reverse(ps)
+		}
+		fmt.Fprintf(&b, `{"host":"h%d","kernel":"k","patches":[%s],"pad":"%s"}`+"\n", i, strings.Join(ps, ","), strings.Repeat("x", 40))
+	}
+	if b.Len() <= chunkSize {
+		t.Fatalf("inventory of %d bytes fits one chunk of %d", b.Len(), chunkSize)
+	}
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			inv, err := ParseInventory(t.Context(), bytes.NewReader(b.Bytes()), "gen", ReadOptions{Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inv.Hosts != hosts || inv.Lines != hosts || len(inv.Combinations) != combos {
+				t.Fatalf("hosts %d lines %d combinations %d, want %d %d %d", inv.Hosts, inv.Lines, len(inv.Combinations), hosts, hosts, combos)
+			}
+			for c, got := range inv.Combinations {
+				wantHosts := int64(hosts / combos)
+				if c < hosts%combos {
+					wantHosts++
+				}
+				want := []Example{{fmt.Sprintf("h%d", c), int64(c + 1)}, {fmt.Sprintf("h%d", c+combos), int64(c + combos + 1)}, {fmt.Sprintf("h%d", c+2*combos), int64(c + 2*combos + 1)}}
+				if got.Hosts != wantHosts || got.FirstLine != int64(c+1) || len(got.Patches) != c {
+					t.Errorf("combination %d: hosts %d first line %d patches %d, want %d %d %d", c, got.Hosts, got.FirstLine, len(got.Patches), wantHosts, c+1, c)
+				}
+				if diff := cmp.Diff(want, got.Examples); diff != "" {
+					t.Errorf("combination %d examples (-want +got):\n%s", c, diff)
+				}
+				for k, p := range got.Patches {
+					if p.LoadOrder != k+1 {
+						t.Errorf("combination %d: patch %d has load order %d: not sorted", c, k, p.LoadOrder)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCancel: a cancelled context stops the read with its error.
+func TestCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := ParseInventory(ctx, strings.NewReader(`{"host":"a","kernel":"k","patches":[]}`), "inv", ReadOptions{})
+	if err == nil {
+		t.Fatal("read under a cancelled context succeeded")
+	}
+}
