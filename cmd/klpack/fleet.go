@@ -43,7 +43,13 @@ func (o *checkOptions) checkFleet(cmd *cobra.Command, in *check.Input, failOn ch
 		}
 	}
 	read := newProgress(cmd.ErrOrStderr(), "read", int(size))
-	inv, err := fleet.Read(ctx, o.fleet, fleet.ReadOptions{MaxCombinations: o.maxCombinations, Progress: read.Add})
+	ro := fleet.ReadOptions{MaxCombinations: o.maxCombinations, Progress: read.Add}
+	var inv *fleet.Inventory
+	if o.fleet == "-" {
+		inv, err = fleet.ParseInventory(ctx, cmd.InOrStdin(), "-", ro)
+	} else {
+		inv, err = fleet.Read(ctx, o.fleet, ro)
+	}
 	read.Wait()
 	if err != nil {
 		return &exitError{exitInput, err}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -116,13 +115,11 @@ type ReadOptions struct {
 	Progress func(n int64)
 }
 
-// Read reads the inventory at path ("-" is stdin) as ParseInventory
-// does. A path that is not a regular file is refused: a FIFO or device
-// would block or never end (stream through stdin instead).
+// Read reads the inventory at path as ParseInventory does. A path that
+// is not a regular file is refused: a FIFO or device would block or
+// never end (a stream goes through ParseInventory, as check --fleet -
+// passes its stdin).
 func Read(ctx context.Context, path string, o ReadOptions) (*Inventory, error) {
-	if path == "-" {
-		return ParseInventory(ctx, os.Stdin, "-", o)
-	}
 	f, _, err := safeio.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
