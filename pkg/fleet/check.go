@@ -102,6 +102,13 @@ func Check(ctx context.Context, inv *Inventory, ms *Manifests, o CheckOptions) (
 		Totals: Totals{Lines: inv.Lines, Hosts: inv.Hosts, Combinations: len(inv.Combinations)}}
 	groups := make([]*Group, len(inv.Combinations))
 	for i, c := range inv.Combinations {
+		// Arrays, not null, in JSON: "none" is a statement.
+		if c.Patches == nil {
+			c.Patches = []Patch{}
+		}
+		if c.Examples == nil {
+			c.Examples = []Example{}
+		}
 		groups[i] = &Group{Combination: c, Findings: []check.Finding{}}
 	}
 	work := make(chan *Group)

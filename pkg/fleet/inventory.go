@@ -77,7 +77,7 @@ type Example struct {
 type Combination struct {
 	Kernel  string  `json:"kernel"`
 	BuildID string  `json:"build_id,omitempty"`
-	Patches []Patch `json:"patches,omitempty"`
+	Patches []Patch `json:"patches"`
 	// State is the capture of the state form; nil in the patches form.
 	State *deploy.State `json:"-"`
 	// Hosts counts the hosts that run it; Examples are the first
