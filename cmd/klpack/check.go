@@ -168,7 +168,7 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		if len(args) > 0 || o.deployed != "" || o.ack != "" {
 			return nil, 0, fmt.Errorf("-f %s names the modules, the deployed state and the acks: give no candidates, --deployed or --ack with it", o.file)
 		}
-		in, failOn, err := releaseInput(cmd, o.file)
+		in, failOn, err := o.releaseInput(cmd)
 		if err != nil {
 			return nil, 0, err
 		}

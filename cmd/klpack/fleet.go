@@ -20,6 +20,29 @@ func (o *checkOptions) fleetFlags(cmd *cobra.Command) {
 	f.IntVar(&o.maxCombinations, "max-combinations", fleet.DefaultMaxCombinations, "with --fleet: the most distinct combinations the inventory may hold")
 }
 
+// fleetPaths are klpack.yaml's fleet: the inventory and the manifests.
+type fleetPaths struct{ inventory, manifests string }
+
+// releaseInput is check -f's input. With a fleet (klpack.yaml's, or
+// --fleet), the fleet's combinations stand in for klpack.yaml's deployed
+// state; --fleet and --manifests win over klpack.yaml's.
+func (o *checkOptions) releaseInput(cmd *cobra.Command) (*check.Input, check.Severity, error) {
+	in, failOn, fleet, err := releaseFleetInput(cmd, o.file)
+	if err != nil {
+		return nil, 0, err
+	}
+	if o.fleet == "" && fleet.inventory != "" {
+		o.fleet = fleet.inventory
+	}
+	if o.manifests == "" && fleet.manifests != "" {
+		o.manifests = fleet.manifests
+	}
+	if o.fleet != "" {
+		in.Deployed, in.DeployedPath = nil, ""
+	}
+	return in, failOn, nil
+}
+
 // checkFleet is check --fleet: the release in, checked once per
 // combination of the inventory, the report out.
 func (o *checkOptions) checkFleet(cmd *cobra.Command, in *check.Input, failOn check.Severity) error {
