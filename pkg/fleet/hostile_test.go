@@ -48,7 +48,7 @@ func TestLineErrors(t *testing.T) {
 		{"patch bad module", `{"host":"a","kernel":"k","patches":[{"module":"a/b","package":"p","version":"1","enabled":true,"load_order":1}]}`, "not a letter"},
 		{"patch enabled string", p(`,"enabled":"yes"`), `repeated key "enabled"`},
 		{"patch enabled type", `{"host":"a","kernel":"k","patches":[{"module":"m","package":"p","version":"1","enabled":1,"load_order":1}]}`, "enabled: want true or false"},
-		{"patch load order 0", `{"host":"a","kernel":"k","patches":[{"module":"m","package":"p","version":"1","enabled":true,"load_order":0}]}`, "load_order 0"},
+		{"patch load order huge", `{"host":"a","kernel":"k","patches":[{"module":"m","package":"p","version":"1","enabled":true,"load_order":1048577}]}`, "load_order 1048577, want 0 to 1048576"},
 		{"patch twice", `{"host":"a","kernel":"k","patches":[{"module":"m","package":"p","version":"1","enabled":true,"load_order":1},{"module":"m","package":"p","version":"1","enabled":true,"load_order":2}]}`, "listed twice"},
 		{"load order twice", `{"host":"a","kernel":"k","patches":[{"module":"m","package":"p","version":"1","enabled":true,"load_order":1},{"module":"n","package":"p","version":"1","enabled":true,"load_order":1}]}`, "given twice"},
 		{"raw control char", "{\"host\":\"a\x01\",\"kernel\":\"k\",\"patches\":[]}", "control character 0x01"},

@@ -459,8 +459,10 @@ func checkLine(l *line) (int64, error) {
 		if len(rp.pkg) == 0 || len(rp.version) == 0 {
 			return 0, fmt.Errorf("patches[%d]: empty package or version", i)
 		}
-		if rp.loadOrder < 1 || rp.loadOrder > 1<<20 {
-			return 0, fmt.Errorf("patches[%d]: load_order %d, want 1 to %d", i, rp.loadOrder, 1<<20)
+		if rp.loadOrder > 1<<20 {
+			// The deployed state's rule: 0 or more (the parser refuses a
+			// sign), and no kernel stacks a million patches.
+			return 0, fmt.Errorf("patches[%d]: load_order %d, want 0 to %d", i, rp.loadOrder, 1<<20)
 		}
 		for j := range i {
 			switch {
