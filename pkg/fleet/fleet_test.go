@@ -226,3 +226,61 @@ func TestCancel(t *testing.T) {
 		t.Fatal("read under a cancelled context succeeded")
 	}
 }
+
+// TestGrouping: which lines make one combination and which two, by the
+// field they differ in.
+func TestGrouping(t *testing.T) {
+	line := func(host, patch string) string {
+		return `{"host":"` + host + `","kernel":"k","patches":[` + patch + `]}`
+	}
+	const base = `"module":"m","package":"p","version":"1","enabled":true,"load_order":1`
+	for _, tt := range []struct {
+		name   string
+		a, b   string
+		combos int
+	}{
+		{"same", line("a", `{`+base+`,"transition":false}`), line("b", `{"transition":false,`+base+`}`), 1},
+		{"transition differs", line("a", `{`+base+`,"transition":false}`), line("b", `{`+base+`,"transition":true}`), 2},
+		{"transition unknown", line("a", `{`+base+`,"transition":false}`), line("b", `{`+base+`}`), 2},
+		{"enabled differs", line("a", `{`+base+`}`), line("b", `{"module":"m","package":"p","version":"1","enabled":false,"load_order":1}`), 2},
+		{"version differs", line("a", `{`+base+`}`), line("b", `{"module":"m","package":"p","version":"2","enabled":true,"load_order":1}`), 2},
+		{"load order differs", line("a", `{`+base+`}`), line("b", `{"module":"m","package":"p","version":"1","enabled":true,"load_order":2}`), 2},
+		{"kernel differs", line("a", ``), `{"host":"b","kernel":"j","patches":[]}`, 2},
+		{"build id case", `{"host":"a","kernel":"k","build_id":"AB","patches":[]}`, `{"host":"b","kernel":"k","build_id":"ab","patches":[]}`, 1},
+		{"build id or none", `{"host":"a","kernel":"k","build_id":"ab","patches":[]}`, `{"host":"b","kernel":"k","build_id":null,"patches":[]}`, 2},
+		// Length-prefixed: moving bytes between fields makes another key.
+		{"field boundaries", line("a", `{"module":"ab","package":"c","version":"1","enabled":true,"load_order":1}`), line("b", `{"module":"a","package":"bc","version":"1","enabled":true,"load_order":1}`), 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := ParseInventory(t.Context(), strings.NewReader(tt.a+"\n"+tt.b+"\n"), "inv", ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(inv.Combinations) != tt.combos || inv.Hosts != 2 {
+				t.Errorf("%d combinations of %d hosts, want %d of 2", len(inv.Combinations), inv.Hosts, tt.combos)
+			}
+		})
+	}
+}
+
+// TestMerge: two workers' counts of one combination add up, and the
+// examples kept are the first three by line, whichever worker met them.
+func TestMerge(t *testing.T) {
+	g := &grouper{o: ReadOptions{MaxCombinations: 10}, combos: map[string]*Combination{}, errLine: -1}
+	ex := func(lines ...int64) []Example {
+		var out []Example
+		for _, l := range lines {
+			out = append(out, Example{Host: fmt.Sprint("h", l), Line: l})
+		}
+		return out
+	}
+	g.merge(&local{lines: 4, hosts: 12, combos: map[string]*Combination{"x": {Hosts: 10, FirstLine: 5, Examples: ex(5, 9)}, "y": {Hosts: 2, FirstLine: 6, Examples: ex(6)}}})
+	g.merge(&local{lines: 3, hosts: 3, combos: map[string]*Combination{"x": {Hosts: 3, FirstLine: 1, Examples: ex(1, 7, 8)}}})
+	x := g.combos["x"]
+	if g.lines != 7 || g.hosts != 15 || x.Hosts != 13 || x.FirstLine != 1 || len(g.combos) != 2 {
+		t.Errorf("lines %d hosts %d; x: hosts %d first line %d; %d combinations; want 7 15 13 1 2", g.lines, g.hosts, x.Hosts, x.FirstLine, len(g.combos))
+	}
+	if diff := cmp.Diff(ex(1, 5, 7), x.Examples); diff != "" {
+		t.Errorf("examples (-want +got):\n%s", diff)
+	}
+}
