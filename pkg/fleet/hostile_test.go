@@ -88,6 +88,15 @@ func TestFirstErrorWins(t *testing.T) {
 		}
 		b.WriteString(okLine + "\n")
 	}
+	// Errors recorded out of order, as workers meet them: the earliest
+	// line's stays.
+	g := &grouper{errLine: -1}
+	for _, line := range []int64{5, 3, 9} {
+		g.fail(line, &LineError{Line: line})
+	}
+	if le, ok := errors.AsType[*LineError](g.err); !ok || le.Line != 3 || g.errLine != 3 {
+		t.Errorf("after errors at lines 5, 3, 9: %v at %d, want line 3", g.err, g.errLine)
+	}
 	for range 5 {
 		_, err := ParseInventory(t.Context(), bytes.NewReader(b.Bytes()), "inv", ReadOptions{Workers: 4})
 		if le, ok := errors.AsType[*LineError](err); !ok || le.Line != 1000 {
