@@ -284,3 +284,28 @@ func TestMerge(t *testing.T) {
 		t.Errorf("examples (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkParseInventory reads 100,000 generated hosts in 2,000
+// combinations from memory (make bench runs the 1,000,000-host
+// comparison with jq: scripts/bench-fleet.sh).
+func BenchmarkParseInventory(b *testing.B) {
+	var buf bytes.Buffer
+	for i := range 100_000 {
+		c := i % 2000
+		fmt.Fprintf(&buf, `{"host":"host-%d","kernel":"6.1.0-56-amd64","build_id":"4f2c9a0d","patches":[{"module":"lp_replace","package":"klp-patch","version":"1.0-%d","enabled":true,"transition":false,"load_order":1}`, i, c%10)
+		for k := range 8 {
+			if (c/10)&(1<<k) != 0 {
+				fmt.Fprintf(&buf, `,{"module":"lp_ob%d","package":"klp-ob%d","version":"1.0-1","enabled":true,"transition":false,"load_order":%d}`, k, k, k+2)
+			}
+		}
+		buf.WriteString("]}\n")
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		inv, err := ParseInventory(b.Context(), bytes.NewReader(buf.Bytes()), "bench", ReadOptions{})
+		if err != nil || len(inv.Combinations) != 2000 {
+			b.Fatalf("%v, %d combinations", err, len(inv.Combinations))
+		}
+	}
+}

@@ -385,6 +385,13 @@ func (g *grouper) parseLine(p *parser, loc *local, ln []byte, n int64) error {
 		loc.key = patchesKey(loc, l)
 		c = loc.combos[string(loc.key)]
 		if c == nil {
+			// Names are checked once per combination: a line with the
+			// same key has the same names.
+			for i := range l.patches {
+				if err := klp.CheckModuleName(string(l.patches[i].module)); err != nil {
+					return fmt.Errorf("patches[%d]: %w", i, err)
+				}
+			}
 			c = newCombination(loc, l, n)
 		}
 	}
@@ -452,9 +459,6 @@ func checkLine(l *line) (int64, error) {
 			if rp.seen&f.bit == 0 {
 				return 0, fmt.Errorf("patches[%d]: no %q", i, f.name)
 			}
-		}
-		if err := klp.CheckModuleName(string(rp.module)); err != nil {
-			return 0, fmt.Errorf("patches[%d]: %w", i, err)
 		}
 		if len(rp.pkg) == 0 || len(rp.version) == 0 {
 			return 0, fmt.Errorf("patches[%d]: empty package or version", i)
