@@ -309,3 +309,39 @@ func BenchmarkParseInventory(b *testing.B) {
 		}
 	}
 }
+
+// TestStateForm: captures group by what they say, not by their bytes;
+// one met before is not decoded again, and still checked against the
+// line's kernel and build ID.
+func TestStateForm(t *testing.T) {
+	const st = `{"schema":"klpack.deployed/v1","kernel":{"release":"k"},"patches":[]}`
+	const reformatted = `{ "patches": [], "kernel": {"release": "k"}, "schema": "klpack.deployed/v1" }`
+	for _, tt := range []struct {
+		name   string
+		lines  []string
+		combos int
+		hosts  int64
+		err    string
+	}{
+		{"same bytes", []string{`{"host":"a","state":` + st + `}`, `{"host":"b","state":` + st + `}`}, 1, 2, ""},
+		{"reformatted", []string{`{"host":"a","state":` + st + `}`, `{"hosts":5,"state":` + reformatted + `}`}, 1, 6, ""},
+		{"build ids", []string{`{"host":"a","state":` + st + `}`, `{"host":"b","build_id":"ab","state":` + st + `}`}, 2, 2, ""},
+		{"kernel of a cached state", []string{`{"host":"a","state":` + st + `}`, `{"host":"b","kernel":"j","state":` + st + `}`}, 0, 0, `line 2: kernel "j", the state's is "k"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := ParseInventory(t.Context(), strings.NewReader(strings.Join(tt.lines, "\n")), "inv", ReadOptions{Workers: 1})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("ParseInventory = %v, want an error with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(inv.Combinations) != tt.combos || inv.Hosts != tt.hosts {
+				t.Errorf("%d combinations of %d hosts, want %d of %d", len(inv.Combinations), inv.Hosts, tt.combos, tt.hosts)
+			}
+		})
+	}
+}

@@ -301,6 +301,8 @@ type local struct {
 	key     []byte
 	order   []int
 	sum     [sha256.Size]byte
+	// rawStates maps the hash of a state document's bytes to its key.
+	rawStates map[[sha256.Size]byte]string
 }
 
 func (g *grouper) worker(ctx context.Context, in <-chan chunk) {
@@ -360,26 +362,9 @@ func (g *grouper) parseLine(p *parser, loc *local, ln []byte, n int64) error {
 	}
 	var c *Combination
 	if l.hasState {
-		st, err := deploy.DecodeState(l.state, "")
-		if err != nil {
-			return fmt.Errorf("state: %w", err)
-		}
-		if l.hasKernel && string(l.kernel) != st.Kernel.Release {
-			return fmt.Errorf("kernel %q, the state's is %q", l.kernel, st.Kernel.Release)
-		}
-		var buf bytes.Buffer
-		if err := deploy.EncodeState(&buf, st); err != nil {
-			return fmt.Errorf("state: %w", err)
-		}
-		loc.sum = sha256.Sum256(buf.Bytes())
-		loc.key = append(append(append(loc.key[:0], 'S'), bytes.ToLower(l.buildID)...), loc.sum[:]...)
-		loc.key = binary.AppendUvarint(loc.key, uint64(len(l.buildID)))
-		c = loc.combos[string(loc.key)]
-		if c == nil {
-			c = &Combination{Kernel: st.Kernel.Release, BuildID: strings.ToLower(string(l.buildID)), State: st, FirstLine: n}
-			for _, p := range st.Patches {
-				c.Patches = append(c.Patches, Patch{Module: p.Name, Enabled: p.Enabled, LoadOrder: p.LoadOrder, Transition: p.Transition != nil && *p.Transition})
-			}
+		var err error
+		if c, err = stateCombination(loc, l, n); err != nil {
+			return err
 		}
 	} else {
 		loc.key = patchesKey(loc, l)
@@ -412,6 +397,57 @@ func (g *grouper) parseLine(p *parser, loc *local, ln []byte, n int64) error {
 		c.Examples = append(c.Examples, Example{Host: string(l.host), Line: n})
 	}
 	return nil
+}
+
+// maxRawStates bounds a worker's memo of state documents by their bytes.
+const maxRawStates = 4096
+
+// stateCombination is the combination of a state-form line. Decoding a
+// capture is the slow part of a read, and the hosts of one combination
+// ship the same bytes: a capture already met is found by the hash of its
+// bytes, and only a new one is decoded (strictly, as a state file is) and
+// keyed by the hash of its canonical encoding.
+func stateCombination(loc *local, l *line, n int64) (*Combination, error) {
+	raw := sha256.Sum256(l.state)
+	if key, ok := loc.rawStates[raw]; ok {
+		c := loc.combos[key]
+		if c != nil && l.hasKernel && string(l.kernel) != c.Kernel {
+			return nil, fmt.Errorf("kernel %q, the state's is %q", l.kernel, c.Kernel)
+		}
+		if c != nil && c.BuildID == strings.ToLower(string(l.buildID)) {
+			loc.key = append(loc.key[:0], key...)
+			return c, nil
+		}
+	}
+	st, err := deploy.DecodeState(l.state, "")
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if l.hasKernel && string(l.kernel) != st.Kernel.Release {
+		return nil, fmt.Errorf("kernel %q, the state's is %q", l.kernel, st.Kernel.Release)
+	}
+	var buf bytes.Buffer
+	if err := deploy.EncodeState(&buf, st); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	loc.sum = sha256.Sum256(buf.Bytes())
+	loc.key = append(append(append(loc.key[:0], 'S'), bytes.ToLower(l.buildID)...), loc.sum[:]...)
+	loc.key = binary.AppendUvarint(loc.key, uint64(len(l.buildID)))
+	if c := loc.combos[string(loc.key)]; c != nil {
+		return c, nil
+	}
+	c := &Combination{Kernel: st.Kernel.Release, BuildID: strings.ToLower(string(l.buildID)), State: st, FirstLine: n, Patches: []Patch{}}
+	for _, p := range st.Patches {
+		c.Patches = append(c.Patches, Patch{Module: p.Name, Enabled: p.Enabled, LoadOrder: p.LoadOrder, Transition: p.Transition != nil && *p.Transition})
+	}
+	if loc.rawStates == nil {
+		loc.rawStates = map[[sha256.Size]byte]string{}
+	}
+	if len(loc.rawStates) < maxRawStates {
+		// Keyed once the combination is stored under loc.key (parseLine).
+		loc.rawStates[raw] = string(loc.key)
+	}
+	return c, nil
 }
 
 // checkLine checks what the JSON types cannot say, and returns the
