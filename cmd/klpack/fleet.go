@@ -65,7 +65,7 @@ func (o *checkOptions) checkFleet(cmd *cobra.Command, in *check.Input, failOn ch
 			size = st.Size()
 		}
 	}
-	read := newProgress(cmd.ErrOrStderr(), "read", int(size))
+	read := newByteProgress(cmd.ErrOrStderr(), "read", size)
 	ro := fleet.ReadOptions{MaxCombinations: o.maxCombinations, Progress: read.Add}
 	var inv *fleet.Inventory
 	if o.fleet == "-" {
