@@ -23,13 +23,17 @@ func (o *checkOptions) fleetFlags(cmd *cobra.Command) {
 // fleetPaths are klpack.yaml's fleet: the inventory and the manifests.
 type fleetPaths struct{ inventory, manifests string }
 
-// releaseInput is check -f's input. With a fleet (klpack.yaml's, or
-// --fleet), the fleet's combinations stand in for klpack.yaml's deployed
-// state; --fleet and --manifests win over klpack.yaml's.
+// releaseInput is the input of check -f and plan -f. For check, a fleet
+// (klpack.yaml's, or --fleet) stands in for klpack.yaml's deployed state,
+// --fleet and --manifests winning over klpack.yaml's; plan, which has no
+// --fleet, plans against the deployed state.
 func (o *checkOptions) releaseInput(cmd *cobra.Command) (*check.Input, check.Severity, error) {
 	in, failOn, fleet, err := releaseFleetInput(cmd, o.file)
 	if err != nil {
 		return nil, 0, err
+	}
+	if cmd.Flags().Lookup("fleet") == nil {
+		return in, failOn, nil
 	}
 	if o.fleet == "" && fleet.inventory != "" {
 		o.fleet = fleet.inventory
