@@ -35,7 +35,8 @@ func TestLineErrors(t *testing.T) {
 		{"host and hosts", `{"host":"a","hosts":2,"kernel":"k","patches":[]}`, `both "host" and "hosts"`},
 		{"no host", `{"kernel":"k","patches":[]}`, `no "host"`},
 		{"empty host", `{"host":"","kernel":"k","patches":[]}`, "empty ID"},
-		{"hosts zero", `{"hosts":0,"kernel":"k","patches":[]}`, "want 1 or more"},
+		{"hosts zero", `{"hosts":0,"kernel":"k","patches":[]}`, "want 1 to 1099511627776"},
+		{"hosts over the bound", `{"hosts":1099511627777,"kernel":"k","patches":[]}`, "want 1 to 1099511627776"},
 		{"hosts negative", `{"hosts":-1,"kernel":"k","patches":[]}`, "non-negative integer"},
 		{"hosts float", `{"hosts":1.5,"kernel":"k","patches":[]}`, "non-negative integer"},
 		{"hosts huge", `{"hosts":99999999999999999999,"kernel":"k","patches":[]}`, "out of range"},
@@ -160,6 +161,13 @@ func TestHostileInput(t *testing.T) {
 		}
 		if _, err := ParseInventory(t.Context(), strings.NewReader(line+"\n"), "inv", ReadOptions{}); err != nil {
 			t.Errorf("a line of MaxLine bytes: %v", err)
+		}
+	})
+	t.Run("too many hosts", func(t *testing.T) {
+		line := `{"hosts":1099511627776,"kernel":"k","patches":[]}` + "\n"
+		_, err := ParseInventory(t.Context(), strings.NewReader(line+line), "inv", ReadOptions{Workers: 1})
+		if le, ok := errors.AsType[*LineError](err); !ok || le.Line != 2 || !strings.Contains(err.Error(), "hosts in all") {
+			t.Errorf("ParseInventory = %v, want line 2: more hosts than the bound", err)
 		}
 	})
 	t.Run("too many combinations", func(t *testing.T) {

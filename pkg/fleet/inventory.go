@@ -37,6 +37,9 @@ const (
 	DefaultMaxCombinations = 100_000
 	// MaxExamples is how many host IDs a combination keeps.
 	MaxExamples = 3
+	// maxHosts bounds the hosts of one line and of the inventory: no
+	// fleet is larger, and sums of counts stay far from overflow.
+	maxHosts = 1 << 40
 	// maxIgnored bounds the list of unknown keys reported.
 	maxIgnored = 16
 	// chunkSize is what one worker parses at a time.
@@ -387,8 +390,8 @@ func (g *grouper) parseLine(p *parser, loc *local, ln []byte, n int64) error {
 		c.key = string(loc.key)
 		loc.combos[c.key] = c
 	}
-	if c.Hosts > (1<<62)-hosts {
-		return fmt.Errorf("more than 2^62 hosts")
+	if loc.hosts > maxHosts-hosts {
+		return fmt.Errorf("more than %d hosts in all", int64(maxHosts))
 	}
 	c.Hosts += hosts
 	loc.hosts += hosts
@@ -461,8 +464,8 @@ func checkLine(l *line) (int64, error) {
 		return 0, errors.New(`no "host" (an ID) or "hosts" (a count)`)
 	case l.hasHost && len(l.host) == 0:
 		return 0, errors.New(`"host": empty ID`)
-	case l.hasHosts && l.hosts < 1:
-		return 0, errors.New(`"hosts": want 1 or more`)
+	case l.hasHosts && (l.hosts < 1 || l.hosts > maxHosts):
+		return 0, fmt.Errorf(`"hosts": want 1 to %d`, int64(maxHosts))
 	case l.hasHosts:
 		hosts = l.hosts
 	}
@@ -577,6 +580,10 @@ func (g *grouper) merge(loc *local) {
 	defer g.mu.Unlock()
 	g.lines += loc.lines
 	g.hosts += loc.hosts
+	if g.hosts > maxHosts && (g.errLine < 0) {
+		// Each worker stays within the bound; together they may not.
+		g.err, g.errLine = &LineError{Path: g.name, Line: 1, Err: fmt.Errorf("more than %d hosts in all", int64(maxHosts))}, 1
+	}
 	for _, k := range loc.ignored {
 		if len(g.ignored) < maxIgnored && !slices.Contains(g.ignored, k) {
 			g.ignored = append(g.ignored, k)
