@@ -77,7 +77,16 @@ func FuzzLine(f *testing.F) {
 				t.Fatalf("patches[%d].load_order: decoder %d, encoding/json %v", i, rp.loadOrder, v)
 			}
 		}
-		// The whole read path must take the line too, or say why.
-		_, _ = ParseInventory(t.Context(), bytes.NewReader(b), "fuzz", ReadOptions{Workers: 1})
+		// The whole read path takes the line too, or says why: a result or
+		// an error, never both, and the result marshals.
+		inv, err := ParseInventory(t.Context(), bytes.NewReader(b), "fuzz", ReadOptions{Workers: 1})
+		if (err == nil) == (inv == nil) {
+			t.Fatalf("ParseInventory = %v, %v: want one of them", inv, err)
+		}
+		if inv != nil {
+			if _, err := json.Marshal(inv); err != nil {
+				t.Fatalf("the inventory does not marshal: %v", err)
+			}
+		}
 	})
 }
