@@ -44,7 +44,8 @@ type CheckOptions struct {
 type Group struct {
 	ID string `json:"id"`
 	*Combination
-	// Packages names, for the state form, each deployed patch.
+	// Verdict is the worst unacknowledged finding's severity, VerdictPass
+	// without one, or why the combination was not checked.
 	Verdict string `json:"verdict"`
 	Failed  bool   `json:"failed"`
 	// Reason says why a combination was not checked.

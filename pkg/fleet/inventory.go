@@ -89,8 +89,8 @@ type Combination struct {
 	Examples []Example `json:"examples"`
 	// FirstLine is the first line that names it.
 	FirstLine int64 `json:"first_line"`
-	// Unknown marks patches whose transition the line did not say: the
-	// bit of each, by index.
+	// unknownTransition says, by index of Patches, whether the line left
+	// the patch's transition unsaid (unknown, not false).
 	unknownTransition []bool
 	key               string
 }
