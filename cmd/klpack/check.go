@@ -26,19 +26,26 @@ type checkOptions struct {
 	kernelConfig, vmlinuxBTF, file                            string
 	enabledFuncs, kprobes                                     string
 	target                                                    string
+	fleet, manifests                                          string
+	maxCombinations                                           int
 	json                                                      bool
 }
 
 func newCheckCmd() *cobra.Command {
 	var o checkOptions
 	cmd := &cobra.Command{
-		Use:   "check [--deployed STATE] [flags] CANDIDATE... | check -f klpack.yaml",
+		Use:   "check [--deployed STATE | --fleet INVENTORY --manifests DIR] [flags] CANDIDATE... | check -f klpack.yaml",
 		Short: "Check a release's livepatch modules against the deployed set",
 		Long: `Check loads the candidates (.ko files or scan JSON; together one release, in
 load order) onto a simulator holding the deployed set and reports every rule
 that fires, with the patches and functions involved and why it matters.
-Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
-2 on bad input.`,
+With --fleet, the deployed sets are a fleet's: every distinct combination
+of kernel and patches its inventory holds (docs/fleet.md), each resolved
+through the package manifests under --manifests and checked once; the
+report gives each combination's verdict, findings, host count and example
+hosts. Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one
+does (or, with --fleet, when a host's packages cannot be resolved), 2 on
+bad input.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.sarif != "" {
@@ -49,6 +56,9 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 			in, failOn, err := o.input(cmd, args)
 			if err != nil {
 				return &exitError{exitInput, err}
+			}
+			if o.fleet != "" {
+				return o.checkFleet(cmd, in, failOn)
 			}
 			rep, err := check.Check(in)
 			if err != nil {
@@ -76,6 +86,7 @@ Exit 0 when no unacknowledged finding reaches --fail-on, 1 when one does,
 		},
 	}
 	o.flags(cmd)
+	o.fleetFlags(cmd)
 	cmd.Flags().StringVar(&o.sarif, "sarif", "", "also write a SARIF 2.1.0 log to this file")
 	cmd.Flags().StringVar(&o.sarifBase, "sarif-base", "", "the directory SARIF artifact URIs are relative to, as SRCROOT (default: the working directory)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.check/v1 JSON report")
@@ -157,7 +168,7 @@ func (o *checkOptions) input(cmd *cobra.Command, args []string) (*check.Input, c
 		if len(args) > 0 || o.deployed != "" || o.ack != "" {
 			return nil, 0, fmt.Errorf("-f %s names the modules, the deployed state and the acks: give no candidates, --deployed or --ack with it", o.file)
 		}
-		in, failOn, err := releaseInput(cmd, o.file)
+		in, failOn, err := o.releaseInput(cmd)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -39,3 +39,9 @@ func absentCmd(name string) *cobra.Command {
 		},
 	}
 }
+
+// releaseFleetInput stands in for klpack.yaml's reader as releaseInput does.
+func releaseFleetInput(cmd *cobra.Command, file string) (*check.Input, check.Severity, fleetPaths, error) {
+	in, failOn, err := releaseInput(cmd, file)
+	return in, failOn, fleetPaths{}, err
+}

@@ -32,10 +32,30 @@ func newProgress(w io.Writer, what string, total int) *progress {
 	return &progress{p: p, bar: bar}
 }
 
+// newByteProgress is newProgress counting bytes, shown in MiB.
+func newByteProgress(w io.Writer, what string, total int64) *progress {
+	if !isTerminal(w) || os.Getenv("CI") != "" || total < 2 {
+		return &progress{}
+	}
+	p := mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh())
+	bar := p.AddBar(total,
+		mpb.PrependDecorators(decor.Name(what+" "), decor.CountersKibiByte("% .1f / % .1f")),
+		mpb.AppendDecorators(decor.Percentage()),
+	)
+	return &progress{p: p, bar: bar}
+}
+
 // Increment records one file done; safe for concurrent use.
 func (p *progress) Increment() {
 	if p.bar != nil {
 		p.bar.Increment()
+	}
+}
+
+// Add records n more units done (bytes read); safe for concurrent use.
+func (p *progress) Add(n int64) {
+	if p.bar != nil {
+		p.bar.IncrInt64(n)
 	}
 }
 

@@ -83,10 +83,21 @@ or a failing tool.`,
 // releaseInput is the check of klpack.yaml's modules, in the order listed,
 // against its deployed state: what check -f and plan -f read.
 func releaseInput(cmd *cobra.Command, file string) (*check.Input, check.Severity, error) {
+	in, failOn, _, err := releaseFleetInput(cmd, file)
+	return in, failOn, err
+}
+
+// releaseFleetInput is releaseInput and klpack.yaml's fleet: its inventory
+// and manifests, as paths from the current directory (zero when none).
+func releaseFleetInput(cmd *cobra.Command, file string) (*check.Input, check.Severity, fleetPaths, error) {
 	r, err := release.Load(cmd.Context(), file)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fleetPaths{}, err
 	}
 	warnIgnored(cmd.ErrOrStderr(), r.Config.Deployed, r.Ignored)
-	return r.CheckInput(r.Candidates()), r.FailOn, nil
+	var fleet fleetPaths
+	if f := r.Config.Fleet; f != nil {
+		fleet = fleetPaths{inventory: r.Path(f.Inventory), manifests: r.Path(f.Manifests)}
+	}
+	return r.CheckInput(r.Candidates()), r.FailOn, fleet, nil
 }

@@ -43,6 +43,8 @@ var outputs = []struct {
 		exit: 1, files: map[string]string{"$TMP/check.sarif": sarifSchema}},
 	{name: "check-sarif-clean", args: []string{"check", "-f", "testdata/klpack.yaml", "--sarif", "$TMP/check.sarif", "--sarif-base", "testdata"},
 		files: map[string]string{"$TMP/check.sarif": sarifSchema}},
+	{name: "check-fleet", args: []string{"check", "--json", "--fleet", "testdata/fleet/inventory.jsonl", "--manifests", "testdata/fleet/manifests", "--sarif", "$TMP/fleet.sarif", "testdata/ko/6.1.0-56-amd64/lp_replace.ko"},
+		exit: 1, stdout: "fleet-check-v1.schema.json", files: map[string]string{"$TMP/fleet.sarif": sarifSchema}},
 	{name: "check-release", args: []string{"check", "--json", "-f", "testdata/klpack.yaml"}, stdout: "check-v1.schema.json"},
 	{name: "plan-seed", args: []string{"plan", "--json", "--deployed", "testdata/states/seed-mainline.json", "testdata/scenarios/seed/lp3.json"},
 		stdout: "plan-v1.schema.json"},

@@ -37,15 +37,16 @@ const (
 // describes it; documents without one (reports) are named by the command
 // table alone.
 var schemaFor = map[string]string{
-	"klpack.scan/v1":     "scan-v1.schema.json",
-	"klpack.deployed/v1": "deployed-v1.schema.json",
-	"klpack.check/v1":    "check-v1.schema.json",
-	"klpack.plan/v1":     "plan-v1.schema.json",
-	"klpack.simulate/v1": "simulate-v1.schema.json",
-	"klpack.package/v1":  "package-v1.schema.json",
-	"klpack.release/v1":  "release-v1.schema.json",
-	"klpack.version/v1":  "version-v1.schema.json",
-	"klpack/v1":          "klpack-yaml-v1.schema.json",
+	"klpack.scan/v1":        "scan-v1.schema.json",
+	"klpack.deployed/v1":    "deployed-v1.schema.json",
+	"klpack.check/v1":       "check-v1.schema.json",
+	"klpack.fleet-check/v1": "fleet-check-v1.schema.json",
+	"klpack.plan/v1":        "plan-v1.schema.json",
+	"klpack.simulate/v1":    "simulate-v1.schema.json",
+	"klpack.package/v1":     "package-v1.schema.json",
+	"klpack.release/v1":     "release-v1.schema.json",
+	"klpack.version/v1":     "version-v1.schema.json",
+	"klpack/v1":             "klpack-yaml-v1.schema.json",
 }
 
 // openBases are the object schemas that stay open because another schema

@@ -44,6 +44,9 @@ type Config struct {
 	// Deployed is the state (klpack.deployed/v1) the release is checked
 	// against; none means an empty kernel.
 	Deployed string `yaml:"deployed"`
+	// Fleet is a fleet inventory `check -f` checks the release against,
+	// each combination in place of Deployed; nil when none.
+	Fleet *FleetConfig `yaml:"fleet"`
 	// Acks is an acknowledgements file (findings reported, not failed).
 	Acks string `yaml:"acks"`
 	// FailOn is the severity that stops the release (default error).
@@ -62,6 +65,13 @@ type Config struct {
 	// Output is the directory the release writes (default dist), relative
 	// to the current directory; it may be anywhere.
 	Output string `yaml:"output"`
+}
+
+// FleetConfig names a fleet inventory (docs/fleet.md) and the package
+// manifests its packages resolve through.
+type FleetConfig struct {
+	Inventory string `yaml:"inventory"`
+	Manifests string `yaml:"manifests"`
 }
 
 // ModuleConfig is one entry of modules: a module file or a glob of them,
@@ -173,6 +183,12 @@ func (c *Config) check() error {
 		}
 	}
 	paths := map[string]string{"deployed": c.Deployed, "acks": c.Acks, "package.host_binary": c.Package.HostBinary}
+	if f := c.Fleet; f != nil {
+		if f.Inventory == "" || f.Manifests == "" {
+			return errors.New("fleet: inventory and manifests are required")
+		}
+		paths["fleet.inventory"], paths["fleet.manifests"] = f.Inventory, f.Manifests
+	}
 	if s := c.Sign.Modules; s != nil {
 		if s.Cert == "" || s.Key == "" {
 			return errors.New("sign.modules: cert and key are required")

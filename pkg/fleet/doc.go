@@ -1,0 +1,12 @@
+// Package fleet checks a release against every deployed combination a
+// fleet runs. It owns the inventory (JSON Lines, plain, gzip or zstd, one
+// host or one warehouse-grouped count of hosts per line), reads it as a
+// stream on all cores into distinct combinations (memory grows with
+// them, not with the hosts), resolves each combination's packages
+// through the manifests of past releases into a deployed state, and runs
+// check.Check once per combination.
+//
+// Errors callers may test for: *LineError (a line that cannot be read,
+// with its number), ErrTooManyCombinations, and, per combination in the
+// report rather than as an error, ErrUnresolved (*UnresolvedError).
+package fleet
