@@ -91,6 +91,11 @@ type Sim struct {
 	unloaded     map[string]bool
 	ftraceOff    bool         // kernel.ftrace_enabled is 0
 	seen         []*funcStack // every function ever patched, in first-seen order
+	// byObject is seen by object name: a module coming or going looks up
+	// its own stacks instead of walking every function ever patched.
+	byObject map[string][]*funcStack
+	// brief: Apply leaves Step.Stack nil (SetBrief).
+	brief bool
 	gen          int
 }
 
@@ -119,6 +124,7 @@ func (s *Sim) funcStackOf(key klp.FuncKey) *funcStack {
 		st = &funcStack{key: key}
 		s.stacks[key] = st
 		s.seen = append(s.seen, st)
+		s.byObject[key.Object] = append(s.byObject[key.Object], st)
 	}
 	return st
 }
@@ -160,6 +166,11 @@ type simFunc struct {
 	gone  bool       // popped off its stack
 }
 
+// SetBrief makes Apply leave Step.Stack nil from now on, for callers that
+// replay many steps over a large stack and read only the answer: listing
+// every registered patch at each step makes n steps cost n².
+func (s *Sim) SetBrief(brief bool) { s.brief = brief }
+
 // SetLockdown boots the kernel with lockdown=mode ("" for none).
 func (s *Sim) SetLockdown(mode string) { s.lockdown = mode }
 
@@ -168,7 +179,7 @@ func New(model string) (*Sim, error) {
 	if !deploy.ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, byObject: map[string][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
 }
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
@@ -368,7 +379,9 @@ func (s *Sim) Apply(a Action) Step {
 	if r != nil {
 		st.Errno, st.Cause, st.Reason, st.With = r.errno, r.cause, r.reason, r.with
 	}
-	st.Stack = s.stack()
+	if !s.brief {
+		st.Stack = s.stack()
+	}
 	// touched may list a stack twice (a step's own and its completion's):
 	// the map keeps one.
 	st.Funcs = make(map[string]string, len(touched))
