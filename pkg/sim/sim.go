@@ -96,7 +96,7 @@ type Sim struct {
 	byObject map[string][]*funcStack
 	// brief: Apply leaves Step.Stack nil (SetBrief).
 	brief bool
-	gen          int
+	gen   int
 }
 
 // transition is a pending transition: klp_transition_patch, with its
