@@ -62,8 +62,8 @@ output shows no digest, so it never hashes.`,
   # every module under a directory, as JSON
   klpack scan --json testdata/ko/6.1.0-56-amd64
 
-  # an inventory of a distribution's module tree, without hashing
-  klpack scan --json --no-hash /lib/modules/$(uname -r)`,
+  # a module tree as records without the files' digests (klpack.scan/v2)
+  klpack scan --json --no-hash testdata/ko/6.1.0-56-amd64`,
 	},
 	"klpack check": {
 		more: `Each finding prints its rule (KLPnnn and a name; docs/rules/ explains
