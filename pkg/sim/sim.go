@@ -96,7 +96,12 @@ type Sim struct {
 	byObject map[string][]*funcStack
 	// brief: Apply leaves Step.Stack nil (SetBrief).
 	brief bool
-	gen   int
+	// byRecord is, per patch record registered, the func_stacks of its
+	// functions in order: a record loaded again (the way back reloads
+	// every patch a release removed) finds its stacks without a map
+	// lookup per function. A stack, once made, stays for its key.
+	byRecord map[*klp.Patch][]*funcStack
+	gen      int
 }
 
 // transition is a pending transition: klp_transition_patch, with its
@@ -154,6 +159,7 @@ type simPatch struct {
 	states      []klp.State
 	objs        []*simObject
 	funcs       []*simFunc // the patch's own functions, then its nops
+	rec         *klp.Patch // the record it was made from
 	enabled     bool
 	freed       bool
 }
@@ -179,7 +185,7 @@ func New(model string) (*Sim, error) {
 	if !deploy.ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, byObject: map[string][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, byObject: map[string][]*funcStack{}, byRecord: map[*klp.Patch][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
 }
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
@@ -213,6 +219,7 @@ func (s *Sim) Deploy(st *deploy.State) error {
 			return fmt.Errorf("deployed state: %s and %s both in transition; the kernel runs one transition at a time", s.trans.patch.name, p.Name)
 		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
+		s.known(sp)
 		sp.enabled = p.Enabled
 		m.patch = sp
 		if inTransition && sp.enabled && sp.replace {
@@ -228,7 +235,7 @@ func (s *Sim) Deploy(st *deploy.State) error {
 }
 
 func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
-	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != klp.LayerOffBand, states: p.States}
+	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != klp.LayerOffBand, states: p.States, rec: p}
 	if p.Replaceable != nil {
 		sp.replaceable = *p.Replaceable
 	}
@@ -253,6 +260,29 @@ func (s *Sim) register(p *simPatch) {
 			f.stack = s.funcStackOf(f.key)
 		}
 		f.stack.funcs = append(f.stack.funcs, f)
+	}
+	if _, ok := s.byRecord[p.rec]; !ok && p.rec != nil {
+		own := make([]*funcStack, 0, len(p.funcs))
+		for _, f := range p.funcs {
+			if !f.nop {
+				own = append(own, f.stack)
+			}
+		}
+		s.byRecord[p.rec] = own
+	}
+}
+
+// known gives p's functions the stacks a patch of the same record had,
+// where the keys still agree (the record may have been changed since).
+func (s *Sim) known(p *simPatch) {
+	stacks := s.byRecord[p.rec]
+	if len(stacks) != len(p.funcs) {
+		return
+	}
+	for i, f := range p.funcs {
+		if stacks[i].key == f.key {
+			f.stack = stacks[i]
+		}
 	}
 }
 
@@ -444,6 +474,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return s.stacksOfObject(a.Name), nil
 	}
 	p := newSimPatch(a.Name, rec.Patches[0], a.Layer)
+	s.known(p)
 	if len(p.funcs) == 0 {
 		return nil, refuse(EINVAL, CauseNoFuncs, "livepatch %s patches no function", a.Name)
 	}
