@@ -382,3 +382,29 @@ func TestBrief(t *testing.T) {
 		t.Errorf("after SetBrief(false) the step lists no stack: %+v", st)
 	}
 }
+
+// TestRecordLoadedAgain: a record loaded again finds the stacks it had,
+// and one changed in between lands on its new functions' stacks.
+func TestRecordLoadedAgain(t *testing.T) {
+	s, _ := New(deploy.ModelMainline)
+	rec := modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()
+	for _, a := range []Action{{Kind: "load", Name: "lp1", Module: rec}, {Kind: "disable", Name: "lp1"}, {Kind: "unload", Name: "lp1"}} {
+		if st := s.Apply(a); !st.Accepted {
+			t.Fatalf("%s: %s", a.Kind, st.Reason)
+		}
+	}
+	st := s.Apply(Action{Kind: "load", Name: "lp1", Module: rec})
+	if want := map[string]string{fn("a"): "lp1", fn("b"): "lp1"}; !cmp.Equal(st.Funcs, want) {
+		t.Errorf("loaded again: functions %v, want %v", st.Funcs, want)
+	}
+	for _, a := range []Action{{Kind: "disable", Name: "lp1"}, {Kind: "unload", Name: "lp1"}} {
+		if st := s.Apply(a); !st.Accepted {
+			t.Fatalf("%s: %s", a.Kind, st.Reason)
+		}
+	}
+	rec.Patches[0].Objects[0].Funcs[1].OldName = "c"
+	st = s.Apply(Action{Kind: "load", Name: "lp1", Module: rec})
+	if want := map[string]string{fn("a"): "lp1", fn("c"): "lp1"}; !cmp.Equal(st.Funcs, want) {
+		t.Errorf("loaded again, changed: functions %v, want %v", st.Funcs, want)
+	}
+}
