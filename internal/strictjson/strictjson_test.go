@@ -271,18 +271,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"path":"p","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"any":{"x":[1]},"level":"x","ptr":{"tags":[]},"fixed":[1],"by_num":{"3":"x"}}`))
 	f.Add([]byte(`{"inners":[{},{"name":"\u00e9"}],"nested":{"a":{}},"ptrptr":"x","levels":[1,"a"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// What Check passes json.Unmarshal may still refuse where a
+		// type decodes itself (an integer map key from ""): Decode then
+		// refuses too.
 		_, wantErr := Check(data, reflect.TypeFor[wide]())
+		var want wide
+		if wantErr == nil {
+			wantErr = json.Unmarshal(data, &want)
+		}
 		var got wide
 		_, err := Decode(data, &got)
 		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("Decode error %v, Check error %v", err, wantErr)
+			t.Fatalf("Decode error %v, Check then json.Unmarshal error %v", err, wantErr)
 		}
 		if err != nil {
 			return
-		}
-		var want wide
-		if err := json.Unmarshal(data, &want); err != nil {
-			t.Fatalf("json.Unmarshal: %v", err)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Decode %+v, json.Unmarshal %+v", got, want)
