@@ -46,6 +46,13 @@ const maxModule = 1 << 30
 // module record never points into them.
 type scanner struct {
 	opts *Options
+	// sparseMin: from this size, a scan without hashing reads a plain
+	// module sparsely (sparse.go); tests lower it.
+	sparseMin int64
+	// sparse is the buffer of sparse reads, zero but for the parts dirty
+	// lists.
+	sparse []byte
+	dirty  [][2]uint64
 	raw  []byte
 	out  []byte
 	xz   *xz.Decoder
@@ -57,7 +64,7 @@ func newScanner(opts *Options) *scanner {
 	if opts == nil {
 		opts = &Options{}
 	}
-	return &scanner{opts: opts}
+	return &scanner{opts: opts, sparseMin: sparseMin}
 }
 
 // Open scans the module file at path.
@@ -66,6 +73,14 @@ func Open(path string, opts *Options) (*klp.Module, error) {
 }
 
 func (s *scanner) open(path string) (*klp.Module, error) {
+	if s.opts.NoHash {
+		return s.openSparse(path)
+	}
+	return s.openWhole(path)
+}
+
+// openWhole reads the whole file at path and scans it.
+func (s *scanner) openWhole(path string) (*klp.Module, error) {
 	raw, err := s.read(path)
 	if err != nil {
 		return nil, nameFile(path, err)
