@@ -49,22 +49,24 @@ type scanner struct {
 	// sparseMin: from this size, a scan without hashing reads a plain
 	// module sparsely (sparse.go); tests lower it.
 	sparseMin int64
+	// sparseTail is how much of the end a sparse read takes.
+	sparseTail int64
 	// sparse is the buffer of sparse reads, zero but for the parts dirty
 	// lists.
 	sparse []byte
 	dirty  [][2]uint64
-	raw  []byte
-	out  []byte
-	xz   *xz.Decoder
-	zstd *zstd.Decoder
-	gz   *gzip.Reader
+	raw    []byte
+	out    []byte
+	xz     *xz.Decoder
+	zstd   *zstd.Decoder
+	gz     *gzip.Reader
 }
 
 func newScanner(opts *Options) *scanner {
 	if opts == nil {
 		opts = &Options{}
 	}
-	return &scanner{opts: opts, sparseMin: sparseMin}
+	return &scanner{opts: opts, sparseMin: sparseMin, sparseTail: sparseTail}
 }
 
 // Open scans the module file at path.

@@ -107,7 +107,7 @@ func (s *scanner) readSparse(f io.ReaderAt, size int64) (raw []byte, ok bool, er
 			}
 		}
 	}
-	tail := min(uint64(size), sparseTail)
+	tail := min(uint64(size), uint64(s.sparseTail))
 	if _, err := at(uint64(size)-tail, tail); err != nil {
 		return nil, false, err
 	}
