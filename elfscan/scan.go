@@ -30,6 +30,11 @@ type Options struct {
 	// reported with source manifest and checked against the module's
 	// error-injection entries.
 	Hooks []string
+	// NoHash leaves Module.SHA256 empty: hashing every byte of every
+	// file is most of the time a scan of a module tree takes, and an
+	// inventory of modinfo and livepatch metadata does not need it
+	// (klpack scan --no-hash, the klpack.scan/v2 document).
+	NoHash bool
 }
 
 // maxModule bounds the size of a module file, and of a compressed module
@@ -41,18 +46,27 @@ const maxModule = 1 << 30
 // module record never points into them.
 type scanner struct {
 	opts *Options
-	raw  []byte
-	out  []byte
-	xz   *xz.Decoder
-	zstd *zstd.Decoder
-	gz   *gzip.Reader
+	// sparseMin: from this size, a scan without hashing reads a plain
+	// module sparsely (sparse.go); tests lower it.
+	sparseMin int64
+	// sparseTail is how much of the end a sparse read takes.
+	sparseTail int64
+	// sparse is the buffer of sparse reads, zero but for the parts dirty
+	// lists.
+	sparse []byte
+	dirty  [][2]uint64
+	raw    []byte
+	out    []byte
+	xz     *xz.Decoder
+	zstd   *zstd.Decoder
+	gz     *gzip.Reader
 }
 
 func newScanner(opts *Options) *scanner {
 	if opts == nil {
 		opts = &Options{}
 	}
-	return &scanner{opts: opts}
+	return &scanner{opts: opts, sparseMin: sparseMin, sparseTail: sparseTail}
 }
 
 // Open scans the module file at path.
@@ -61,6 +75,14 @@ func Open(path string, opts *Options) (*klp.Module, error) {
 }
 
 func (s *scanner) open(path string) (*klp.Module, error) {
+	if s.opts.NoHash {
+		return s.openSparse(path)
+	}
+	return s.openWhole(path)
+}
+
+// openWhole reads the whole file at path and scans it.
+func (s *scanner) openWhole(path string) (*klp.Module, error) {
 	raw, err := s.read(path)
 	if err != nil {
 		return nil, nameFile(path, err)
@@ -127,8 +149,11 @@ func (s *scanner) scan(raw []byte) (*klp.Module, error) {
 		// some other format.
 		return nil, &FormatError{Msg: "empty file, not a kernel module", Err: ErrNotELF}
 	}
-	sum := sha256.Sum256(raw)
-	m := &klp.Module{SHA256: hex.EncodeToString(sum[:]), Patches: []*klp.Patch{}}
+	m := &klp.Module{Patches: []*klp.Patch{}}
+	if !s.opts.NoHash {
+		sum := sha256.Sum256(raw)
+		m.SHA256 = hex.EncodeToString(sum[:])
+	}
 	data := raw
 	if kind := compressionOf(raw); kind != "" {
 		var err error

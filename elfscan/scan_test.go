@@ -2,6 +2,8 @@ package elfscan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -372,5 +374,80 @@ func TestDemangled(t *testing.T) {
 		if got := demangled(tt.in); got != tt.want {
 			t.Errorf("demangled(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestScanNoHash: a scan without hashing gives, for every testdata module
+// (plain, stripped and compressed), the record of a hashing scan with
+// sha256 empty, and the hashing scan's sha256 is the file's.
+func TestScanNoHash(t *testing.T) {
+	for _, kernel := range allKernels() {
+		files, err := Expand([]string{filepath.Join(koDir, kernel)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashed := ScanFiles(context.Background(), files, nil, nil)
+		unhashed := ScanFiles(context.Background(), files, &Options{NoHash: true}, nil)
+		for i, r := range hashed {
+			u := unhashed[i]
+			if r.Err != nil || u.Err != nil {
+				t.Fatalf("%s: %v / %v", r.Path, r.Err, u.Err)
+			}
+			raw, err := os.ReadFile(r.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(raw); r.Module.SHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("%s: sha256 %s, the file's is %x", r.Path, r.Module.SHA256, sum)
+			}
+			if u.Module.SHA256 != "" {
+				t.Errorf("%s: no-hash scan has sha256 %q", r.Path, u.Module.SHA256)
+			}
+			want := *r.Module
+			want.SHA256 = ""
+			if diff := cmp.Diff(&want, u.Module); diff != "" {
+				t.Errorf("%s: no-hash record differs (-hashed +no-hash):\n%s", r.Path, diff)
+			}
+		}
+	}
+}
+
+// TestScanSparse: the sparse read of a scan without hashing, made to
+// apply to every testdata module (sparseMin 0), gives the record of a
+// hashing scan less its sha256, for modules that are no livepatch (read
+// in part) and livepatches (read again whole), compressed or not, and
+// the same error for a file that cannot be scanned.
+func TestScanSparse(t *testing.T) {
+	n := 0
+	for _, kernel := range allKernels() {
+		files, err := Expand([]string{filepath.Join(koDir, kernel)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := newScanner(nil)
+		sparse := newScanner(&Options{NoHash: true})
+		sparse.sparseMin = 0
+		for _, path := range files {
+			want, wantErr := whole.open(path)
+			got, err := sparse.open(path)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Errorf("%s: error %v, want %v", path, err, wantErr)
+				continue
+			}
+			if err != nil {
+				continue
+			}
+			w := *want
+			w.SHA256 = ""
+			if diff := cmp.Diff(&w, got); diff != "" {
+				t.Errorf("%s: sparse record differs (-whole +sparse):\n%s", path, diff)
+			}
+			if !want.Livepatch && want.Compression == "" {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no plain module that is no livepatch in testdata: the sparse read went untested")
 	}
 }

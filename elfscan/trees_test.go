@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/klpack/klpack/internal/testutil"
 )
 
@@ -50,10 +52,28 @@ func TestDebianTrees(t *testing.T) {
 				t.Fatalf("%s holds %d modules, want %d", dir, len(files), tree.count)
 			}
 			want := runModinfo(t, modinfo, files)
+			// A scan without hashing (sparse reads of the plain .ko, and
+			// with a tail too short for a signature, the fallback to the
+			// whole file) gives the same records less sha256.
+			short := newScanner(&Options{NoHash: true})
+			short.sparseTail = 64
+			sparse := newScanner(&Options{NoHash: true})
 			for _, r := range ScanFiles(context.Background(), files, nil, nil) {
 				if r.Err != nil {
 					t.Errorf("scan: %v", r.Err)
 					continue
+				}
+				for _, s := range []*scanner{sparse, short} {
+					u, err := s.open(r.Path)
+					if err != nil {
+						t.Errorf("scan without hashing (tail %d): %v", s.sparseTail, err)
+						continue
+					}
+					w := *r.Module
+					w.SHA256 = ""
+					if diff := cmp.Diff(&w, u); diff != "" {
+						t.Errorf("%s: scan without hashing (tail %d) differs (-hashed +not):\n%s", r.Path, s.sparseTail, diff)
+					}
 				}
 				m, w := r.Module, want[r.Path]
 				if w == nil {

@@ -7,19 +7,24 @@
 #   readelf  readelf -S over the same files (one process; for .ko.xz each
 #            file is first decompressed with xz -dc, readelf cannot read xz)
 #   klpack   klpack scan --json TREE
+#   nohash   klpack scan --json --no-hash TREE (klpack.scan/v2: no SHA-256
+#            of every byte, as modinfo does not hash either)
 #
-# and prints the seconds of each and the ratio klpack/modinfo. Uses
+# and prints the seconds of each and the ratios klpack/modinfo and
+# nohash/modinfo. Uses
 # hyperfine (installed with apt-get when missing and possible), else
 # wall-clock timing of RUNS runs after one warm-up.
 #
 # Environment: KLPACK (default ./bin/klpack), KLPACK_TREES (default the
-# fetch-trees.sh cache), RUNS (default 5), WARMUP (default 1).
+# fetch-trees.sh cache), RUNS (default 5), WARMUP (default 1), READELF=0
+# to skip the readelf column (on 7.2 it forks xz and readelf per file).
 set -eu
 
 TREES=${1:-${KLPACK_TREES:-${XDG_CACHE_HOME:-$HOME/.cache}/klpack/trees}}
 KLPACK=${KLPACK:-./bin/klpack}
 RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-1}
+READELF=${READELF:-1}
 
 die() {
 	echo "bench-compare: $*" >&2
@@ -83,7 +88,7 @@ seconds() {
 	awk -v s="$start" -v e="$end" -v n="$RUNS" 'BEGIN { printf "%.3f\n", (e - s) / 1e9 / n }'
 }
 
-printf '%-5s %6s %10s %10s %10s %14s\n' tree files modinfo/s readelf/s klpack/s klpack/modinfo
+printf '%-5s %6s %10s %10s %10s %10s %14s %14s\n' tree files modinfo/s readelf/s klpack/s nohash/s klpack/modinfo nohash/modinfo
 for v in 6.1 7.2; do
 	tree="$TREES/$v"
 	files=$(find "$tree" -name '*.ko*' | wc -l)
@@ -100,14 +105,20 @@ for v in 6.1 7.2; do
 		readelf_cmd="find '$tree' -name '*.ko*' -print0 | xargs -0 -s $XARGS_MAX readelf -S >/dev/null"
 	fi
 	klpack_cmd="'$KLPACK' scan --json '$tree' >/dev/null"
+	nohash_cmd="'$KLPACK' scan --json --no-hash '$tree' >/dev/null"
 	# klpack must work before it is timed: a failing run is not a time.
-	if ! sh -c "$klpack_cmd" 2>"$WORK/klpack.err"; then
-		die "$KLPACK scan --json $tree failed: $(head -c 2000 "$WORK/klpack.err")"
-	fi
+	for c in "$klpack_cmd" "$nohash_cmd"; do
+		if ! sh -c "$c" 2>"$WORK/klpack.err"; then
+			die "$c failed: $(head -c 2000 "$WORK/klpack.err")"
+		fi
+	done
 	t_mod=$(seconds "$mod_cmd")
-	t_readelf=$(seconds "$readelf_cmd")
+	t_readelf=NaN
+	[ "$READELF" = 0 ] || t_readelf=$(seconds "$readelf_cmd")
 	t_klpack=$(seconds "$klpack_cmd")
+	t_nohash=$(seconds "$nohash_cmd")
 	ratio=$(awk -v k="$t_klpack" -v m="$t_mod" 'BEGIN { if (m > 0) printf "%.2fx", k / m; else print "n/a" }')
-	printf '%-5s %6d %10.3f %10.3f %10.3f %14s\n' "$v" "$files" "$t_mod" "$t_readelf" "$t_klpack" "$ratio"
+	ratio_nohash=$(awk -v k="$t_nohash" -v m="$t_mod" 'BEGIN { if (m > 0) printf "%.2fx", k / m; else print "n/a" }')
+	printf '%-5s %6d %10.3f %10.3f %10.3f %10.3f %14s %14s\n' "$v" "$files" "$t_mod" "$t_readelf" "$t_klpack" "$t_nohash" "$ratio" "$ratio_nohash"
 done
 echo "($(nproc) CPUs; ${HYPERFINE:+hyperfine, }$RUNS runs after $WARMUP warm-up; readelf on 7.2 includes xz -dc per file)"

@@ -52,12 +52,18 @@ A patch, function or callback shows as SECTION+OFFSET (patch .data+0x0)
 when the module has no symbol names left. SYMPOS 0 means the only symbol of
 that name (sysfs shows it as 1). "(marker)" after a hook means KLPACK_HOOK
 declared it in the module; "(manifest)", the release manifest did.
---json prints the klpack.scan/v1 document (docs/schemas/).`,
+--json prints the klpack.scan/v1 document (docs/schemas/). --no-hash skips
+the SHA-256 of each file, most of the time a module tree's scan takes:
+--json then prints klpack.scan/v2, v1's records with sha256 "". The text
+output shows no digest, so it never hashes.`,
 		example: `  # one module, plain and compressed: the same facts
   klpack scan testdata/ko/6.1.0-56-amd64/lp_replace.ko testdata/ko/6.1.0-56-amd64/lp_replace.ko.xz
 
   # every module under a directory, as JSON
-  klpack scan --json testdata/ko/6.1.0-56-amd64`,
+  klpack scan --json testdata/ko/6.1.0-56-amd64
+
+  # a module tree as records without the files' digests (klpack.scan/v2)
+  klpack scan --json --no-hash testdata/ko/6.1.0-56-amd64`,
 	},
 	"klpack check": {
 		more: `Each finding prints its rule (KLPnnn and a name; docs/rules/ explains

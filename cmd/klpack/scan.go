@@ -13,6 +13,7 @@ import (
 
 type scanOptions struct {
 	json       bool
+	noHash     bool
 	vmlinuxBTF string
 }
 
@@ -30,12 +31,14 @@ Exit 0 when every file was read, 2 when any was bad.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the klpack.scan/v1 JSON document")
+	cmd.Flags().BoolVar(&o.noHash, "no-hash", false, "do not hash the files (most of the time a tree's scan takes): sha256 stays empty and --json prints klpack.scan/v2")
 	cmd.Flags().StringVar(&o.vmlinuxBTF, "vmlinux-btf", "", "BTF of the target kernel (vmlinux ELF or raw BTF), for modules without DWARF")
 	return cmd
 }
 
 func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
-	opts := &elfscan.Options{}
+	// The text output shows no digest: hashing for it would be wasted.
+	opts := &elfscan.Options{NoHash: o.noHash || !o.json}
 	if o.vmlinuxBTF != "" {
 		spec, err := hookabi.LoadBTF(o.vmlinuxBTF)
 		if err != nil {
@@ -62,12 +65,19 @@ func runScan(cmd *cobra.Command, o *scanOptions, args []string) error {
 		doc.Modules = append(doc.Modules, r.Module)
 	}
 	out := cmd.OutOrStdout()
-	if o.json {
+	switch {
+	case o.json && o.noHash:
+		if err := klp.WriteScanJSONUnhashed(out, doc.Modules); err != nil {
+			return err
+		}
+	case o.json:
 		if err := klp.WriteScanJSON(out, doc.Modules); err != nil {
 			return err
 		}
-	} else if err := klp.WriteScanText(out, doc.Modules); err != nil {
-		return err
+	default:
+		if err := klp.WriteScanText(out, doc.Modules); err != nil {
+			return err
+		}
 	}
 	if bad > 0 {
 		return &exitError{exitInput, fmt.Errorf("scan: %d of %d file%s could not be read", bad, len(results), plural(len(results)))}

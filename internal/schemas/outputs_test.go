@@ -26,6 +26,7 @@ var outputs = []struct {
 }{
 	{name: "version", args: []string{"version", "--json"}, stdout: "version-v1.schema.json"},
 	{name: "scan", glob: "testdata/ko/*", args: []string{"scan", "--json", "{}"}, stdout: "scan-v1.schema.json"},
+	{name: "scan-no-hash", args: []string{"scan", "--json", "--no-hash", "testdata/ko/6.1.0-56-amd64"}, stdout: "scan-v2.schema.json"},
 	{name: "scan-klp-build", args: []string{"scan", "--json", "testdata/gen/klp-build/ko"}, stdout: "scan-v1.schema.json"},
 	{name: "deploy-show", glob: "testdata/states/*.json", args: []string{"deploy", "show", "--json", "{}"}, stdout: "deployed-v1.schema.json"},
 	{name: "deploy-capture", setup: sysfsTree, args: []string{"deploy", "capture", "--json", "--sysfs", "$TMP/sys", "--modules", "$TMP/mods"},

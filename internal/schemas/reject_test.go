@@ -29,6 +29,7 @@ const (
 
 var bases = map[string]string{
 	"scan-v1.schema.json": `{"schema": "klpack.scan/v1", "modules": [` + module + `]}`,
+	"scan-v2.schema.json": `{"schema": "klpack.scan/v2", "modules": [` + strings.Replace(module, sha, "", 1) + `]}`,
 	"deployed-v1.schema.json": `{"schema": "klpack.deployed/v1", "kernel": {"release": "6.1.0-56-amd64", "model": "hybrid"}, "patches": [` + deplPatch + `],
 		"tracing": {"sources": ["enabled_functions", "kprobes/list"], "sites": [{"object": "vmlinux", "function": "cmdline_proc_show", "count": 1, "ipmodify": true,
 			"handlers": ["kprobe_ftrace_handler"], "kprobes": ["k cmdline_proc_show+0x0"]}, {"object": "vmlinux", "function": "vfs_read", "count": 1, "ipmodify": false,
@@ -108,6 +109,11 @@ var rejects = []struct {
 	{"scan-v1.schema.json", "replace set past u32", `modules.0.patches.0.replace_set=4294967296`},
 	{"scan-v1.schema.json", "a callback klp_callbacks lacks", `modules.0.patches.0.objects.0.callbacks.post_load="x"`},
 	{"scan-v1.schema.json", "schema of another version", `schema="klpack.scan/v2"`},
+	{"scan-v2.schema.json", "a file hashed", `modules.0.sha256="` + sha + `"`},
+	{"scan-v2.schema.json", "sha256 missing", `-modules.0.sha256`},
+	{"scan-v2.schema.json", "schema of v1", `schema="klpack.scan/v1"`},
+	{"scan-v2.schema.json", "unknown key in a module", `modules.0.enabld=true`},
+	{"scan-v2.schema.json", "format outside its enum", `modules.0.format="kpatch"`},
 	{"deployed-v1.schema.json", "model outside its enum", `kernel.model="mainlin"`},
 	{"deployed-v1.schema.json", "patch without load_order", `-patches.0.load_order`},
 	{"deployed-v1.schema.json", "unknown key in a patch", `patches.0.enabeld=true`},

@@ -38,6 +38,7 @@ const (
 // table alone.
 var schemaFor = map[string]string{
 	"klpack.scan/v1":        "scan-v1.schema.json",
+	"klpack.scan/v2":        "scan-v2.schema.json",
 	"klpack.deployed/v1":    "deployed-v1.schema.json",
 	"klpack.check/v1":       "check-v1.schema.json",
 	"klpack.fleet-check/v1": "fleet-check-v1.schema.json",

@@ -59,7 +59,27 @@ func (e *Error) Error() string {
 // keys t has no field for, sorted: v1 readers ignore them but may say so.
 // Every error is an *Error.
 func Check(data []byte, t reflect.Type) (unknown []string, err error) {
-	w := &walker{data: data, fields: map[reflect.Type]*fields{}}
+	return walk(data, t, reflect.Value{})
+}
+
+// Decode checks data as Check does against the type v points to and, in
+// the same walk, stores the document in *v as json.Unmarshal would: one
+// pass over the bytes after the syntax check, where Check then
+// json.Unmarshal made three, and no reflection over field tags per value.
+// Values of types that decode themselves (json.Unmarshaler,
+// encoding.TextUnmarshaler) and interfaces are handed to json.Unmarshal.
+// On error *v may hold part of the document.
+func Decode(data []byte, v any) (unknown []string, err error) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil, &Error{Msg: fmt.Sprintf("decode into %T: want a non-nil pointer", v)}
+	}
+	return walk(data, rv.Type().Elem(), rv.Elem())
+}
+
+// walk checks data against t and, when v is valid, stores it in v.
+func walk(data []byte, t reflect.Type, v reflect.Value) (unknown []string, err error) {
+	w := &walker{data: data, fields: map[reflect.Type]*fields{}, itself: map[reflect.Type]bool{}}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, &Error{Msg: "empty document"}
@@ -73,7 +93,7 @@ func Check(data []byte, t reflect.Type) (unknown []string, err error) {
 		return nil, w.syntax()
 	}
 	w.space()
-	if err := w.value(t, 0); err != nil {
+	if err := w.value(t, v, 0); err != nil {
 		return nil, err
 	}
 	slices.Sort(w.unknown)
@@ -97,13 +117,22 @@ type walker struct {
 	off     int // the next byte to read
 	path    []seg
 	fields  map[reflect.Type]*fields
+	itself  map[reflect.Type]bool // decodesItself, asked once per type
 	unknown []string
+	keys    []string // the keys of the objects being walked, outer first
 }
 
 // fields are a struct's JSON names, embedded structs' included.
 type fields struct {
-	byName map[string]reflect.Type
+	byName map[string]field
 	names  []string
+}
+
+// field is one JSON name of a struct: its type and where it sits, as
+// reflect.Value.FieldByIndex takes it.
+type field struct {
+	typ   reflect.Type
+	index []int
 }
 
 func (w *walker) pathText() string {
@@ -211,21 +240,34 @@ func decode(raw []byte) string {
 }
 
 // value checks the value at w.off against t and moves past it; depth
-// counts the arrays and objects it is in.
-func (w *walker) value(t reflect.Type, depth int) error {
-	if t != nil && decodesItself(t) {
+// counts the arrays and objects it is in. When v is valid (of type t), the
+// value is stored in it.
+func (w *walker) value(t reflect.Type, v reflect.Value, depth int) error {
+	if t != nil && w.decodesItself(t) {
 		// Its UnmarshalJSON checks the value; the walk still checks
 		// the keys within.
-		t = nil
+		return w.byUnmarshal(v, depth)
 	}
 	nullable := false
 	for t != nil && t.Kind() == reflect.Pointer {
+		if v.IsValid() {
+			if w.data[w.off] == 'n' {
+				// null leaves a nil pointer, as encoding/json does.
+				v.SetZero()
+				v = reflect.Value{}
+			} else {
+				if v.IsNil() {
+					v.Set(reflect.New(t.Elem()))
+				}
+				v = v.Elem()
+			}
+		}
 		t, nullable = t.Elem(), true
 	}
 	if t != nil {
 		switch t.Kind() {
 		case reflect.Interface:
-			t, nullable = nil, true
+			return w.byUnmarshal(v, depth)
 		case reflect.Slice, reflect.Map:
 			nullable = true
 		}
@@ -238,13 +280,16 @@ func (w *walker) value(t reflect.Type, depth int) error {
 		w.off++
 		w.space()
 		if c == '{' {
-			return w.object(t, depth+1)
+			return w.object(t, v, depth+1)
 		}
-		return w.array(t, depth+1)
+		return w.array(t, v, depth+1)
 	case 'n':
 		w.off += len("null")
 		if t != nil && !nullable {
 			return w.fail("null where %s is required", article(kindName(t)))
+		}
+		if v.IsValid() {
+			v.SetZero()
 		}
 	case 't', 'f':
 		b := c == 't'
@@ -255,17 +300,39 @@ func (w *walker) value(t reflect.Type, depth int) error {
 		if t != nil && t.Kind() != reflect.Bool {
 			return w.fail("want %s, got %t", kindName(t), b)
 		}
+		if v.IsValid() {
+			v.SetBool(b)
+		}
 	case '"':
 		raw := w.str()
 		if t != nil && t.Kind() != reflect.String {
 			return w.fail("want %s, got string %s", kindName(t), strconv.Quote(decode(raw)))
+		}
+		if v.IsValid() {
+			v.SetString(decode(raw))
 		}
 	default:
 		start := w.off
 		for w.off < len(w.data) && strings.IndexByte("+-.0123456789eE", w.data[w.off]) >= 0 {
 			w.off++
 		}
-		return w.number(t, string(w.data[start:w.off]))
+		return w.number(t, v, string(w.data[start:w.off]))
+	}
+	return nil
+}
+
+// byUnmarshal walks a value whose type decodes itself (or an interface)
+// with no type, then hands its bytes to json.Unmarshal when v is valid.
+func (w *walker) byUnmarshal(v reflect.Value, depth int) error {
+	start := w.off
+	if err := w.value(nil, reflect.Value{}, depth); err != nil {
+		return err
+	}
+	if !v.IsValid() {
+		return nil
+	}
+	if err := json.Unmarshal(w.data[start:w.off], v.Addr().Interface()); err != nil {
+		return w.fail("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
 }
@@ -276,32 +343,50 @@ var (
 )
 
 // decodesItself reports whether encoding/json hands t's values to t's
-// own method.
-func decodesItself(t reflect.Type) bool {
+// own method. Implements is slow and asked for every value: the answer is
+// kept per type.
+func (w *walker) decodesItself(t reflect.Type) bool {
+	if b, ok := w.itself[t]; ok {
+		return b
+	}
+	b := false
 	for _, u := range []reflect.Type{unmarshaler, textUnmarshaler} {
 		if t.Implements(u) || t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(u) {
-			return true
+			b = true
 		}
 	}
-	return false
+	w.itself[t] = b
+	return b
 }
 
-func (w *walker) number(t reflect.Type, n string) error {
+func (w *walker) number(t reflect.Type, v reflect.Value, n string) error {
 	if t == nil {
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if _, err := strconv.ParseInt(n, 10, t.Bits()); err != nil {
+		i, err := strconv.ParseInt(n, 10, t.Bits())
+		if err != nil {
 			return w.fail("want integer in %d bits, got %s", t.Bits(), n)
 		}
+		if v.IsValid() {
+			v.SetInt(i)
+		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if _, err := strconv.ParseUint(n, 10, t.Bits()); err != nil {
+		u, err := strconv.ParseUint(n, 10, t.Bits())
+		if err != nil {
 			return w.fail("want unsigned integer in %d bits, got %s", t.Bits(), n)
 		}
+		if v.IsValid() {
+			v.SetUint(u)
+		}
 	case reflect.Float32, reflect.Float64:
-		if _, err := strconv.ParseFloat(n, t.Bits()); err != nil {
+		f, err := strconv.ParseFloat(n, t.Bits())
+		if err != nil {
 			return w.fail("want number in %d bits, got %s", t.Bits(), n)
+		}
+		if v.IsValid() {
+			v.SetFloat(f)
 		}
 	default:
 		return w.fail("want %s, got number %s", kindName(t), n)
@@ -309,7 +394,7 @@ func (w *walker) number(t reflect.Type, n string) error {
 	return nil
 }
 
-func (w *walker) array(t reflect.Type, depth int) error {
+func (w *walker) array(t reflect.Type, v reflect.Value, depth int) error {
 	var elem reflect.Type
 	if t != nil {
 		if k := t.Kind(); k != reflect.Slice && k != reflect.Array {
@@ -317,10 +402,28 @@ func (w *walker) array(t reflect.Type, depth int) error {
 		}
 		elem = t.Elem()
 	}
+	isSlice := v.IsValid() && t.Kind() == reflect.Slice
+	if isSlice {
+		// encoding/json: [] is an empty slice, not nil.
+		v.Set(reflect.MakeSlice(t, 0, 0))
+	}
 	w.path = append(w.path, seg{})
-	for i := 0; w.data[w.off] != ']'; i++ {
+	i := 0
+	for ; w.data[w.off] != ']'; i++ {
 		w.path[len(w.path)-1].index = i
-		if err := w.value(elem, depth); err != nil {
+		var ev reflect.Value
+		switch {
+		case isSlice:
+			if i == v.Cap() {
+				v.Grow(max(4, i))
+			}
+			v.SetLen(i + 1)
+			ev = v.Index(i)
+			ev.SetZero()
+		case v.IsValid() && i < v.Len():
+			ev = v.Index(i)
+		}
+		if err := w.value(elem, ev, depth); err != nil {
 			return err
 		}
 		w.space()
@@ -328,12 +431,23 @@ func (w *walker) array(t reflect.Type, depth int) error {
 			w.next()
 		}
 	}
+	if v.IsValid() && !isSlice {
+		// A Go array longer than the JSON one keeps zeros.
+		for j := i; j < v.Len(); j++ {
+			v.Index(j).SetZero()
+		}
+	}
 	w.path = w.path[:len(w.path)-1]
 	w.off++ // ]
 	return nil
 }
 
-func (w *walker) object(t reflect.Type, depth int) error {
+// maxLinearKeys is how many keys an object's repeat check compares one by
+// one before it builds a set: most objects have a few keys, and a set per
+// object cost more than the decoding.
+const maxLinearKeys = 32
+
+func (w *walker) object(t reflect.Type, v reflect.Value, depth int) error {
 	var fs *fields
 	var elem reflect.Type
 	inMap := false
@@ -343,24 +457,49 @@ func (w *walker) object(t reflect.Type, depth int) error {
 			fs = w.fieldsOf(t)
 		case reflect.Map:
 			elem, inMap = t.Elem(), true
+			if v.IsValid() && t.Key().Kind() != reflect.String {
+				// Keys encoding/json converts (integers, text
+				// unmarshalers) are its own business.
+				return w.byUnmarshalObject(t, v, depth)
+			}
 		default:
 			return w.fail("want %s, got object", kindName(t))
 		}
 	}
-	seen := make(map[string]struct{})
+	if v.IsValid() && inMap && v.IsNil() {
+		v.Set(reflect.MakeMap(t))
+	}
+	first := len(w.keys)
+	defer func() { w.keys = w.keys[:first] }()
+	var seen map[string]struct{}
 	w.path = append(w.path, seg{isKey: true, inMap: inMap})
 	for w.data[w.off] != '}' {
 		key := decode(w.str())
 		w.next() // :
 		w.path[len(w.path)-1].key = key
-		if _, dup := seen[key]; dup {
+		dup := false
+		if seen != nil {
+			_, dup = seen[key]
+			seen[key] = struct{}{}
+		} else {
+			dup = slices.Contains(w.keys[first:], key)
+			w.keys = append(w.keys, key)
+			if len(w.keys)-first > maxLinearKeys {
+				seen = make(map[string]struct{}, 2*maxLinearKeys)
+				for _, k := range w.keys[first:] {
+					seen[k] = struct{}{}
+				}
+			}
+		}
+		if dup {
 			return w.fail("duplicate key %s (the first one would be lost)", strconv.Quote(key))
 		}
-		seen[key] = struct{}{}
 		vt := elem
+		var fv reflect.Value
 		if fs != nil {
-			vt = fs.byName[key]
-			if vt == nil {
+			f, ok := fs.byName[key]
+			vt = f.typ
+			if !ok {
 				// encoding/json takes a key in another case for the
 				// field: that is no field a newer writer added, it would
 				// overwrite a known one.
@@ -370,9 +509,17 @@ func (w *walker) object(t reflect.Type, depth int) error {
 					}
 				}
 				w.unknown = append(w.unknown, w.pathText())
+			} else if v.IsValid() {
+				fv = fieldOf(v, f.index)
 			}
 		}
-		if err := w.value(vt, depth); err != nil {
+		if inMap && v.IsValid() {
+			ev := reflect.New(elem).Elem()
+			if err := w.value(vt, ev, depth); err != nil {
+				return err
+			}
+			v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), ev)
+		} else if err := w.value(vt, fv, depth); err != nil {
 			return err
 		}
 		w.space()
@@ -385,12 +532,43 @@ func (w *walker) object(t reflect.Type, depth int) error {
 	return nil
 }
 
+// byUnmarshalObject walks the rest of an object (its { read) with no type
+// and hands it whole to json.Unmarshal.
+func (w *walker) byUnmarshalObject(t reflect.Type, v reflect.Value, depth int) error {
+	start := w.off - 1
+	for start > 0 && w.data[start] != '{' {
+		start--
+	}
+	if err := w.object(nil, reflect.Value{}, depth); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(w.data[start:w.off], v.Addr().Interface()); err != nil {
+		return w.fail("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// fieldOf is v's field at index, through embedded pointers, allocated
+// when nil as encoding/json does.
+func fieldOf(v reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v
+}
+
 func (w *walker) fieldsOf(t reflect.Type) *fields {
 	if fs, ok := w.fields[t]; ok {
 		return fs
 	}
-	fs := &fields{byName: map[string]reflect.Type{}}
-	collect(t, fs)
+	fs := &fields{byName: map[string]field{}}
+	collect(t, nil, fs)
 	for name := range fs.byName {
 		fs.names = append(fs.names, name)
 	}
@@ -402,8 +580,12 @@ func (w *walker) fieldsOf(t reflect.Type) *fields {
 // collect adds the JSON names of t's fields, as encoding/json sees them:
 // an embedded struct's fields count as t's own unless t has one of that
 // name.
-func collect(t reflect.Type, fs *fields) {
-	var embedded []reflect.Type
+func collect(t reflect.Type, at []int, fs *fields) {
+	type emb struct {
+		t     reflect.Type
+		index []int
+	}
+	var embedded []emb
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -417,7 +599,7 @@ func collect(t reflect.Type, fs *fields) {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				embedded = append(embedded, et)
+				embedded = append(embedded, emb{et, append(slices.Clone(at), i)})
 				continue
 			}
 		}
@@ -427,11 +609,11 @@ func collect(t reflect.Type, fs *fields) {
 		if name == "" {
 			name = f.Name
 		}
-		fs.byName[name] = f.Type
+		fs.byName[name] = field{typ: f.Type, index: append(slices.Clone(at), i)}
 	}
-	for _, et := range embedded {
-		inner := &fields{byName: map[string]reflect.Type{}}
-		collect(et, inner)
+	for _, e := range embedded {
+		inner := &fields{byName: map[string]field{}}
+		collect(e.t, e.index, inner)
 		for name, ft := range inner.byName {
 			if _, ok := fs.byName[name]; !ok {
 				fs.byName[name] = ft

@@ -3,6 +3,7 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -160,6 +161,134 @@ func FuzzCheck(f *testing.F) {
 		var d doc
 		if err := json.Unmarshal(data, &d); err != nil {
 			t.Fatalf("Check accepted what json.Unmarshal refuses: %v", err)
+		}
+	})
+}
+
+// wide has a field of every shape Decode stores itself, and those it
+// hands to json.Unmarshal (a self-decoding type, an interface, a map
+// with integer keys).
+type wide struct {
+	doc
+	Ptr     *inner           `json:"ptr"`
+	PtrPtr  **string         `json:"ptrptr"`
+	Flag    bool             `json:"flag"`
+	Neg     int16            `json:"neg"`
+	Big     uint64           `json:"big"`
+	Ratio   float32          `json:"ratio"`
+	Fixed   [2]int           `json:"fixed"`
+	Inners  []inner          `json:"inners"`
+	ByNum   map[int]string   `json:"by_num"`
+	Nested  map[string]inner `json:"nested"`
+	Levels  []level          `json:"levels"`
+	Ignored string           `json:"-"`
+}
+
+// TestDecodeAsUnmarshal: whatever Check accepts, Decode stores exactly
+// what json.Unmarshal stores from the same bytes, and returns the same
+// unknown keys as Check; what Check refuses, Decode refuses with the same
+// error.
+func TestDecodeAsUnmarshal(t *testing.T) {
+	for _, data := range []string{
+		`{}`,
+		`{"path":"p","schema":"s","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"any":{"x":[1,{"y":null}]},"level":"x"}`,
+		`{"ptr":{"name":"n","tags":[]},"ptrptr":"s","flag":true,"neg":-3,"big":18446744073709551615,"ratio":1.5e2}`,
+		`{"ptr":null,"ptrptr":null,"inners":null,"nested":null,"fixed":[7]}`,
+		`{"fixed":[1,2],"inners":[{"name":"a"},{"count":3,"tags":["x","y"]},{}],"by_num":{"1":"a","-2":"b"}}`,
+		`{"nested":{"k":{"name":"\u00e9\n\"q\""},"":{}},"levels":["a","bb",3],"unknown":{"deep":[1]},"items":[]}`,
+		"{\"meta\":{\"a\\u00e9\":[],\"a\xff\":[1e3]},\"schema\":\"bad \xff utf8\"}",
+		`{"items":[null,{"name":"x"},null],"any":null,"meta":{}}`,
+		`{"neg":1e2}`,
+		`{"schema":"a","schema":"b"}`,
+		`{"Flag":true}`,
+		`{"items":[{"count":256}]}`,
+		`{"ptr":{"name":null}}`,
+	} {
+		var want wide
+		wantUnknown, wantErr := Check([]byte(data), reflect.TypeFor[wide]())
+		var got wide
+		gotUnknown, err := Decode([]byte(data), &got)
+		if wantErr != nil {
+			if err == nil || err.Error() != wantErr.Error() {
+				t.Errorf("%s: Decode error %v, want Check's %v", data, err, wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: Decode: %v", data, err)
+			continue
+		}
+		if err := json.Unmarshal([]byte(data), &want); err != nil {
+			t.Fatalf("%s: json.Unmarshal: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\nDecode        %+v\njson.Unmarshal %+v", data, got, want)
+		}
+		if !slices.Equal(gotUnknown, wantUnknown) {
+			t.Errorf("%s: unknown %q, want %q", data, gotUnknown, wantUnknown)
+		}
+	}
+}
+
+// TestDecodeRepeatedKeys: the repeat check that turns from a list into a
+// set past maxLinearKeys keys still finds a repeat on either side.
+func TestDecodeRepeatedKeys(t *testing.T) {
+	for _, n := range []int{2, maxLinearKeys, maxLinearKeys + 1, 3 * maxLinearKeys} {
+		for _, at := range []int{0, n - 1} {
+			var b strings.Builder
+			b.WriteString(`{"meta":{`)
+			for i := range n {
+				fmt.Fprintf(&b, `"k%d":[],`, i)
+			}
+			fmt.Fprintf(&b, `"k%d":[]}}`, at)
+			var d doc
+			_, err := Decode([]byte(b.String()), &d)
+			want := fmt.Sprintf(`meta["k%d"]: duplicate key "k%d" (the first one would be lost)`, at, at)
+			if err == nil || err.Error() != want {
+				t.Errorf("%d keys, repeat of k%d: %v, want %s", n, at, err, want)
+			}
+			b.Reset()
+		}
+	}
+	// Without the repeat every key is kept.
+	var b strings.Builder
+	b.WriteString(`{"meta":{`)
+	for i := range 3 * maxLinearKeys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":[%d]`, i, i)
+	}
+	b.WriteString(`}}`)
+	var d doc
+	if _, err := Decode([]byte(b.String()), &d); err != nil || len(d.Meta) != 3*maxLinearKeys {
+		t.Errorf("%d distinct keys: %v, %d kept", 3*maxLinearKeys, err, len(d.Meta))
+	}
+}
+
+// FuzzDecode: Decode agrees with Check then json.Unmarshal on any input.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"path":"p","items":[{"name":"a","count":255,"tags":null},null],"meta":{"a":[1,-2]},"any":{"x":[1]},"level":"x","ptr":{"tags":[]},"fixed":[1],"by_num":{"3":"x"}}`))
+	f.Add([]byte(`{"inners":[{},{"name":"\u00e9"}],"nested":{"a":{}},"ptrptr":"x","levels":[1,"a"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// What Check passes json.Unmarshal may still refuse where a
+		// type decodes itself (an integer map key from ""): Decode then
+		// refuses too.
+		_, wantErr := Check(data, reflect.TypeFor[wide]())
+		var want wide
+		if wantErr == nil {
+			wantErr = json.Unmarshal(data, &want)
+		}
+		var got wide
+		_, err := Decode(data, &got)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("Decode error %v, Check then json.Unmarshal error %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode %+v, json.Unmarshal %+v", got, want)
 		}
 	})
 }

@@ -41,6 +41,10 @@ func WayBack(s *sim.Sim, st *deploy.State, candidates []*klp.Module) []Back {
 	deployed := slices.Clone(st.Patches)
 	deploy.SortPatches(deployed)
 	before := enabledNames(s.Stack())
+	// Only the kernel's answers are read here: a step listing the whole
+	// stack would make the way back quadratic in the deployed patches.
+	s.SetBrief(true)
+	defer s.SetBrief(false)
 	var backs []Back
 	for _, d := range deployed {
 		if !d.Enabled || !d.Livepatch {

@@ -69,6 +69,11 @@ func TestWayBack(t *testing.T) {
 					t.Errorf("back %d = %+v, want %+v", i, g, w)
 				}
 			}
+			// WayBack replays briefly, then hands the simulator back
+			// as it was: its steps list the stack again.
+			if st := s.Apply(sim.Action{Kind: "unload", Name: "nope"}); len(st.Stack) == 0 {
+				t.Errorf("after WayBack a step lists no stack: %+v", st)
+			}
 		})
 	}
 }

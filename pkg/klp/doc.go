@@ -21,7 +21,9 @@
 //     file and the key's JSON path (internal/strictjson).
 //   - A field missing from a document is its zero value: a newer reader
 //     reads an older document.
-//   - A reader refuses a document of another schema version.
+//   - A reader refuses a document of another schema version. The one
+//     exception: klpack.scan/v2 (scan --no-hash) is v1 with every sha256
+//     empty, and the record readers (ParseScan) take both.
 //
 // Hand-written inputs (scenarios, acknowledgements, release manifests)
 // are no such documents: an unknown key there is a typo, refused with its

@@ -18,6 +18,22 @@ import (
 // two spaces. Modules are encoded on all cores: on a distribution's module
 // tree encoding costs as much as scanning.
 func WriteScanJSON(w io.Writer, mods []*Module) error {
+	return writeScanJSON(w, ScanSchema, mods)
+}
+
+// WriteScanJSONUnhashed writes mods, scanned without hashing, as the
+// klpack.scan/v2 document. A record with a sha256 is an error: the
+// document says no file was hashed.
+func WriteScanJSONUnhashed(w io.Writer, mods []*Module) error {
+	for _, m := range mods {
+		if m.SHA256 != "" {
+			return fmt.Errorf("module %s: has a sha256, a %s document holds none", safetext.Quote(m.Path), ScanSchemaUnhashed)
+		}
+	}
+	return writeScanJSON(w, ScanSchemaUnhashed, mods)
+}
+
+func writeScanJSON(w io.Writer, schema string, mods []*Module) error {
 	enc := make([][]byte, len(mods))
 	errs := make([]error, len(mods))
 	var wg sync.WaitGroup
@@ -31,7 +47,7 @@ func WriteScanJSON(w io.Writer, mods []*Module) error {
 	}
 	wg.Wait()
 	var b bytes.Buffer
-	b.WriteString("{\n  \"schema\": \"" + ScanSchema + "\",\n  \"modules\": [")
+	b.WriteString("{\n  \"schema\": \"" + schema + "\",\n  \"modules\": [")
 	for i, e := range enc {
 		if errs[i] != nil {
 			return errs[i]
@@ -72,7 +88,7 @@ func ReadScan(path string) (*Scan, error) {
 	return ParseScan(data, path)
 }
 
-// ParseScan decodes a klpack.scan/v1 document, name being what errors
+// ParseScan decodes a klpack.scan/v1 or v2 (unhashed) document, name being what errors
 // call it. As every v1 reader, it ignores the fields it does not know (see
 // the package doc); it refuses what strictjson refuses (a repeated key,
 // among others) and records that Module.Validate refuses.
@@ -84,8 +100,17 @@ func ParseScan(data []byte, name string) (*Scan, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
-	if s.Schema != ScanSchema {
-		return nil, fmt.Errorf("file %s: schema: %s, want %q", name, safetext.Quote(s.Schema), ScanSchema)
+	switch s.Schema {
+	case ScanSchema:
+	case ScanSchemaUnhashed:
+		// The same records, none hashed.
+		for i, m := range s.Modules {
+			if m != nil && m.SHA256 != "" {
+				return nil, fmt.Errorf("file %s: modules[%d].sha256: set in a %s document, which hashes no file", name, i, ScanSchemaUnhashed)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("file %s: schema: %s, want %q or %q", name, safetext.Quote(s.Schema), ScanSchema, ScanSchemaUnhashed)
 	}
 	for i, m := range s.Modules {
 		if m == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +50,30 @@ func TestWriteScanJSON(t *testing.T) {
 	}
 }
 
+// TestWriteScanJSONUnhashed: the v2 document is the v1 one under its own
+// schema, and a record with a sha256 is refused rather than written.
+func TestWriteScanJSONUnhashed(t *testing.T) {
+	mods := []*Module{{Name: "a", Path: "a.ko", Patches: []*Patch{}}, {Name: "b", Path: "b.ko", Patches: []*Patch{}}}
+	var v1, v2 bytes.Buffer
+	if err := WriteScanJSON(&v1, mods); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteScanJSONUnhashed(&v2, mods); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(v1.String(), `"klpack.scan/v1"`, `"klpack.scan/v2"`, 1); v2.String() != want {
+		t.Errorf("v2 document:\n%s\nwant:\n%s", v2.String(), want)
+	}
+	mods[1].SHA256 = "00"
+	if err := WriteScanJSONUnhashed(io.Discard, mods); err == nil || !strings.Contains(err.Error(), "b.ko") {
+		t.Errorf("a hashed record in v2: %v, want an error naming b.ko", err)
+	}
+}
+
 // TestParseScanVersions: an older reader takes a newer writer's v1
 // document (fields it does not know are ignored), a newer reader an older
-// document (missing fields are zero), and nobody takes v2.
+// document (missing fields are zero), v2 (unhashed) is read as v1 when
+// no record has a sha256, and no other schema is.
 func TestParseScanVersions(t *testing.T) {
 	const current = `{"schema":"klpack.scan/v1","modules":[{"path":"a.ko","sha256":"00","name":"a","vermagic":"6.1.0 SMP","arch":"x86_64","livepatch":true,"format":"static","layout_source":"dwarf","modinfo":{"livepatch":["Y"]},"signature":null,
 		"patches":[{"symbol":"patch","replace":true,"replace_source":"static initializer","replaceable":null,"replace_set":null,"states":[{"id":1,"version":2}],
@@ -80,8 +102,18 @@ func TestParseScanVersions(t *testing.T) {
 	if old.Modules[0].Arch != "" || old.Modules[0].Format != nil || p.Replaceable != nil || p.States != nil || !p.Replace || p.Objects[0].Funcs[0].OldName != "f" {
 		t.Errorf("older document: %+v", old.Modules[0])
 	}
+	unhashed := strings.Replace(strings.Replace(current, "klpack.scan/v1", "klpack.scan/v2", 1), `"sha256":"00"`, `"sha256":""`, 1)
+	v2, err := ParseScan([]byte(unhashed), "v2.json")
+	if err != nil {
+		t.Fatalf("v2 document: %v", err)
+	}
+	want.Modules[0].SHA256 = ""
+	if diff := cmp.Diff(want.Modules, v2.Modules); diff != "" {
+		t.Errorf("v2 document read differently from v1 less its sha256 (-v1 +v2):\n%s", diff)
+	}
 	for _, doc := range []string{
 		strings.Replace(current, "klpack.scan/v1", "klpack.scan/v2", 1),
+		strings.Replace(current, "klpack.scan/v1", "klpack.scan/v3", 1),
 		`{"modules":[]}`,
 		`{"schema":"klpack.scan/v1","modules":[{"name":"a","patches":[{"replace":"yes"}]}]}`,
 	} {
@@ -108,6 +140,9 @@ func TestParseScanBad(t *testing.T) {
 		{"object name", head + `{"name":"lp","patches":[{"objects":[{"name":"../x"}]}]}]}`, "modules[0].patches[0].objects[0].name: module name"},
 		{"function name", head + `{"name":"lp","patches":[{"objects":[{"funcs":[{"old_name":"f\u0000"}]}]}]}]}`, "modules[0].patches[0].objects[0].funcs[0].old_name: symbol name"},
 		{"new_func name", head + `{"name":"lp","patches":[{"objects":[{"funcs":[{"old_name":"f","new_func":"a\nb"}]}]}]}]}`, "funcs[0].new_func: \"a\\nb\": control character"},
+		{"clone base", head + `{"name":"lp","patches":[{"objects":[{"funcs":[{"old_name":"f.isra.0","old_base":"f g"}]}]}]}]}`, "funcs[0].old_base: symbol name"},
+		{"clone suffix", head + `{"name":"lp","patches":[{"objects":[{"funcs":[{"old_name":"f","old_clone":".isra\u001b"}]}]}]}]}`, "funcs[0].old_clone:"},
+		{"demangled", head + `{"name":"lp","patches":[{"objects":[{"funcs":[{"old_name":"f"},{"old_name":"g","old_demangled":"a\rb"}]}]}]}]}`, "funcs[1].old_demangled:"},
 		{"callback", head + `{"name":"lp","patches":[{"objects":[{"callbacks":{"pre_patch":"x\u001by"}}]}]}]}`, "objects[0].callbacks.pre_patch:"},
 		{"hook func", head + `{"name":"lp","patches":[{"hooks":[{"object":"lp","func":"$(id)"}]}]}]}`, "patches[0].hooks[0].func: symbol name"},
 		{"hook object", head + `{"name":"lp","patches":[{"hooks":[{"object":"","func":"f"}]}]}]}`, "patches[0].hooks[0].object: empty module name"},

@@ -4,6 +4,13 @@ package klp
 // prints. Change it only with an incompatible change to Module.
 const ScanSchema = "klpack.scan/v1"
 
+// ScanSchemaUnhashed names the document `klpack scan --json --no-hash`
+// prints: klpack.scan/v1's records with sha256 "", the files not hashed.
+// A new version, so that a reader that takes sha256 for the file's
+// digest refuses it instead of finding every file changed; klpack's own
+// readers of records take both.
+const ScanSchemaUnhashed = "klpack.scan/v2"
+
 // Module formats: how a livepatch module builds its struct klp_patch.
 const (
 	FormatStatic      = "static"       // hand-written, struct klp_patch in data

@@ -171,13 +171,8 @@ func (s *Sim) moduleGoing(st *Step, name string, patches []*simPatch) {
 // patch has ever patched: what runs of each changes as the object comes
 // or goes.
 func (s *Sim) stacksOfObject(name string) []*funcStack {
-	var out []*funcStack
-	for _, fs := range s.seen {
-		if fs.key.Object == name {
-			out = append(out, fs)
-		}
-	}
-	return out
+	// A copy: callers append to it.
+	return slices.Clone(s.byObject[name])
 }
 
 // fail makes the pre_patch callbacks of a loaded module's patch fail from

@@ -91,7 +91,17 @@ type Sim struct {
 	unloaded     map[string]bool
 	ftraceOff    bool         // kernel.ftrace_enabled is 0
 	seen         []*funcStack // every function ever patched, in first-seen order
-	gen          int
+	// byObject is seen by object name: a module coming or going looks up
+	// its own stacks instead of walking every function ever patched.
+	byObject map[string][]*funcStack
+	// brief: Apply leaves Step.Stack nil (SetBrief).
+	brief bool
+	// byRecord is, per patch record registered, the func_stacks of its
+	// functions in order: a record loaded again (the way back reloads
+	// every patch a release removed) finds its stacks without a map
+	// lookup per function. A stack, once made, stays for its key.
+	byRecord map[*klp.Patch][]*funcStack
+	gen      int
 }
 
 // transition is a pending transition: klp_transition_patch, with its
@@ -119,6 +129,7 @@ func (s *Sim) funcStackOf(key klp.FuncKey) *funcStack {
 		st = &funcStack{key: key}
 		s.stacks[key] = st
 		s.seen = append(s.seen, st)
+		s.byObject[key.Object] = append(s.byObject[key.Object], st)
 	}
 	return st
 }
@@ -148,6 +159,7 @@ type simPatch struct {
 	states      []klp.State
 	objs        []*simObject
 	funcs       []*simFunc // the patch's own functions, then its nops
+	rec         *klp.Patch // the record it was made from
 	enabled     bool
 	freed       bool
 }
@@ -160,6 +172,11 @@ type simFunc struct {
 	gone  bool       // popped off its stack
 }
 
+// SetBrief makes Apply leave Step.Stack nil from now on, for callers that
+// replay many steps over a large stack and read only the answer: listing
+// every registered patch at each step makes n steps cost n².
+func (s *Sim) SetBrief(brief bool) { s.brief = brief }
+
 // SetLockdown boots the kernel with lockdown=mode ("" for none).
 func (s *Sim) SetLockdown(mode string) { s.lockdown = mode }
 
@@ -168,7 +185,7 @@ func New(model string) (*Sim, error) {
 	if !deploy.ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, byObject: map[string][]*funcStack{}, byRecord: map[*klp.Patch][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
 }
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
@@ -202,6 +219,7 @@ func (s *Sim) Deploy(st *deploy.State) error {
 			return fmt.Errorf("deployed state: %s and %s both in transition; the kernel runs one transition at a time", s.trans.patch.name, p.Name)
 		}
 		sp := newSimPatch(p.Name, p.Patches[0], p.Layer)
+		s.known(sp)
 		sp.enabled = p.Enabled
 		m.patch = sp
 		if inTransition && sp.enabled && sp.replace {
@@ -217,18 +235,27 @@ func (s *Sim) Deploy(st *deploy.State) error {
 }
 
 func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
-	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != klp.LayerOffBand, states: p.States}
+	sp := &simPatch{name: name, replace: p.Replace, replaceable: layer != klp.LayerOffBand, states: p.States, rec: p}
 	if p.Replaceable != nil {
 		sp.replaceable = *p.Replaceable
 	}
 	if p.ReplaceSet != nil {
 		sp.set = *p.ReplaceSet
 	}
+	n := 0
+	for i := range p.Objects {
+		n += len(p.Objects[i].Funcs)
+	}
+	// One allocation for the functions: a deployed set of 10,000 patches
+	// has a million.
+	fs := make([]simFunc, 0, n)
+	sp.funcs = make([]*simFunc, 0, n)
 	for i := range p.Objects {
 		o := &p.Objects[i]
 		sp.objs = append(sp.objs, &simObject{name: o.ObjectName(), cb: o.Callbacks})
 		for j := range o.Funcs {
-			sp.funcs = append(sp.funcs, &simFunc{key: klp.KeyOf(o, &o.Funcs[j]), patch: sp})
+			fs = append(fs, simFunc{key: klp.KeyOf(o, &o.Funcs[j]), patch: sp})
+			sp.funcs = append(sp.funcs, &fs[len(fs)-1])
 		}
 	}
 	return sp
@@ -242,6 +269,29 @@ func (s *Sim) register(p *simPatch) {
 			f.stack = s.funcStackOf(f.key)
 		}
 		f.stack.funcs = append(f.stack.funcs, f)
+	}
+	if _, ok := s.byRecord[p.rec]; !ok && p.rec != nil {
+		own := make([]*funcStack, 0, len(p.funcs))
+		for _, f := range p.funcs {
+			if !f.nop {
+				own = append(own, f.stack)
+			}
+		}
+		s.byRecord[p.rec] = own
+	}
+}
+
+// known gives p's functions the stacks a patch of the same record had,
+// where the keys still agree (the record may have been changed since).
+func (s *Sim) known(p *simPatch) {
+	stacks := s.byRecord[p.rec]
+	if len(stacks) != len(p.funcs) {
+		return
+	}
+	for i, f := range p.funcs {
+		if stacks[i].key == f.key {
+			f.stack = stacks[i]
+		}
 	}
 }
 
@@ -368,7 +418,9 @@ func (s *Sim) Apply(a Action) Step {
 	if r != nil {
 		st.Errno, st.Cause, st.Reason, st.With = r.errno, r.cause, r.reason, r.with
 	}
-	st.Stack = s.stack()
+	if !s.brief {
+		st.Stack = s.stack()
+	}
 	// touched may list a stack twice (a step's own and its completion's):
 	// the map keeps one.
 	st.Funcs = make(map[string]string, len(touched))
@@ -431,6 +483,7 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 		return s.stacksOfObject(a.Name), nil
 	}
 	p := newSimPatch(a.Name, rec.Patches[0], a.Layer)
+	s.known(p)
 	if len(p.funcs) == 0 {
 		return nil, refuse(EINVAL, CauseNoFuncs, "livepatch %s patches no function", a.Name)
 	}

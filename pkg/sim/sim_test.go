@@ -352,3 +352,59 @@ func TestSimProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestBrief: the same steps on two simulators, one brief, give the same
+// answers; only Step.Stack is left out, and until SetBrief(false).
+func TestBrief(t *testing.T) {
+	steps := []Action{
+		{Kind: "load", Name: "lp1", Module: modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()},
+		{Kind: "load", Name: "lp2", Module: modSpec{name: "lp2", replace: true, funcs: []string{"b"}}.module()},
+		{Kind: "unload", Name: "lp1"},
+		{Kind: "load", Name: "lp1", Module: modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()},
+		{Kind: "disable", Name: "lp2"},
+		{Kind: "unload", Name: "nope"},
+	}
+	full, _ := New(deploy.ModelMainline)
+	brief, _ := New(deploy.ModelMainline)
+	brief.SetBrief(true)
+	for _, a := range steps {
+		want, got := full.Apply(a), brief.Apply(a)
+		if got.Stack != nil {
+			t.Errorf("%s %s: brief step lists the stack %v", a.Kind, a.Name, got.Stack)
+		}
+		want.Stack = nil
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s %s: brief step differs (-full +brief):\n%s", a.Kind, a.Name, diff)
+		}
+	}
+	brief.SetBrief(false)
+	if st := brief.Apply(Action{Kind: "enable", Name: "lp1"}); len(st.Stack) == 0 {
+		t.Errorf("after SetBrief(false) the step lists no stack: %+v", st)
+	}
+}
+
+// TestRecordLoadedAgain: a record loaded again finds the stacks it had,
+// and one changed in between lands on its new functions' stacks.
+func TestRecordLoadedAgain(t *testing.T) {
+	s, _ := New(deploy.ModelMainline)
+	rec := modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()
+	for _, a := range []Action{{Kind: "load", Name: "lp1", Module: rec}, {Kind: "disable", Name: "lp1"}, {Kind: "unload", Name: "lp1"}} {
+		if st := s.Apply(a); !st.Accepted {
+			t.Fatalf("%s: %s", a.Kind, st.Reason)
+		}
+	}
+	st := s.Apply(Action{Kind: "load", Name: "lp1", Module: rec})
+	if want := map[string]string{fn("a"): "lp1", fn("b"): "lp1"}; !cmp.Equal(st.Funcs, want) {
+		t.Errorf("loaded again: functions %v, want %v", st.Funcs, want)
+	}
+	for _, a := range []Action{{Kind: "disable", Name: "lp1"}, {Kind: "unload", Name: "lp1"}} {
+		if st := s.Apply(a); !st.Accepted {
+			t.Fatalf("%s: %s", a.Kind, st.Reason)
+		}
+	}
+	rec.Patches[0].Objects[0].Funcs[1].OldName = "c"
+	st = s.Apply(Action{Kind: "load", Name: "lp1", Module: rec})
+	if want := map[string]string{fn("a"): "lp1", fn("c"): "lp1"}; !cmp.Equal(st.Funcs, want) {
+		t.Errorf("loaded again, changed: functions %v, want %v", st.Funcs, want)
+	}
+}
