@@ -10,30 +10,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/klp"
 )
 
-// note builds one ELF note as the kernel and ld lay it out.
-func note(name string, typ uint32, desc []byte) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, uint32(len(name)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(desc)))
-	b = binary.LittleEndian.AppendUint32(b, typ)
-	b = append(b, name...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	b = append(b, desc...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
 func TestParseBuildID(t *testing.T) {
 	id := []byte{0x46, 0xf1, 0x29, 0xf6, 0xd4, 0x16, 0x83, 0x27, 0xb6, 0x66, 0xa0, 0x2d, 0x62, 0x87, 0xbc, 0xd5, 0xec, 0xe7, 0x7f, 0x9b}
-	linux := note("Linux\x00", 0x100, []byte{0, 0, 0, 0})
-	open := note("Linux\x00", 0x101, []byte{0})
-	gnu := note("GNU\x00", 3, id)
+	linux := testutil.ELFNote("Linux\x00", 0x100, []byte{0, 0, 0, 0})
+	open := testutil.ELFNote("Linux\x00", 0x101, []byte{0})
+	gnu := testutil.ELFNote("GNU\x00", 3, id)
 	tests := []struct {
 		name    string
 		in      []byte
@@ -44,14 +29,14 @@ func TestParseBuildID(t *testing.T) {
 		// /sys/kernel/notes of the test kernel: two Linux notes first.
 		{name: "after linux notes", in: append(append(append([]byte{}, linux...), open...), gnu...), want: "46f129f6d4168327b666a02d6287bcd5ece77f9b"},
 		{name: "alone", in: gnu, want: "46f129f6d4168327b666a02d6287bcd5ece77f9b"},
-		{name: "other type of GNU", in: append(note("GNU\x00", 1, []byte{0, 0, 0, 0}), gnu...), want: "46f129f6d4168327b666a02d6287bcd5ece77f9b"},
-		{name: "type 3 of another owner", in: note("Xen\x00", 3, id), wantErr: ErrNoBuildID},
+		{name: "other type of GNU", in: append(testutil.ELFNote("GNU\x00", 1, []byte{0, 0, 0, 0}), gnu...), want: "46f129f6d4168327b666a02d6287bcd5ece77f9b"},
+		{name: "type 3 of another owner", in: testutil.ELFNote("Xen\x00", 3, id), wantErr: ErrNoBuildID},
 		{name: "none", in: linux, wantErr: ErrNoBuildID},
 		{name: "empty", in: nil, wantErr: ErrNoBuildID},
 		{name: "truncated header", in: gnu[:8], bad: true},
 		{name: "desc past the end", in: gnu[:len(gnu)-4], bad: true},
-		{name: "empty build-id", in: note("GNU\x00", 3, nil), bad: true},
-		{name: "huge build-id", in: note("GNU\x00", 3, make([]byte, 65)), bad: true},
+		{name: "empty build-id", in: testutil.ELFNote("GNU\x00", 3, nil), bad: true},
+		{name: "huge build-id", in: testutil.ELFNote("GNU\x00", 3, make([]byte, 65)), bad: true},
 		{name: "size near 4 GiB", in: binary.LittleEndian.AppendUint32([]byte{4, 0, 0, 0}, 0xfffffffc), bad: true},
 	}
 	for _, tt := range tests {
@@ -168,8 +153,8 @@ func TestReadTarget(t *testing.T) {
 }
 
 func FuzzParseBuildID(f *testing.F) {
-	f.Add(note("GNU\x00", 3, []byte{1, 2, 3, 4}))
-	f.Add(append(note("Linux\x00", 0x100, []byte{0, 0, 0, 0}), note("GNU\x00", 3, make([]byte, 20))...))
+	f.Add(testutil.ELFNote("GNU\x00", 3, []byte{1, 2, 3, 4}))
+	f.Add(append(testutil.ELFNote("Linux\x00", 0x100, []byte{0, 0, 0, 0}), testutil.ELFNote("GNU\x00", 3, make([]byte, 20))...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		id, err := ParseBuildID(b)
 		if (err == nil) == (id == "") {

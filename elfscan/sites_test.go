@@ -169,22 +169,7 @@ func TestSitesHostile(t *testing.T) {
 		{"linked, for i386", poke(poke(base, 16, le.AppendUint16(nil, uint16(elf.ET_EXEC))), 18, le.AppendUint16(nil, uint16(elf.EM_386))), "instrumentation sites are read for x86_64"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "bad.ko")
-			if err := os.WriteFile(p, tt.data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got, err := OpenSites(p)
-			if err == nil {
-				t.Fatalf("OpenSites = %v, want an error", got.Funcs)
-			}
-			if !strings.HasPrefix(err.Error(), "file "+p+": ") || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("OpenSites error %q, want it to name the file and say %q", err, tt.want)
-			}
-			if _, ok := errors.AsType[*FormatError](err); !ok {
-				t.Errorf("OpenSites error %T, want a *FormatError", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sitesRefused(t, "bad.ko", tt.data, tt.want) })
 	}
 	fifo, _ := testutil.HostileFiles(t, 1)
 	if _, err := OpenSites(fifo); err == nil || !strings.Contains(err.Error(), fifo) {
@@ -247,22 +232,7 @@ func TestSitesHostileExec(t *testing.T) {
 		{"no symbol table", poke(base, shdr(".symtab", shType), le.AppendUint32(nil, uint32(elf.SHT_PROGBITS))), "section .symtab: missing"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "vmlinux")
-			if err := os.WriteFile(p, tt.data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got, err := OpenSites(p)
-			if err == nil {
-				t.Fatalf("OpenSites = %v, want an error", got.Funcs)
-			}
-			if !strings.HasPrefix(err.Error(), "file "+p+": ") || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("OpenSites error %q, want it to name the file and say %q", err, tt.want)
-			}
-			if _, ok := errors.AsType[*FormatError](err); !ok {
-				t.Errorf("OpenSites error %T, want a *FormatError", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sitesRefused(t, "vmlinux", tt.data, tt.want) })
 	}
 }
 
@@ -339,5 +309,25 @@ func TestSiteNames(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s site of %q = %v, %v; want %v, %v", tt.kind, tt.sym, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// sitesRefused writes data as a file named name and wants OpenSites to
+// refuse it with a *FormatError that names the file and says want.
+func sitesRefused(t *testing.T, name string, data []byte, want string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenSites(p)
+	if err == nil {
+		t.Fatalf("OpenSites = %v, want an error", got.Funcs)
+	}
+	if !strings.HasPrefix(err.Error(), "file "+p+": ") || !strings.Contains(err.Error(), want) {
+		t.Errorf("OpenSites error %q, want it to name the file and say %q", err, want)
+	}
+	if _, ok := errors.AsType[*FormatError](err); !ok {
+		t.Errorf("OpenSites error %T, want a *FormatError", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/klpack/klpack/internal/testutil"
 )
 
 // notes is a /sys/kernel/notes stream: the two Linux notes the test
@@ -18,20 +20,7 @@ func notes(t *testing.T, id string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	note := func(name string, typ uint32, desc []byte) []byte {
-		b := binary.LittleEndian.AppendUint32(nil, uint32(len(name)))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(desc)))
-		b = binary.LittleEndian.AppendUint32(b, typ)
-		b = append(b, name...)
-		for len(b)%4 != 0 {
-			b = append(b, 0)
-		}
-		b = append(b, desc...)
-		for len(b)%4 != 0 {
-			b = append(b, 0)
-		}
-		return b
-	}
+	note := testutil.ELFNote
 	return slices.Concat(note("Linux\x00", 0x100, []byte{0, 0, 0, 0}), note("Linux\x00", 0x101, []byte{0}), note("GNU\x00", 3, desc))
 }
 

@@ -130,3 +130,23 @@ func SHA256(path string) (string, int64, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
+
+// ReadFS reads name of fsys (sysfs.FS of an os.Root, a copied tree):
+// a regular file of at most limit bytes. Anything else is a
+// *NotRegularError, so a FIFO never blocks the read; the errors of
+// Open, Stat and ReadAll pass through unwrapped for the caller to word.
+func ReadFS(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &NotRegularError{Path: name, Mode: st.Mode()}
+	}
+	return ReadAll(f, limit)
+}

@@ -68,17 +68,10 @@ func loadedModule(sys fs.FS, name string) (klp.TargetModule, bool) {
 }
 
 func readSys(sys fs.FS, name string) ([]byte, error) {
-	f, err := sys.Open(name)
-	if err != nil {
-		return nil, err
+	b, err := safeio.ReadFS(sys, name, maxNotes)
+	if nr, ok := errors.AsType[*safeio.NotRegularError](err); ok {
+		// The report names the file already.
+		return nil, errors.New(strings.TrimPrefix(nr.Error(), name+": "))
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	return safeio.ReadAll(f, maxNotes)
+	return b, err
 }

@@ -173,33 +173,20 @@ func isNumber(s string) bool {
 // readProcFile reads a /proc file, which must be regular (a copied tree
 // may hold a FIFO), bounded by limit.
 func readProcFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		if gone(err) {
-			return nil, err
-		}
-		return nil, &StacksError{Path: name, Msg: stacksErrMsg(err), Err: err}
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, &StacksError{Path: name, Msg: stacksErrMsg(err), Err: err}
-	}
-	if !st.Mode().IsRegular() {
-		nr := &safeio.NotRegularError{Path: name, Mode: st.Mode()}
+	b, err := safeio.ReadFS(fsys, name, limit)
+	nr, notRegular := errors.AsType[*safeio.NotRegularError](err)
+	switch {
+	case err == nil:
+		return b, nil
+	case gone(err):
+		// The task exited between the listing and the read.
+		return nil, err
+	case notRegular:
 		return nil, &StacksError{Path: name, Msg: strings.TrimPrefix(nr.Error(), name+": "), Err: nr}
-	}
-	b, err := safeio.ReadAll(f, limit)
-	if errors.Is(err, safeio.ErrTooLarge) {
+	case errors.Is(err, safeio.ErrTooLarge):
 		return nil, &StacksError{Path: name, Msg: fmt.Sprintf("larger than %d bytes", limit), Err: err}
 	}
-	if err != nil {
-		if gone(err) {
-			return nil, err
-		}
-		return nil, &StacksError{Path: name, Msg: stacksErrMsg(err), Err: err}
-	}
-	return b, nil
+	return nil, &StacksError{Path: name, Msg: stacksErrMsg(err), Err: err}
 }
 
 func stacksErrMsg(err error) string {

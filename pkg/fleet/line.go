@@ -216,14 +216,7 @@ func (p *parser) patches() error {
 	if p.i >= len(p.b) || p.b[p.i] != '[' {
 		return p.fail("patches: want an array")
 	}
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		return nil
-	}
-	for {
-		p.ws()
+	return p.array("patches array", "patches", func(int) error {
 		if p.i >= len(p.b) || p.b[p.i] != '{' {
 			return p.fail("patches[%d]: want an object", len(p.l.patches))
 		}
@@ -232,7 +225,7 @@ func (p *parser) patches() error {
 		}
 		p.l.patches = append(p.l.patches, rawPatch{})
 		rp := &p.l.patches[len(p.l.patches)-1]
-		err := p.object(func(key []byte) error {
+		return p.object(func(key []byte) error {
 			switch string(key) {
 			case "module":
 				return p.pstr(rp, seenModule, &rp.module, "module")
@@ -255,12 +248,26 @@ func (p *parser) patches() error {
 			p.l.ignored = append(p.l.ignored, "patches[]."+string(key))
 			return p.skip(0)
 		})
-		if err != nil {
+	})
+}
+
+// array parses the array at p.i ('[' there) and each element with elem;
+// the errors call it unterminated and its separators "in" in.
+func (p *parser) array(unterminated, in string, elem func(i int) error) error {
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return nil
+	}
+	for i := 0; ; i++ {
+		p.ws()
+		if err := elem(i); err != nil {
 			return err
 		}
 		p.ws()
 		if p.i >= len(p.b) {
-			return p.fail("unterminated patches array")
+			return p.fail("unterminated %s", unterminated)
 		}
 		switch p.b[p.i] {
 		case ',':
@@ -269,7 +276,7 @@ func (p *parser) patches() error {
 			p.i++
 			return nil
 		default:
-			return p.fail("want ',' or ']' in patches")
+			return p.fail("want ',' or ']' in %s", in)
 		}
 	}
 }
@@ -527,30 +534,7 @@ func (p *parser) skip(depth int) error {
 	case c == '{':
 		return p.object(func([]byte) error { return p.skip(depth + 1) })
 	case c == '[':
-		p.i++
-		p.ws()
-		if p.i < len(p.b) && p.b[p.i] == ']' {
-			p.i++
-			return nil
-		}
-		for {
-			p.ws()
-			if err := p.skip(depth + 1); err != nil {
-				return err
-			}
-			p.ws()
-			if p.i >= len(p.b) {
-				return p.fail("unterminated array")
-			}
-			if p.b[p.i] == ']' {
-				p.i++
-				return nil
-			}
-			if p.b[p.i] != ',' {
-				return p.fail("want ',' or ']' in an array")
-			}
-			p.i++
-		}
+		return p.array("array", "an array", func(int) error { return p.skip(depth + 1) })
 	case c == '"':
 		_, err := p.rawString()
 		return err
