@@ -126,6 +126,15 @@ func Check(in *Input) (*Report, error) {
 	model := deploy.ModelFor(in.Model, st)
 	rep := &Report{Schema: ReportSchema, KernelModel: model, Release: st.Kernel.Release, Findings: []Finding{}}
 	c := &checker{in: in, rep: rep, byName: map[string]*patchInfo{}}
+	// The simulator takes the deployed state while the rules below read
+	// it (both only read st): for a set of thousands of patches each is a
+	// good part of the check, and there are two cores.
+	s, err := sim.New(model)
+	if err != nil {
+		return nil, err
+	}
+	deployed := make(chan error, 1)
+	go func() { deployed <- s.Deploy(st) }()
 	for _, p := range st.Patches {
 		if p.Livepatch {
 			c.add(info(&p.Module, in.DeployedPath, p.Layer, false, p.Enabled))
@@ -145,9 +154,10 @@ func Check(in *Input) (*Report, error) {
 	c.ftrace(st)
 	c.instrumentation()
 	c.targetBuild(st)
-	if err := c.replay(st, model); err != nil {
+	if err := <-deployed; err != nil {
 		return nil, err
 	}
+	c.replay(s, st, model)
 	if err := c.blockers(st, model); err != nil {
 		return nil, err
 	}
@@ -337,14 +347,7 @@ func (c *checker) hooksReplaced(file string, cand, old *patchInfo) {
 
 // replay loads the candidates, in order, on a simulator holding the
 // deployed set, and turns what the kernel does into findings.
-func (c *checker) replay(st *deploy.State, model string) error {
-	s, err := sim.New(model)
-	if err != nil {
-		return err
-	}
-	if err := s.Deploy(st); err != nil {
-		return err
-	}
+func (c *checker) replay(s *sim.Sim, st *deploy.State, model string) {
 	for _, m := range c.in.Candidates {
 		// The layer the release declares decides, as for the rules above,
 		// whether a later replace keeps the candidate.
@@ -364,10 +367,6 @@ func (c *checker) replay(st *deploy.State, model string) error {
 			c.report(RuleReplaceNopHazard, m.Path, e.Why, []string{m.Name, e.To}, []string{e.Function})
 		}
 		cand := c.byName[m.Name]
-		keeps := make(map[string]bool, len(cand.funcs))
-		for _, f := range cand.funcs {
-			keeps[f] = true
-		}
 		for _, name := range step.Replaced {
 			old := c.byName[name]
 			if old == nil {
@@ -378,19 +377,14 @@ func (c *checker) replay(st *deploy.State, model string) error {
 				c.report(RuleModelDropsOffBand, m.Path, fmt.Sprintf("replace patch %s removes the non-replaceable %s: the %s kernel model keeps no off-band patch across a replace", m.Name, name, model), []string{m.Name, name}, nil)
 				continue
 			}
-			var dropped []string
-			for _, f := range old.funcs {
-				if !keeps[f] && step.Funcs[f] == sim.Original {
-					dropped = append(dropped, f)
-				}
-			}
-			if len(dropped) > 0 {
+			// Reverted leaves out what the candidate patches: that runs
+			// the candidate's code.
+			if dropped := step.Reverted[name]; len(dropped) > 0 {
 				c.report(RuleDropsFunctions, m.Path, fmt.Sprintf("%s replaces %s but no longer patches %s: they return to the original code", m.Name, name, strings.Join(dropped, ", ")), []string{m.Name, name}, dropped)
 			}
 		}
 	}
 	c.wayBack(s, st)
-	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

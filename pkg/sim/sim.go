@@ -81,10 +81,14 @@ type Sim struct {
 	lockdown string
 	modules  map[string]*simModule
 	patches  []*simPatch
-	stacks   map[klp.FuncKey]*funcStack
-	trans    *transition     // klp_transition_patch, while its transition is pending
-	tasks    []*task         // tasks held asleep in a function, in hold order
-	failing  map[string]bool // modules whose patch's pre_patch callbacks fail
+	// stacks is keyed by function name alone, other objects and sympos
+	// of a name chained behind (funcStack.next): a string key hashes
+	// several times faster than the whole klp.FuncKey, and a deployed
+	// set of 10,000 patches looks a million functions up.
+	stacks  map[string]*funcStack
+	trans   *transition     // klp_transition_patch, while its transition is pending
+	tasks   []*task         // tasks held asleep in a function, in hold order
+	failing map[string]bool // modules whose patch's pre_patch callbacks fail
 	// trackModules: every module not loaded by a step is not loaded;
 	// unloaded lists those steps unloaded.
 	trackModules bool
@@ -94,7 +98,7 @@ type Sim struct {
 	// byObject is seen by object name: a module coming or going looks up
 	// its own stacks instead of walking every function ever patched.
 	byObject map[string][]*funcStack
-	// brief: Apply leaves Step.Stack nil (SetBrief).
+	// brief: Apply gives the kernel's answer only (SetBrief).
 	brief bool
 	// byRecord is, per patch record registered, the func_stacks of its
 	// functions in order: a record loaded again (the way back reloads
@@ -102,6 +106,10 @@ type Sim struct {
 	// lookup per function. A stack, once made, stays for its key.
 	byRecord map[*klp.Patch][]*funcStack
 	gen      int
+	// stated counts the registered patches that carry a klp_state:
+	// while none does, a load needs no walk over klp_patches (the way
+	// back loads thousands).
+	stated int
 }
 
 // transition is a pending transition: klp_transition_patch, with its
@@ -122,21 +130,42 @@ func (s *Sim) leaving() *simPatch {
 	return nil
 }
 
+// lookup returns the func_stack of key, nil when none was made.
+func (s *Sim) lookup(key klp.FuncKey) *funcStack {
+	for st := s.stacks[key.Name]; st != nil; st = st.next {
+		if st.key == key {
+			return st
+		}
+	}
+	return nil
+}
+
 // funcStackOf returns the func_stack of key, made empty when new.
 func (s *Sim) funcStackOf(key klp.FuncKey) *funcStack {
-	st := s.stacks[key]
+	st := s.lookup(key)
 	if st == nil {
-		st = &funcStack{key: key}
-		s.stacks[key] = st
+		st = &funcStack{key: key, next: s.stacks[key.Name]}
+		s.stacks[key.Name] = st
 		s.seen = append(s.seen, st)
 		s.byObject[key.Object] = append(s.byObject[key.Object], st)
 	}
 	return st
 }
 
+// name is the function's name as a Step gives it: made once per stack,
+// as a replace over thousands of patches names each function many times.
+func (st *funcStack) fname() string {
+	if st.name == "" {
+		st.name = st.key.String()
+	}
+	return st.name
+}
+
 // funcStack is a function's func_stack, bottom first.
 type funcStack struct {
 	key   klp.FuncKey
+	name  string     // key.String(), made once (fname)
+	next  *funcStack // another stack of the same function name
 	funcs []*simFunc
 	dirty bool // queued for removal of gone functions
 	mark  int  // last Sim.gen that listed it, to list each stack once
@@ -172,9 +201,11 @@ type simFunc struct {
 	gone  bool       // popped off its stack
 }
 
-// SetBrief makes Apply leave Step.Stack nil from now on, for callers that
-// replay many steps over a large stack and read only the answer: listing
-// every registered patch at each step makes n steps cost n².
+// SetBrief makes Apply, from now on, give the kernel's answer only and
+// leave Step.Stack, Funcs, Events and Reverted nil, for callers that replay
+// many steps over a large stack: listing every registered patch at each
+// step makes n steps cost n², and naming every function a step touches
+// costs more than the step.
 func (s *Sim) SetBrief(brief bool) { s.brief = brief }
 
 // SetLockdown boots the kernel with lockdown=mode ("" for none).
@@ -185,7 +216,7 @@ func New(model string) (*Sim, error) {
 	if !deploy.ValidModel(model) {
 		return nil, fmt.Errorf("unknown kernel model %q (want %s, %s or %s)", model, deploy.ModelMainline, deploy.ModelHybrid, deploy.ModelReplaceSet)
 	}
-	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[klp.FuncKey]*funcStack{}, byObject: map[string][]*funcStack{}, byRecord: map[*klp.Patch][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
+	return &Sim{model: model, modules: map[string]*simModule{}, stacks: map[string]*funcStack{}, byObject: map[string][]*funcStack{}, byRecord: map[*klp.Patch][]*funcStack{}, failing: map[string]bool{}, unloaded: map[string]bool{}}, nil
 }
 
 // Deploy puts a deployed state in place as the kernel holds it: modules
@@ -264,6 +295,9 @@ func newSimPatch(name string, p *klp.Patch, layer string) *simPatch {
 // register adds a patch to klp_patches and pushes its functions.
 func (s *Sim) register(p *simPatch) {
 	s.patches = append(s.patches, p)
+	if len(p.states) > 0 {
+		s.stated++
+	}
 	for _, f := range p.funcs {
 		if f.stack == nil {
 			f.stack = s.funcStackOf(f.key)
@@ -346,8 +380,13 @@ type Step struct {
 	// With lists the other patches a refusal is about.
 	With []string `json:"with,omitempty"`
 	// Replaced lists the patches a replace removed.
-	Replaced []string     `json:"replaced,omitempty"`
-	Stack    []StackEntry `json:"stack"`
+	Replaced []string `json:"replaced,omitempty"`
+	// Reverted names, per patch in Replaced, its functions that run the
+	// original code once the replace completed: neither the replace
+	// nor a patch it kept patches them. Not in the JSON form, where
+	// Funcs says what runs; left nil by a brief Apply.
+	Reverted map[string][]string `json:"-"`
+	Stack    []StackEntry        `json:"stack"`
 	// Funcs says, for every function the step touched, which patch's code
 	// runs after it: during a pending transition, in the tasks that
 	// switched (every task but those held).
@@ -421,11 +460,15 @@ func (s *Sim) Apply(a Action) Step {
 	if !s.brief {
 		st.Stack = s.stack()
 	}
-	// touched may list a stack twice (a step's own and its completion's):
-	// the map keeps one.
-	st.Funcs = make(map[string]string, len(touched))
-	for _, fs := range touched {
-		st.Funcs[fs.key.String()] = s.running(fs, s.leaving())
+	if s.brief {
+		st.Events = nil
+	} else {
+		// touched may list a stack twice (a step's own and its
+		// completion's): the map keeps one.
+		st.Funcs = make(map[string]string, len(touched))
+		for _, fs := range touched {
+			st.Funcs[fs.fname()] = s.running(fs, s.leaving())
+		}
 	}
 	if s.trans != nil {
 		st.Pending = s.trans.patch.name
@@ -526,6 +569,12 @@ func (s *Sim) load(a Action, st *Step) ([]*funcStack, *refusal) {
 	if p.replace {
 		replaced = s.replaced(p)
 	}
+	if s.brief {
+		p.enabled = true
+		s.register(p)
+		s.start(p)
+		return s.settle(st), nil
+	}
 	affected := s.stacksOf(append([]*simPatch{p}, replaced...))
 	before := s.viewOf(affected, nil)
 	p.enabled = true
@@ -561,8 +610,12 @@ func (s *Sim) complete(st *Step) []*funcStack {
 		replaced = s.replaced(p)
 		ps = append(ps, replaced...)
 	}
-	affected := s.stacksOf(ps)
-	during := s.viewOf(affected, s.leaving())
+	var affected []*funcStack
+	var during []string
+	if !s.brief {
+		affected = s.stacksOf(ps)
+		during = s.viewOf(affected, s.leaving())
+	}
 	s.trans = nil
 	if !p.enabled {
 		s.free([]*simPatch{p}, nil)
@@ -579,6 +632,9 @@ func (s *Sim) complete(st *Step) []*funcStack {
 			return f.nop
 		})
 		s.free(replaced, nops)
+		if !s.brief {
+			st.Reverted = s.reverted(replaced)
+		}
 	}
 	for _, o := range s.loadedObjects(p) {
 		if p.enabled {
@@ -586,6 +642,9 @@ func (s *Sim) complete(st *Step) []*funcStack {
 		} else {
 			s.postUnpatch(st, p, o)
 		}
+	}
+	if s.brief {
+		return nil
 	}
 	after := s.viewOf(affected, nil)
 	var changed []*funcStack
@@ -598,9 +657,27 @@ func (s *Sim) complete(st *Step) []*funcStack {
 		if !p.enabled {
 			why = fmt.Sprintf("when %s's transition to disabled completes, %s switches from %s to %s in every task at once", p.name, fs.key, during[i], after[i])
 		}
-		st.Events = append(st.Events, Event{Function: fs.key.String(), From: during[i], To: after[i], Patch: p.name, Why: why})
+		st.Events = append(st.Events, Event{Function: fs.fname(), From: during[i], To: after[i], Patch: p.name, Why: why})
 	}
 	return changed
+}
+
+// reverted names, per patch a completed replace removed, its functions
+// that now run the original code. A replaced patch holds no nops: those
+// of a replace leave when its own transition completes, and no replace
+// loads while another's transition is pending.
+func (s *Sim) reverted(replaced []*simPatch) map[string][]string {
+	out := make(map[string][]string, len(replaced))
+	for _, old := range replaced {
+		var names []string
+		for _, f := range old.funcs {
+			if s.running(f.stack, nil) == Original {
+				names = append(names, f.stack.fname())
+			}
+		}
+		out[old.name] = names
+	}
+	return out
 }
 
 // replaced lists the patches a completed replace of p removes
@@ -668,6 +745,9 @@ func (s *Sim) free(ps []*simPatch, extra []*simFunc) {
 	}
 	for _, p := range ps {
 		p.enabled, p.freed = false, true
+		if len(p.states) > 0 {
+			s.stated--
+		}
 		for _, f := range p.funcs {
 			drop(f)
 		}
@@ -795,6 +875,9 @@ func (s *Sim) unload(name string, st *Step) ([]*funcStack, *refusal) {
 // registered patch, the new patch must carry it at the same or a higher
 // version, or not carry it and not be a replace patch.
 func (s *Sim) incompatible(p *simPatch) (*simPatch, klp.State, bool) {
+	if s.stated == 0 {
+		return nil, klp.State{}, true
+	}
 	for _, old := range s.patches {
 		for _, os := range old.states {
 			i := slices.IndexFunc(p.states, func(st klp.State) bool { return st.ID == os.ID })

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/klpack/klpack/pkg/deploy"
 	"github.com/klpack/klpack/pkg/klp"
@@ -354,7 +355,8 @@ func TestSimProperties(t *testing.T) {
 }
 
 // TestBrief: the same steps on two simulators, one brief, give the same
-// answers; only Step.Stack is left out, and until SetBrief(false).
+// answers; only Step.Stack, Funcs, Events and Reverted are left out, and
+// until SetBrief(false).
 func TestBrief(t *testing.T) {
 	steps := []Action{
 		{Kind: "load", Name: "lp1", Module: modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()},
@@ -369,10 +371,13 @@ func TestBrief(t *testing.T) {
 	brief.SetBrief(true)
 	for _, a := range steps {
 		want, got := full.Apply(a), brief.Apply(a)
-		if got.Stack != nil {
-			t.Errorf("%s %s: brief step lists the stack %v", a.Kind, a.Name, got.Stack)
+		if got.Stack != nil || got.Funcs != nil || got.Events != nil || got.Reverted != nil {
+			t.Errorf("%s %s: brief step lists the stack %v, functions %v, events %v or reverted %v", a.Kind, a.Name, got.Stack, got.Funcs, got.Events, got.Reverted)
 		}
-		want.Stack = nil
+		if a.Kind == "load" && want.Accepted && len(want.Funcs) == 0 {
+			t.Errorf("%s %s: the full step names no function", a.Kind, a.Name)
+		}
+		want.Stack, want.Funcs, want.Events, want.Reverted = nil, nil, nil, nil
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s %s: brief step differs (-full +brief):\n%s", a.Kind, a.Name, diff)
 		}
@@ -406,5 +411,90 @@ func TestRecordLoadedAgain(t *testing.T) {
 	st = s.Apply(Action{Kind: "load", Name: "lp1", Module: rec})
 	if want := map[string]string{fn("a"): "lp1", fn("c"): "lp1"}; !cmp.Equal(st.Funcs, want) {
 		t.Errorf("loaded again, changed: functions %v, want %v", st.Funcs, want)
+	}
+}
+
+// TestReverted: a completed replace names, per patch it removed, the
+// functions that run the original code afterwards; not those the replace
+// or a patch the model keeps still patches, nor those of an object not
+// loaded.
+func TestReverted(t *testing.T) {
+	offBand := modSpec{name: "ob", replaceable: ptr(false), funcs: []string{"c"}}.module()
+	inMod := modSpec{name: "lpm", funcs: []string{"d"}}.module()
+	inMod.Patches[0].Objects[0].Name = ptr("notloaded")
+	tests := []struct {
+		model string
+		pre   []*klp.Module
+		want  map[string][]string
+	}{
+		{deploy.ModelMainline, []*klp.Module{modSpec{name: "lp1", funcs: []string{"a", "b"}}.module()},
+			map[string][]string{"lp1": {fn("a")}}},
+		{deploy.ModelMainline, []*klp.Module{modSpec{name: "lp1", funcs: []string{"b"}}.module()},
+			map[string][]string{"lp1": nil}},
+		{deploy.ModelMainline, []*klp.Module{modSpec{name: "lp1", funcs: []string{"a"}}.module(), modSpec{name: "lp2", funcs: []string{"a", "x"}}.module()},
+			map[string][]string{"lp1": {fn("a")}, "lp2": {fn("a"), fn("x")}}},
+		// Hybrid keeps the off-band ob: its c stays patched, though lp1
+		// patched it too.
+		{deploy.ModelHybrid, []*klp.Module{offBand, modSpec{name: "lp1", funcs: []string{"a", "c"}}.module()},
+			map[string][]string{"lp1": {fn("a")}}},
+		// Mainline replaces ob too: c reverts in both.
+		{deploy.ModelMainline, []*klp.Module{offBand, modSpec{name: "lp1", funcs: []string{"a", "c"}}.module()},
+			map[string][]string{"ob": {fn("c")}, "lp1": {fn("a"), fn("c")}}},
+		// The module lpm patches is not loaded: d runs nothing, not the original.
+		{deploy.ModelMainline, []*klp.Module{inMod}, map[string][]string{"lpm": nil}},
+	}
+	for i, tc := range tests {
+		s, _ := New(tc.model)
+		s.TrackModules()
+		for _, m := range tc.pre {
+			if st := s.Apply(Action{Kind: "load", Name: m.Name, Module: m}); !st.Accepted {
+				t.Fatalf("%d: load %s: %s", i, m.Name, st.Reason)
+			}
+		}
+		st := s.Apply(Action{Kind: "load", Name: "cum", Module: modSpec{name: "cum", replace: true, funcs: []string{"b"}}.module()})
+		if !st.Accepted {
+			t.Fatalf("%d: load cum: %s", i, st.Reason)
+		}
+		if !cmp.Equal(st.Reverted, tc.want, cmpopts.EquateEmpty()) {
+			t.Errorf("%d (%s): reverted %v, want %v", i, tc.model, st.Reverted, tc.want)
+		}
+	}
+}
+
+// TestSameName: a function name in two objects, or at two sympos, is two
+// func_stacks; a patch of one never lands on the other's.
+func TestSameName(t *testing.T) {
+	inMod := func(name, object string, sympos uint64) *klp.Module {
+		m := modSpec{name: name, funcs: []string{"a"}}.module()
+		o := &m.Patches[0].Objects[0]
+		if object != "" {
+			o.Name = ptr(object)
+		}
+		o.Funcs[0].OldSympos = sympos
+		return m
+	}
+	s, _ := New(deploy.ModelMainline)
+	steps := []struct {
+		a    Action
+		want map[string]string
+	}{
+		{Action{Kind: "load", Name: "lp1", Module: inMod("lp1", "", 0)}, map[string]string{"vmlinux/a,1": "lp1"}},
+		{Action{Kind: "load", Name: "lp2", Module: inMod("lp2", "m", 0)}, map[string]string{"m/a,1": "lp2"}},
+		{Action{Kind: "load", Name: "lp3", Module: inMod("lp3", "", 2)}, map[string]string{"vmlinux/a,2": "lp3"}},
+		{Action{Kind: "load", Name: "lp4", Module: inMod("lp4", "", 0)}, map[string]string{"vmlinux/a,1": "lp4"}},
+		// lp1 still patches vmlinux a at sympos 1 under lp4.
+		{Action{Kind: "disable", Name: "lp4"}, map[string]string{"vmlinux/a,1": "lp1"}},
+		{Action{Kind: "disable", Name: "lp2"}, map[string]string{"m/a,1": Original}},
+		{Action{Kind: "disable", Name: "lp1"}, map[string]string{"vmlinux/a,1": Original}},
+		{Action{Kind: "disable", Name: "lp3"}, map[string]string{"vmlinux/a,2": Original}},
+	}
+	for _, tc := range steps {
+		got := s.Apply(tc.a)
+		if !got.Accepted {
+			t.Fatalf("%s %s: %s", tc.a.Kind, tc.a.Name, got.Reason)
+		}
+		if !cmp.Equal(got.Funcs, tc.want) {
+			t.Errorf("%s %s: functions %v, want %v", tc.a.Kind, tc.a.Name, got.Funcs, tc.want)
+		}
 	}
 }

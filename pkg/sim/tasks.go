@@ -126,7 +126,7 @@ func (s *Sim) hold(a Action) *refusal {
 		return refuse(EBUSY, CauseTaskHeld, "a thread of %s is held already", a.Name)
 	}
 	code := Original
-	if fs := s.stacks[a.Func]; fs != nil {
+	if fs := s.lookup(a.Func); fs != nil {
 		code = s.running(fs, s.leaving())
 	}
 	s.tasks = append(s.tasks, &task{name: a.Name, key: a.Func, code: code, switched: true})
