@@ -149,7 +149,7 @@ fuzz-short fuzz:
 	[ -z "$$failed" ] || { echo "$@: failing inputs found by:$$failed (kept under testdata/fuzz/)" >&2; exit 1; }
 
 bench: install-deps trees build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) sh scripts/bench-go.sh
 	KLPACK=./$(BIN) sh scripts/bench-compare.sh $(TREES)
 
 # Rebuild the sample modules with Kbuild against the Debian headers.

@@ -6,12 +6,14 @@
 #   modinfo  find TREE -name '*.ko*' | xargs modinfo    (ONE modinfo process)
 #   readelf  readelf -S over the same files (one process; for .ko.xz each
 #            file is first decompressed with xz -dc, readelf cannot read xz)
+#   sha256   sha256sum over the same files (one process): what a user runs
+#            besides modinfo for the digests klpack scan records
 #   klpack   klpack scan --json TREE
 #   nohash   klpack scan --json --no-hash TREE (klpack.scan/v2: no SHA-256
 #            of every byte, as modinfo does not hash either)
 #
-# and prints the seconds of each and the ratios klpack/modinfo and
-# nohash/modinfo. Uses
+# and prints the seconds of each and the ratios nohash/modinfo (the same
+# job) and klpack/(modinfo+sha256) (metadata and digests). Uses
 # hyperfine (installed with apt-get when missing and possible), else
 # wall-clock timing of RUNS runs after one warm-up.
 #
@@ -88,7 +90,7 @@ seconds() {
 	awk -v s="$start" -v e="$end" -v n="$RUNS" 'BEGIN { printf "%.3f\n", (e - s) / 1e9 / n }'
 }
 
-printf '%-5s %6s %10s %10s %10s %10s %14s %14s\n' tree files modinfo/s readelf/s klpack/s nohash/s klpack/modinfo nohash/modinfo
+printf '%-5s %6s %10s %10s %10s %10s %10s %14s %14s %16s\n' tree files modinfo/s readelf/s sha256/s klpack/s nohash/s nohash/modinfo klpack/modinfo 'klpack/(mod+sha)'
 for v in 6.1 7.2; do
 	tree="$TREES/$v"
 	files=$(find "$tree" -name '*.ko*' | wc -l)
@@ -104,6 +106,7 @@ for v in 6.1 7.2; do
 	else
 		readelf_cmd="find '$tree' -name '*.ko*' -print0 | xargs -0 -s $XARGS_MAX readelf -S >/dev/null"
 	fi
+	sha_cmd="find '$tree' -name '*.ko*' -print0 | xargs -0 -s $XARGS_MAX sha256sum >/dev/null"
 	klpack_cmd="'$KLPACK' scan --json '$tree' >/dev/null"
 	nohash_cmd="'$KLPACK' scan --json --no-hash '$tree' >/dev/null"
 	# klpack must work before it is timed: a failing run is not a time.
@@ -115,10 +118,12 @@ for v in 6.1 7.2; do
 	t_mod=$(seconds "$mod_cmd")
 	t_readelf=NaN
 	[ "$READELF" = 0 ] || t_readelf=$(seconds "$readelf_cmd")
+	t_sha=$(seconds "$sha_cmd")
 	t_klpack=$(seconds "$klpack_cmd")
 	t_nohash=$(seconds "$nohash_cmd")
 	ratio=$(awk -v k="$t_klpack" -v m="$t_mod" 'BEGIN { if (m > 0) printf "%.2fx", k / m; else print "n/a" }')
 	ratio_nohash=$(awk -v k="$t_nohash" -v m="$t_mod" 'BEGIN { if (m > 0) printf "%.2fx", k / m; else print "n/a" }')
-	printf '%-5s %6d %10.3f %10.3f %10.3f %10.3f %14s %14s\n' "$v" "$files" "$t_mod" "$t_readelf" "$t_klpack" "$t_nohash" "$ratio" "$ratio_nohash"
+	ratio_both=$(awk -v k="$t_klpack" -v m="$t_mod" -v h="$t_sha" 'BEGIN { if (m + h > 0) printf "%.2fx", k / (m + h); else print "n/a" }')
+	printf '%-5s %6d %10.3f %10.3f %10.3f %10.3f %10.3f %14s %14s %16s\n' "$v" "$files" "$t_mod" "$t_readelf" "$t_sha" "$t_klpack" "$t_nohash" "$ratio_nohash" "$ratio" "$ratio_both"
 done
 echo "($(nproc) CPUs; ${HYPERFINE:+hyperfine, }$RUNS runs after $WARMUP warm-up; readelf on 7.2 includes xz -dc per file)"

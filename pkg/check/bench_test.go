@@ -10,12 +10,12 @@ import (
 
 // deployedSet is n non-replace patches of 100 functions each, drawn from a
 // pool of functions so that stacks are several patches deep.
-func deployedSet(n int) *deploy.State {
+func deployedSet(n, pool int) *deploy.State {
 	var ps []lp
 	for i := range n {
 		p := lp{name: fmt.Sprintf("lp_%05d", i)}
 		for j := range 100 {
-			p.funcs = append(p.funcs, fmt.Sprintf("fn_%06d", (i*37+j*101)%(n*20)))
+			p.funcs = append(p.funcs, fmt.Sprintf("fn_%06d", (i*37+j*101)%pool))
 		}
 		ps = append(ps, p)
 	}
@@ -32,13 +32,20 @@ func candidate() lp {
 
 // BenchmarkCheck checks one replace candidate of 100 functions against
 // 1,000 and 10,000 deployed patches of 100 functions: the cost must grow
-// linearly, and stay within a few times BenchmarkParseState of the same
-// set.
+// linearly, and stay within BenchmarkParseState of the same set. The
+// pool of functions grows with the patches (20 per patch, as in a fleet
+// whose patches reach into many modules); the third case keeps the 1,000
+// case's 20,000: its stacks are ten times deeper, not ten times more, and
+// the maps the simulator looks functions up in stay the first case's
+// size.
 func BenchmarkCheck(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		st := deployedSet(n)
+	for _, tc := range []struct {
+		name    string
+		n, pool int
+	}{{"deployed=1000", 1000, 20000}, {"deployed=10000", 10000, 200000}, {"deployed=10000,pool=20000", 10000, 20000}} {
+		st := deployedSet(tc.n, tc.pool)
 		in := &Input{Deployed: st, Candidates: candidates(candidate())}
-		b.Run(fmt.Sprintf("deployed=%d", n), func(b *testing.B) {
+		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := Check(in); err != nil {
@@ -56,7 +63,7 @@ func BenchmarkCheck(b *testing.B) {
 func BenchmarkParseState(b *testing.B) {
 	for _, n := range []int{1000, 1800, 10000} {
 		var buf bytes.Buffer
-		if err := deploy.EncodeState(&buf, deployedSet(n)); err != nil {
+		if err := deploy.EncodeState(&buf, deployedSet(n, n*20)); err != nil {
 			b.Fatal(err)
 		}
 		data := buf.Bytes()
