@@ -67,7 +67,11 @@ func fleetRefusal(inventory string, rep *fleet.Report, failOn check.Severity) er
 	b.WriteString(fleetLine(inventory, rep))
 	fr := fleetResult(inventory, rep, failOn)
 	for _, c := range fr.Failing {
-		fmt.Fprintf(&b, "\n  %s %s, %d hosts", c.ID, c.Verdict, c.Hosts)
+		hosts := "hosts"
+		if c.Hosts == 1 {
+			hosts = "host"
+		}
+		fmt.Fprintf(&b, "\n  %s %s, %d %s", c.ID, c.Verdict, c.Hosts, hosts)
 		if len(c.Examples) > 0 {
 			fmt.Fprintf(&b, " (e.g. %s)", strings.Join(quoteAll(c.Examples), ", "))
 		}

@@ -2,13 +2,14 @@ package release
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/klpack/klpack/internal/testutil"
 	"github.com/klpack/klpack/pkg/fleet"
@@ -26,6 +27,9 @@ const (
 	hostsVendor = `{"hosts":40,"kernel":"6.1.0-56-amd64","patches":[{"module":"lp_x","package":"vendor-kpatch","version":"3","enabled":true,"load_order":1}]}`
 	hostsEmpty  = `{"hosts":2,"kernel":"6.1.0-56-amd64","patches":[]}`
 	hostOther   = `{"host":"new-1","kernel":"6.12.117+deb12-amd64","patches":[]}`
+	// The off-band lp_noreplace: a cumulative lp_param shadows its
+	// version_proc_show (KLP003, a warning).
+	hostNoreplace = `{"host":"db-1","kernel":"6.1.0-56-amd64","patches":[{"module":"lp_noreplace","package":"klp-patch-6.1.0-56-amd64-lp-noreplace","version":"1.0-1","enabled":true,"transition":false,"load_order":1}]}`
 )
 
 // TestCheckStageFleet: the release of lp_replace passes its deployed:
@@ -39,12 +43,15 @@ func TestCheckStageFleet(t *testing.T) {
 	tests := []struct {
 		name      string
 		noFleet   bool
+		module    string // lp_replace when ""
+		failOn    string // klpack.yaml's fail_on
 		inventory []string
-		// refused: the check stage's error holds these lines; "" ships.
+		// refused: the check stage's error holds these lines; nil ships.
 		refused []string
 		input   bool // the error is bad input, not a refusal
 		totals  totals
 		failing []FleetCombination
+		line    string // the fleet's line under check's, when it ships
 	}{
 		{name: "no fleet: the release ships", noFleet: true, inventory: []string{hostEmpty, hostReplace}},
 		{name: "a combination fails", inventory: []string{hostEmpty, hostReplace, hostReplaceRPM},
@@ -63,7 +70,20 @@ func TestCheckStageFleet(t *testing.T) {
 			totals:  totals{41, 2, 0, 1, 40, 0},
 			failing: []FleetCombination{{ID: "C1", Verdict: "unresolved", Hosts: 40, Examples: []string{}, Reason: "package vendor-kpatch 3: no manifest of it"}}},
 		{name: "a clean fleet: the release ships", inventory: []string{hostEmpty, hostsEmpty, hostOther},
-			totals: totals{4, 2, 0, 3, 0, 1}, failing: []FleetCombination{}},
+			totals: totals{4, 2, 0, 3, 0, 1}, failing: []FleetCombination{},
+			line: `fleet fleet/inventory.jsonl: 4 hosts in 2 combinations: fail 0, pass 3, unresolved 0, other kernels 1 (hosts; failing at error)`},
+		// fail_on is the release's: a warning fails at warning only.
+		{name: "a warning at fail_on warning", module: "lp_param", failOn: "warning", inventory: []string{hostEmpty, hostNoreplace},
+			refused: []string{
+				`fleet fleet/inventory.jsonl: 2 hosts in 2 combinations: fail 1, pass 1, unresolved 0, other kernels 0 (hosts; failing at warning)`,
+				`  C1 warning, 1 host (e.g. db-1): KLP003 warning lp_param,lp_noreplace: cumulative lp_param patches vmlinux/version_proc_show,1, also patched by off-band lp_noreplace`,
+			},
+			totals: totals{2, 2, 1, 1, 0, 0},
+			failing: []FleetCombination{{ID: "C1", Verdict: "warning", Hosts: 1, Examples: []string{"db-1"},
+				Findings: []string{"KLP003 warning lp_param,lp_noreplace: cumulative lp_param patches vmlinux/version_proc_show,1, also patched by off-band lp_noreplace"}}}},
+		{name: "a warning at fail_on error", module: "lp_param", inventory: []string{hostEmpty, hostNoreplace},
+			totals: totals{2, 2, 0, 2, 0, 0}, failing: []FleetCombination{},
+			line: `fleet fleet/inventory.jsonl: 2 hosts in 2 combinations: fail 0, pass 2, unresolved 0, other kernels 0 (hosts; failing at error)`},
 		{name: "a bad inventory line", inventory: []string{hostEmpty, `{"host":"x"}`}, input: true,
 			refused: []string{`fleet.inventory: file `, `inventory.jsonl: line 2: no "patches" or "state"`}},
 	}
@@ -72,11 +92,15 @@ func TestCheckStageFleet(t *testing.T) {
 			if tt.refused == nil {
 				testutil.NeedTool(t, "createrepo_c")
 			}
-			body := "modules:\n  - path: ko/lp_replace.ko\n    layer: cumulative\ndeployed: state.json\n"
+			module := cmp.Or(tt.module, "lp_replace")
+			body := "modules:\n  - path: ko/" + module + ".ko\n    layer: cumulative\ndeployed: state.json\n"
+			if tt.failOn != "" {
+				body += "fail_on: " + tt.failOn + "\n"
+			}
 			if !tt.noFleet {
 				body += "fleet:\n  inventory: fleet/inventory.jsonl\n  manifests: fleet/manifests\n"
 			}
-			dir := project(t, []string{"lp_replace.ko"}, body)
+			dir := project(t, []string{module + ".ko"}, body)
 			write(t, filepath.Join(dir, "state.json"), `{"schema":"klpack.deployed/v1","kernel":{"release":"6.1.0-56-amd64"},"patches":[]}`)
 			write(t, filepath.Join(dir, "fleet/inventory.jsonl"), strings.Join(tt.inventory, "\n")+"\n")
 			for _, m := range []string{"klp-patch-6.1.0-56-amd64_1.0-1.manifest.json", "klp-patch-6.1.0-56-amd64-lp-noreplace_1.0-1.manifest.json"} {
@@ -139,20 +163,17 @@ func TestCheckStageFleet(t *testing.T) {
 			}
 			want := fleet.Totals{Lines: int64(len(tt.inventory)), Hosts: tt.totals.hosts, Combinations: int(tt.totals.combos),
 				FailHosts: tt.totals.fail, PassHosts: tt.totals.pass, UnresolvedHosts: tt.totals.unresolved, OtherKernel: tt.totals.other}
-			if f.Totals != want || f.Failed != (tt.refused != nil) || f.Inventory != "fleet/inventory.jsonl" || f.FailOn != "error" {
+			if f.Totals != want || f.Failed != (tt.refused != nil) || f.Inventory != "fleet/inventory.jsonl" || f.FailOn != cmp.Or(tt.failOn, "error") {
 				t.Errorf("result fleet = %+v, want totals %+v, failed %v", f, want, tt.refused != nil)
 			}
-			if diff := cmp.Diff(tt.failing, f.Failing); diff != "" {
+			if diff := gocmp.Diff(tt.failing, f.Failing); diff != "" {
 				t.Errorf("failing combinations (-want +got):\n%s", diff)
 			}
 			if f.FailingCount != len(tt.failing) {
 				t.Errorf("failing_count = %d, want %d", f.FailingCount, len(tt.failing))
 			}
-			if tt.refused == nil {
-				line := `fleet fleet/inventory.jsonl: 4 hosts in 2 combinations: fail 0, pass 3, unresolved 0, other kernels 1 (hosts; failing at error)`
-				if !strings.Contains(log.String(), "\n           "+line+"\n") {
-					t.Errorf("the check stage does not print the fleet line %q:\n%s", line, log.String())
-				}
+			if tt.refused == nil && !strings.Contains(log.String(), "\n           "+tt.line+"\n") {
+				t.Errorf("the check stage does not print the fleet line %q:\n%s", tt.line, log.String())
 			}
 		})
 	}
