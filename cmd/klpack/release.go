@@ -25,7 +25,9 @@ func newReleaseCmd() *cobra.Command {
 		Long: `Release reads klpack.yaml (its keys: docs/klpack-yaml.md), scans its modules once
 and runs the stages over that one release, printing a line per stage:
 scan, check (the gate: findings against the deployed state that no order or
-plan avoids), plan (the best order, and what going back would cost), hooks
+plan avoids and, with fleet: in klpack.yaml, any combination of the fleet's
+inventory failing at fail_on or any host whose packages do not resolve),
+plan (the best order, and what going back would cost), hooks
 (builds a BPF object per hook point), modsign (kernel module signatures),
 packages (signed rpm and deb, and the loader package), repos (apt and dnf
 repositories, earlier releases' packages included) and checksums (signed
@@ -61,7 +63,9 @@ or a failing tool.`,
 					return werr
 				}
 			}
-			if se, ok := errors.AsType[*release.StageError](err); ok && (se.Stage == "check" || se.Stage == "plan") {
+			// A refusal by check or plan is findings; an unreadable
+			// fleet inventory there is bad input.
+			if se, ok := errors.AsType[*release.StageError](err); ok && (se.Stage == "check" || se.Stage == "plan") && !errors.Is(err, release.ErrInput) {
 				return &exitError{exitFindings, err}
 			}
 			if err != nil {

@@ -99,10 +99,18 @@ func Check(ctx context.Context, inv *Inventory, ms *Manifests, o CheckOptions) (
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	release := releaseKernel(o.Input.Candidates)
+	combos := Merge(inv.Combinations, ms)
+	if o.Progress != nil {
+		// A combination merged into another is done: the bar counts the
+		// inventory's.
+		for range len(inv.Combinations) - len(combos) {
+			o.Progress()
+		}
+	}
 	rep := &Report{Schema: ReportSchema, Inventory: inv.Path, Release: release, FailOn: o.FailOn.String(), Ignored: inv.Ignored,
-		Totals: Totals{Lines: inv.Lines, Hosts: inv.Hosts, Combinations: len(inv.Combinations)}}
-	groups := make([]*Group, len(inv.Combinations))
-	for i, c := range inv.Combinations {
+		Totals: Totals{Lines: inv.Lines, Hosts: inv.Hosts, Combinations: len(combos)}}
+	groups := make([]*Group, len(combos))
+	for i, c := range combos {
 		// Arrays, not null, in JSON: "none" is a statement.
 		if c.Patches == nil {
 			c.Patches = []Patch{}

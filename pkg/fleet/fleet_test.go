@@ -44,6 +44,7 @@ type group struct {
 	Kernel   string
 	BuildID  string
 	Modules  []string // in load order
+	Versions []string // as the report names them
 	Hosts    int64
 	Examples []string
 	Verdict  string
@@ -57,6 +58,7 @@ func summarize(r *Report) []group {
 		s := group{ID: g.ID, Kernel: g.Kernel, BuildID: g.BuildID, Hosts: g.Hosts, Verdict: g.Verdict, Failed: g.Failed}
 		for _, p := range g.Patches {
 			s.Modules = append(s.Modules, p.Module)
+			s.Versions = append(s.Versions, p.Version)
 		}
 		for _, e := range g.Examples {
 			s.Examples = append(s.Examples, e.Host)
@@ -75,26 +77,27 @@ func summarize(r *Report) []group {
 func TestCheckTestdata(t *testing.T) {
 	const k61 = "6.1.0-56-amd64"
 	want := []group{
-		// lp_replace again on a host that runs it: EEXIST. db-3 lists
-		// the same patches in another order: one combination.
-		{ID: "C1", Kernel: k61, Modules: []string{"lp_replace", "lp_noreplace"}, Hosts: 2, Examples: []string{"db-2", "db-3"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
-		{ID: "C2", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"web-2"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		// lp_replace again on a host that runs it: EEXIST. db-4 gives
+		// the rpm spelling (1.0_1-1) of web-2's version (1.0-1): one
+		// manifest, so one combination, first by its first line.
+		{ID: "C1", Kernel: k61, Modules: []string{"lp_replace"}, Versions: []string{"1.0-1"}, Hosts: 2, Examples: []string{"web-2", "db-4"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		// db-3 lists the same patches in another order: one combination.
+		{ID: "C2", Kernel: k61, Modules: []string{"lp_replace", "lp_noreplace"}, Versions: []string{"1.0-1", "1.0-1"}, Hosts: 2, Examples: []string{"db-2", "db-3"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
 		// The replace drops the off-band patch on a mainline kernel.
-		{ID: "C3", Kernel: k61, Modules: []string{"lp_noreplace"}, Hosts: 1, Examples: []string{"db-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP009"}},
-		// The rpm spelling of the version resolves to the same manifest.
-		{ID: "C4", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"db-4"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		{ID: "C3", Kernel: k61, Modules: []string{"lp_noreplace"}, Versions: []string{"1.0-1"}, Hosts: 1, Examples: []string{"db-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP009"}},
 		// The state form: the capture's lp_multiobj holds a klp_state.
-		{ID: "C5", Kernel: k61, Modules: []string{"lp_noreplace", "lp_multiobj"}, Hosts: 1, Examples: []string{"cap-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP005"}},
-		{ID: "C6", Kernel: k61, Modules: []string{"lp_replace"}, Hosts: 1, Examples: []string{"off-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
+		{ID: "C4", Kernel: k61, Modules: []string{"lp_noreplace", "lp_multiobj"}, Versions: []string{"", ""}, Hosts: 1, Examples: []string{"cap-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP005"}},
+		// Disabled is another deployed set than enabled.
+		{ID: "C5", Kernel: k61, Modules: []string{"lp_replace"}, Versions: []string{"1.0-1"}, Hosts: 1, Examples: []string{"off-1"}, Verdict: "error", Failed: true, Rules: []string{"KLP007"}},
 		// A warehouse's count of 40 hosts on a vendor's patch.
-		{ID: "C7", Kernel: k61, Modules: []string{"lp_x"}, Hosts: 40, Verdict: VerdictUnresolved},
-		{ID: "C8", Kernel: k61, Modules: []string{"lp_other"}, Hosts: 1, Examples: []string{"bad-1"}, Verdict: VerdictUnresolved},
+		{ID: "C6", Kernel: k61, Modules: []string{"lp_x"}, Versions: []string{"3"}, Hosts: 40, Verdict: VerdictUnresolved},
+		{ID: "C7", Kernel: k61, Modules: []string{"lp_other"}, Versions: []string{"1.0-1"}, Hosts: 1, Examples: []string{"bad-1"}, Verdict: VerdictUnresolved},
 		// Four hosts by ID (three examples kept) and a count of 100.
-		{ID: "C9", Kernel: k61, Hosts: 104, Examples: []string{"web-1", "web-3", "web-4"}, Verdict: VerdictPass},
-		{ID: "C10", Kernel: k61, BuildID: "abcdef01", Hosts: 2, Examples: []string{"ctl-\x1b[31m1", "ctl-2"}, Verdict: VerdictPass},
-		{ID: "C11", Kernel: "6.12.117+deb12-amd64", Hosts: 1, Examples: []string{"new-1"}, Verdict: VerdictNotTarget},
+		{ID: "C8", Kernel: k61, Hosts: 104, Examples: []string{"web-1", "web-3", "web-4"}, Verdict: VerdictPass},
+		{ID: "C9", Kernel: k61, BuildID: "abcdef01", Hosts: 2, Examples: []string{"ctl-\x1b[31m1", "ctl-2"}, Verdict: VerdictPass},
+		{ID: "C10", Kernel: "6.12.117+deb12-amd64", Hosts: 1, Examples: []string{"new-1"}, Verdict: VerdictNotTarget},
 	}
-	wantTotals := Totals{Lines: 17, Hosts: 155, Combinations: 11, PassHosts: 106, FailHosts: 7, UnresolvedHosts: 41, OtherKernel: 1}
+	wantTotals := Totals{Lines: 17, Hosts: 155, Combinations: 10, PassHosts: 106, FailHosts: 7, UnresolvedHosts: 41, OtherKernel: 1}
 	in := release(t)
 	ms := manifests(t)
 	for _, name := range []string{"inventory.jsonl", "inventory.jsonl.gz", "inventory.jsonl.zst"} {

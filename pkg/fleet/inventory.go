@@ -100,7 +100,9 @@ type Inventory struct {
 	Path  string
 	Lines int64 // non-blank lines
 	Hosts int64
-	// Combinations are sorted by FirstLine.
+	// Combinations are sorted by FirstLine, grouped by the strings the
+	// lines give: Check merges those that resolve to one deployed set
+	// (Merge).
 	Combinations []*Combination
 	// Ignored lists the keys the reader does not know (a newer writer's
 	// or a warehouse's extra column), at most 16.

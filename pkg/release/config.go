@@ -44,8 +44,9 @@ type Config struct {
 	// Deployed is the state (klpack.deployed/v1) the release is checked
 	// against; none means an empty kernel.
 	Deployed string `yaml:"deployed"`
-	// Fleet is a fleet inventory `check -f` checks the release against,
-	// each combination in place of Deployed; nil when none.
+	// Fleet is a fleet inventory `check -f` and the release's check
+	// stage check the release against, each combination in place of
+	// Deployed (the release checks Deployed too); nil when none.
 	Fleet *FleetConfig `yaml:"fleet"`
 	// Acks is an acknowledgements file (findings reported, not failed).
 	Acks string `yaml:"acks"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klpack/klpack/internal/atomicfile"
 	"github.com/klpack/klpack/pkg/check"
+	"github.com/klpack/klpack/pkg/fleet"
 	"github.com/klpack/klpack/pkg/order"
 	"github.com/klpack/klpack/pkg/pack"
 )
@@ -53,6 +54,9 @@ type StageError struct {
 	Stages []StageResult
 	// Release is the release read, nil when the scan stage failed.
 	Release *Release
+	// Fleet is the fleet check when the check stage ran it (the stage
+	// failed on it, or a later one failed).
+	Fleet *fleet.Report
 }
 
 func (e *StageError) Error() string { return "stage " + e.Stage + ": " + e.Err.Error() }
@@ -65,7 +69,10 @@ type Run struct {
 	// Tree is the staging tree: the new output directory's files.
 	Tree   string
 	Report *check.Report
-	Plan   *order.Plan
+	// Fleet is the check of klpack.yaml's fleet: nil without one, or
+	// before the check stage ran it.
+	Fleet *fleet.Report
+	Plan  *order.Plan
 	// Committed lists the files moved into the output directory, in the
 	// order they were moved.
 	Committed []string
@@ -130,7 +137,9 @@ func Execute(ctx context.Context, file string, o Options) (*Run, error) {
 		if created {
 			os.Remove(out) // only when empty: nothing else was there
 		}
-		return nil, failed(stage, err)
+		se := failed(stage, err)
+		se.Fleet = run.Fleet
+		return nil, se
 	}
 	if run.Tree, err = run.staging.TreeDir(); err != nil {
 		return fail("output", err)

@@ -39,6 +39,9 @@ type Result struct {
 	// Files are those moved into the output directory, in the order
 	// they were moved; none when the run failed.
 	Files []ResultFile `json:"files"`
+	// Fleet is the check against klpack.yaml's fleet: absent without
+	// one, or when the run stopped before the check stage ran it.
+	Fleet *FleetResult `json:"fleet,omitempty"`
 }
 
 // StageResult is what one stage did: ran (with the line it printed),
@@ -71,6 +74,9 @@ func (run *Run) Result() (*Result, error) {
 		Stages:   run.Stages,
 		Files:    []ResultFile{},
 	}
+	if run.Fleet != nil {
+		res.Fleet = fleetResult(run.Release.Config.Fleet.Inventory, run.Fleet, run.Release.FailOn)
+	}
 	for _, rel := range run.Committed {
 		sum, n, err := safeio.SHA256(filepath.Join(run.Output, filepath.FromSlash(rel)))
 		if err != nil {
@@ -96,6 +102,9 @@ func FailedResult(err error, o Options) *Result {
 	res.Stages = se.Stages
 	if r := se.Release; r != nil {
 		res.Version, res.Kernel = r.Config.Version, r.Config.Kernel
+		if se.Fleet != nil && r.Config.Fleet != nil {
+			res.Fleet = fleetResult(r.Config.Fleet.Inventory, se.Fleet, r.FailOn)
+		}
 		if res.Output == "" {
 			res.Output = r.OutputDir()
 		}

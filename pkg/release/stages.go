@@ -27,7 +27,33 @@ import (
 // of the order listed that the plan avoids (another order, a disable
 // first) do not stop the release: the plan stage says how; findings no
 // plan avoids do.
-var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, run *Run) (string, error) {
+//
+// With klpack.yaml's fleet:, the modules are also checked against every
+// combination the fleet runs: a combination whose worst finding reaches
+// fail_on, or a host whose packages do not resolve, stops the release.
+var checkStage = Stage{Name: "check", Skip: never, Run: func(ctx context.Context, run *Run) (string, error) {
+	summary, err := checkDeployed(run)
+	if err != nil {
+		return "", err
+	}
+	r := run.Release
+	if r.Config.Fleet == nil {
+		return summary, nil
+	}
+	rep, err := r.CheckFleet(ctx)
+	if err != nil {
+		return "", err
+	}
+	run.Fleet = rep
+	if rep.Failed() {
+		return "", fmt.Errorf("%s; %w", summary, fleetRefusal(r.Config.Fleet.Inventory, rep, r.FailOn))
+	}
+	return fmt.Sprintf("%s\n%-10s %s", summary, "", fleetLine(r.Config.Fleet.Inventory, rep)), nil
+}}
+
+// checkDeployed is the check against deployed: (an empty kernel when
+// none), the check stage's line, or why no order or plan passes.
+func checkDeployed(run *Run) (string, error) {
 	r := run.Release
 	rep, err := check.Check(r.CheckInput(r.Candidates()))
 	if err != nil {
@@ -56,7 +82,7 @@ var checkStage = Stage{Name: "check", Skip: never, Run: func(_ context.Context, 
 		blocking = append(blocking, fmt.Sprintf("%s %s %s: %s", f.Rule, f.Severity, strings.Join(f.Patches, ","), f.Message))
 	}
 	return "", fmt.Errorf("%s; no order or plan avoids these, at or above %s:\n  %s", summary, r.FailOn, strings.Join(blocking, "\n  "))
-}}
+}
 
 // planStage orders the modules by the best plan and writes it into the
 // release as plans/<kernel>_<version>.plan.json (releases of other kernels
