@@ -498,3 +498,24 @@ func TestSameName(t *testing.T) {
 		}
 	}
 }
+
+// TestStatesAfterFree: freeing a patch that carries no klp_state leaves
+// the states of those registered checked: a later patch with a lower version
+// is refused.
+func TestStatesAfterFree(t *testing.T) {
+	s, _ := New(deploy.ModelMainline)
+	st := func(v uint32) []klp.State { return []klp.State{{ID: 1, Version: v}} }
+	for _, a := range []Action{
+		{Kind: "load", Name: "lp1", Module: modSpec{name: "lp1", states: st(2), funcs: []string{"a"}}.module()},
+		{Kind: "load", Name: "lp2", Module: modSpec{name: "lp2", funcs: []string{"b"}}.module()},
+		{Kind: "disable", Name: "lp2"},
+	} {
+		if got := s.Apply(a); !got.Accepted {
+			t.Fatalf("%s %s: %s", a.Kind, a.Name, got.Reason)
+		}
+	}
+	got := s.Apply(Action{Kind: "load", Name: "lp4", Module: modSpec{name: "lp4", states: st(1), funcs: []string{"d"}}.module()})
+	if got.Accepted || got.Cause != CauseState {
+		t.Errorf("lp4 with state 1 version 1 under lp1's version 2: accepted %v, cause %q; want refused, %s", got.Accepted, got.Cause, CauseState)
+	}
+}
