@@ -12,7 +12,7 @@ const FtraceEnabled = "kernel.ftrace_enabled"
 // patched function of a loaded object.
 func (s *Sim) ftraceOps() bool {
 	for _, fs := range s.seen {
-		if len(fs.funcs) > 0 && s.loaded(fs.key.Object) {
+		if fs.top != nil && s.loaded(fs.key.Object) {
 			return true
 		}
 	}

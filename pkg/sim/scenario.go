@@ -300,7 +300,7 @@ func Simulate(sc *Scenario, model string, load Loader) (*Simulation, error) {
 func (s *Sim) snapshot() Step {
 	st := Step{Action: "initial", Accepted: true, Stack: s.stack(), Funcs: map[string]string{}, Events: []Event{}}
 	for _, fs := range s.seen {
-		if len(fs.funcs) > 0 {
+		if fs.top != nil {
 			st.Funcs[fs.key.String()] = s.running(fs, nil)
 		}
 	}

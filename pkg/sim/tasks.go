@@ -89,8 +89,8 @@ func (s *Sim) blocks(t *task) bool {
 		look := codeOf(f)
 		if p.enabled {
 			look = Original
-			if i := slices.Index(f.stack.funcs, f); i > 0 {
-				look = codeOf(f.stack.funcs[i-1])
+			if f.below != nil {
+				look = codeOf(f.below)
 			}
 		}
 		if look == t.code {
