@@ -58,12 +58,7 @@ settle hb e2e_hb 30
 func TestBlockersGuest(t *testing.T) {
 	g := setupGuests(t, "test", "6.1")
 	bin := g.staticKlpack(t)
-	for _, k := range g.kernels {
-		t.Run(k.Name, func(t *testing.T) {
-			t.Parallel()
-			blockersGuest(t, g, k, bin)
-		})
-	}
+	g.eachKernel(t, func(t *testing.T, k kernelInfo) { blockersGuest(t, g, k, bin) })
 }
 
 func blockersGuest(t *testing.T, g *guests, k kernelInfo, bin string) {

@@ -78,6 +78,17 @@ func setupGuests(t *testing.T, defaults ...string) *guests {
 	return g
 }
 
+// eachKernel runs fn on each of g's kernels, in parallel subtests (a
+// guest's boot waits on TCG, not on the host's cores).
+func (g *guests) eachKernel(t *testing.T, fn func(t *testing.T, k kernelInfo)) {
+	for _, k := range g.kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, k)
+		})
+	}
+}
+
 // staticKlpack builds klpack without cgo, to run in the guests, and
 // returns its path.
 func (g *guests) staticKlpack(t *testing.T) string {

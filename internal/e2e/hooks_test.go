@@ -106,12 +106,7 @@ func TestHooksGuest(t *testing.T) {
 	clang := testutil.NeedTool(t, "clang")
 	strip := testutil.NeedTool(t, "llvm-strip")
 	bin := g.staticKlpack(t)
-	for _, k := range g.kernels {
-		t.Run(k.Name, func(t *testing.T) {
-			t.Parallel()
-			hooksGuest(t, g, k, bin, clang, strip)
-		})
-	}
+	g.eachKernel(t, func(t *testing.T, k kernelInfo) { hooksGuest(t, g, k, bin, clang, strip) })
 }
 
 func hooksGuest(t *testing.T, g *guests, k kernelInfo, bin, clang, strip string) {

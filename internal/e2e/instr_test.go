@@ -57,12 +57,7 @@ poke keepdbg 3
 func TestInstrumentationGuest(t *testing.T) {
 	g := setupGuests(t, "6.1", "7.2")
 	bin := g.staticKlpack(t)
-	for _, k := range g.kernels {
-		t.Run(k.Name, func(t *testing.T) {
-			t.Parallel()
-			instrGuest(t, g, k, bin)
-		})
-	}
+	g.eachKernel(t, func(t *testing.T, k kernelInfo) { instrGuest(t, g, k, bin) })
 }
 
 func instrGuest(t *testing.T, g *guests, k kernelInfo, bin string) {

@@ -90,13 +90,9 @@ snap after4
 func TestTracingGuest(t *testing.T) {
 	g := setupGuests(t, "test", "6.1", "6.12", "7.2")
 	bin := g.staticKlpack(t)
-	for _, k := range g.kernels {
-		t.Run(k.Name, func(t *testing.T) {
-			t.Parallel()
-			run := g.runScript(t, k, "tracing", bin, tracingScript, 300*time.Second)
-			checkTracingGuest(t, run, k)
-		})
-	}
+	g.eachKernel(t, func(t *testing.T, k kernelInfo) {
+		checkTracingGuest(t, g.runScript(t, k, "tracing", bin, tracingScript, 300*time.Second), k)
+	})
 }
 
 func checkTracingGuest(t *testing.T, run *scriptRun, k kernelInfo) {

@@ -62,6 +62,8 @@ var outputs = []struct {
 		stdout: "package-result-v1.schema.json", files: map[string]string{"$TMP/out/*.manifest.json": "package-v1.schema.json"}},
 	{name: "release", args: []string{"release", "--json", "--snapshot", "-f", "testdata/klpack.yaml", "-o", "$TMP/dist"},
 		stdout: "release-result-v1.schema.json", files: map[string]string{"$TMP/dist/plans/*.plan.json": "plan-v1.schema.json"}},
+	{name: "release-fleet-refused", setup: fleetRelease, args: []string{"release", "--json", "--snapshot", "-f", "$TMP/klpack.yaml"},
+		exit: 1, stdout: "release-result-v1.schema.json"},
 	{name: "release-refused", args: []string{"release", "--json", "-f", "testdata/klpack.yaml", "-o", "$TMP/dist"},
 		exit: 2, stdout: "release-result-v1.schema.json"},
 	{name: "hooks-build", args: []string{"hooks", "build", "--json", "-o", "$TMP/hooks", "testdata/ko/6.1.0-56-amd64/lp_hook.ko"},
@@ -164,6 +166,36 @@ func sysfsTree(t *testing.T, tmp string) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(tmp, "mods", dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fleetRelease is a release of lp_replace whose klpack.yaml names the
+// testdata fleet: hosts there already run it, so the check stage refuses
+// it and the result carries the fleet's failing combinations.
+func fleetRelease(t *testing.T, tmp string) {
+	t.Helper()
+	root := testutil.Root()
+	if err := os.CopyFS(filepath.Join(tmp, "fleet"), os.DirFS(filepath.Join(root, "testdata/fleet"))); err != nil {
+		t.Fatal(err)
+	}
+	ko, err := os.ReadFile(filepath.Join(root, "testdata/ko/6.1.0-56-amd64/lp_replace.strip-debug.ko"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"ko/lp_replace.ko": string(ko),
+		"klpack.yaml": "version: 1.0-2\nkernel: 6.1.0-56-amd64\n" +
+			"fleet: {inventory: fleet/inventory.jsonl, manifests: fleet/manifests}\n" +
+			"modules: [{path: ko/lp_replace.ko, layer: cumulative}]\n" +
+			"package: {maintainer: klpack tests <klpack@example.com>}\n",
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -602,11 +602,17 @@ func (g *grouper) merge(loc *local) {
 			g.combos[k] = c
 			continue
 		}
-		have.Hosts += c.Hosts
-		have.FirstLine = min(have.FirstLine, c.FirstLine)
 		// The first hosts by line, whichever worker met them.
-		have.Examples = append(have.Examples, c.Examples...)
-		slices.SortFunc(have.Examples, func(a, b Example) int { return cmp.Compare(a.Line, b.Line) })
-		have.Examples = have.Examples[:min(len(have.Examples), MaxExamples)]
+		have.absorb(c)
 	}
+}
+
+// absorb counts o's hosts in c, which keeps the first MaxExamples of
+// both by line.
+func (c *Combination) absorb(o *Combination) {
+	c.Hosts += o.Hosts
+	c.FirstLine = min(c.FirstLine, o.FirstLine)
+	c.Examples = append(c.Examples, o.Examples...)
+	slices.SortStableFunc(c.Examples, func(a, b Example) int { return cmp.Compare(a.Line, b.Line) })
+	c.Examples = c.Examples[:min(len(c.Examples), MaxExamples)]
 }

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -39,11 +38,7 @@ func Merge(cs []*Combination, ms *Manifests) []*Combination {
 			out = append(out, have)
 			continue
 		}
-		have.Hosts += c.Hosts
-		have.FirstLine = min(have.FirstLine, c.FirstLine)
-		have.Examples = append(have.Examples, c.Examples...)
-		slices.SortStableFunc(have.Examples, func(a, b Example) int { return cmp.Compare(a.Line, b.Line) })
-		have.Examples = have.Examples[:min(len(have.Examples), MaxExamples)]
+		have.absorb(c)
 	}
 	return out
 }

@@ -238,23 +238,11 @@ func (d sysDir) Open(name string) (fs.File, error) {
 }
 
 // readAttr reads the attribute name of fsys: a regular file of at most
-// attrLimit bytes.
+// attrLimit bytes. The other errors name the file already.
 func readAttr(fsys fs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &safeio.NotRegularError{Path: name, Mode: st.Mode()}
-	}
-	b, err := safeio.ReadAll(f, attrLimit)
-	if err != nil {
+	b, err := safeio.ReadFS(fsys, name, attrLimit)
+	if errors.Is(err, safeio.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return b, nil
+	return b, err
 }

@@ -188,3 +188,35 @@ func write(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFleetPathsInside: fleet's inventory and manifests resolve inside
+// klpack.yaml's directory, as deployed: does; a link out of it is refused
+// when klpack.yaml is read, naming the key.
+func TestFleetPathsInside(t *testing.T) {
+	outside := t.TempDir()
+	write(t, filepath.Join(outside, "inventory.jsonl"), hostEmpty+"\n")
+	for _, key := range []string{"inventory", "manifests"} {
+		t.Run(key, func(t *testing.T) {
+			dir := project(t, []string{"lp_replace.ko"}, "modules:\n  - path: ko/lp_replace.ko\n    layer: cumulative\n"+
+				"fleet:\n  inventory: fleet/inventory.jsonl\n  manifests: fleet/manifests\n")
+			write(t, filepath.Join(dir, "fleet/manifests/m.manifest.json"), "{}")
+			if key == "inventory" {
+				if err := os.Symlink(filepath.Join(outside, "inventory.jsonl"), filepath.Join(dir, "fleet/inventory.jsonl")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				write(t, filepath.Join(dir, "fleet/inventory.jsonl"), hostEmpty+"\n")
+				if err := os.RemoveAll(filepath.Join(dir, "fleet/manifests")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(outside, filepath.Join(dir, "fleet/manifests")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(t.Context(), filepath.Join(dir, "klpack.yaml"))
+			if err == nil || !strings.Contains(err.Error(), "fleet."+key+": fleet/") || !strings.Contains(err.Error(), "escapes") {
+				t.Errorf("Load = %v, want fleet.%s refused: its link leads out of the directory", err, key)
+			}
+		})
+	}
+}

@@ -107,6 +107,16 @@ func (r *Release) load(ctx context.Context) error {
 		}
 		r.Ignored = r.Deployed.Ignored
 	}
+	if f := c.Fleet; f != nil {
+		// Read later (check -f, the check stage), but refused here as
+		// deployed: is when a link leads out of klpack.yaml's directory.
+		if _, err := inside(root, r.Dir, f.Inventory); err != nil {
+			return fmt.Errorf("fleet.inventory: %w", err)
+		}
+		if _, err := inside(root, r.Dir, f.Manifests); err != nil {
+			return fmt.Errorf("fleet.manifests: %w", err)
+		}
+	}
 	if c.Acks != "" {
 		path, err := inside(root, r.Dir, c.Acks)
 		if err != nil {
